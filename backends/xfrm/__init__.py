@@ -1,0 +1,1 @@
+"""Linux XFRM kernel backend over netlink (import name ``pluto_xfrm``; ``--use-xfrm``)."""

@@ -1,0 +1,1 @@
+"""Plugins shipped with pluto (import name ``pluto_plugins``)."""

@@ -1,0 +1,1 @@
+"""Log sinks: stderr, a log file, syslog (facility authpriv). Each is a plugin."""

@@ -1,0 +1,94 @@
+"""``ipsec pluto`` / ``pluto``: parse the command line, read ``config setup``,
+find the plugins, take the lock file, and start the daemon."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from pluto_core.daemon import EXIT_FAIL, EXIT_LOCKED, EXIT_OK, create_lock, run_daemon
+from pluto_core.errors import ConfigError
+from pluto_core.options import (
+    DEFAULT_CONFIG,
+    UsageError,
+    build_options,
+    debug_help,
+    parse_command_line,
+    usage_text,
+    version_text,
+)
+from pluto_core.plugins import BackendUnavailable, discover_only, load_plugins
+
+
+def _fail(message: str) -> int:
+    print(f"pluto: {message}", file=sys.stderr)
+    return EXIT_FAIL
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "pluto") -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cmd = parse_command_line(args, prog)
+    except UsageError as exc:
+        return _fail(str(exc))
+    if cmd.action == "help":
+        print(usage_text(prog))
+        return EXIT_OK
+    if cmd.action == "version":
+        print(version_text())
+        return EXIT_OK
+    if cmd.action == "debug-help":
+        print(debug_help())
+        return EXIT_OK
+
+    config_path = cmd.given.get("config")
+    if config_path is None and os.path.exists(DEFAULT_CONFIG):
+        config_path = DEFAULT_CONFIG
+    setup = None
+    warnings: list[str] = []
+    if config_path is not None:
+        try:
+            from pluto_core.config import load_config
+
+            config = load_config(config_path)
+        except ConfigError as exc:
+            return _fail(str(exc))
+        except OSError as exc:
+            return _fail(f"cannot read config file {config_path}: {exc.strerror}")
+        setup = config.setup
+        warnings = list(config.warnings)
+    try:
+        options = build_options(cmd, setup, where=config_path or "config setup")
+    except UsageError as exc:
+        return _fail(str(exc))
+
+    if options.list_plugins:
+        try:
+            listing = load_plugins(options.kernel_backend).listing()
+        except BackendUnavailable as exc:
+            listing = discover_only().listing() + f"\nwarning: {exc}"
+        print(listing)
+        return EXIT_OK
+
+    try:
+        plugins = load_plugins(options.kernel_backend)
+    except BackendUnavailable as exc:
+        return _fail(str(exc))
+
+    try:
+        os.makedirs(options.rundir, mode=0o755, exist_ok=True)
+    except OSError as exc:
+        return _fail(f"cannot create run directory {options.rundir}: {exc.strerror}")
+    try:
+        lock_fd = create_lock(options.pidfile)
+    except OSError as exc:
+        return _fail(f"cannot create lock file \"{options.pidfile}\": {exc.strerror}")
+    if lock_fd is None:
+        print(f"pluto: FATAL ERROR: lock file \"{options.pidfile}\" already exists", file=sys.stderr)
+        return EXIT_LOCKED
+    return run_daemon(options, plugins, lock_fd, warnings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

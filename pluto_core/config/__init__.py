@@ -1,0 +1,29 @@
+"""Configuration: ipsec.conf, ipsec.secrets and their YAML form, turned into frozen dataclasses.
+
+The daemon calls ``load_config()`` and reads ``IpsecConf.setup`` (a ``SetupConfig``) and
+``IpsecConf.conns`` (``Connection`` objects); ``load_secrets()`` gives a ``Secrets`` store with
+``lookup_psk()``. Nothing here touches the engine, the kernel or the network.
+"""
+
+from __future__ import annotations
+
+from pluto_core.config.connection import Connection, End, orient
+from pluto_core.config.identity import Identity, IdType, parse_id
+from pluto_core.config.ipsec_conf import IpsecConf, load_config, parse_config
+from pluto_core.config.proposals import Proposal, ProposalSet
+from pluto_core.config.setup_config import SetupConfig
+
+__all__ = [
+    "Connection",
+    "End",
+    "IdType",
+    "Identity",
+    "IpsecConf",
+    "Proposal",
+    "ProposalSet",
+    "SetupConfig",
+    "load_config",
+    "orient",
+    "parse_config",
+    "parse_id",
+]

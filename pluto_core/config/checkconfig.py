@@ -1,0 +1,45 @@
+"""``ipsec checkconfig [--config FILE]`` (alias ``ipsec addconn --checkconfig``): report every problem.
+
+Prints warnings and errors the way ``ipsec addconn`` does (``warning: FILE:LINE: ...``,
+``ERROR: FILE:LINE: ...``) and, for conns that would be added (``auto=`` other than
+``ignore``), why they would fail. Exit status 0 when the file is usable, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pluto_core.config.ipsec_conf import parse_config
+
+__all__ = ["main"]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ipsec checkconfig", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="/etc/ipsec.conf", help="ipsec.conf to check")
+    parser.add_argument("--checkconfig", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", "-q", action="store_true", help="only print errors")
+    args = parser.parse_args(argv)
+    conf, errors = parse_config(args.config)
+    out = sys.stdout
+    if not args.quiet:
+        for warning in conf.warnings:
+            print(f"warning: {warning}", file=out)
+    status = 0
+    for error in errors:
+        print(f"ERROR: {error}", file=out)
+        status = 1
+    for name, exc in conf.failed.items():
+        raw = conf.raw.get(name)
+        auto = raw.own.get((None, "auto")) if raw is not None else None
+        if auto is None and raw is not None:
+            auto = raw.defaults.get((None, "auto"))
+        if auto is not None and auto.value.lower() != "ignore":
+            print(f'ERROR: "{name}": {exc}', file=out)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,50 @@
+"""The client side of ``pluto.ctl`` for the ``ipsec`` verbs."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from pluto_core.control import PROTOCOL_VERSION
+from pluto_core.errors import PlutoError
+
+
+class ControlError(PlutoError):
+    """The daemon could not be reached, or it answered with an error."""
+
+
+def request(ctlsocket: str, command: str, args: dict[str, Any] | None = None,
+            timeout: float = 30.0) -> Any:
+    """Send one request and return its ``result``; raise ControlError with a clear sentence."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(ctlsocket)
+        except FileNotFoundError:
+            raise ControlError(f"pluto is not running: no control socket {ctlsocket} "
+                               "(start it with 'ipsec pluto')") from None
+        except ConnectionRefusedError:
+            raise ControlError(f"pluto is not running: {ctlsocket} refused the connection "
+                               "(a stale socket? start it with 'ipsec pluto')") from None
+        except PermissionError:
+            raise ControlError(f"permission denied: cannot open {ctlsocket} (run as root)") from None
+        message = {"version": PROTOCOL_VERSION, "command": command, "args": args or {}}
+        sock.sendall(json.dumps(message).encode() + b"\n")
+        reply = sock.makefile("rb").readline()
+    except TimeoutError:
+        raise ControlError(f"pluto did not answer within {timeout:g}s on {ctlsocket}") from None
+    except OSError as exc:
+        raise ControlError(f"talking to pluto on {ctlsocket}: {exc.strerror or exc}") from None
+    finally:
+        sock.close()
+    if not reply:
+        raise ControlError("pluto closed the control connection without an answer")
+    try:
+        answer = json.loads(reply)
+    except ValueError:
+        raise ControlError("pluto sent a malformed answer") from None
+    if not answer.get("ok"):
+        raise ControlError(str(answer.get("error", "unknown error")))
+    return answer.get("result")

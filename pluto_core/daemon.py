@@ -1,0 +1,336 @@
+"""The daemon: lock file, fork, logging, kernel backend, helpers, control
+socket, signals and the asyncio loop. All of pluto's I/O lives at this edge.
+
+Start-up order follows pluto(8): the lock file ``<rundir>/pluto.pid`` is
+created exclusively (exit 10 when it exists), the daemon forks, and the
+parent exits 0 only once the child reports that it is initialized (1 when it
+failed). With ``--nofork`` the process prints ``Pluto initialized`` once the
+lock file and the control socket exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import glob
+import os
+import signal
+import sys
+import time
+import tracemalloc
+from dataclasses import asdict
+from typing import IO, Any
+
+from pluto_core import __version__
+from pluto_core.control.server import ControlServer
+from pluto_core.crypto_pool import CryptoPool, helper_count
+from pluto_core.errors import PlutoError
+from pluto_core.logger import Logger, LogSettings
+from pluto_core.options import Options
+from pluto_core.plugins import PluginSet
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_LOCKED = 10
+
+
+class StartupError(PlutoError):
+    """Initialization failed; the message is printed and the exit status is 1."""
+
+
+def log_settings(options: Options) -> LogSettings:
+    return LogSettings(
+        stderr=options.stderrlog,
+        logfile=options.logfile,
+        syslog=not options.stderrlog and options.logfile is None,
+        time=options.logtime,
+        append=options.logappend,
+        ip=options.logip,
+        debug=options.debug,
+    )
+
+
+def create_lock(pidfile: str) -> int | None:
+    """Create the lock file exclusively; None when it already exists."""
+    try:
+        return os.open(pidfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        return None
+
+
+class Daemon:
+    """One running pluto. ``initialize`` may fail; ``serve`` runs until shutdown."""
+
+    def __init__(self, options: Options, plugins: PluginSet, lock_fd: int,
+                 warnings: list[str] | None = None) -> None:
+        self.options = options
+        self.plugins = plugins
+        self.lock_fd = lock_fd
+        self.startup_warnings = warnings or []
+        self.log = Logger(emit=self._emit)
+        self.pool: CryptoPool | None = None
+        self.control = ControlServer(options.ctlsocket, self.log)
+        self.kernel_open = False
+        self.started = time.time()
+        self._stop: asyncio.Event | None = None
+        self._crash_file: IO[str] | None = None
+        self._ctl_sock: Any = None
+        self.inherited_fds: tuple[int, ...] = ()  # the start-up pipe: helpers must not hold it
+
+    # -- logging --------------------------------------------------------
+
+    def _emit(self, record: Any) -> None:
+        self.plugins.hook.pluto_log_record(record=record)
+
+    # -- start-up ---------------------------------------------------------
+
+    def initialize(self) -> None:
+        """Everything before ``Pluto initialized``. Raises StartupError."""
+        opts = self.options
+        settings = log_settings(opts)
+        try:
+            self.plugins.hook.pluto_log_configure(settings=settings)
+        except Exception as exc:
+            raise StartupError(f"cannot set up logging: {exc}") from None
+        self.log.configure(settings)
+        self.log.log(f"Starting Pluto (pluto-ike {__version__}) pid:{os.getpid()}")
+        for warning in self.startup_warnings:
+            self.log.log(f"warning: {warning}")
+        for info in self.plugins.failures():
+            self.log.error(f"plugin '{info.name}' ({info.group}, {info.target}) failed to load: {info.error}")
+        self.log.debug(f"plugins loaded: {', '.join(n for n, _ in self.plugins.manager.list_name_plugin())}",
+                       "plugins")
+        if opts.leak_detective:
+            tracemalloc.start()
+            self.log.log("leak-detective enabled")
+        else:
+            self.log.log("leak-detective disabled")
+        self._enter_coredir()
+        if opts.seedbits:
+            self._seed(opts.seedbits)
+        try:
+            description = self.plugins.hook.pluto_kernel_open(options=opts, log=self.log)
+        except PlutoError as exc:
+            raise StartupError(f"kernel backend '{opts.kernel_backend}': {exc}") from None
+        except Exception as exc:
+            raise StartupError(f"kernel backend '{opts.kernel_backend}' failed: "
+                               f"{exc.__class__.__name__}: {exc}") from None
+        self.kernel_open = True
+        self.log.log(description or f"Using kernel backend {opts.kernel_backend}")
+        self._start_helpers()
+        if opts.listen:
+            self.log.log(f"IKE listen address restricted to {opts.listen} (--listen)")
+        self._note_secrets()
+        try:
+            self.plugins.hook.pluto_startup(options=opts, log=self.log)
+        except Exception as exc:
+            raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
+        self._register_commands()
+        self._ctl_sock = self.control.bind()
+        os.ftruncate(self.lock_fd, 0)
+        os.pwrite(self.lock_fd, f"{os.getpid()}\n".encode(), 0)
+
+    def _enter_coredir(self) -> None:
+        coredir = self.options.effective_coredir
+        try:
+            os.chdir(coredir)
+            self._crash_file = open(os.path.join(coredir, "pluto-crash.txt"), "a")  # noqa: SIM115
+            faulthandler.enable(self._crash_file)
+            self.log.log(f"core dump dir: {coredir}")
+        except OSError as exc:
+            self.log.log(f"warning: core dump dir {coredir} unusable: {exc.strerror}")
+
+    def _seed(self, bits: int) -> None:
+        nbytes = (bits + 7) // 8
+        with open("/dev/random", "rb", buffering=0) as rng:
+            got = 0
+            while got < nbytes:
+                got += len(rng.read(nbytes - got))
+        self.log.log(f"seeded {nbytes} bytes into the RNG")
+
+    def _start_helpers(self) -> None:
+        count = helper_count(self.options.nhelpers)
+        self.pool = CryptoPool(count, close_fds=self.inherited_fds)
+        if count:
+            self.log.log(f"starting {count} helper process{'es' if count != 1 else ''} for crypto jobs")
+        else:
+            self.log.log("no helper processes: crypto jobs run in the main process")
+
+    def _note_secrets(self) -> None:
+        matches = sorted(glob.glob(self.options.secretsfile))
+        if not matches:
+            self.log.log(f"no secrets filename matched \"{self.options.secretsfile}\"")
+        for path in matches:
+            self.log.log(f"loading secrets from \"{path}\"")
+
+    def _register_commands(self) -> None:
+        async def hello(_args: dict[str, Any]) -> dict[str, Any]:
+            return {"version": __version__, "pid": os.getpid(), "kernel": self.options.kernel_backend}
+
+        async def globalstatus(_args: dict[str, Any]) -> dict[str, Any]:
+            opts = asdict(self.options)
+            opts["debug"] = sorted(self.options.debug)
+            return {"options": opts, "pid": os.getpid(), "uptime": time.time() - self.started,
+                    "helpers": len(self.pool.worker_pids()) if self.pool else 0,
+                    "plugins": [n for n, _ in self.plugins.manager.list_name_plugin()]}
+
+        async def shutdown(_args: dict[str, Any]) -> dict[str, Any]:
+            self.request_stop("shutdown requested through the control socket")
+            return {}
+
+        self.control.command("hello", hello)
+        self.control.command("globalstatus", globalstatus)
+        self.control.command("shutdown", shutdown)
+
+    # -- running ----------------------------------------------------------
+
+    def request_stop(self, why: str) -> None:
+        self.log.log(why)
+        if self._stop is not None:
+            self._stop.set()
+
+    def _sighup(self) -> None:
+        self.log.log('Pluto ignores SIGHUP -- perhaps you want "ipsec listen"')
+
+    async def serve(self, ready: Any) -> None:
+        """Run until SIGTERM or ``shutdown``; ``ready()`` is called once serving."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "shutting down on SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "shutting down on SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, self._sighup)
+        await self.control.start(self._ctl_sock)
+        ready()
+        await self._stop.wait()
+        await self.control.close()
+
+    # -- shutdown ---------------------------------------------------------
+
+    def cleanup(self) -> None:
+        """Remove what we installed and created: kernel state, socket, lock file."""
+        hook = self.plugins.hook
+        if self.kernel_open:
+            try:
+                removed = hook.pluto_kernel_flush_owned()
+                self.log.log(f"removed {removed or 0} kernel SA and policy entries this daemon installed")
+            except Exception as exc:
+                self.log.error(f"kernel backend could not remove its state: {exc}")
+            try:
+                hook.pluto_kernel_close()
+            except Exception as exc:
+                self.log.error(f"kernel backend close failed: {exc}")
+            self.kernel_open = False
+        try:
+            hook.pluto_shutdown()
+        except Exception as exc:
+            self.log.error(f"a plugin failed at shutdown: {exc}")
+        if self.pool is not None:
+            self.pool.close()
+        if tracemalloc.is_tracing():
+            snapshot = tracemalloc.take_snapshot()
+            for stat in snapshot.statistics("lineno")[:10]:
+                self.log.log(f"leak-detective: {stat}")
+            tracemalloc.stop()
+        for path in (self.options.ctlsocket, self.options.pidfile):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        os.close(self.lock_fd)
+        self.log.log("pluto stopped")
+        hook.pluto_log_close()
+        if self._crash_file is not None:
+            faulthandler.disable()
+            self._crash_file.close()
+            try:
+                if os.path.getsize(self._crash_file.name) == 0:
+                    os.unlink(self._crash_file.name)
+            except OSError:
+                pass
+
+
+def run_daemon(options: Options, plugins: PluginSet, lock_fd: int, warnings: list[str]) -> int:
+    """Initialize and serve, in this process (``--nofork``) or the forked child."""
+    if options.nofork:
+        return _run(Daemon(options, plugins, lock_fd, warnings), notify=None)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write_fd)
+        os.close(lock_fd)
+        return _parent_wait(read_fd)
+    os.close(read_fd)
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    status = EXIT_FAIL
+    try:
+        daemon = Daemon(options, plugins, lock_fd, warnings)
+        daemon.inherited_fds = (write_fd, lock_fd)
+        status = _run(daemon, notify=write_fd)
+    finally:
+        os._exit(status)
+
+
+def _parent_wait(read_fd: int) -> int:
+    """Wait for the child's verdict: one byte 0 for success, else one error line.
+
+    Read a frame, not to EOF: the helper processes inherit the pipe.
+    """
+    with os.fdopen(read_fd, "rb") as pipe:
+        first = pipe.read(1)
+        if first == b"\0":
+            return EXIT_OK
+        data = first + pipe.readline()
+    message = data.decode(errors="replace").strip() or "pluto: the daemon died during start-up"
+    print(message, file=sys.stderr)
+    return EXIT_FAIL
+
+
+def _detach_output(daemon: Daemon) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    sys.stdout.flush()
+    os.dup2(devnull, 1)
+    if not daemon.options.stderrlog:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+def _run(daemon: Daemon, notify: int | None) -> int:
+    def fail(message: str) -> int:
+        text = f"pluto: {message}"
+        daemon.log.error(text)
+        if notify is not None:
+            os.write(notify, text.replace("\n", " ").encode() + b"\n")
+            os.close(notify)
+        else:
+            print(text, file=sys.stderr)
+        daemon.cleanup()
+        return EXIT_FAIL
+
+    try:
+        daemon.initialize()
+    except StartupError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"start-up failed: {exc}")
+    except Exception as exc:  # a bug must still leave no lock file behind
+        return fail(f"start-up failed: {exc.__class__.__name__}: {exc}")
+
+    def ready() -> None:
+        if notify is None:
+            print("Pluto initialized", flush=True)
+        else:
+            _detach_output(daemon)
+            os.write(notify, b"\0")
+            os.close(notify)
+
+    try:
+        asyncio.run(daemon.serve(ready))
+    except Exception as exc:  # last resort: log, clean up, fail
+        daemon.log.error(f"pluto: fatal error: {exc.__class__.__name__}: {exc}")
+        daemon.cleanup()
+        return EXIT_FAIL
+    daemon.cleanup()
+    return EXIT_OK

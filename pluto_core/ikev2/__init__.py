@@ -1,0 +1,1 @@
+"""IKEv2 engine: pure, sans-I/O code (codec, crypto, exchanges)."""

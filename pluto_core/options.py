@@ -1,0 +1,445 @@
+"""The ``pluto`` command line: every option of pluto(8), parsed into a frozen
+:class:`Options`, merged with the ``config setup`` section of ``--config``.
+
+The command line wins over the file. Errors are one line naming the option
+and exit status 1, as the man page's EXIT STATUS asks (argparse would print
+usage and exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from pluto_core import __version__
+from pluto_core.errors import PlutoError
+
+DEFAULT_RUNDIR = "/run/pluto"
+DEFAULT_CONFIG = "/etc/ipsec.conf"
+DEFAULT_SECRETS = "/etc/ipsec.secrets"
+DEFAULT_IPSECDIR = "/etc/ipsec.d"
+DEFAULT_NSSDIR = "/var/lib/ipsec/nss"
+
+# Debug classes: `--debug help` lists them. "base" is the general class;
+# "all" turns every class on, "none" every class off. There is deliberately
+# no class that logs keys: no debug setting prints secret material.
+DEBUG_CLASSES: dict[str, str] = {
+    "base": "general debugging: state changes, decisions, timers",
+    "cpu-usage": "CPU time spent on each message and crypto job",
+    "crypt": "crypto job flow (algorithms, sizes; never key material)",
+    "emitting": "each payload as it is encoded",
+    "parsing": "each payload as it is decoded",
+    "control": "control socket requests and replies",
+    "kernel": "every request to and event from the kernel backend",
+    "plugins": "plugin discovery, loading and hook calls",
+    "tmi": "too much information: every timer and event-loop step",
+}
+
+
+class UsageError(PlutoError):
+    """A bad command line: printed as one line, exit status 1."""
+
+
+def default_kernel_backend() -> str:
+    """XFRM on Linux, KAME PF_KEY on the BSDs (pluto(8), --use-xfrm/--use-bsdkame)."""
+    return "xfrm" if sys.platform.startswith("linux") else "bsdkame"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Everything the daemon was told, by the command line and ``config setup``."""
+
+    nofork: bool = False
+    rundir: str = DEFAULT_RUNDIR
+    leak_detective: bool = False
+    efence_protect: bool = False
+    stderrlog: bool = False
+    logfile: str | None = None
+    logtime: bool = True
+    logappend: bool = True
+    logip: bool = True
+    audit_log: bool = True
+    config: str | None = None
+    config_explicit: bool = False
+    secretsfile: str = DEFAULT_SECRETS
+    ipsecdir: str = DEFAULT_IPSECDIR
+    nssdir: str = DEFAULT_NSSDIR
+    coredir: str | None = None
+    vendorid: str | None = None
+    uniqueids: bool = True
+    virtual_private: str | None = None
+    keep_alive: int | None = None
+    force_busy: bool = False
+    crl_strict: bool = False
+    crlcheckinterval: int = 0
+    listen: str | None = None
+    nhelpers: int = -1
+    seedbits: int = 0
+    statsbin: str | None = None
+    secctx_attr_type: int | None = None
+    kernel_backend: str = field(default_factory=default_kernel_backend)
+    debug: frozenset[str] = frozenset()
+    list_plugins: bool = False
+
+    @property
+    def pidfile(self) -> str:
+        return f"{self.rundir.rstrip('/') or '/'}/pluto.pid"
+
+    @property
+    def ctlsocket(self) -> str:
+        return f"{self.rundir.rstrip('/') or '/'}/pluto.ctl"
+
+    @property
+    def effective_coredir(self) -> str:
+        return self.coredir if self.coredir is not None else self.rundir
+
+
+# --------------------------------------------------------------------------
+# Value checkers: each returns the value or raises UsageError naming the option
+# --------------------------------------------------------------------------
+
+
+def _int_option(name: str, text: str, minimum: int | None = None) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise UsageError(f"option {name}: '{text}' is not a number") from None
+    if minimum is not None and value < minimum:
+        raise UsageError(f"option {name}: {value} is below the minimum {minimum}")
+    return value
+
+
+def check_ip_address(name: str, text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise UsageError(f"option {name}: '{text}' is not an IP address") from None
+
+
+def check_virtual_private(name: str, text: str) -> str:
+    """``%v4:10.0.0.0/8,%v6:fd00::/8,%v4:!10.1.0.0/16`` (ipsec.conf(5) virtual-private)."""
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item.startswith("%v4:"):
+            version, net = 4, item[4:]
+        elif item.startswith("%v6:"):
+            version, net = 6, item[4:]
+        else:
+            raise UsageError(f"option {name}: '{item}' does not start with %v4: or %v6:")
+        net = net.removeprefix("!")
+        try:
+            parsed = ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise UsageError(f"option {name}: '{net}' is not a subnet") from None
+        if parsed.version != version:
+            raise UsageError(f"option {name}: '{net}' is not an IPv{version} subnet")
+    return text
+
+
+def apply_debug(current: Iterable[str], spec: str, enable: bool, where: str) -> frozenset[str]:
+    """Apply one ``--debug``/``--no-debug``/``plutodebug=`` word list to a set.
+
+    Words are separated by spaces or commas; ``none``, ``all``, ``CLASS`` and
+    ``no-CLASS`` are understood, in order.
+    """
+    result = set(current)
+    for word in spec.replace(",", " ").split():
+        on = enable
+        name = word.lower()
+        if name.startswith("no-") and name[3:] in DEBUG_CLASSES | {"all": ""}:
+            on, name = not on, name[3:]
+        if name == "none":
+            result.clear()
+        elif name == "all":
+            result = set(DEBUG_CLASSES) if on else set()
+        elif name in DEBUG_CLASSES:
+            (result.add if on else result.discard)(name)
+        else:
+            raise UsageError(f"{where}: unrecognized debug class '{word}' (--debug help lists them)")
+    return frozenset(result)
+
+
+def debug_help() -> str:
+    lines = ["debug classes (--debug CLASS, --no-debug CLASS, --debug no-CLASS, none, all):"]
+    lines += [f"  {name:<10} {text}" for name, text in DEBUG_CLASSES.items()]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# The option table: drives the parser and --help
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    flag: str
+    metavar: str | None
+    help: str
+    note: str = ""  # what this implementation does not (yet) do with it
+
+
+OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
+    ("Help", (
+        OptionSpec("--help", None, "show this usage message and exit"),
+        OptionSpec("--version", None, "show the version and exit"),
+        OptionSpec("--list-plugins", None, "list the kernel backends and plugins found, loaded or failed, "
+                   "and exit (pluto extension)"),
+    )),
+    ("Starting pluto", (
+        OptionSpec("--nofork", None, "do not fork; print 'Pluto initialized' once the lock file and "
+                   "control socket exist"),
+        OptionSpec("--rundir", "PATH", f"run directory holding pluto.pid and pluto.ctl (default {DEFAULT_RUNDIR})"),
+        OptionSpec("--leak-detective", None, "trace memory with tracemalloc and log the largest live "
+                   "allocations at shutdown"),
+        OptionSpec("--efence-protect", None, "enable efence protection",
+                   "accepted for compatibility; no effect: Python manages its own memory"),
+    )),
+    ("Logging", (
+        OptionSpec("--stderrlog", None, "log to standard error instead of syslog"),
+        OptionSpec("--logfile", "FILENAME", "log to FILENAME instead of syslog (appends)"),
+        OptionSpec("--log-no-time", None, "no timestamp prefix on log lines (logtime=no)"),
+        OptionSpec("--log-no-append", None, "truncate the log file at start instead of appending "
+                   "(logappend=no)"),
+        OptionSpec("--log-no-ip", None, "mask IP addresses in log lines (logip=no)"),
+        OptionSpec("--log-no-audit", None, "do not generate audit logs (audit-log=no)",
+                   "accepted; no audit records are written yet, so it changes nothing"),
+    )),
+    ("Configuration files", (
+        OptionSpec("--config", "FILENAME", f"read the 'config setup' section of FILENAME (default "
+                   f"{DEFAULT_CONFIG} when it exists); command-line options win"),
+        OptionSpec("--secretsfile", "GLOB", f"secrets file(s), a shell glob (default {DEFAULT_SECRETS})"),
+        OptionSpec("--ipsecdir", "DIRNAME", f"directory of additional configuration (default {DEFAULT_IPSECDIR})"),
+        OptionSpec("--nssdir", "DIRNAME", f"NSS trust store directory (default {DEFAULT_NSSDIR})",
+                   "accepted and recorded; certificates are not used yet"),
+        OptionSpec("--coredir", "DIRNAME", "working directory of the daemon, where a crash dump "
+                   "(pluto-crash.txt, Python's faulthandler) is written (default: the rundir)"),
+    )),
+    ("Other options", (
+        OptionSpec("--vendorid", "VID", "vendor ID string to send",
+                   "recorded; sent once the IKEv2 engine lands"),
+        OptionSpec("--uniqueids", None, "a new IKE SA for a peer ID replaces older ones (default yes)"),
+        OptionSpec("--virtual-private", "NETWORK_LIST", "subnets allowed behind NAT, e.g. "
+                   "%v4:10.0.0.0/8,%v4:!10.1.0.0/16", "validated and recorded; NAT-T is not implemented yet"),
+        OptionSpec("--keep-alive", "DELAY_SEC", "NAT-T keep-alive interval in seconds",
+                   "validated and recorded; NAT-T is not implemented yet"),
+        OptionSpec("--force-busy", None, "act as under a denial of service: demand IKEv2 cookies",
+                   "recorded; acted on by the IKEv2 responder once it lands"),
+        OptionSpec("--crl-strict", None, "refuse X.509 authentication until a CRL is loaded",
+                   "recorded; X.509 is not implemented yet"),
+        OptionSpec("--crlcheckinterval", "SECONDS", "interval between CRL fetches",
+                   "recorded; X.509 is not implemented yet"),
+        OptionSpec("--listen", "IPADDR", "listen for IKE only on this address",
+                   "validated and recorded; IKE sockets open with the IKEv2 engine"),
+        OptionSpec("--nhelpers", "NUMBER", "crypto helper processes: -1 = CPUs minus one (default), "
+                   "0 = do crypto in the main process, N = exactly N"),
+        OptionSpec("--seedbits", "NUMBITS", "read NUMBITS bits from /dev/random at start (default 0); "
+                   "the kernel RNG then serves all randomness"),
+        OptionSpec("--statsbin", "FILENAME", "program run on SA state changes for statistics",
+                   "recorded; no SA events exist to report yet"),
+        OptionSpec("--secctx-attr-type", "NUMBER", "IKEv1 labeled IPsec attribute number",
+                   "recorded; IKEv1 and labeled IPsec are not implemented"),
+    )),
+    ("Kernel interface", (
+        OptionSpec("--use-xfrm", None, "Linux XFRM over netlink (default on Linux)"),
+        OptionSpec("--use-bsdkame", None, "KAME PF_KEY v2 (default on BSD)"),
+        OptionSpec("--kernel-backend", "NAME", "any installed backend of entry-point group pluto.kernel "
+                   "(pluto extension; --use-xfrm is --kernel-backend xfrm)"),
+    )),
+    ("Debugging", (
+        OptionSpec("--debug", "CLASS", "enable a debug class; 'none', 'all', 'no-CLASS', 'help' (list)"),
+        OptionSpec("--no-debug", "CLASS", "disable a debug class"),
+    )),
+)
+
+
+def usage_text(prog: str = "pluto") -> str:
+    lines = [f"Usage: {prog} [options]", "", "pluto is an IKEv2 daemon in the mould of Libreswan's pluto "
+             "(see pluto(8)).", ""]
+    for section, specs in OPTION_TABLE:
+        lines.append(f"{section}:")
+        for spec in specs:
+            flag = spec.flag + (f" {spec.metavar}" if spec.metavar else "")
+            lines.append(f"  {flag:<28} {spec.help}")
+            if spec.note:
+                lines.append(f"  {'':<28} [{spec.note}]")
+        lines.append("")
+    lines.append("Exit status: 0 all is well so far, 1 something was wrong, 10 the lock file already exists.")
+    return "\n".join(lines)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors raised instead of printed."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(message)
+
+
+class _DebugAction(argparse.Action):
+    """Keep --debug/--no-debug in command-line order, so that later words win."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        items = list(getattr(namespace, "debug_ops", None) or [])
+        items.append((option_string == "--debug", str(values)))
+        namespace.debug_ops = items
+
+
+def _build_parser(prog: str) -> _Parser:
+    p = _Parser(prog=prog, add_help=False, allow_abbrev=False)
+    flags = ("--help", "--version", "--list-plugins", "--nofork", "--leak-detective", "--efence-protect",
+             "--stderrlog", "--log-no-time", "--log-no-append", "--log-no-ip", "--log-no-audit",
+             "--uniqueids", "--force-busy", "--crl-strict")
+    for flag in flags:
+        p.add_argument(flag, action="store_true", default=None)
+    for flag in ("--rundir", "--logfile", "--config", "--secretsfile", "--ipsecdir", "--nssdir", "--coredir",
+                 "--vendorid", "--virtual-private", "--keep-alive", "--crlcheckinterval", "--listen",
+                 "--nhelpers", "--seedbits", "--statsbin", "--secctx-attr-type", "--kernel-backend"):
+        p.add_argument(flag, default=None)
+    p.add_argument("--use-xfrm", dest="kernel_backend", action="store_const", const="xfrm")
+    p.add_argument("--use-bsdkame", dest="kernel_backend", action="store_const", const="bsdkame")
+    p.add_argument("--debug", action=_DebugAction)
+    p.add_argument("--no-debug", action=_DebugAction)
+    return p
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """The parsed command line: which options were given, before config merging."""
+
+    given: dict[str, Any]
+    debug_ops: tuple[tuple[bool, str], ...]
+    action: str | None  # "help", "version", "debug-help" or None
+
+
+def parse_command_line(argv: Sequence[str], prog: str = "pluto") -> CommandLine:
+    parser = _build_parser(prog)
+    ns, extra = parser.parse_known_args(list(argv))
+    if extra:
+        word = extra[0]
+        if word.startswith("-"):
+            raise UsageError(f"unrecognized option '{word}'")
+        raise UsageError(f"unexpected argument '{word}'")
+    raw = {k: v for k, v in vars(ns).items() if v is not None and k != "debug_ops"}
+    debug_ops = tuple(getattr(ns, "debug_ops", None) or ())
+    action = None
+    if raw.pop("help", None):
+        action = "help"
+    elif raw.pop("version", None):
+        action = "version"
+    elif any(on and value.lower() == "help" for on, value in debug_ops):
+        action = "debug-help"
+    given: dict[str, Any] = {}
+    for key, value in raw.items():
+        given.update(_convert(key, value))
+    return CommandLine(given, debug_ops, action)
+
+
+_NEGATED = {"log_no_time": "logtime", "log_no_append": "logappend", "log_no_ip": "logip",
+            "log_no_audit": "audit_log"}
+
+
+def _convert(key: str, value: Any) -> dict[str, Any]:
+    """One argparse item to Options fields, checked."""
+    flag = "--" + key.replace("_", "-")
+    if key in _NEGATED:
+        return {_NEGATED[key]: False}
+    if key in ("keep_alive", "crlcheckinterval", "seedbits"):
+        return {key: _int_option(flag, value, minimum=0)}
+    if key == "nhelpers":
+        return {key: _int_option(flag, value, minimum=-1)}
+    if key == "secctx_attr_type":
+        return {key: _int_option(flag, value, minimum=0)}
+    if key == "listen":
+        return {key: check_ip_address(flag, value)}
+    if key == "virtual_private":
+        return {key: check_virtual_private(flag, value)}
+    if key == "config":
+        return {"config": value, "config_explicit": True}
+    if key in ("rundir", "logfile", "secretsfile", "ipsecdir", "nssdir", "coredir", "statsbin",
+               "kernel_backend") and value == "":
+        raise UsageError(f"option {flag}: empty value")
+    return {key: value}
+
+
+# Which `config setup` keywords feed which Options field, and how.
+_SETUP_FIELDS: tuple[tuple[str, str], ...] = (
+    ("logfile", "logfile"), ("logtime", "logtime"), ("logappend", "logappend"), ("logip", "logip"),
+    ("audit_log", "audit_log"), ("nhelpers", "nhelpers"), ("uniqueids", "uniqueids"),
+    ("virtual_private", "virtual_private"), ("keep_alive", "keep_alive"), ("listen", "listen"),
+    ("seedbits", "seedbits"), ("ipsecdir", "ipsecdir"), ("nssdir", "nssdir"), ("dumpdir", "coredir"),
+    ("secretsfile", "secretsfile"), ("statsbin", "statsbin"), ("crl_strict", "crl_strict"),
+    ("crlcheckinterval", "crlcheckinterval"), ("secctx_attr_type", "secctx_attr_type"),
+    ("rundir", "rundir"), ("myvendorid", "vendorid"),
+)
+
+
+def setup_values(setup: Any, where: str) -> dict[str, Any]:
+    """The Options fields a ``config setup`` section sets (unset keywords are skipped)."""
+    values: dict[str, Any] = {}
+    for keyword, name in _SETUP_FIELDS:
+        value = getattr(setup, keyword, None)
+        if value is None:
+            continue
+        if name in ("keep_alive", "crlcheckinterval", "seedbits", "nhelpers", "secctx_attr_type"):
+            value = _coerce_int(value, keyword, where)
+        elif name in ("logtime", "logappend", "logip", "audit_log", "uniqueids", "crl_strict"):
+            value = _coerce_bool(value, keyword, where)
+        elif name == "listen":
+            value = check_ip_address(f"{where}: listen=", str(value))
+        elif name == "virtual_private":
+            value = check_virtual_private(f"{where}: virtual-private=", str(value))
+        else:
+            value = str(value)
+        values[name] = value
+    return values
+
+
+def _coerce_int(value: Any, keyword: str, where: str) -> int:
+    if isinstance(value, bool):
+        raise UsageError(f"{where}: {keyword}: expected a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):  # time values already in seconds
+        return int(value)
+    try:
+        return int(str(value), 10)
+    except ValueError:
+        raise UsageError(f"{where}: {keyword}: '{value}' is not a number") from None
+
+
+def _coerce_bool(value: Any, keyword: str, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower()
+    if text in ("yes", "true", "1", "on"):
+        return True
+    if text in ("no", "false", "0", "off"):
+        return False
+    raise UsageError(f"{where}: {keyword}: '{value}' is not yes or no")
+
+
+def build_options(cmd: CommandLine, setup: Any = None, where: str = "config setup") -> Options:
+    """Merge: defaults < ``config setup`` < command line; then the debug words in order."""
+    values: dict[str, Any] = {}
+    if setup is not None:
+        values.update(setup_values(setup, where))
+    values.update(cmd.given)
+    debug: frozenset[str] = frozenset()
+    plutodebug = getattr(setup, "plutodebug", None) if setup is not None else None
+    if plutodebug:
+        words = plutodebug if isinstance(plutodebug, str) else " ".join(plutodebug)
+        debug = apply_debug(debug, words, True, f"{where}: plutodebug")
+    for on, spec in cmd.debug_ops:
+        debug = apply_debug(debug, spec, on, "--debug" if on else "--no-debug")
+    values["debug"] = debug
+    known = {f.name for f in fields(Options)}
+    return replace(Options(), **{k: v for k, v in values.items() if k in known})
+
+
+def version_text() -> str:
+    return f"Libreswan-compatible pluto (pluto-ike) {__version__}"

@@ -1,0 +1,1 @@
+"""A third-party pluto plugin used by the test suite."""
