@@ -24,7 +24,7 @@ from typing import IO, Any
 from pluto_core import __version__
 from pluto_core.control.server import ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
-from pluto_core.errors import PlutoError
+from pluto_core.errors import ConfigError, PlutoError
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
 from pluto_core.plugins import PluginSet
@@ -75,6 +75,7 @@ class Daemon:
         self._stop: asyncio.Event | None = None
         self._crash_file: IO[str] | None = None
         self._ctl_sock: Any = None
+        self.secrets: Any = None
         self.inherited_fds: tuple[int, ...] = ()  # the start-up pipe: helpers must not hold it
 
     # -- logging --------------------------------------------------------
@@ -120,7 +121,7 @@ class Daemon:
         self._start_helpers()
         if opts.listen:
             self.log.log(f"IKE listen address restricted to {opts.listen} (--listen)")
-        self._note_secrets()
+        self._load_secrets()
         try:
             self.plugins.hook.pluto_startup(options=opts, log=self.log)
         except Exception as exc:
@@ -156,12 +157,27 @@ class Daemon:
         else:
             self.log.log("no helper processes: crypto jobs run in the main process")
 
-    def _note_secrets(self) -> None:
-        matches = sorted(glob.glob(self.options.secretsfile))
-        if not matches:
-            self.log.log(f"no secrets filename matched \"{self.options.secretsfile}\"")
-        for path in matches:
+    def _load_secrets(self) -> None:
+        """Read ``--secretsfile`` (a glob). A bad file is logged, never fatal: the
+        daemon runs on with what it could read, as Libreswan does."""
+        from pluto_core.config.secrets import Secrets, load_secrets
+
+        pattern = self.options.secretsfile
+        if not glob.glob(pattern):
+            self.log.log(f"no secrets filename matched \"{pattern}\"")
+            self.secrets = Secrets()
+            return
+        try:
+            self.secrets = load_secrets(pattern)
+        except ConfigError as exc:
+            self.log.error(f"secrets not loaded: {exc}")
+            self.secrets = Secrets()
+            return
+        for path in self.secrets.files:
             self.log.log(f"loading secrets from \"{path}\"")
+        for warning in self.secrets.warnings:
+            self.log.log(f"warning: {warning}")
+        self.log.log(f"loaded {len(self.secrets.entries)} secret(s)")
 
     def _register_commands(self) -> None:
         async def hello(_args: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -437,8 +438,16 @@ def build_options(cmd: CommandLine, setup: Any = None, where: str = "config setu
     for on, spec in cmd.debug_ops:
         debug = apply_debug(debug, spec, on, "--debug" if on else "--no-debug")
     values["debug"] = debug
+    # The daemon changes directory to the coredir: relative paths are taken
+    # from where it was started, now.
+    for name in _PATH_FIELDS:
+        if isinstance(values.get(name), str):
+            values[name] = os.path.abspath(values[name])
     known = {f.name for f in fields(Options)}
     return replace(Options(), **{k: v for k, v in values.items() if k in known})
+
+
+_PATH_FIELDS = ("rundir", "logfile", "config", "secretsfile", "ipsecdir", "nssdir", "coredir", "statsbin")
 
 
 def version_text() -> str:

@@ -1,0 +1,96 @@
+"""--config: `config setup` is honoured, the command line wins, a broken file names file:line."""
+
+from __future__ import annotations
+
+import signal
+
+from tests.daemon.conftest import Env
+
+
+def test_config_setup_is_honoured(env: Env) -> None:
+    env.config.write_text(
+        "config setup\n"
+        f"\tlogfile={env.logfile}\n"
+        "\tlogtime=no\n"
+        "\tplutodebug=control\n"
+        "\tnhelpers=0\n"
+        "\tlisten=192.0.2.9\n"
+    )
+    proc = env.start_nofork()
+    result = env.ipsec("globalstatus", "--rundir", str(env.rundir), "--json")
+    assert result.returncode == 0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    text = env.log_text()
+    assert text.startswith("Starting Pluto")  # logtime=no
+    assert "| control: globalstatus" in text  # plutodebug=control
+    assert "IKE listen address restricted to 192.0.2.9" in text
+
+
+def test_command_line_wins_over_config(env: Env) -> None:
+    other = env.root / "other.log"
+    env.config.write_text(f"config setup\n\tlogfile={other}\n\tlogtime=no\n\tnhelpers=3\n")
+    proc = env.start_nofork("--logfile", str(env.logfile), "--nhelpers", "1")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    assert not other.exists()
+    text = env.log_text()
+    assert "starting 1 helper process" in text
+    assert text.startswith("Starting Pluto")  # logtime=no from the file still applies
+
+
+def test_broken_config_exits_1_naming_file_and_line(env: Env) -> None:
+    env.config.write_text("config setup\n\tlogtime=no\n\tunknown-thing=yes\n")
+    result = env.run("--nofork")
+    assert result.returncode == 1
+    assert f"{env.config}:3:" in result.stderr
+    assert "unknown-thing" in result.stderr
+    assert not env.pidfile.exists()
+
+
+def test_relative_paths_are_taken_from_the_starting_directory(env: Env) -> None:
+    import subprocess
+
+    from tests.daemon.conftest import IPSEC
+
+    (env.root / "ipsec.secrets").write_text('@a @b : PSK "x"\n')
+    proc = subprocess.Popen(IPSEC + ["pluto", "--nofork", "--rundir", "run", "--config", "ipsec.conf",
+                                     "--secretsfile", "ipsec.secrets", "--logfile", "pluto.log", "--nhelpers", "0"],
+                            cwd=env.root, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    env.procs.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline() == "Pluto initialized\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    assert f'loading secrets from "{env.root / "ipsec.secrets"}"' in env.log_text()
+
+
+def test_missing_config_exits_1(env: Env) -> None:
+    result = env.run("--nofork", "--config", str(env.root / "absent.conf"))
+    assert result.returncode == 1
+    assert "absent.conf" in result.stderr
+
+
+def test_secrets_are_loaded_and_never_logged(env: Env) -> None:
+    secrets = env.root / "ipsec.secrets"
+    secrets.write_text('@west @east : PSK "very-secret-key-material"\n')
+    secrets.chmod(0o600)
+    proc = env.start_nofork("--logfile", str(env.logfile), "--debug", "all")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    text = env.log_text()
+    assert f'loading secrets from "{secrets}"' in text
+    assert "loaded 1 secret(s)" in text
+    assert "very-secret-key-material" not in text
+
+
+def test_bad_secrets_file_is_reported_with_its_line_and_daemon_runs(env: Env) -> None:
+    secrets = env.root / "ipsec.secrets"
+    secrets.write_text('@west @east : PSK "fine"\n@a @b : PSK "unterminated\n')
+    secrets.chmod(0o600)
+    proc = env.start_nofork("--logfile", str(env.logfile))
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    text = env.log_text()
+    assert f"secrets not loaded: {secrets}:2:" in text
+    assert '"fine"' not in text and "unterminated" not in text
