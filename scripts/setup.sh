@@ -26,5 +26,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]' -e tests/plugin_pkg
+.venv/bin/python -m pip install -q -e '.[test]'
 echo "setup: ready ($(.venv/bin/python --version), $(.venv/bin/ipsec --version))"

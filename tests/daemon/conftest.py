@@ -14,6 +14,34 @@ from pathlib import Path
 import pytest
 
 IPSEC = [sys.executable, "-m", "pluto_core.cli.ipsec"]
+REPO = Path(__file__).resolve().parents[2]
+# The third-party test plugin (tests/plugin_pkg) is installed here, not into the
+# environment, so that it is seen by the daemons these tests start and by no
+# other pluto (the README demo must not list a deliberately broken plugin).
+TESTPLUGIN_DIR = REPO / "build" / "testplugins"
+
+
+def _install_testplugin() -> None:
+    marker = TESTPLUGIN_DIR / "pluto_testplugin" / "plugin.py"
+    source = REPO / "tests" / "plugin_pkg" / "pluto_testplugin" / "plugin.py"
+    if marker.exists() and marker.read_bytes() == source.read_bytes():
+        return
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--upgrade",
+                    "--target", str(TESTPLUGIN_DIR), str(REPO / "tests" / "plugin_pkg")],
+                   check=True, capture_output=True, timeout=600)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _testplugin_on_path() -> Iterator[None]:
+    """Subprocesses see the test plugin through PYTHONPATH."""
+    _install_testplugin()
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTPLUGIN_DIR), str(REPO), old]))
+    yield
+    if old is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = old
 
 
 @dataclass
