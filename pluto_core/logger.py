@@ -14,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# IPv4 dotted quads and IPv6 (at least two colons among hex groups), for --log-no-ip.
+# For --log-no-ip: IPv4 dotted quads, full IPv6, and IPv6 with "::" (which
+# keeps clock times such as 12:30:45 out).
+_H = "[0-9A-Fa-f]{1,4}"
 _IP_RE = re.compile(
-    r"(?<![\w.:])(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4})(?![\w:])"
+    r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])"
+    rf"|(?<![\w:])(?:(?:{_H}:){{7}}{_H}|(?:{_H}(?::{_H})*)?::(?:{_H}(?::{_H})*)?)(?![\w:])"
 )
 MASKED_ADDRESS = "<address>"
 
