@@ -1,1 +1,74 @@
-"""IKEv2 engine: pure, sans-I/O code (codec, crypto, exchanges)."""
+"""IKEv2 engine: pure, sans-I/O code (codec, crypto, exchanges).
+
+The codec's public API (see docs/codec.md) is re-exported here.
+"""
+
+from pluto_core.ikev2.chain import encode_payloads, parse_payloads
+from pluto_core.ikev2.message import EncryptedParts, Message, parse_message, split_encrypted
+from pluto_core.ikev2.parse_error import ParseError
+from pluto_core.ikev2.payloads import (
+    Authentication,
+    Certificate,
+    CertificateRequest,
+    ConfigAttribute,
+    Configuration,
+    Delete,
+    Eap,
+    EncryptedFragment,
+    EncryptedPayload,
+    Identification,
+    IdentificationInitiator,
+    IdentificationResponder,
+    KeyExchange,
+    Nonce,
+    Notify,
+    Payload,
+    Proposal,
+    RawPayload,
+    RawTrafficSelector,
+    SecurityAssociation,
+    TrafficSelector,
+    TrafficSelectors,
+    TrafficSelectorsInitiator,
+    TrafficSelectorsResponder,
+    Transform,
+    TransformAttribute,
+    VendorId,
+)
+
+__all__ = [
+    "Authentication",
+    "Certificate",
+    "CertificateRequest",
+    "ConfigAttribute",
+    "Configuration",
+    "Delete",
+    "Eap",
+    "EncryptedFragment",
+    "EncryptedParts",
+    "EncryptedPayload",
+    "Identification",
+    "IdentificationInitiator",
+    "IdentificationResponder",
+    "KeyExchange",
+    "Message",
+    "Nonce",
+    "Notify",
+    "ParseError",
+    "Payload",
+    "Proposal",
+    "RawPayload",
+    "RawTrafficSelector",
+    "SecurityAssociation",
+    "TrafficSelector",
+    "TrafficSelectors",
+    "TrafficSelectorsInitiator",
+    "TrafficSelectorsResponder",
+    "Transform",
+    "TransformAttribute",
+    "VendorId",
+    "encode_payloads",
+    "parse_message",
+    "parse_payloads",
+    "split_encrypted",
+]

@@ -373,3 +373,8 @@ def compute_shared(group: int, private: bytes | DhKeyPair, peer_public: bytes) -
             raise ValueError(f"key pair is for group {private.group}, not {group}")
         private = private.private
     return _group(group).shared(private, peer_public)
+
+
+def secret_size(group_id: int) -> int:
+    """How many random octets :func:`generate` wants as the private value."""
+    return _group(group_id).secret_size

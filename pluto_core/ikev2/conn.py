@@ -1,0 +1,161 @@
+"""What the engine needs to know about a connection, and the ports it talks through.
+
+The engine never reads ipsec.conf: the daemon turns a config ``Connection``
+into an :class:`EngineConn` (see ``pluto_core.engine_conn``), and gives the
+engine a kernel, credentials and a crypto-job runner through the small
+protocols below, so that tests can inject in-memory versions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pluto_core.ikev2.enums import IdType
+from pluto_core.ikev2.payloads import Proposal
+from pluto_core.ikev2.ts_narrow import Selector
+
+
+@dataclass(frozen=True, slots=True)
+class IdSpec:
+    """An IKE identity as it travels in IDi/IDr: type and data, plus its text form."""
+
+    id_type: int
+    data: bytes
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> IdSpec:
+        """``@fqdn``, ``@#hex`` (KEY_ID), ``user@domain``, an IP address; else an FQDN."""
+        if text.startswith("@#"):
+            return cls(IdType.ID_KEY_ID, bytes.fromhex(text[2:]), text)
+        if text.startswith("@"):
+            return cls(IdType.ID_FQDN, text[1:].encode(), text)
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            pass
+        else:
+            kind = IdType.ID_IPV4_ADDR if addr.version == 4 else IdType.ID_IPV6_ADDR
+            return cls(kind, addr.packed, str(addr))
+        if "@" in text:
+            return cls(IdType.ID_RFC822_ADDR, text.encode(), text)
+        return cls(IdType.ID_FQDN, text.encode(), "@" + text)
+
+    @classmethod
+    def from_wire(cls, id_type: int, data: bytes) -> IdSpec:
+        if id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR) and len(data) in (4, 16):
+            text = str(ipaddress.ip_address(data))
+        elif id_type == IdType.ID_FQDN:
+            text = "@" + data.decode("utf-8", "replace")
+        elif id_type == IdType.ID_RFC822_ADDR:
+            text = data.decode("utf-8", "replace")
+        elif id_type == IdType.ID_KEY_ID:
+            text = "@#" + data.hex()
+        else:
+            text = f"{id_type}:{data.hex()}"
+        return cls(id_type, data, text)
+
+    @property
+    def kind_name(self) -> str:
+        """As Libreswan logs it: ``FQDN``, ``IPV4_ADDR``, ``USER_FQDN``, ``KEY_ID``."""
+        names = {IdType.ID_FQDN: "FQDN", IdType.ID_IPV4_ADDR: "IPV4_ADDR", IdType.ID_IPV6_ADDR: "IPV6_ADDR",
+                 IdType.ID_RFC822_ADDR: "USER_FQDN", IdType.ID_KEY_ID: "KEY_ID",
+                 IdType.ID_DER_ASN1_DN: "DER_ASN1_DN", IdType.ID_NULL: "NULL"}
+        return names.get(self.id_type, str(self.id_type))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConn:
+    """One connection as the engine uses it (already oriented: local/remote)."""
+
+    name: str
+    local_addr: str
+    remote_addr: str | None  # None: %any (responder only)
+    local_id: IdSpec
+    remote_id: IdSpec | None  # None: accept any ID the PSK lookup finds
+    local_ts: tuple[Selector, ...]
+    remote_ts: tuple[Selector, ...]
+    ike_proposals: tuple[Proposal, ...]
+    esp_proposals: tuple[Proposal, ...]
+    mode: str = "tunnel"  # or "transport"
+    pfs: bool = True
+    ikelifetime: float = 28800.0
+    salifetime: float = 28800.0
+    rekey: bool = True
+    rekeymargin: float = 540.0
+    rekeyfuzz: float = 1.0  # fraction (100% = 1.0)
+    retransmit_interval: float = 0.5  # seconds
+    retransmit_timeout: float = 60.0
+    dpddelay: float = 0.0  # 0: no liveness checks
+    dpdtimeout: float = 0.0
+    replay_window: int = 128
+    port: int = 500
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChildKeys:
+    """One direction of a Child SA: SPI (in network order as an int), keys."""
+
+    spi: int
+    encr_key: bytes
+    integ_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChildInstall:
+    """Everything the kernel needs for one Child SA (both directions and policies)."""
+
+    conn: str
+    serial: int
+    local_addr: str
+    remote_addr: str
+    mode: str
+    protocol: int  # 3 = ESP
+    encr_id: int
+    encr_key_bits: int | None
+    integ_id: int | None
+    esn: bool
+    inbound: ChildKeys
+    outbound: ChildKeys
+    local_ts: tuple[Selector, ...]
+    remote_ts: tuple[Selector, ...]
+    replay_window: int
+    lifetime_soft: float
+    lifetime_hard: float
+    reqid: int
+
+
+class KernelPort(Protocol):
+    """The kernel as the engine sees it. Errors are ``KernelError``."""
+
+    def allocate_spi(self, src: str, dst: str, protocol: int) -> int: ...
+
+    def install_child(self, child: ChildInstall) -> None: ...
+
+    def remove_child(self, child: ChildInstall) -> None: ...
+
+
+class Credentials(Protocol):
+    def psk(self, local: IdSpec, remote: IdSpec | None) -> bytes | None: ...
+
+
+class CryptoJobs(Protocol):
+    """Runs ``fn(*args)`` now or in a helper process and calls ``done(result)`` later
+    (``done(exc)`` with an exception instance when it failed)."""
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Callable[[Any], None]) -> None: ...
+
+
+class InlineJobs:
+    """``--nhelpers 0``: the job runs at once, in this process."""
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Callable[[Any], None]) -> None:
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            result = exc
+        done(result)

@@ -1,0 +1,355 @@
+"""The IKEv2 engine: datagrams and timer ticks in; datagrams, kernel calls,
+log lines and events out. Sans-I/O: the clock, randomness, the kernel,
+credentials and crypto jobs are injected (see :mod:`pluto_core.ikev2.conn`).
+
+This module holds the message plumbing (SA lookup, message IDs, SK
+protection, retransmission, stateless replies). The exchanges themselves live
+in ``exchange_init`` (IKE_SA_INIT), ``exchange_auth`` (IKE_AUTH with a PSK and
+the first Child SA) and ``exchange_info`` (INFORMATIONAL: delete, liveness).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import hmac
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pluto_core.errors import ProtocolError
+from pluto_core.ikev2.chain import encode_payloads, parse_payloads
+from pluto_core.ikev2.conn import Credentials, CryptoJobs, EngineConn, InlineJobs, KernelPort
+from pluto_core.ikev2.crypto import IntegrityError, encrypted_length, protect, unprotect
+from pluto_core.ikev2.enums import ExchangeType, NotifyType
+from pluto_core.ikev2.message import Message, parse_message
+from pluto_core.ikev2.parse_error import ParseError
+from pluto_core.ikev2.payloads import EncryptedFragment, EncryptedPayload, Notify, Payload
+from pluto_core.ikev2.sa import IkeSa, IkeState
+
+FLAG_INITIATOR = 0x08
+FLAG_RESPONSE = 0x20
+HALF_OPEN_COOKIE_THRESHOLD = 25000  # as Libreswan's ddos-ike-threshold default
+ZERO_SPI = bytes(8)
+
+
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    data: bytes
+    local: tuple[str, int]
+    remote: tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """What happened, for ``ipsec up`` progress and the event hooks.
+
+    kind: ``ike-up``, ``child-up``, ``ike-failed``, ``child-failed``, ``ike-down``, ``child-down``.
+    """
+
+    kind: str
+    conn: str
+    serial: int
+    detail: str = ""
+
+
+class Engine:
+    """All IKE SAs of one daemon."""
+
+    def __init__(
+        self,
+        kernel: KernelPort,
+        credentials: Credentials,
+        clock: Callable[[], float],
+        random: Callable[[int], bytes],
+        log: Any,
+        jobs: CryptoJobs | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        force_busy: bool = False,
+    ) -> None:
+        self.kernel = kernel
+        self.credentials = credentials
+        self.clock = clock
+        self.random = random
+        self.log = log
+        self.jobs: CryptoJobs = jobs or InlineJobs()
+        self.on_event = on_event or (lambda event: None)
+        self.force_busy = force_busy
+        self.conns: dict[str, EngineConn] = {}
+        self.sas: dict[bytes, IkeSa] = {}  # by our SPI
+        self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder: (SPIi, peer)
+        self.outbox: list[Datagram] = []
+        self._serial = 0
+        self._timers: list[tuple[float, int, int, str]] = []  # (when, seq, serial, kind)
+        self._timer_seq = 0
+        self._by_serial: dict[int, IkeSa] = {}
+        self._cookie_secret = random(32)
+        self.reqid_base = 16384
+
+    # ------------------------------------------------------------------ API
+
+    def add_conn(self, conn: EngineConn) -> None:
+        self.conns[conn.name] = conn
+
+    def initiate(self, name: str) -> int:
+        """Start an IKE SA (and its first Child SA) for conn ``name``; returns the IKE SA serial."""
+        from pluto_core.ikev2.exchange_init import start_initiator
+
+        conn = self.conns[name]
+        return start_initiator(self, conn)
+
+    def terminate(self, name: str) -> int:
+        """Delete every IKE SA of conn ``name`` (and so their Child SAs); returns how many."""
+        from pluto_core.ikev2.exchange_info import delete_ike_sa
+
+        count = 0
+        for sa in list(self.sas.values()):
+            if sa.conn is not None and sa.conn.name == name and sa.state != IkeState.DEAD:
+                delete_ike_sa(self, sa, notify_peer=sa.state == IkeState.ESTABLISHED)
+                count += 1
+        return count
+
+    def pop_datagrams(self) -> list[Datagram]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def ike_sas(self) -> list[IkeSa]:
+        return sorted((sa for sa in self.sas.values() if sa.state != IkeState.DEAD), key=lambda s: s.serial)
+
+    def receive(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        """One UDP payload (non-ESP marker already removed). Never raises."""
+        try:
+            self._receive(data, local, remote)
+        except Exception as exc:  # the engine must survive any input; log and drop
+            self.log.log(f"packet from {remote[0]}:{remote[1]}: dropped: internal error "
+                         f"{exc.__class__.__name__}: {exc}")
+
+    def tick(self) -> None:
+        """Run every timer that is due at ``clock()``."""
+        now = self.clock()
+        from pluto_core.ikev2.exchange_info import on_timer
+
+        while self._timers and self._timers[0][0] <= now:
+            _when, _seq, serial, kind = heapq.heappop(self._timers)
+            sa = self._by_serial.get(serial)
+            if sa is None or sa.state == IkeState.DEAD:
+                continue
+            on_timer(self, sa, kind, now)
+
+    # ------------------------------------------------------------ plumbing
+
+    def next_serial(self) -> int:
+        self._serial += 1
+        return self._serial
+
+    def register(self, sa: IkeSa) -> None:
+        self.sas[sa.our_spi] = sa
+        self._by_serial[sa.serial] = sa
+
+    def forget(self, sa: IkeSa) -> None:
+        sa.state = IkeState.DEAD
+        self.sas.pop(sa.our_spi, None)
+        self._by_serial.pop(sa.serial, None)
+        self.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
+        for child in sa.children:
+            self._by_serial.pop(child.serial, None)
+
+    def schedule(self, sa: IkeSa, delay: float, kind: str) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (self.clock() + delay, self._timer_seq, sa.serial, kind))
+
+    def prefix(self, sa: IkeSa, serial: int | None = None) -> str:
+        return f"\"{sa.name}\" #{sa.serial if serial is None else serial}:"
+
+    def event(self, kind: str, sa: IkeSa, detail: str = "", serial: int | None = None) -> None:
+        self.on_event(Event(kind, sa.name, sa.serial if serial is None else serial, detail))
+
+    def peer_text(self, sa: IkeSa) -> str:
+        return f"{sa.remote[0]}:UDP/{sa.remote[1]}"
+
+    # -- sending -------------------------------------------------------
+
+    def _flags(self, sa: IkeSa, response: bool) -> int:
+        return (FLAG_INITIATOR if sa.initiator else 0) | (FLAG_RESPONSE if response else 0)
+
+    def encode(self, sa: IkeSa, exchange: int, message_id: int, payloads: Sequence[Payload],
+               response: bool) -> bytes:
+        """A protected message: the inner payloads go inside SK (RFC 7296 3.14)."""
+        ctx = sa.sk_out
+        assert ctx is not None
+        first, plain = encode_payloads(payloads)
+        size = encrypted_length(ctx, len(plain))
+        msg = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, response), message_id,
+                      [EncryptedPayload(first, bytes(size))])
+        raw = msg.to_bytes()
+        head = raw[: len(raw) - size]
+        return head + protect(ctx, head, plain, self.random(ctx.iv_size))
+
+    def send_request(self, sa: IkeSa, exchange: int, payloads: Sequence[Payload],
+                     plain: bool = False) -> None:
+        mid = sa.next_request_id
+        if plain:
+            data = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, False), mid, list(payloads)).to_bytes()
+        else:
+            data = self.encode(sa, exchange, mid, payloads, response=False)
+        sa.next_request_id = mid + 1
+        sa.last_request, sa.last_request_id = data, mid
+        sa.retransmits = 0
+        sa.request_started = self.clock()
+        self.transmit(sa, data)
+        if sa.conn is not None:
+            self.schedule(sa, sa.conn.retransmit_interval, f"retransmit:{mid}")
+
+    def send_response(self, sa: IkeSa, exchange: int, message_id: int, payloads: Sequence[Payload],
+                      plain: bool = False) -> bytes:
+        if plain:
+            data = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, True), message_id,
+                           list(payloads)).to_bytes()
+        else:
+            data = self.encode(sa, exchange, message_id, payloads, response=True)
+        sa.last_response, sa.last_response_id = data, message_id
+        sa.expected_request_id = message_id + 1
+        self.transmit(sa, data)
+        return data
+
+    def transmit(self, sa: IkeSa, data: bytes) -> None:
+        self.outbox.append(Datagram(data, sa.local, sa.remote))
+
+    def reply_stateless(self, request: Message, local: tuple[str, int], remote: tuple[str, int],
+                        notify: Notify) -> None:
+        """An unprotected IKE_SA_INIT answer that keeps no state (COOKIE, INVALID_KE, NO_PROPOSAL)."""
+        msg = Message(request.spi_i, ZERO_SPI, request.exchange_type, FLAG_RESPONSE, request.message_id,
+                      [notify])
+        self.outbox.append(Datagram(msg.to_bytes(), local, remote))
+
+    def cookie_for(self, spi_i: bytes, nonce: bytes, remote: tuple[str, int]) -> bytes:
+        """RFC 7296 2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)."""
+        digest = hmac.new(self._cookie_secret, nonce + remote[0].encode() + spi_i, hashlib.sha256).digest()
+        return b"\x00" + digest[:16]
+
+    # -- receiving -----------------------------------------------------
+
+    def _receive(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        try:
+            msg = parse_message(data)
+        except ParseError as exc:
+            self.log.log(f"packet from {remote[0]}:{remote[1]}: dropped: {exc}")
+            return
+        if msg.exchange_type == ExchangeType.IKE_SA_INIT and not msg.is_response:
+            from pluto_core.ikev2.exchange_init import on_init_request
+
+            on_init_request(self, msg, data, local, remote)
+            return
+        our_spi = msg.spi_r if msg.is_initiator else msg.spi_i
+        sa = self.sas.get(our_spi)
+        if sa is None:
+            self.log.debug(f"packet from {remote[0]}:{remote[1]}: no IKE SA for SPI {our_spi.hex()}: dropped")
+            return
+        if msg.is_initiator == sa.initiator:
+            self.log.log(f"{self.prefix(sa)} packet from {self.peer_text(sa)} has the wrong I flag: dropped")
+            return
+        sa.last_contact = self.clock()
+        if msg.is_response:
+            self._on_response(sa, msg, data)
+        else:
+            self._on_request(sa, msg, data)
+
+    def decrypt(self, sa: IkeSa, msg: Message, data: bytes) -> list[Payload] | None:
+        """The inner payloads of a protected message, or None (logged) when it does not verify."""
+        sk = msg.sk_payload
+        if sa.sk_in is None or sk is None or isinstance(sk, EncryptedFragment):
+            self.log.log(f"{self.prefix(sa)} {_xname(msg)} from {self.peer_text(sa)} is not encrypted: dropped")
+            return None
+        assert isinstance(sk, EncryptedPayload)
+        offset = len(data) - 4 - len(sk.data)
+        try:
+            plain = unprotect(sa.sk_in, data, offset)
+            return parse_payloads(sk.inner_type, plain)
+        except IntegrityError:
+            # An unauthenticated bad message changes no state (RFC 7296 2.21).
+            self.log.log(f"{self.prefix(sa)} {_xname(msg)} from {self.peer_text(sa)}: integrity check "
+                         "failed: dropped")
+        except (ProtocolError, ValueError) as exc:
+            self.log.log(f"{self.prefix(sa)} {_xname(msg)} from {self.peer_text(sa)}: {exc}: dropped")
+        return None
+
+    def _on_request(self, sa: IkeSa, msg: Message, data: bytes) -> None:
+        mid = msg.message_id
+        if mid == sa.last_response_id and sa.last_response:
+            # RFC 7296 2.1: a retransmitted request gets the same response again.
+            self.log.debug(f"{self.prefix(sa)} retransmitted {_xname(msg)} request {mid}: resending response")
+            self.transmit(sa, sa.last_response)
+            return
+        if mid != sa.expected_request_id:
+            self.log.debug(f"{self.prefix(sa)} {_xname(msg)} request with message ID {mid}, expected "
+                           f"{sa.expected_request_id}: dropped")
+            return
+        payloads = self.decrypt(sa, msg, data)
+        if payloads is None:
+            return
+        if msg.exchange_type == ExchangeType.IKE_AUTH and not sa.initiator and sa.state == IkeState.INIT_DONE:
+            from pluto_core.ikev2.exchange_auth import on_auth_request
+
+            on_auth_request(self, sa, msg, payloads)
+        elif msg.exchange_type == ExchangeType.INFORMATIONAL and sa.state == IkeState.ESTABLISHED:
+            from pluto_core.ikev2.exchange_info import on_informational_request
+
+            on_informational_request(self, sa, msg, payloads)
+        else:
+            self.log.log(f"{self.prefix(sa)} unexpected {_xname(msg)} request in state "
+                         f"'{sa.state.value}': dropped")
+
+    def _on_response(self, sa: IkeSa, msg: Message, data: bytes) -> None:
+        if msg.message_id != sa.last_request_id or not sa.last_request:
+            self.log.debug(f"{self.prefix(sa)} {_xname(msg)} response {msg.message_id} matches no "
+                           "outstanding request: dropped")
+            return
+        if msg.exchange_type == ExchangeType.IKE_SA_INIT:
+            if sa.state == IkeState.INIT_SENT:
+                from pluto_core.ikev2.exchange_init import on_init_response
+
+                on_init_response(self, sa, msg, data)
+            return
+        payloads = self.decrypt(sa, msg, data)
+        if payloads is None:
+            return
+        sa.last_request = b""  # answered: stop retransmitting
+        if msg.exchange_type == ExchangeType.IKE_AUTH and sa.state == IkeState.AUTH_SENT:
+            from pluto_core.ikev2.exchange_auth import on_auth_response
+
+            on_auth_response(self, sa, msg, payloads)
+        elif msg.exchange_type == ExchangeType.INFORMATIONAL:
+            from pluto_core.ikev2.exchange_info import on_informational_response
+
+            on_informational_response(self, sa, msg, payloads)
+        else:
+            self.log.log(f"{self.prefix(sa)} unexpected {_xname(msg)} response: dropped")
+
+
+def _xname(msg: Message) -> str:
+    try:
+        return ExchangeType(msg.exchange_type).name
+    except ValueError:
+        return f"exchange {msg.exchange_type}"
+
+
+def notify_types(payloads: Sequence[Payload]) -> list[int]:
+    return [p.type for p in payloads if isinstance(p, Notify)]
+
+
+def first_error(payloads: Sequence[Payload]) -> int | None:
+    """The first error notify type (below 16384, RFC 7296 3.10.1), if any."""
+    for p in payloads:
+        if isinstance(p, Notify) and p.type < 16384:
+            return p.type
+    return None
+
+
+def notify_name(code: int) -> str:
+    try:
+        return NotifyType(code).name
+    except ValueError:
+        return f"NOTIFY {code}"

@@ -1,0 +1,131 @@
+"""INFORMATIONAL (RFC 7296 1.4): Delete for IKE and Child SAs, liveness;
+and the timers of an IKE SA (retransmission 2.1, half-open expiry, DPD)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pluto_core.errors import KernelError
+from pluto_core.ikev2.enums import ExchangeType, ProtocolId
+from pluto_core.ikev2.message import Message
+from pluto_core.ikev2.payloads import Delete, Payload
+from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
+
+if TYPE_CHECKING:
+    from pluto_core.ikev2.engine import Engine
+
+ESP = int(ProtocolId.ESP)
+
+
+def schedule_ike_timers(engine: Engine, sa: IkeSa) -> None:
+    conn = sa.conn
+    if conn is not None and conn.dpddelay > 0:
+        engine.schedule(sa, conn.dpddelay, "liveness")
+
+
+def _remove_child(engine: Engine, sa: IkeSa, child: ChildSa, why: str) -> None:
+    if child.installed is not None:
+        try:
+            engine.kernel.remove_child(child.installed)
+        except KernelError as exc:
+            engine.log.log(f"\"{sa.name}\" #{child.serial}: {exc}")
+        child.installed = None
+    if child in sa.children:
+        sa.children.remove(child)
+    engine.log.log(f"\"{sa.name}\" #{child.serial}: {why}")
+    engine.event("child-down", sa, why, serial=child.serial)
+
+
+def delete_ike_sa(engine: Engine, sa: IkeSa, notify_peer: bool, quiet: bool = False) -> None:
+    """Remove an IKE SA and its Child SAs; with ``notify_peer`` send a Delete first
+    (sent once, not retransmitted: the SA is gone either way, RFC 7296 1.4.1)."""
+    if sa.state == IkeState.DEAD:
+        return
+    if notify_peer and sa.sk_out is not None:
+        data = engine.encode(sa, ExchangeType.INFORMATIONAL, sa.next_request_id, [Delete(ProtocolId.IKE)],
+                             response=False)
+        sa.next_request_id += 1
+        engine.transmit(sa, data)
+        engine.log.log(f"{engine.prefix(sa)} sent INFORMATIONAL request to delete IKE SA")
+    for child in list(sa.children):
+        _remove_child(engine, sa, child, "ESP/ESN SA deleted" if not quiet else "Child SA removed")
+    was_up = sa.state == IkeState.ESTABLISHED
+    engine.forget(sa)
+    if was_up:
+        engine.log.log(f"{engine.prefix(sa)} deleting IKE SA")
+        engine.event("ike-down", sa)
+
+
+def send_child_delete(engine: Engine, sa: IkeSa, spis: list[int]) -> None:
+    if sa.state != IkeState.ESTABLISHED:
+        return
+    engine.send_request(sa, ExchangeType.INFORMATIONAL,
+                        [Delete(ProtocolId.ESP, [s.to_bytes(4, "big") for s in spis])])
+
+
+def on_informational_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
+    reply: list[Payload] = []
+    for d in payloads:
+        if not isinstance(d, Delete):
+            continue
+        if d.protocol_id == ProtocolId.IKE:
+            engine.log.log(f"{engine.prefix(sa)} received Delete SA payload: deleting IKE SA")
+            engine.send_response(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
+            delete_ike_sa(engine, sa, notify_peer=False)
+            return
+        if d.protocol_id == ProtocolId.ESP:
+            ours: list[bytes] = []
+            for spi in d.spis:
+                value = int.from_bytes(spi, "big")
+                child = next((c for c in sa.children if c.spi_out == value), None)
+                if child is not None:
+                    ours.append(child.spi_in.to_bytes(4, "big"))
+                    _remove_child(engine, sa, child, "ESP SA deleted by peer")
+            if ours:
+                reply.append(Delete(ProtocolId.ESP, ours))
+    # An empty INFORMATIONAL is a liveness check: the empty answer is the proof (RFC 7296 1.4).
+    engine.send_response(sa, ExchangeType.INFORMATIONAL, msg.message_id, reply)
+
+
+def on_informational_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
+    for d in payloads:
+        if isinstance(d, Delete) and d.protocol_id == ESP:
+            for spi in d.spis:
+                value = int.from_bytes(spi, "big")
+                child = next((c for c in sa.children if c.spi_out == value), None)
+                if child is not None:
+                    _remove_child(engine, sa, child, "ESP SA deleted")
+
+
+def on_timer(engine: Engine, sa: IkeSa, kind: str, now: float) -> None:
+    conn = sa.conn
+    if kind.startswith("retransmit:"):
+        mid = int(kind.split(":", 1)[1])
+        if not sa.last_request or sa.last_request_id != mid or conn is None:
+            return
+        if now - sa.request_started >= conn.retransmit_timeout:
+            engine.log.log(f"{engine.prefix(sa)} {conn.retransmit_timeout:g} second timeout exceeded after "
+                           f"{sa.retransmits} retransmits.  No response (or no acceptable response) to our "
+                           "request")
+            engine.event("ike-failed", sa, "timeout: no response from peer")
+            delete_ike_sa(engine, sa, notify_peer=False, quiet=True)
+            return
+        sa.retransmits += 1
+        engine.transmit(sa, sa.last_request)
+        delay = min(conn.retransmit_interval * (2 ** sa.retransmits),
+                    max(conn.retransmit_timeout - (now - sa.request_started), 0.001))
+        engine.log.debug(f"{engine.prefix(sa)} retransmit {sa.retransmits} of request {mid}")
+        engine.schedule(sa, delay, kind)
+    elif kind == "half-open":
+        if sa.state == IkeState.INIT_DONE:
+            engine.log.log(f"{engine.prefix(sa)} half-open IKE SA timed out: deleted")
+            engine.forget(sa)
+    elif kind == "liveness":
+        if sa.state != IkeState.ESTABLISHED or conn is None:
+            return
+        if sa.last_request:
+            engine.schedule(sa, conn.dpddelay, "liveness")  # an exchange is running; it checks liveness
+            return
+        if now - sa.last_contact >= conn.dpddelay:
+            engine.send_request(sa, ExchangeType.INFORMATIONAL, [])
+        engine.schedule(sa, conn.dpddelay, "liveness")

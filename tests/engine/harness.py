@@ -1,0 +1,129 @@
+"""Two engines in one process: an in-memory kernel, a virtual clock, seeded randomness,
+and a wire between them that can lose, duplicate and reorder datagrams."""
+
+from __future__ import annotations
+
+import random as _random
+from dataclasses import dataclass, field
+from typing import Any
+
+from pluto_core.errors import KernelError
+from pluto_core.ikev2.conn import ChildInstall, EngineConn, IdSpec
+from pluto_core.ikev2.engine import Datagram, Engine, Event
+from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
+from pluto_core.ikev2.ts_narrow import Selector
+
+ENCR_AES_CBC, ENCR_AES_GCM_16, ENCR_CHACHA = 12, 20, 28
+PRF_SHA256 = 5
+INTEG_SHA1_96, INTEG_SHA256_128 = 2, 12
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class MemoryKernel:
+    """Records SPIs, SAs and policies as a kernel would; can be told to refuse installs."""
+
+    next_spi: int = 0xC0000001
+    installed: dict[int, ChildInstall] = field(default_factory=dict)
+    refuse: KernelError | None = None
+
+    def allocate_spi(self, src: str, dst: str, protocol: int) -> int:
+        self.next_spi += 0x101
+        return self.next_spi
+
+    def install_child(self, child: ChildInstall) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        self.installed[child.serial] = child
+
+    def remove_child(self, child: ChildInstall) -> None:
+        self.installed.pop(child.serial, None)
+
+
+class Psks:
+    def __init__(self, table: dict[frozenset[str], bytes]) -> None:
+        self.table = table
+
+    def psk(self, local: IdSpec, remote: IdSpec | None) -> bytes | None:
+        if remote is None:
+            return None
+        return self.table.get(frozenset((local.text, remote.text)))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, text: str) -> None:
+        self.lines.append(text)
+
+    def debug(self, text: str, debug_class: str = "base") -> None:
+        self.lines.append("| " + text)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass
+class Side:
+    engine: Engine
+    kernel: MemoryKernel
+    log: Recorder
+    events: list[Event]
+    addr: str
+
+
+def make_side(addr: str, seed: int, clock: Clock, psks: Psks, **kw: Any) -> Side:
+    rng = _random.Random(seed)
+    kernel, log, events = MemoryKernel(next_spi=0xC0000001 + seed * 0x1000000), Recorder(), []
+    engine = Engine(kernel, psks, clock, lambda n: rng.randbytes(n), log, on_event=events.append, **kw)
+    return Side(engine, kernel, log, events, addr)
+
+
+def conn_pair(ike: tuple[tuple[int, int | None], int | None, int] = ((ENCR_AES_GCM_16, 256), None, 19),
+              esp: tuple[tuple[int, int | None], int | None] = ((ENCR_AES_GCM_16, 256), None),
+              mode: str = "tunnel", west_ts: str = "192.0.1.0/24", east_ts: str = "192.0.2.0/24",
+              east_allows: str | None = None, **kw: Any) -> tuple[EngineConn, EngineConn]:
+    (encr, integ, group), (e_encr, e_integ) = ike, esp
+    ikep = (ike_proposal(1, [encr], [PRF_SHA256], [integ] if integ else [], [group]),)
+    espp = (esp_proposal(1, [e_encr], [e_integ] if e_integ else []),)
+    west = EngineConn("west-east", "192.1.2.45", "192.1.2.23", IdSpec.parse("@west"), IdSpec.parse("@east"),
+                      (Selector.from_subnet(west_ts),), (Selector.from_subnet(east_ts),), ikep, espp, mode=mode, **kw)
+    east = EngineConn("west-east", "192.1.2.23", "192.1.2.45", IdSpec.parse("@east"), IdSpec.parse("@west"),
+                      (Selector.from_subnet(east_allows or east_ts),), (Selector.from_subnet(west_ts),), ikep, espp,
+                      mode=mode, **kw)
+    return west, east
+
+
+def deliver(sides: dict[str, Side], datagrams: list[Datagram]) -> None:
+    for d in datagrams:
+        sides[d.remote[0]].engine.receive(d.data, d.remote, d.local)
+
+
+def pump(sides: dict[str, Side], rounds: int = 20, wire: Any = None) -> None:
+    """Move datagrams until the wire is quiet; ``wire(list) -> list`` may lose/duplicate/reorder."""
+    for _ in range(rounds):
+        moved = []
+        for side in sides.values():
+            moved += side.engine.pop_datagrams()
+        if wire is not None:
+            moved = wire(moved)
+        if not moved:
+            return
+        deliver(sides, moved)
+
+
+def advance(clock: Clock, sides: dict[str, Side], seconds: float, step: float = 0.25, wire: Any = None) -> None:
+    end = clock.now + seconds
+    while clock.now < end:
+        clock.now = min(clock.now + step, end)
+        for side in sides.values():
+            side.engine.tick()
+        pump(sides, wire=wire)

@@ -1,0 +1,121 @@
+"""Loss, duplication and reordering; cookies; INVALID_KE; delete; liveness; under virtual time."""
+
+from __future__ import annotations
+
+import random
+
+from pluto_core.ikev2.proposal_build import ike_proposal
+from tests.engine.harness import ENCR_AES_GCM_16, PRF_SHA256, Clock, advance, conn_pair, make_side, pump
+from tests.engine.test_establish import PSK, setup
+
+
+def _up(side) -> bool:  # type: ignore[no-untyped-def]
+    return [e.kind for e in side.events][:2] == ["ike-up", "child-up"]
+
+
+def test_lost_packets_are_retransmitted() -> None:
+    clock, west, east, sides = setup()
+    dropped = {"n": 0}
+
+    def lose_first_two(batch):  # type: ignore[no-untyped-def]
+        out = []
+        for d in batch:
+            if dropped["n"] < 2:
+                dropped["n"] += 1
+                continue
+            out.append(d)
+        return out
+
+    west.engine.initiate("west-east")
+    pump(sides, wire=lose_first_two)
+    assert not _up(west)
+    advance(clock, sides, 5, wire=lose_first_two)
+    assert _up(west) and _up(east), west.log.text()
+    assert dropped["n"] == 2
+    assert "| \"west-east\" #1: retransmit 1 of request 0" in west.log.text()
+
+
+def test_duplicates_get_the_cached_answer_and_reordering_is_survived() -> None:
+    clock, west, east, sides = setup()
+    rng = random.Random(7)
+
+    def duplicate_and_shuffle(batch):  # type: ignore[no-untyped-def]
+        out = batch + batch
+        rng.shuffle(out)
+        return out
+
+    west.engine.initiate("west-east")
+    pump(sides, wire=duplicate_and_shuffle)
+    advance(clock, sides, 3, wire=duplicate_and_shuffle)
+    assert _up(west) and _up(east)
+    assert len(west.kernel.installed) == 1 and len(east.kernel.installed) == 1
+    assert "retransmitted IKE_AUTH request 1: resending response" in east.log.text()
+
+
+def test_silent_peer_times_out() -> None:
+    clock, west, east, sides = setup(retransmit_timeout=10.0)
+    west.engine.initiate("west-east")
+    advance(clock, sides, 15, wire=lambda batch: [])
+    assert "10 second timeout exceeded" in west.log.text()
+    assert [e.kind for e in west.events] == ["ike-failed"]
+    assert west.engine.ike_sas() == []
+
+
+def test_cookie_round_trip_under_force_busy() -> None:
+    clock = Clock()
+    west_conn, east_conn = conn_pair()
+    west = make_side("192.1.2.45", 1, clock, PSK)
+    east = make_side("192.1.2.23", 2, clock, PSK, force_busy=True)
+    west.engine.add_conn(west_conn)
+    east.engine.add_conn(east_conn)
+    sides = {"192.1.2.45": west, "192.1.2.23": east}
+    west.engine.initiate("west-east")
+    first = west.engine.pop_datagrams()
+    east.engine.receive(first[0].data, first[0].remote, first[0].local)
+    assert east.engine.ike_sas() == [] and not east.engine.half_open  # no state before the cookie
+    for d in east.engine.pop_datagrams():
+        west.engine.receive(d.data, d.remote, d.local)
+    pump(sides)
+    assert "resending IKE_SA_INIT request with COOKIE" in west.log.text()
+    assert _up(west) and _up(east)
+
+
+def test_invalid_ke_retry() -> None:
+    clock = Clock()
+    west_conn, east_conn = conn_pair()
+    # West proposes DH31 first but also allows DH19; east only takes DH19.
+    west_conn = west_conn.__class__(**{**{f: getattr(west_conn, f) for f in west_conn.__dataclass_fields__},
+                                       "ike_proposals": (ike_proposal(1, [(ENCR_AES_GCM_16, 256)], [PRF_SHA256],
+                                                                      [], [31, 19]),)})
+    west = make_side("192.1.2.45", 1, clock, PSK)
+    east = make_side("192.1.2.23", 2, clock, PSK)
+    west.engine.add_conn(west_conn)
+    east.engine.add_conn(east_conn)
+    west.engine.initiate("west-east")
+    pump({"192.1.2.45": west, "192.1.2.23": east})
+    assert "received INVALID_KE_PAYLOAD response suggesting DH19" in west.log.text()
+    assert _up(west) and _up(east)
+
+
+def test_delete_removes_both_sides() -> None:
+    _clock, west, east, sides = setup()
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert west.engine.terminate("west-east") == 1
+    pump(sides)
+    assert west.kernel.installed == {} and east.kernel.installed == {}
+    assert west.engine.ike_sas() == [] and east.engine.ike_sas() == []
+    assert "received Delete SA payload: deleting IKE SA" in east.log.text()
+    assert [e.kind for e in east.events][-2:] == ["child-down", "ike-down"]
+
+
+def test_liveness_failure_of_a_silent_peer() -> None:
+    clock, west, east, sides = setup(dpddelay=10.0, retransmit_timeout=20.0)
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert _up(west)
+    advance(clock, sides, 25)  # liveness checks answered: still up
+    assert len(west.engine.ike_sas()) == 1
+    advance(clock, sides, 60, wire=lambda batch: [])  # the peer goes silent
+    assert west.engine.ike_sas() == [] and west.kernel.installed == {}
+    assert "timeout exceeded" in west.log.text()
