@@ -18,13 +18,17 @@ import signal
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import IO, Any
 
 from pluto_core import __version__
+from pluto_core.control.commands import register as register_commands
 from pluto_core.control.server import ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
 from pluto_core.errors import ConfigError, PlutoError
+from pluto_core.ike_host import IkeHost
+from pluto_core.kernel_port import HookKernel
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
 from pluto_core.plugins import PluginSet
@@ -76,12 +80,17 @@ class Daemon:
         self._crash_file: IO[str] | None = None
         self._ctl_sock: Any = None
         self.secrets: Any = None
+        self.ike: IkeHost | None = None
+        self.log_taps: list[Callable[[str], None]] = []  # `ipsec up` streams a conn's lines
         self.inherited_fds: tuple[int, ...] = ()  # the start-up pipe: helpers must not hold it
 
     # -- logging --------------------------------------------------------
 
     def _emit(self, record: Any) -> None:
         self.plugins.hook.pluto_log_record(record=record)
+        if record.debug_class is None:
+            for tap in list(self.log_taps):
+                tap(record.text)
 
     # -- start-up ---------------------------------------------------------
 
@@ -126,6 +135,8 @@ class Daemon:
             self.plugins.hook.pluto_startup(options=opts, log=self.log)
         except Exception as exc:
             raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
+        self.ike = IkeHost(opts, self.log, HookKernel(self.plugins.hook, opts.kernel_backend), self.secrets,
+                           self.pool)
         self._register_commands()
         self._ctl_sock = self.control.bind()
         os.ftruncate(self.lock_fd, 0)
@@ -180,23 +191,120 @@ class Daemon:
         self.log.log(f"loaded {len(self.secrets.entries)} secret(s)")
 
     def _register_commands(self) -> None:
-        async def hello(_args: dict[str, Any]) -> dict[str, Any]:
+        async def hello(_args: dict[str, Any], _progress: Any) -> dict[str, Any]:
             return {"version": __version__, "pid": os.getpid(), "kernel": self.options.kernel_backend}
 
-        async def globalstatus(_args: dict[str, Any]) -> dict[str, Any]:
+        async def globalstatus(_args: dict[str, Any], _progress: Any) -> dict[str, Any]:
             opts = asdict(self.options)
             opts["debug"] = sorted(self.options.debug)
             return {"options": opts, "pid": os.getpid(), "uptime": time.time() - self.started,
                     "helpers": len(self.pool.worker_pids()) if self.pool else 0,
                     "plugins": [n for n, _ in self.plugins.manager.list_name_plugin()]}
 
-        async def shutdown(_args: dict[str, Any]) -> dict[str, Any]:
+        async def shutdown(_args: dict[str, Any], _progress: Any) -> dict[str, Any]:
             self.request_stop("shutdown requested through the control socket")
             return {}
 
+        register_commands(self.control, self)
         self.control.command("hello", hello)
         self.control.command("globalstatus", globalstatus)
         self.control.command("shutdown", shutdown)
+
+    # -- connections --------------------------------------------------------
+
+    def _local_addresses(self) -> set[str]:
+        return set(self.ike.addresses) if self.ike is not None else set()
+
+    def _read_config(self, path: str) -> Any:
+        from pluto_core.config import load_config
+
+        return load_config(path, local_addresses=self._local_addresses())
+
+    def load_conns(self) -> None:
+        """At start-up, as ``addconn --autoall``: every conn with auto=add/start/ondemand/route."""
+        path = self.options.config
+        if not path or not os.path.exists(path) or self.ike is None:
+            return
+        try:
+            config = self._read_config(path)
+        except ConfigError as exc:
+            self.log.error(f"cannot load connections: {exc}")
+            return
+        for name, error in config.failed.items():
+            if config.conns.get(name) is None:
+                self.log.log(f"\"{name}\": failed to add connection: {error}")
+        start = []
+        for name, conn in config.conns.items():
+            if conn.auto not in ("add", "start", "ondemand", "route"):
+                continue
+            try:
+                self.log.log(self._add(conn))
+            except ConfigError as exc:
+                self.log.log(f"\"{name}\": failed to add connection: {exc}")
+                continue
+            if conn.auto == "start":
+                start.append(name)
+        for name in start:
+            self.ike.engine.initiate(name)
+        self.ike.flush()
+
+    def _add(self, conn: Any) -> str:
+        from pluto_core.engine_conn import to_engine_conn
+
+        assert self.ike is not None
+        engine_conn = to_engine_conn(conn)
+        self.ike.engine.add_conn(engine_conn)
+        return f"\"{conn.name}\": added IKEv2 connection"
+
+    def add_conn_from_config(self, path: str, name: str) -> str:
+        config = self._read_config(path)
+        conn = config.conns.get(name)
+        if conn is None:
+            error = config.failed.get(name)
+            if error is not None:
+                raise ConfigError(f"\"{name}\": failed to add connection: {error}")
+            raise ConfigError(f"no connection named \"{name}\" in {path}")
+        line = self._add(conn)
+        self.log.log(line)
+        return line
+
+    def reload_secrets(self) -> None:
+        self.log.log("forgetting secrets")
+        self._load_secrets()
+        if self.ike is not None:
+            self.ike.credentials.secrets = self.secrets
+
+    def status_data(self) -> dict[str, Any]:
+        from pluto_core.control.commands import child_counters, ike_state_name, wall_time
+
+        assert self.ike is not None
+        engine = self.ike.engine
+        conns = []
+        for c in engine.conns.values():
+            conns.append({"name": c.name, "local": c.local_addr, "remote": c.remote_addr or "%any",
+                          "local_id": c.local_id.text, "remote_id": c.remote_id.text if c.remote_id else "%any",
+                          "local_ts": [str(t) for t in c.local_ts], "remote_ts": [str(t) for t in c.remote_ts],
+                          "mode": c.mode, "ikelifetime": c.ikelifetime, "salifetime": c.salifetime,
+                          "rekeymargin": c.rekeymargin, "dpddelay": c.dpddelay,
+                          "retransmit_interval": c.retransmit_interval,
+                          "retransmit_timeout": c.retransmit_timeout})
+        sas, children = [], []
+        for sa in engine.ike_sas():
+            sas.append({"serial": sa.serial, "conn": sa.name, "state": ike_state_name(sa.state),
+                        "established": sa.state.name == "ESTABLISHED", "initiator": sa.initiator,
+                        "local": list(sa.local), "remote": list(sa.remote),
+                        "peer_id": sa.peer_id.text if sa.peer_id else None,
+                        "spi_i": sa.spi_i.hex(), "spi_r": sa.spi_r.hex()})
+            for child in sa.children:
+                counters = child_counters(self, child)
+                children.append({"serial": child.serial, "conn": sa.name, "ike_serial": sa.serial,
+                                 "type": "ESP", "spi_in": f"{child.spi_in:08x}", "spi_out": f"{child.spi_out:08x}",
+                                 "local": sa.local[0], "remote": sa.remote[0],
+                                 "local_ts": [str(t) for t in child.local_ts],
+                                 "remote_ts": [str(t) for t in child.remote_ts],
+                                 "mode": child.conn.mode, "add_time": wall_time(child.established_at),
+                                 "peer_id": sa.peer_id.text if sa.peer_id else "", **counters})
+        return {"conns": conns, "ike_sas": sas, "children": children}
 
     # -- running ----------------------------------------------------------
 
@@ -216,9 +324,17 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "shutting down on SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
         await self.control.start(self._ctl_sock)
+        if self.ike is not None:
+            await self.ike.start()
+            self.load_conns()
         ready()
         await self._stop.wait()
         await self.control.close()
+        if self.ike is not None:
+            for name in list(self.ike.engine.conns):
+                self.ike.engine.terminate(name)  # tell peers (Delete), remove Child SAs
+            self.ike.flush()
+            self.ike.close()
 
     # -- shutdown ---------------------------------------------------------
 

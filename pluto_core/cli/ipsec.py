@@ -103,6 +103,103 @@ def _whack(args: list[str]) -> int:
     raise _ArgError("no action given (try --globalstatus or --shutdown)")
 
 
+def _conn_verb(verb: str, command: str) -> Callable[[list[str]], int]:
+    """``ipsec up|down|delete NAME``: stream the daemon's lines, exit 0 or 1 with the reason."""
+
+    def run(args: list[str]) -> int:
+        parser = _ctl_parser(f"ipsec {verb}")
+        parser.add_argument("name", help="connection name")
+        if verb == "add":
+            parser.add_argument("--config", help="ipsec.conf to read the conn from (default: pluto's --config, "
+                                "else /etc/ipsec.conf)")
+        ns = parser.parse_args(args)
+        request_args: dict[str, Any] = {"name": ns.name}
+        if verb == "add":
+            import os
+
+            request_args["config"] = os.path.abspath(ns.config) if ns.config else "/etc/ipsec.conf"
+        request(_ctlsocket(ns), command, request_args, timeout=600, progress=print)
+        return 0
+
+    return run
+
+
+def _show_ts(ts: list[str]) -> str:
+    return "+".join(ts)
+
+
+def format_status(data: dict[str, Any], brief: bool = False) -> str:
+    """``ipsec status`` in Libreswan's layout (connection list, totals, states)."""
+    rows: list[str] = []
+    if not brief:
+        rows += ["Connection list:", " "]
+        for c in data["conns"]:
+            up = any(sa["conn"] == c["name"] and sa["established"] for sa in data["ike_sas"])
+            rows.append(f"\"{c['name']}\": {_show_ts(c['local_ts'])}==={c['local']}[{c['local_id']}]..."
+                        f"{c['remote']}[{c['remote_id']}]==={_show_ts(c['remote_ts'])}; "
+                        f"{'established' if up else 'unrouted'}; my_ip=unset; their_ip=unset;")
+            rows.append(f"\"{c['name']}\":   ike_life: {c['ikelifetime']:.0f}s; ipsec_life: {c['salifetime']:.0f}s; "
+                        f"rekey_margin: {c['rekeymargin']:.0f}s; mode: {c['mode']};")
+            rows.append(f"\"{c['name']}\":   retransmit-interval: {c['retransmit_interval'] * 1000:.0f}ms; "
+                        f"retransmit-timeout: {c['retransmit_timeout']:.0f}s;")
+            rows.append(f"\"{c['name']}\":   liveness: {'active' if c['dpddelay'] else 'passive'}; "
+                        f"dpddelay:{c['dpddelay']:.0f}s")
+        rows += [" ", f"Total IPsec connections: loaded {len(data['conns'])}, active "
+                 f"{len({ch['conn'] for ch in data['children']})}", " "]
+    ike = data["ike_sas"]
+    established = [sa for sa in ike if sa["established"]]
+    rows += ["State Information: DDoS cookies not required, Accepting new IKE connections",
+             f"IKE SAs: total({len(ike)}), half-open({len(ike) - len(established)}), open(0), "
+             f"authenticated({len(established)}), anonymous(0)",
+             f"IPsec SAs: total({len(data['children'])}), authenticated({len(data['children'])}), anonymous(0)",
+             " "]
+    for sa in ike:
+        rows.append(f"#{sa['serial']}: \"{sa['conn']}\":{sa['remote'][1]} {sa['state']}; newest; idle;")
+        for ch in (c for c in data["children"] if c["ike_serial"] == sa["serial"]):
+            rows.append(f"#{ch['serial']}: \"{ch['conn']}\":{sa['remote'][1]} established Child SA; newest; "
+                        f"eroute owner; IKE SA #{sa['serial']}; idle;")
+            tun = "tun" if ch["mode"] == "tunnel" else "xfrm"
+            rows.append(f"#{ch['serial']}: \"{ch['conn']}\" esp.{ch['spi_out']}@{ch['remote']} "
+                        f"esp.{ch['spi_in']}@{ch['local']} {tun}.0@{ch['remote']} {tun}.0@{ch['local']} "
+                        f"Traffic: ESPin={ch['inBytes']}B ESPout={ch['outBytes']}B ESPmax=2^63B ")
+    return "\n".join(rows)
+
+
+def format_traffic(children: list[dict[str, Any]]) -> str:
+    return "\n".join(f"#{c['serial']}: \"{c['conn']}\", type=ESP, add_time={c['add_time']}, "
+                     f"inBytes={c['inBytes']}, outBytes={c['outBytes']}, maxBytes=2^63B, id='{c['peer_id']}'"
+                     for c in children)
+
+
+def _read_verb(verb: str, command: str, formatter: Callable[[Any], str]) -> Callable[[list[str]], int]:
+    def run(args: list[str]) -> int:
+        parser = _ctl_parser(f"ipsec {verb}")
+        parser.add_argument("--json", action="store_true", help="machine-readable output (docs/control.md)")
+        if verb == "connectionstatus":
+            parser.add_argument("name", nargs="?")
+        ns = parser.parse_args(args)
+        result = request(_ctlsocket(ns), command)
+        if verb == "connectionstatus" and ns.name:
+            result = {"conns": [c for c in result["conns"] if c["name"] == ns.name], "ike_sas": [], "children": []}
+            if not result["conns"]:
+                raise _ArgError(f"no connection named \"{ns.name}\"")
+        text = json.dumps(result, indent=2, sort_keys=True) if ns.json else formatter(result)
+        if text:
+            print(text)
+        return 0
+
+    return run
+
+
+def _simple(verb: str, command: str) -> Callable[[list[str]], int]:
+    def run(args: list[str]) -> int:
+        ns = _ctl_parser(f"ipsec {verb}").parse_args(args)
+        request(_ctlsocket(ns), command, progress=print)
+        return 0
+
+    return run
+
+
 def _checkconfig(args: list[str]) -> int:
     from pluto_core.config import checkconfig
 
@@ -117,6 +214,19 @@ def _addconn(args: list[str]) -> int:
 
 VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "pluto": (_pluto, "run the IKE daemon (see 'ipsec pluto --help')"),
+    "add": (_conn_verb("add", "add"), "load conn NAME from the config file into pluto"),
+    "up": (_conn_verb("up", "up"), "bring conn NAME up and wait for the outcome"),
+    "down": (_conn_verb("down", "down"), "take conn NAME down (delete its SAs)"),
+    "delete": (_conn_verb("delete", "delete"), "take conn NAME down and remove it from pluto"),
+    "status": (_read_verb("status", "status", format_status), "connections and SAs [--json]"),
+    "briefstatus": (_read_verb("briefstatus", "status", lambda d: format_status(d, brief=True)),
+                    "SA counts and states [--json]"),
+    "connectionstatus": (_read_verb("connectionstatus", "status", format_status),
+                         "connections [NAME] [--json]"),
+    "trafficstatus": (_read_verb("trafficstatus", "trafficstatus", lambda d: format_traffic(d["children"])),
+                      "Child SAs with byte counters [--json]"),
+    "listen": (_simple("listen", "listen"), "re-read secrets and listen for IKE"),
+    "rereadsecrets": (_simple("rereadsecrets", "rereadsecrets"), "re-read ipsec.secrets"),
     "whack": (_whack, "low-level control of a running pluto"),
     "globalstatus": (_globalstatus, "show the daemon's global settings"),
     "stop": (_stop, "stop the running pluto"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from pluto_core.control import PROTOCOL_VERSION
@@ -15,8 +16,11 @@ class ControlError(PlutoError):
 
 
 def request(ctlsocket: str, command: str, args: dict[str, Any] | None = None,
-            timeout: float = 30.0) -> Any:
-    """Send one request and return its ``result``; raise ControlError with a clear sentence."""
+            timeout: float = 30.0, progress: Callable[[str], None] | None = None) -> Any:
+    """Send one request and return its ``result``; raise ControlError with a clear sentence.
+
+    ``progress`` receives the lines a long command (``up``) streams before its answer.
+    """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -32,7 +36,20 @@ def request(ctlsocket: str, command: str, args: dict[str, Any] | None = None,
             raise ControlError(f"permission denied: cannot open {ctlsocket} (run as root)") from None
         message = {"version": PROTOCOL_VERSION, "command": command, "args": args or {}}
         sock.sendall(json.dumps(message).encode() + b"\n")
-        reply = sock.makefile("rb").readline()
+        stream = sock.makefile("rb")
+        while True:
+            reply = stream.readline()
+            if not reply:
+                break
+            try:
+                answer = json.loads(reply)
+            except ValueError:
+                raise ControlError("pluto sent a malformed answer") from None
+            if isinstance(answer, dict) and "progress" in answer and "ok" not in answer:
+                if progress is not None:
+                    progress(str(answer["progress"]))
+                continue
+            break
     except TimeoutError:
         raise ControlError(f"pluto did not answer within {timeout:g}s on {ctlsocket}") from None
     except OSError as exc:
@@ -41,10 +58,6 @@ def request(ctlsocket: str, command: str, args: dict[str, Any] | None = None,
         sock.close()
     if not reply:
         raise ControlError("pluto closed the control connection without an answer")
-    try:
-        answer = json.loads(reply)
-    except ValueError:
-        raise ControlError("pluto sent a malformed answer") from None
-    if not answer.get("ok"):
+    if not isinstance(answer, dict) or not answer.get("ok"):
         raise ControlError(str(answer.get("error", "unknown error")))
     return answer.get("result")

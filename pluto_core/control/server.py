@@ -18,8 +18,15 @@ from typing import Any
 
 from pluto_core.control import MAX_REQUEST_BYTES, PROTOCOL_VERSION
 
-Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+# A handler gets the request's args and a ``progress(line)`` callback that
+# streams ``{"progress": line}`` to the client before the final answer.
+Progress = Callable[[str], None]
+Handler = Callable[[dict[str, Any], Progress], Awaitable[Any]]
 READ_TIMEOUT = 10.0
+
+
+class CommandError(Exception):
+    """A command's own failure (unknown conn, ...): its text goes to the client as the error."""
 
 
 class ControlServer:
@@ -86,13 +93,17 @@ class ControlServer:
                     return
                 if not line:
                     return
-                await self._reply(writer, await self._dispatch(line))
+                def progress(text: str, writer: asyncio.StreamWriter = writer) -> None:
+                    if not writer.is_closing():
+                        writer.write(json.dumps({"progress": text}).encode() + b"\n")
+
+                await self._reply(writer, await self._dispatch(line, progress))
         except (ConnectionError, OSError):
             pass
         finally:
             writer.close()
 
-    async def _dispatch(self, line: bytes) -> dict[str, Any]:
+    async def _dispatch(self, line: bytes, progress: Progress) -> dict[str, Any]:
         try:
             request = json.loads(line)
         except (ValueError, UnicodeDecodeError):
@@ -112,7 +123,9 @@ class ControlServer:
             return {"ok": False, "error": "malformed request: \"args\" is not an object"}
         self.log.debug(f"control: {name}", "control")
         try:
-            result = await handler(args)
+            result = await handler(args, progress)
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bug in one command must not kill the daemon
             self.log.error(f"control command '{name}' failed: {exc.__class__.__name__}: {exc}")
             return {"ok": False, "error": f"internal error in '{name}': {exc}"}

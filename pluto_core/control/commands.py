@@ -1,0 +1,165 @@
+"""Control commands that act on connections and SAs: add, up, down, delete,
+status, trafficstatus, listen, rereadsecrets. The ``ipsec`` verbs call them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pluto_core.control.server import CommandError, ControlServer, Progress
+from pluto_core.errors import ConfigError, KernelError
+from pluto_core.ikev2.engine import Event
+from pluto_core.ikev2.sa import IkeState
+
+if TYPE_CHECKING:
+    from pluto_core.daemon import Daemon
+
+UP_TIMEOUT_SLACK = 5.0
+
+
+def register(server: ControlServer, daemon: Daemon) -> None:
+    commands = Commands(daemon)
+    for name in ("add", "up", "down", "delete", "status", "trafficstatus", "listen", "rereadsecrets"):
+        server.command(name, getattr(commands, name))
+
+
+def _name(args: dict[str, Any]) -> str:
+    name = args.get("name")
+    if not isinstance(name, str) or not name:
+        raise CommandError("a connection name is required")
+    return name
+
+
+class Commands:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    @property
+    def engine(self) -> Any:
+        host = self.daemon.ike
+        if host is None:
+            raise CommandError("the IKE engine is not running")
+        return host.engine
+
+    def _conn(self, name: str) -> Any:
+        conn = self.engine.conns.get(name)
+        if conn is None:
+            raise CommandError(f"no connection named \"{name}\"")
+        return conn
+
+    async def add(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        name = _name(args)
+        path = args.get("config") or self.daemon.options.config
+        if not path:
+            raise CommandError("no configuration file: give --config FILE")
+        try:
+            line = self.daemon.add_conn_from_config(str(path), name)
+        except ConfigError as exc:
+            raise CommandError(str(exc)) from None
+        progress(line)
+        return {"name": name}
+
+    async def up(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """Initiate and wait for the outcome, streaming the conn's log lines."""
+        name = _name(args)
+        conn = self._conn(name)
+        if conn.remote_addr is None:
+            raise CommandError(f"\"{name}\": cannot initiate: the remote end is %any")
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[tuple[bool, str]] = loop.create_future()
+        state: dict[str, int] = {}
+
+        def on_event(ev: Event) -> None:
+            if ev.conn != name or outcome.done():
+                return
+            if ev.kind == "ike-failed" and ev.serial == state.get("ike"):
+                outcome.set_result((False, ev.detail))
+            elif ev.kind == "child-failed" and state.get("ike") is not None:
+                outcome.set_result((False, ev.detail))
+            elif ev.kind == "child-up":
+                outcome.set_result((True, "established"))
+
+        prefix = f"\"{name}\" "
+        tap: Callable[[str], None] = lambda text: progress(text) if text.startswith(prefix) else None  # noqa: E731
+        host = self.daemon.ike
+        assert host is not None
+        host.listeners.append(on_event)
+        self.daemon.log_taps.append(tap)
+        try:
+            state["ike"] = self.engine.initiate(name)
+            host.flush()
+            ok, detail = await asyncio.wait_for(outcome, conn.retransmit_timeout + UP_TIMEOUT_SLACK)
+        except TimeoutError:
+            ok, detail = False, "timeout: no answer from the peer"
+        finally:
+            host.listeners.remove(on_event)
+            self.daemon.log_taps.remove(tap)
+        if not ok:
+            raise CommandError(f"\"{name}\": {detail}")
+        return {"name": name, "outcome": detail}
+
+    async def down(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        name = _name(args)
+        self._conn(name)
+        prefix = f"\"{name}\" "
+        tap: Callable[[str], None] = lambda text: progress(text) if text.startswith(prefix) else None  # noqa: E731
+        self.daemon.log_taps.append(tap)
+        try:
+            count = self.engine.terminate(name)
+            assert self.daemon.ike is not None
+            self.daemon.ike.flush()
+        finally:
+            self.daemon.log_taps.remove(tap)
+        return {"name": name, "deleted": count}
+
+    async def delete(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        result = await self.down(args, progress)
+        self.engine.conns.pop(result["name"], None)
+        progress(f"\"{result['name']}\": deleting non-instance connection")
+        return result
+
+    async def status(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return self.daemon.status_data()
+
+    async def trafficstatus(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return {"children": [c for c in self.daemon.status_data()["children"]
+                             if not args.get("name") or c["conn"] == args.get("name")]}
+
+    async def listen(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        self.daemon.reload_secrets()
+        progress("listening for IKE messages")
+        return {}
+
+    async def rereadsecrets(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        self.daemon.reload_secrets()
+        return {}
+
+
+def child_counters(daemon: Daemon, child: Any) -> dict[str, int]:
+    """Bytes in/out from the kernel backend's SA query (0 when the backend cannot say)."""
+    query = getattr(daemon.plugins.hook, "pluto_kernel_query_child", None)
+    if query is None or not query.get_hookimpls() or child.installed is None:
+        return {"inBytes": 0, "outBytes": 0}
+    try:
+        counters = query(child=child.installed) or {}
+    except KernelError:
+        return {"inBytes": 0, "outBytes": 0}
+    return {"inBytes": int(counters.get("in_bytes", 0)), "outBytes": int(counters.get("out_bytes", 0))}
+
+
+def ike_state_name(state: IkeState) -> str:
+    return {
+        IkeState.INIT_SENT: "sent IKE_SA_INIT request",
+        IkeState.INIT_DONE: "sent IKE_SA_INIT response",
+        IkeState.AUTH_SENT: "sent IKE_AUTH request",
+        IkeState.ESTABLISHED: "established IKE SA",
+        IkeState.DELETING: "deleting IKE SA",
+        IkeState.DEAD: "dead",
+    }[state]
+
+
+def wall_time(monotonic_then: float) -> int:
+    """A monotonic timestamp as seconds since the epoch (add_time in trafficstatus)."""
+    return int(time.time() - (time.monotonic() - monotonic_then))

@@ -1,0 +1,111 @@
+"""Config ``Connection`` (ipsec.conf) to engine ``EngineConn``: orientation,
+identities, traffic selectors, proposals and timers in the engine's units."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from pluto_core.errors import ConfigError
+from pluto_core.ikev2.conn import EngineConn, IdSpec
+from pluto_core.ikev2.payloads import Proposal
+from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
+from pluto_core.ikev2.ts_narrow import Selector
+
+# IANA transform IDs (RFC 7296 3.3.2, RFC 5282, RFC 7634).
+ENCR_AES_CBC, ENCR_AES_GCM_16, ENCR_CHACHA20_POLY1305 = 12, 20, 28
+PRF_SHA2_256, PRF_SHA2_512 = 5, 7
+INTEG_SHA2_256_128, INTEG_SHA2_512_256 = 12, 14
+DEFAULT_GROUPS = (19, 20, 21, 31, 14, 15, 16, 18)
+
+
+def default_ike_proposals() -> tuple[Proposal, ...]:
+    """Libreswan 4.x's IKEv2 defaults (no ``ike=``): AEAD first, then CBC with HMAC."""
+    return (
+        ike_proposal(1, [(ENCR_AES_GCM_16, 256), (ENCR_AES_GCM_16, 128)], [PRF_SHA2_512, PRF_SHA2_256], [],
+                     DEFAULT_GROUPS),
+        ike_proposal(2, [(ENCR_CHACHA20_POLY1305, None)], [PRF_SHA2_512, PRF_SHA2_256], [], DEFAULT_GROUPS),
+        ike_proposal(3, [(ENCR_AES_CBC, 256), (ENCR_AES_CBC, 128)], [PRF_SHA2_512, PRF_SHA2_256],
+                     [INTEG_SHA2_512_256, INTEG_SHA2_256_128], DEFAULT_GROUPS),
+    )
+
+
+def default_esp_proposals() -> tuple[Proposal, ...]:
+    return (
+        esp_proposal(1, [(ENCR_AES_GCM_16, 256), (ENCR_AES_GCM_16, 128)], esn=(1, 0)),
+        esp_proposal(2, [(ENCR_CHACHA20_POLY1305, None)], esn=(1, 0)),
+        esp_proposal(3, [(ENCR_AES_CBC, 256), (ENCR_AES_CBC, 128)], [INTEG_SHA2_512_256, INTEG_SHA2_256_128],
+                     esn=(1, 0)),
+    )
+
+
+def _proposals(conn: Any, kind: str) -> tuple[Proposal, ...]:
+    pset = getattr(conn, kind, None)
+    converter = getattr(pset, "to_payloads", None)
+    if converter is not None and pset is not None and pset.proposals:
+        return tuple(converter())
+    return default_ike_proposals() if kind == "ike" else default_esp_proposals()
+
+
+def _id(end: Any, address: str | None) -> IdSpec | None:
+    if end.id is not None:
+        text = str(end.id)
+        if text in ("%any", "%none"):
+            return None
+        if text != "%fromcert":
+            return IdSpec.parse(text)
+    return IdSpec.parse(address) if address else None
+
+
+def _selectors(end: Any, address: str | None) -> tuple[Selector, ...]:
+    subnets = tuple(end.subnets) + tuple(end.extra_subnets)
+    if subnets:
+        return tuple(Selector.from_subnet(str(s.network), s.protocol, s.port or None) for s in subnets)
+    if address is None:
+        return ()
+    host = ipaddress.ip_address(address)
+    proto = end.protoport.protocol if end.protoport else 0
+    port = end.protoport.port if end.protoport else None
+    return (Selector.from_subnet(f"{host}/{host.max_prefixlen}", proto, port),)
+
+
+def to_engine_conn(conn: Any) -> EngineConn:
+    """Raises ConfigError (with the conn's file:line) when the conn cannot be used by the engine."""
+    if not conn.oriented:
+        raise ConfigError(f"\"{conn.name}\": neither left={conn.left.host} nor right={conn.right.host} is an "
+                          "address of this host", conn.file, conn.line)
+    local, remote = conn.local, conn.remote
+    if local.address is None:
+        raise ConfigError(f"\"{conn.name}\": the local end needs an IP address", conn.file, conn.line)
+    local_addr = str(local.address)
+    remote_addr = str(remote.address) if remote.address is not None else None
+    if "secret" not in conn.authby and conn.authby:
+        raise ConfigError(f"\"{conn.name}\": authby={','.join(conn.authby)} is not supported yet (only secret)",
+                          conn.file, conn.line)
+    local_id = _id(local, local_addr)
+    assert local_id is not None
+    dpdtimeout = conn.dpdtimeout if conn.dpdtimeout is not None else 0
+    return EngineConn(
+        name=conn.name,
+        local_addr=local_addr,
+        remote_addr=remote_addr,
+        local_id=local_id,
+        remote_id=_id(remote, remote_addr),
+        local_ts=_selectors(local, local_addr),
+        remote_ts=_selectors(remote, remote_addr),
+        ike_proposals=_proposals(conn, "ike"),
+        esp_proposals=_proposals(conn, "esp"),
+        mode="transport" if conn.type == "transport" else "tunnel",
+        pfs=conn.pfs,
+        ikelifetime=float(conn.ikelifetime),
+        salifetime=float(conn.ipsec_lifetime),
+        rekey=conn.rekey,
+        rekeymargin=float(conn.rekeymargin),
+        rekeyfuzz=conn.rekeyfuzz / 100.0,
+        retransmit_interval=conn.retransmit_interval / 1000.0,
+        retransmit_timeout=float(conn.retransmit_timeout),
+        dpddelay=float(conn.dpddelay),
+        dpdtimeout=float(dpdtimeout),
+        replay_window=conn.replay_window,
+        options={"auto": conn.auto},
+    )

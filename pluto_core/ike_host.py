@@ -1,0 +1,126 @@
+"""Hosts the sans-I/O engine in the daemon: sockets in and out, the timer,
+crypto jobs on the helper pool, credentials from the secrets files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pluto_core.crypto_pool import CryptoPool
+from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
+from pluto_core.ikev2.conn import IdSpec, InlineJobs, KernelPort
+from pluto_core.ikev2.engine import Engine, Event
+
+
+class SecretsCredentials:
+    """PSK lookups in the loaded ipsec.secrets (best match as Libreswan chooses)."""
+
+    def __init__(self, secrets: Any) -> None:
+        self.secrets = secrets
+
+    def psk(self, local: IdSpec, remote: IdSpec | None) -> bytes | None:
+        if self.secrets is None:
+            return None
+        secret = self.secrets.lookup_psk(local.text, remote.text if remote is not None else "%any")
+        return secret.reveal() if secret is not None else None
+
+
+class PoolJobs:
+    """Crypto jobs on the ``--nhelpers`` pool; ``after`` runs once each result was delivered."""
+
+    def __init__(self, pool: CryptoPool, after: Callable[[], None]) -> None:
+        self.pool = pool
+        self.after = after
+
+    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Callable[[Any], None]) -> None:
+        future = self.pool.submit(fn, *args)
+
+        def finished(f: asyncio.Future[Any]) -> None:
+            exc = f.exception()
+            done(exc if exc is not None else f.result())
+            self.after()
+
+        future.add_done_callback(finished)
+
+
+class IkeHost:
+    def __init__(self, options: Any, log: Any, kernel: KernelPort, secrets: Any, pool: CryptoPool | None,
+                 on_event: Callable[[Event], None] | None = None) -> None:
+        self.options = options
+        self.log = log
+        self.sockets: dict[tuple[str, int], IkeSocket] = {}
+        self.addresses: list[str] = []  # every local address, found at start
+        self._timer: asyncio.TimerHandle | None = None
+        self.credentials = SecretsCredentials(secrets)
+        listeners: list[Callable[[Event], None]] = []
+        self.listeners = listeners
+        jobs = PoolJobs(pool, self.flush) if pool is not None and pool.size > 0 else InlineJobs()
+
+        def event(ev: Event) -> None:
+            if on_event is not None:
+                on_event(ev)
+            for listener in list(listeners):
+                listener(ev)
+
+        self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log, jobs=jobs,
+                             on_event=event, force_busy=options.force_busy)
+
+    async def start(self) -> None:
+        """Open port 500 and 4500 on every local address (or only ``--listen``'s)."""
+        loop = asyncio.get_running_loop()
+        try:
+            # pyroute2's synchronous socket must not run inside the event loop.
+            addresses = await loop.run_in_executor(None, local_addresses)
+        except OSError as exc:
+            self.log.error(f"cannot list local addresses: {exc}")
+            addresses = []
+        self.addresses = [a for _name, a in addresses]
+        if self.options.listen:
+            addresses = [(name, a) for name, a in addresses if a == self.options.listen] or \
+                [("?", self.options.listen)]
+        for name, address in addresses:
+            for port in (IKE_PORT, NATT_PORT):
+                sock = IkeSocket(name, address, port, self.receive, self.log)
+                try:
+                    await sock.open()
+                except OSError as exc:
+                    self.log.error(f"cannot listen on {address}:{port}: {exc.strerror or exc}")
+                    continue
+                self.sockets[(address, port)] = sock
+                self.log.log(f"adding UDP interface {name} {address}:{port}")
+
+    def receive(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        self.engine.receive(data, local, remote)
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what the engine queued and re-arm the timer for its next deadline."""
+        for d in self.engine.pop_datagrams():
+            sock = self.sockets.get(d.local)
+            if sock is None:
+                self.log.log(f"no UDP interface {d.local[0]}:{d.local[1]} to send to {d.remote[0]}: dropped")
+                continue
+            sock.send(d.data, d.remote)
+        deadline = self.engine.next_deadline()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(deadline - time.monotonic(), 0.0)
+            self._timer = loop.call_later(delay, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        self.engine.tick()
+        self.flush()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()

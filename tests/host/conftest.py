@@ -1,0 +1,1 @@
+from tests.host.netns import netns_pair  # noqa: F401  (fixture)

@@ -1,0 +1,64 @@
+"""Start our daemon inside a namespace, isolated: its own rundir, config, secrets and log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+IPSEC = [sys.executable, "-m", "pluto_core.cli.ipsec"]
+
+
+@dataclass
+class Pluto:
+    ns: str
+    root: Path
+    proc: subprocess.Popen[str] | None = None
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def rundir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "pluto.log"
+
+    def start(self, config: Path, secrets: Path, *args: str) -> None:
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, *IPSEC, "pluto", "--nofork", "--rundir", str(self.rundir),
+             "--config", str(config), "--secretsfile", str(secrets), "--logfile", str(self.log),
+             "--nhelpers", "0", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line == "Pluto initialized\n", (line, self.log_text())
+
+    def ipsec(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(IPSEC + [args[0], "--rundir", str(self.rundir), *args[1:]], capture_output=True,
+                              text=True, timeout=timeout, env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+    def status(self) -> dict:
+        result = self.ipsec("status", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
