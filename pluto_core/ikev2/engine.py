@@ -158,8 +158,12 @@ class Engine:
             self._by_serial.pop(child.serial, None)
 
     def schedule(self, sa: IkeSa, delay: float, kind: str) -> None:
+        self.schedule_serial(sa.serial, delay, kind)
+
+    def schedule_serial(self, serial: int, delay: float, kind: str) -> None:
+        """A timer for an IKE SA or a Child SA serial (a Child SA's resolves to its current IKE SA)."""
         self._timer_seq += 1
-        heapq.heappush(self._timers, (self.clock() + delay, self._timer_seq, sa.serial, kind))
+        heapq.heappush(self._timers, (self.clock() + delay, self._timer_seq, serial, kind))
 
     def prefix(self, sa: IkeSa, serial: int | None = None) -> str:
         return f"\"{sa.name}\" #{sa.serial if serial is None else serial}:"
@@ -189,7 +193,12 @@ class Engine:
         return head + protect(ctx, head, plain, self.random(ctx.iv_size))
 
     def send_request(self, sa: IkeSa, exchange: int, payloads: Sequence[Payload],
-                     plain: bool = False) -> None:
+                     plain: bool = False, ctx: Any = None) -> None:
+        """Send now, or queue until the outstanding request is answered (window of one)."""
+        if sa.last_request and exchange != ExchangeType.IKE_SA_INIT:
+            sa.queue.append((exchange, list(payloads), ctx))
+            return
+        sa.request_ctx = ctx
         mid = sa.next_request_id
         if plain:
             data = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, False), mid, list(payloads)).to_bytes()
@@ -298,6 +307,10 @@ class Engine:
             from pluto_core.ikev2.exchange_info import on_informational_request
 
             on_informational_request(self, sa, msg, payloads)
+        elif msg.exchange_type == ExchangeType.CREATE_CHILD_SA and sa.state == IkeState.ESTABLISHED:
+            from pluto_core.ikev2.exchange_create import on_create_request
+
+            on_create_request(self, sa, msg, payloads)
         else:
             self.log.log(f"{self.prefix(sa)} unexpected {_xname(msg)} request in state "
                          f"'{sa.state.value}': dropped")
@@ -317,7 +330,18 @@ class Engine:
         if payloads is None:
             return
         sa.last_request = b""  # answered: stop retransmitting
-        if msg.exchange_type == ExchangeType.IKE_AUTH and sa.state == IkeState.AUTH_SENT:
+        ctx, sa.request_ctx = sa.request_ctx, None
+        self._dispatch_response(sa, msg, payloads, ctx)
+        if sa.queue and not sa.last_request and sa.state == IkeState.ESTABLISHED:
+            exchange, queued, queued_ctx = sa.queue.pop(0)
+            self.send_request(sa, exchange, queued, ctx=queued_ctx)
+
+    def _dispatch_response(self, sa: IkeSa, msg: Message, payloads: list[Payload], ctx: Any) -> None:
+        if msg.exchange_type == ExchangeType.CREATE_CHILD_SA and ctx is not None:
+            from pluto_core.ikev2.exchange_create import on_create_response
+
+            on_create_response(self, sa, msg, payloads, ctx)
+        elif msg.exchange_type == ExchangeType.IKE_AUTH and sa.state == IkeState.AUTH_SENT:
             from pluto_core.ikev2.exchange_auth import on_auth_response
 
             on_auth_response(self, sa, msg, payloads)

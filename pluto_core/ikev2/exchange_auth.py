@@ -99,7 +99,7 @@ def send_auth_request(engine: Engine, sa: IkeSa) -> None:
                  TrafficSelectorsResponder([s.to_payload() for s in conn.remote_ts])]
     sa.state = IkeState.AUTH_SENT
     engine.send_request(sa, ExchangeType.IKE_AUTH, payloads)
-    ts = _ts_text(child.local_ts, child.remote_ts)
+    ts = ts_text(child.local_ts, child.remote_ts)
     engine.log.log(f"{engine.prefix(sa)} sent IKE_AUTH request to {engine.peer_text(sa)} with shared-key-mac "
                    f"and {conn.local_id.kind_name} '{conn.local_id.text}'; Child SA #{child.serial} "
                    f"{{ESP <0x{child.spi_in:08x}}} {ts}")
@@ -138,14 +138,14 @@ def on_auth_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pay
         return
     error = first_error(payloads)
     if error is not None:
-        _child_failed(engine, sa, child, f"IKE_AUTH response rejected the Child SA: {notify_name(error)}")
+        child_failed(engine, sa, child, f"IKE_AUTH response rejected the Child SA: {notify_name(error)}")
         return
     sa_payload = _get(payloads, SecurityAssociation)
     tsi = _get(payloads, TrafficSelectorsInitiator)
     tsr = _get(payloads, TrafficSelectorsResponder)
     if not isinstance(sa_payload, SecurityAssociation) or not isinstance(tsi, TrafficSelectorsInitiator) \
             or not isinstance(tsr, TrafficSelectorsResponder):
-        _child_failed(engine, sa, child, "IKE_AUTH response has no SA, TSi or TSr for the Child SA")
+        child_failed(engine, sa, child, "IKE_AUTH response has no SA, TSi or TSr for the Child SA")
         return
     try:
         chosen = accept_reply(conn.esp_proposals, sa_payload.proposals)
@@ -153,20 +153,20 @@ def on_auth_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pay
         chosen = None
         engine.log.log(f"{_child_prefix(engine, sa, child)} {exc}")
     if chosen is None or len(chosen.peer_spi) != 4:
-        _child_failed(engine, sa, child, "IKE_AUTH response chose an ESP proposal we did not offer", delete=True)
+        child_failed(engine, sa, child, "IKE_AUTH response chose an ESP proposal we did not offer", delete=True)
         return
     local_ts, remote_ts = from_payloads(tsi.selectors), from_payloads(tsr.selectors)
     if not accept(local_ts, conn.local_ts) or not accept(remote_ts, conn.remote_ts):
-        _child_failed(engine, sa, child, "IKE_AUTH response traffic selectors are outside ours", delete=True)
+        child_failed(engine, sa, child, "IKE_AUTH response traffic selectors are outside ours", delete=True)
         return
     transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE for p in payloads)
     if conn.mode == "transport" and not transport:
-        _child_failed(engine, sa, child, "peer refused transport mode", delete=True)
+        child_failed(engine, sa, child, "peer refused transport mode", delete=True)
         return
     child.local_ts, child.remote_ts = local_ts, remote_ts
     child.spi_out = int.from_bytes(chosen.peer_spi, "big")
     child.proposal = chosen.proposal
-    _install(engine, sa, child, chosen, "initiator")
+    install_child(engine, sa, child, chosen, "initiator")
 
 
 # ------------------------------------------------------------------ responder
@@ -203,7 +203,7 @@ def on_auth_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payl
     reply += child_reply
     engine.send_response(sa, ExchangeType.IKE_AUTH, msg.message_id, reply)
     if child is not None and chosen is not None:
-        _install(engine, sa, child, chosen, "responder")
+        install_child(engine, sa, child, chosen, "responder")
 
 
 def _responder_child(engine: Engine, sa: IkeSa,
@@ -231,8 +231,8 @@ def _responder_child(engine: Engine, sa: IkeSa,
     local_ts = narrow(from_payloads(tsr.selectors), conn.local_ts)
     if not remote_ts or not local_ts:
         engine.log.log(f"{_child_prefix(engine, sa, child)} traffic selectors "
-                       f"{_ts_text(from_payloads(tsr.selectors), from_payloads(tsi.selectors))} do not match "
-                       f"{_ts_text(list(conn.local_ts), list(conn.remote_ts))}: TS_UNACCEPTABLE")
+                       f"{ts_text(from_payloads(tsr.selectors), from_payloads(tsi.selectors))} do not match "
+                       f"{ts_text(list(conn.local_ts), list(conn.remote_ts))}: TS_UNACCEPTABLE")
         engine.event("child-failed", sa, "TS_UNACCEPTABLE", serial=child.serial)
         return None, None, [Notify(NotifyType.TS_UNACCEPTABLE)]
     transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE for p in payloads)
@@ -276,7 +276,14 @@ def _established(engine: Engine, sa: IkeSa, role: str) -> None:
     schedule_ike_timers(engine, sa)
 
 
-def _install(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, role: str) -> None:
+def install_child(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, role: str,
+                  nonces: tuple[bytes, bytes] | None = None, g_ir: bytes | None = None,
+                  initiator: bool | None = None) -> bool:
+    """Derive KEYMAT (RFC 7296 2.17) and install the Child SA; False (logged, peer told) on failure.
+
+    ``nonces`` (Ni, Nr) and ``g_ir`` are those of a CREATE_CHILD_SA exchange; ``initiator``
+    says who initiated that exchange (by default the IKE SA's original initiator).
+    """
     conn = sa.conn
     assert conn is not None and sa.suite is not None and sa.keys is not None
     encr_t = chosen.transform(TransformType.ENCR)
@@ -287,14 +294,17 @@ def _install(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, role: st
         assert encr_t is not None
         encr = encr_algorithm(encr_t.id, encr_t.key_length)
         integ = integ_algorithm(integ_id)
-        keys = derive_child_sa_keys(sa.suite.prf, sa.keys.sk_d, encr, integ, sa.nonce_i, sa.nonce_r)
+        ni, nr = nonces if nonces is not None else (sa.nonce_i, sa.nonce_r)
+        keys = derive_child_sa_keys(sa.suite.prf, sa.keys.sk_d, encr, integ, ni, nr, g_ir)
     except (UnsupportedTransform, AssertionError) as exc:
-        _child_failed(engine, sa, child, f"cannot key the Child SA: {exc}", delete=True)
-        return
-    # Keys from initiator to responder come first (RFC 7296 2.17).
+        child_failed(engine, sa, child, f"cannot key the Child SA: {exc}", delete=True)
+        return False
+    # Keys from the exchange's initiator to its responder come first (RFC 7296 2.17).
     i_to_r = (keys.encr_i, keys.integ_i)
     r_to_i = (keys.encr_r, keys.integ_r)
-    inbound_keys, outbound_keys = (r_to_i, i_to_r) if sa.initiator else (i_to_r, r_to_i)
+    we_initiated = sa.initiator if initiator is None else initiator
+    inbound_keys, outbound_keys = (r_to_i, i_to_r) if we_initiated else (i_to_r, r_to_i)
+    child.nonces = (ni, nr)
     install = ChildInstall(
         conn=conn.name, serial=child.serial, local_addr=sa.local[0], remote_addr=sa.remote[0],
         mode=conn.mode, protocol=ESP, encr_id=encr_t.id, encr_key_bits=encr_t.key_length, integ_id=integ_id,
@@ -306,25 +316,29 @@ def _install(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, role: st
     try:
         engine.kernel.install_child(install)
     except KernelError as exc:
-        _child_failed(engine, sa, child, f"kernel refused the Child SA: {exc}", delete=True)
-        return
+        child_failed(engine, sa, child, f"kernel refused the Child SA: {exc}", delete=True)
+        return False
     child.installed = install
     child.established_at = engine.clock()
     sa.children.append(child)
     esn_text = "/ESN" if esn else ""
     mode = "tunnel" if conn.mode == "tunnel" else "transport"
     engine.log.log(f"{prefix} {role} established Child SA using #{sa.serial}; IPsec {mode} "
-                   f"{_ts_text(child.local_ts, child.remote_ts)} {{ESP{esn_text}=>0x{child.spi_out:08x} "
+                   f"{ts_text(child.local_ts, child.remote_ts)} {{ESP{esn_text}=>0x{child.spi_out:08x} "
                    f"<0x{child.spi_in:08x} xfrm={_xfrm_name(encr.name, integ.name if integ else None)} "
                    f"DPD={'active' if conn.dpddelay else 'passive'}}}")
     engine.event("child-up", sa, f"0x{child.spi_out:08x}", serial=child.serial)
+    from pluto_core.ikev2.exchange_create import schedule_child_timers
+
+    schedule_child_timers(engine, sa, child)
+    return True
 
 
 def _xfrm_name(encr: str, integ: str | None) -> str:
     return encr if integ is None else f"{encr}-{integ}"
 
 
-def _child_failed(engine: Engine, sa: IkeSa, child: ChildSa, why: str, delete: bool = False) -> None:
+def child_failed(engine: Engine, sa: IkeSa, child: ChildSa, why: str, delete: bool = False) -> None:
     engine.log.log(f"{_child_prefix(engine, sa, child)} {why}")
     engine.event("child-failed", sa, why, serial=child.serial)
     if delete and child.spi_in:
@@ -342,7 +356,7 @@ def _fail_ike(engine: Engine, sa: IkeSa, why: str, delete: bool = False) -> None
     delete_ike_sa(engine, sa, notify_peer=delete, quiet=True)
 
 
-def _ts_text(local: list | tuple, remote: list | tuple) -> str:
+def ts_text(local: list | tuple, remote: list | tuple) -> str:
     left = "+".join(str(s) for s in local)
     right = "+".join(str(s) for s in remote)
     return f"[{left}==={right}]"

@@ -18,9 +18,12 @@ ESP = int(ProtocolId.ESP)
 
 
 def schedule_ike_timers(engine: Engine, sa: IkeSa) -> None:
+    from pluto_core.ikev2.exchange_create import schedule_ike_lifetime
+
     conn = sa.conn
     if conn is not None and conn.dpddelay > 0:
         engine.schedule(sa, conn.dpddelay, "liveness")
+    schedule_ike_lifetime(engine, sa)
 
 
 def _remove_child(engine: Engine, sa: IkeSa, child: ChildSa, why: str) -> None:
@@ -98,7 +101,28 @@ def on_informational_response(engine: Engine, sa: IkeSa, msg: Message, payloads:
 
 
 def on_timer(engine: Engine, sa: IkeSa, kind: str, now: float) -> None:
+    from pluto_core.ikev2 import exchange_create
+
     conn = sa.conn
+    if kind.startswith(("rekey-child:", "expire-child:")):
+        serial = int(kind.split(":", 1)[1])
+        child = next((c for c in sa.children if c.serial == serial), None)
+        if child is None or sa.state != IkeState.ESTABLISHED:
+            return
+        if kind.startswith("rekey-child:"):
+            exchange_create.rekey_child(engine, sa, child)
+        else:
+            # Hard expiry: without a rekey the Child SA is deleted (RFC 7296 2.8).
+            send_child_delete(engine, sa, [child.spi_in])
+            _remove_child(engine, sa, child, "Child SA expired")
+        return
+    if kind == "rekey-ike":
+        exchange_create.rekey_ike(engine, sa)
+        return
+    if kind == "expire-ike":
+        engine.log.log(f"{engine.prefix(sa)} IKE SA expired")
+        delete_ike_sa(engine, sa, notify_peer=True)
+        return
     if kind.startswith("retransmit:"):
         mid = int(kind.split(":", 1)[1])
         if not sa.last_request or sa.last_request_id != mid or conn is None:

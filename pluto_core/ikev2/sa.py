@@ -32,6 +32,10 @@ class ChildSa:
     proposal: Proposal | None = None
     installed: ChildInstall | None = None
     established_at: float = 0.0
+    rekeying: bool = False
+    nonces: tuple[bytes, bytes] = (b"", b"")  # (Ni, Nr) of the exchange that made it (RFC 7296 2.8.1)
+    made_by_us: bool = True  # we initiated the exchange that created it
+    replaced_by: list[ChildSa] = field(default_factory=list)  # new SAs from rekeys of this one
 
 
 @dataclass(slots=True)
@@ -71,6 +75,11 @@ class IkeSa:
     retransmit_deadline: float = 0.0
     request_started: float = 0.0
     pending_child: ChildSa | None = None
+    request_ctx: Any = None  # what the outstanding request is for (CREATE_CHILD_SA kinds)
+    queue: list[Any] = field(default_factory=list)  # requests waiting for the window (RFC 7296 2.3)
+    rekeyed_by: int = 0  # serial of the IKE SA that replaced this one
+    replacements: list[IkeSa] = field(default_factory=list)  # new IKE SAs from rekeys of this one
+    made_by_us: bool = True  # we initiated the exchange that created it (2.8.1)
     children: list[ChildSa] = field(default_factory=list)
     established_at: float = 0.0
     last_contact: float = 0.0

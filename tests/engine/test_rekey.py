@@ -1,0 +1,69 @@
+"""Rekeying under virtual time: Child SA, IKE SA, simultaneous rekeys, expiry without rekey."""
+
+from __future__ import annotations
+
+from tests.engine.harness import advance, pump
+from tests.engine.test_establish import setup
+
+
+def _children(side):  # type: ignore[no-untyped-def]
+    return list(side.kernel.installed.values())
+
+
+def _pairs_match(west, east) -> bool:  # type: ignore[no-untyped-def]
+    (w,), (e,) = _children(west), _children(east)
+    return w.outbound == e.inbound and w.inbound == e.outbound
+
+
+def test_child_sa_rekey() -> None:
+    clock, west, east, sides = setup(salifetime=60.0, rekeymargin=20.0, rekeyfuzz=0.0)
+    west.engine.initiate("west-east")
+    pump(sides)
+    (before,) = _children(west)
+    advance(clock, sides, 45)
+    (after,) = _children(west)
+    assert after.inbound.spi != before.inbound.spi and after.outbound.spi != before.outbound.spi
+    assert after.inbound.encr_key != before.inbound.encr_key
+    assert _pairs_match(west, east)
+    assert "initiating rekey of Child SA #2" in west.log.text() or "initiating rekey of Child SA #2" in east.log.text()
+    # The IKE SAs stay, one each.
+    assert len(west.engine.ike_sas()) == 1 and len(east.engine.ike_sas()) == 1
+
+
+def test_simultaneous_child_rekey_leaves_one_pair() -> None:
+    clock, west, east, sides = setup(salifetime=60.0, rekeymargin=20.0, rekeyfuzz=0.0)
+    west.engine.initiate("west-east")
+    pump(sides)
+    # Both sides have the same lifetimes and no fuzz: they rekey at the same instant.
+    advance(clock, sides, 45)
+    assert len(_children(west)) == 1 and len(_children(east)) == 1, (west.log.text(), east.log.text())
+    assert _pairs_match(west, east)
+    both = west.log.text() + east.log.text()
+    assert both.count("initiating rekey of Child SA #2") == 2
+    assert "deleting our redundant Child SA" in both
+
+
+def test_ike_sa_rekey_moves_children_and_keeps_working() -> None:
+    clock, west, east, sides = setup(ikelifetime=60.0, salifetime=600.0, rekeymargin=20.0, rekeyfuzz=0.0)
+    west.engine.initiate("west-east")
+    pump(sides)
+    old = west.engine.ike_sas()[0].spi_i
+    advance(clock, sides, 45)
+    (w_sa,), (e_sa,) = west.engine.ike_sas(), east.engine.ike_sas()
+    assert w_sa.spi_i != old and w_sa.serial > 2 and w_sa.children and e_sa.children
+    assert (w_sa.spi_i, w_sa.spi_r) == (e_sa.spi_i, e_sa.spi_r)
+    assert "rekeyed IKE SA #1" in west.log.text() + east.log.text()
+    # The new IKE SA carries traffic: a Delete over it is understood.
+    west.engine.terminate("west-east")
+    pump(sides)
+    assert west.engine.ike_sas() == [] and east.engine.ike_sas() == []
+    assert _children(west) == [] and _children(east) == []
+
+
+def test_expiry_without_rekey_deletes() -> None:
+    clock, west, east, sides = setup(salifetime=30.0, rekey=False)
+    west.engine.initiate("west-east")
+    pump(sides)
+    advance(clock, sides, 35)
+    assert _children(west) == [] and _children(east) == []
+    assert "Child SA expired" in west.log.text() + east.log.text()
