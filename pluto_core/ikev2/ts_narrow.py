@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pluto_core.ikev2.payloads import RawTrafficSelector, TrafficSelector
 
@@ -58,17 +59,22 @@ class Selector:
         return self.intersect(other) == self
 
     def __str__(self) -> str:
-        """``192.0.1.0/24`` when the range is a subnet, else ``a-b``; ports as Libreswan shows them."""
-        make = ipaddress.IPv4Address if self.version == 4 else ipaddress.IPv6Address
-        a, b = make(self.start), make(self.end)
-        nets = list(ipaddress.summarize_address_range(a, b))
-        text = str(nets[0]) if len(nets) == 1 else f"{a}-{b}"
-        if self.proto or (self.start_port, self.end_port) != (0, 65535):
-            port = str(self.start_port) if self.start_port == self.end_port else \
-                f"{self.start_port}-{self.end_port}"
-            text += f"/{self.proto}/{port}" if (self.start_port, self.end_port) != (0, 65535) \
-                else f"/{self.proto}"
-        return text
+        return _text(self)
+
+
+@lru_cache(maxsize=4096)
+def _text(self: Selector) -> str:
+    """``192.0.1.0/24`` when the range is a subnet, else ``a-b``; ports as Libreswan shows them."""
+    make = ipaddress.IPv4Address if self.version == 4 else ipaddress.IPv6Address
+    a, b = make(self.start), make(self.end)
+    nets = list(ipaddress.summarize_address_range(a, b))
+    text = str(nets[0]) if len(nets) == 1 else f"{a}-{b}"
+    if self.proto or (self.start_port, self.end_port) != (0, 65535):
+        port = str(self.start_port) if self.start_port == self.end_port else \
+            f"{self.start_port}-{self.end_port}"
+        text += f"/{self.proto}/{port}" if (self.start_port, self.end_port) != (0, 65535) \
+            else f"/{self.proto}"
+    return text
 
 
 def from_payloads(selectors: Sequence[TrafficSelector | RawTrafficSelector]) -> list[Selector]:

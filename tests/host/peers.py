@@ -1,0 +1,209 @@
+"""Libreswan's pluto and strongSwan's charon as peers inside a namespace, each isolated
+(its own run directory, NSS database, pid file and control socket), following the
+recipe in ../shared/lab/README.md (Debian packages; Libreswan unpacked in /opt/libreswan)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LIBRESWAN_ROOT = Path(os.environ.get("LIBRESWAN_ROOT", "/opt/libreswan"))
+LSW = LIBRESWAN_ROOT / "usr/libexec/ipsec"
+CHARON = Path("/usr/lib/ipsec/charon")
+PSK = "host-interop-psk-not-secret-0123456789"
+
+
+def libreswan_available() -> bool:
+    return (LSW / "pluto").exists() and shutil.which("certutil") is not None
+
+
+def strongswan_available() -> bool:
+    return CHARON.exists() and shutil.which("swanctl") is not None
+
+
+def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+LIBRESWAN_CONF = """\
+config setup
+\tdnssec-enable=no
+\tuniqueids=yes
+\tplutodebug=none
+
+conn {name}
+\tauthby=secret
+\tikev2=yes
+\ttype={mode}
+\tleft={west}
+\tleftid=@west
+\tleftsubnet={west_net}
+\tleftupdown=%disabled
+\tright={east}
+\trightid=@east
+\trightsubnet={east_net}
+\trightupdown=%disabled
+\tike={ike}
+\tesp={esp}
+\tauto=ignore
+"""
+
+
+@dataclass
+class Libreswan:
+    ns: str
+    root: Path
+
+    @property
+    def ctl(self) -> Path:
+        return self.root / "run" / "pluto.ctl"
+
+    def whack(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(LSW / "whack"), "--ctlsocket", str(self.ctl), *args], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def start(self, config: Path, secrets: Path) -> None:
+        for sub in ("run", "nss", "ipsec.d"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        subprocess.run(["certutil", "-N", "-d", f"sql:{self.root / 'nss'}", "--empty-password"], check=True,
+                       capture_output=True)
+        self.config = config
+        # pluto wants its compiled-in /usr/libexec/ipsec/addconn: bind Libreswan's libexec over
+        # /usr/libexec in the private mount namespace `ip netns exec` makes (lab pitfall 2).
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "sh", "-c", 'mount --bind "$0" /usr/libexec && exec "$@"',
+             str(LSW.parent), str(LSW / "pluto"), "--nofork", "--config", str(config), "--secretsfile",
+             str(secrets), "--nssdir", str(self.root / "nss"), "--rundir", str(self.root / "run"),
+             "--ipsecdir", str(self.root / "ipsec.d"), "--dumpdir", str(self.root / "run"),
+             "--logfile", str(self.root / "pluto.log"), "--no-dnssec"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(lambda: self.ctl.exists() and self.whack("--status").returncode == 0, 60, "Libreswan pluto")
+        self.whack("--listen")  # pluto listens and loads secrets only when told (lab pitfall 3)
+
+    def add(self, name: str) -> None:
+        result = subprocess.run(["ip", "netns", "exec", self.ns, str(LSW / "addconn"), "--config",
+                                 str(self.config), "--ctlsocket", str(self.ctl), name],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def log(self) -> str:
+        path = self.root / "pluto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if getattr(self, "proc", None) is not None and self.proc.poll() is None:
+            self.whack("--shutdown", timeout=30)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+STRONGSWAN_CONF = """\
+charon {
+\tload = random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 x509 pubkey revocation constraints \
+curve25519 kernel-netlink socket-default vici
+\tinstall_routes = no
+\tinstall_virtual_ip = no
+\tretransmit_tries = 3
+\tplugins {
+\t\tvici {
+\t\t\tsocket = unix:///run/charon.vici
+\t\t}
+\t}
+\tfilelog {
+\t\tstderr {
+\t\t\tdefault = 1
+\t\t\tike = 2
+\t\t\tcfg = 2
+\t\t\tflush_line = yes
+\t\t}
+\t}
+}
+swanctl {
+\tload = pem pkcs1 x509 revocation constraints pubkey openssl random
+}
+"""
+
+SWANCTL_CONF = """\
+connections {{
+\tlab {{
+\t\tversion = 2
+\t\tlocal_addrs = {local}
+\t\tremote_addrs = {remote}
+\t\tproposals = {ike}
+\t\tlocal {{
+\t\t\tauth = psk
+\t\t\tid = {local_id}
+\t\t}}
+\t\tremote {{
+\t\t\tauth = psk
+\t\t\tid = {remote_id}
+\t\t}}
+\t\tchildren {{
+\t\t\tlab {{
+\t\t\t\tmode = {mode}
+\t\t\t\tlocal_ts = {local_ts}
+\t\t\t\tremote_ts = {remote_ts}
+\t\t\t\tesp_proposals = {esp}
+\t\t\t}}
+\t\t}}
+\t}}
+}}
+secrets {{
+\tike-lab {{
+\t\tid-a = west
+\t\tid-b = east
+\t\tsecret = "{psk}"
+\t}}
+}}
+"""
+
+
+@dataclass
+class Strongswan:
+    ns: str
+    root: Path
+
+    def swanctl(self, command: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, STRONGSWAN_CONF=str(self.root / "strongswan.conf"))
+        return subprocess.run(["swanctl", command, "--uri", f"unix://{self.root / 'run' / 'charon.vici'}", *args],
+                              capture_output=True, text=True, timeout=timeout, env=env)
+
+    def start(self, swanctl_conf: str) -> None:
+        (self.root / "run").mkdir(parents=True, exist_ok=True)
+        (self.root / "strongswan.conf").write_text(STRONGSWAN_CONF)
+        (self.root / "swanctl.conf").write_text(swanctl_conf)
+        env = dict(os.environ, STRONGSWAN_CONF=str(self.root / "strongswan.conf"))
+        # charon's pid file is compiled in: give it a private /run (lab pitfall 5).
+        self.logfile = open(self.root / "charon.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "sh", "-c", f'mount --bind "$1" /run && exec {CHARON}', "sh",
+             str(self.root / "run")], stdout=self.logfile, stderr=subprocess.STDOUT, env=env)
+        _wait(lambda: (self.root / "run" / "charon.vici").exists() and self.swanctl("--stats").returncode == 0,
+              60, "strongSwan charon")
+        result = self.swanctl("--load-all", "--file", str(self.root / "swanctl.conf"))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def log(self) -> str:
+        path = self.root / "charon.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if getattr(self, "proc", None) is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if getattr(self, "logfile", None) is not None:
+            self.logfile.close()

@@ -1,0 +1,145 @@
+"""Host tier interop: our daemon negotiates IKEv2 (PSK) with Libreswan 4.10 and strongSwan 5.9.8,
+as initiator and as responder, in network namespaces on this kernel.
+
+This kernel has XFRM but no ESP: the IKE SA is established on both sides (their status
+says so) and the Child SA install fails with the kernel's error on each side. The lab
+tier proves the tunnel itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.host.daemons import Pluto
+from tests.host.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
+from tests.host.peers import (
+    LIBRESWAN_CONF,
+    PSK,
+    SWANCTL_CONF,
+    Libreswan,
+    Strongswan,
+    libreswan_available,
+    strongswan_available,
+)
+
+pytestmark = pytest.mark.host
+
+OURS = f"""\
+config setup
+\tlogtime=no
+
+conn west-east
+\tleft={WEST_IP}
+\tleftid=@west
+\tleftsubnet={WEST_NET}
+\tright={EAST_IP}
+\trightid=@east
+\trightsubnet={EAST_NET}
+\tauthby=secret
+\tike=aes_gcm256-sha2_256-dh19
+\tesp=aes_gcm256
+\tauto=add
+"""
+
+
+def _wait_for(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    config = tmp_path / "ours.conf"
+    config.write_text(OURS)
+    secrets = tmp_path / "ours.secrets"
+    secrets.write_text(f'@west @east : PSK "{PSK}"\n')
+    secrets.chmod(0o600)
+    return config, secrets
+
+
+@pytest.fixture
+def libreswan_east(netns_pair: Pair, tmp_path: Path) -> Iterator[Libreswan]:
+    if not libreswan_available():
+        pytest.skip("Libreswan is not installed (see ../shared/lab/setup-host.sh)")
+    conf = tmp_path / "lsw.conf"
+    conf.write_text(LIBRESWAN_CONF.format(name="west-east", mode="tunnel", west=WEST_IP, east=EAST_IP,
+                                          west_net=WEST_NET, east_net=EAST_NET, ike="aes_gcm256-sha2_256-dh19",
+                                          esp="aes_gcm256"))
+    secrets = tmp_path / "lsw.secrets"
+    secrets.write_text(f'@west @east : PSK "{PSK}"\n')
+    peer = Libreswan(netns_pair.east, tmp_path / "libreswan")
+    try:
+        peer.start(conf, secrets)
+        peer.add("west-east")
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def strongswan_east(netns_pair: Pair, tmp_path: Path) -> Iterator[Strongswan]:
+    if not strongswan_available():
+        pytest.skip("strongSwan is not installed (see ../shared/lab/setup-host.sh)")
+    peer = Strongswan(netns_pair.east, tmp_path / "strongswan")
+    try:
+        peer.start(SWANCTL_CONF.format(local=EAST_IP, remote=WEST_IP, local_id="east", remote_id="west",
+                                       ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", mode="tunnel",
+                                       local_ts=EAST_NET, remote_ts=WEST_NET, psk=PSK))
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def ours_west(netns_pair: Pair, tmp_path: Path, files: tuple[Path, Path]) -> Iterator[Pluto]:
+    pluto = Pluto(netns_pair.west, tmp_path / "ours")
+    try:
+        pluto.start(*files)
+        yield pluto
+    finally:
+        pluto.stop()
+
+
+def _our_ike_up(pluto: Pluto) -> bool:
+    return any(sa["established"] for sa in pluto.status()["ike_sas"])
+
+
+def test_ours_initiates_to_libreswan(libreswan_east: Libreswan, ours_west: Pluto) -> None:
+    up = ours_west.ipsec("up", "west-east")
+    assert "initiator established IKE SA; authenticated peer using authby=secret and FQDN '@east'" in up.stdout, \
+        up.stdout + up.stderr + libreswan_east.log()
+    status = libreswan_east.whack("--status").stdout
+    assert "established IKE SA" in status, status
+    assert up.returncode == 1 and "Child SA" in up.stderr  # no ESP in this kernel
+
+
+def test_libreswan_initiates_to_ours(libreswan_east: Libreswan, ours_west: Pluto) -> None:
+    libreswan_east.whack("--name", "west-east", "--initiate", timeout=60)
+    assert _wait_for(lambda: _our_ike_up(ours_west)), ours_west.log_text() + libreswan_east.log()
+    assert "responder established IKE SA; authenticated peer using authby=secret and FQDN '@east'" \
+        in ours_west.log_text()
+    assert "established IKE SA" in libreswan_east.whack("--status").stdout
+
+
+def test_ours_initiates_to_strongswan(strongswan_east: Strongswan, ours_west: Pluto) -> None:
+    up = ours_west.ipsec("up", "west-east")
+    assert "initiator established IKE SA; authenticated peer using authby=secret and FQDN '@east'" in up.stdout, \
+        up.stdout + up.stderr + strongswan_east.log()
+    sas = strongswan_east.swanctl("--list-sas").stdout
+    assert "ESTABLISHED" in sas, sas
+
+
+def test_strongswan_initiates_to_ours(strongswan_east: Strongswan, ours_west: Pluto) -> None:
+    strongswan_east.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
+    assert _wait_for(lambda: _our_ike_up(ours_west)), ours_west.log_text() + strongswan_east.log()
+    assert "responder established IKE SA; authenticated peer using authby=secret and FQDN '@east'" \
+        in ours_west.log_text()
+    assert "ESTABLISHED" in strongswan_east.swanctl("--list-sas").stdout
