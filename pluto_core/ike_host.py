@@ -66,7 +66,8 @@ class IkeHost:
                 listener(ev)
 
         self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log, jobs=jobs,
-                             on_event=event, force_busy=options.force_busy)
+                             on_event=event, force_busy=options.force_busy,
+                             uniqueids=options.uniqueids)
 
     async def start(self) -> None:
         """Open port 500 and 4500 on every local address (or only ``--listen``'s)."""

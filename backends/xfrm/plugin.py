@@ -1,53 +1,324 @@
-"""The ``xfrm`` entry point: opens NETLINK_XFRM and keeps the record of what
-this daemon installed, so that shutdown removes exactly that.
+"""The ``xfrm`` entry point: the kernel hooks of ``pluto_core.hookspecs``
+over NETLINK_XFRM, and the record of what this daemon installed so that
+shutdown removes exactly that.
 
-SA and policy operations arrive with the XFRM backend issue; until then the
-record is empty and shutdown has nothing to remove.
+Two sockets: one for requests (answered synchronously, see
+:mod:`pluto_xfrm.netlink`) and one joined to the ACQUIRE, EXPIRE and
+MAPPING multicast groups, whose descriptor the daemon watches on its loop.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluto_core.errors import KernelError
 from pluto_core.hookspecs import hookimpl
+from pluto_core.kernel_types import (
+    IPPROTO_AH,
+    IPPROTO_ESP,
+    Expire,
+    KernelEvent,
+    PolicySpec,
+    SaCounters,
+    SaId,
+    SaSpec,
+    plan_child,
+)
+from pluto_xfrm import codec
+from pluto_xfrm import messages as m
+from pluto_xfrm.algorithms import kernel_algorithms
+from pluto_xfrm.errors import explain, lacks_algorithm, lacks_protocol
+from pluto_xfrm.netlink import NetlinkError, XfrmSocket
+from pluto_xfrm.owned import OwnedRecord
 
-NETLINK_XFRM = 6  # <linux/netlink.h>
+if TYPE_CHECKING:
+    from pluto_core.ikev2.conn import ChildInstall
+
+NETLINK_XFRM = m.NETLINK_XFRM
+SPI_MIN = 0x100  # RFC 4303 section 2.1: SPIs 1-255 are reserved by IANA
+SPI_MAX = 0xFFFFFFFF
+IPPROTO_UDP = 17
+UDP_ENCAP = 100  # <linux/udp.h>
+GONE = (errno.ENOENT, errno.ESRCH)
+EVENT_GROUPS = (m.XFRMNLGRP_ACQUIRE, m.XFRMNLGRP_EXPIRE, m.XFRMNLGRP_MAPPING)
+_IKE_PROTOCOL = {2: IPPROTO_AH, 3: IPPROTO_ESP}  # RFC 7296 section 3.3.1 Protocol ID -> IP protocol
+
+
+def _sa_id(sa: SaSpec) -> SaId:
+    return SaId(sa.dst, sa.spi, sa.proto, sa.mark, sa.src)
 
 
 class XfrmBackend:
+    """Linux XFRM. Usable without the daemon: ``open()`` then the hooks."""
+
     name = "xfrm"
 
     def __init__(self) -> None:
-        self.sock: socket.socket | None = None
-        self.owned: list[Any] = []
+        self.nl: XfrmSocket | None = None
+        self.events: XfrmSocket | None = None
+        self.owned = OwnedRecord(codec.policy_key)
+        self._has_proto: dict[tuple[int, int], bool] = {}
+
+    # ------------------------------------------------------------------ life cycle
 
     @hookimpl
     def pluto_kernel_open(self, options: Any, log: Any) -> str:
-        family = getattr(socket, "AF_NETLINK", None)
-        if family is None:
+        if getattr(socket, "AF_NETLINK", None) is None:
             raise KernelError("open NETLINK_XFRM socket", errno.EAFNOSUPPORT,
                               "this system has no netlink: XFRM is Linux only; try --use-bsdkame")
         try:
-            sock = socket.socket(family, socket.SOCK_RAW, NETLINK_XFRM)
-            sock.bind((0, 0))
+            self.nl = XfrmSocket()
+            self.events = XfrmSocket(EVENT_GROUPS)
         except OSError as exc:
+            self.pluto_kernel_close()
             raise KernelError("open NETLINK_XFRM socket", exc.errno,
                               "this kernel has no XFRM netlink interface (CONFIG_XFRM_USER, "
                               "module xfrm_user)") from None
-        self.sock = sock
         return "Using Linux XFRM/netlink IPsec kernel interface"
 
     @hookimpl
-    def pluto_kernel_flush_owned(self) -> int:
-        removed = len(self.owned)
-        self.owned.clear()
-        return removed
+    def pluto_kernel_close(self) -> None:
+        for sock in (self.nl, self.events):
+            if sock is not None:
+                sock.close()
+        self.nl = self.events = None
+
+    def _request(self, operation: str, msg: Any, msg_type: int) -> list[Any]:
+        if self.nl is None:
+            raise KernelError(operation, errno.EBADF, "the XFRM backend is not open")
+        try:
+            return self.nl.request(msg, msg_type)
+        except NetlinkError as exc:
+            raise _Refused(operation, exc.errno or 0, exc.extack) from None
+
+    # ------------------------------------------------------------------ SAs
 
     @hookimpl
-    def pluto_kernel_close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+    def pluto_kernel_allocate_spi(self, src: str, dst: str, protocol: int) -> int:
+        proto = _IKE_PROTOCOL.get(protocol, protocol)
+        try:
+            answer = self._request("allocate SPI", codec.userspi_info(src, dst, proto, 0, SPI_MIN, SPI_MAX),
+                                   m.XFRM_MSG_ALLOCSPI)
+        except _Refused as exc:
+            raise explain(exc.operation, exc.code, exc.extack) from None
+        spi = int(answer[0]["id"]["spi"])
+        self.owned.add_sa(SaId(dst, spi, proto, None, src), larval=True)
+        return spi
+
+    @hookimpl
+    def pluto_kernel_add_sa(self, sa: SaSpec, update: bool) -> None:
+        ident = _sa_id(sa)
+        kernel_algorithms(sa)  # refuse what cannot be expressed before asking the kernel
+        msg_type = m.XFRM_MSG_UPDSA if (update or self.owned.is_larval(ident)) else m.XFRM_MSG_NEWSA
+        operation = "update SA" if msg_type == m.XFRM_MSG_UPDSA else "add SA"
+        try:
+            self._request(operation, codec.sa_info(sa), msg_type)
+        except _Refused as exc:
+            if msg_type == m.XFRM_MSG_UPDSA and exc.code in GONE and not update:
+                # the larval SA of ALLOCSPI timed out (net.core.xfrm_acq_expires): add it afresh
+                self.owned.drop_sa(ident)
+                return self.pluto_kernel_add_sa(sa=sa, update=False)
+            raise self._sa_error(sa, exc) from None
+        self.owned.add_sa(ident)
+        return None
+
+    def _sa_error(self, sa: SaSpec, exc: _Refused) -> KernelError:
+        if exc.code == errno.EPROTONOSUPPORT:
+            return lacks_protocol(exc.operation, sa.proto, exc.code, exc.extack)
+        if exc.code == errno.ENOSYS:
+            if not self._kernel_has(sa.proto, sa.dst):
+                return lacks_protocol(exc.operation, sa.proto, exc.code, exc.extack)
+            algs = kernel_algorithms(sa)
+            names = [a[0] for a in (algs.aead, algs.crypt, algs.auth) if a is not None]
+            return lacks_algorithm(exc.operation, names, exc.code, exc.extack)
+        return explain(exc.operation, exc.code, exc.extack)
+
+    def _kernel_has(self, proto: int, like: str) -> bool:
+        """Whether the kernel has ``proto`` (ESP, AH) at all: a kernel missing
+        both an AEAD and ESP names the algorithm first, so ask once with the
+        null cipher, on a loopback SA that lives for one round trip."""
+        family = 6 if ":" in like else 4
+        known = self._has_proto.get((proto, family))
+        if known is not None:
+            return known
+        here = "::1" if family == 6 else "127.0.0.1"
+        probe = SaSpec(here, here, 0, encr=11 if proto == IPPROTO_ESP else 0, encr_key=b"",
+                       integ=0 if proto == IPPROTO_ESP else 2, integ_key=bytes(20), proto=proto)
+        try:
+            spi = self.pluto_kernel_allocate_spi(src=here, dst=here, protocol=proto)
+            probe = SaSpec(here, here, spi, probe.encr, b"", probe.integ, probe.integ_key, proto=proto)
+            self._request("probe SA", codec.sa_info(probe), m.XFRM_MSG_UPDSA)
+            has = True
+        except _Refused as exc:
+            has = exc.code != errno.EPROTONOSUPPORT
+        except KernelError:
+            has = True  # cannot tell: report the algorithm
+        finally:
+            ident = _sa_id(probe)
+            if self.owned.drop_sa(ident):
+                try:
+                    self._request("delete SA", codec.sa_id(ident), m.XFRM_MSG_DELSA)
+                except _Refused:
+                    pass
+        self._has_proto[(proto, family)] = has
+        return has
+
+    @hookimpl
+    def pluto_kernel_query_sa(self, sa: SaId) -> SaCounters:
+        try:
+            answer = self._request("query SA", codec.sa_id(sa), m.XFRM_MSG_GETSA)
+        except _Refused as exc:
+            raise explain(exc.operation, exc.code, exc.extack) from None
+        return codec.counters(answer[0])
+
+    @hookimpl
+    def pluto_kernel_del_sa(self, sa: SaId) -> None:
+        try:
+            self._request("delete SA", codec.sa_id(sa), m.XFRM_MSG_DELSA)
+        except _Refused as exc:
+            if exc.code in GONE:
+                self.owned.drop_sa(sa)
+            raise explain(exc.operation, exc.code, exc.extack) from None
+        self.owned.drop_sa(sa)
+
+    # ------------------------------------------------------------------ policies
+
+    @hookimpl
+    def pluto_kernel_add_policy(self, policy: PolicySpec, update: bool) -> None:
+        operation = "update policy" if update else "add policy"
+        try:
+            self._request(operation, codec.policy_info(policy),
+                          m.XFRM_MSG_UPDPOLICY if update else m.XFRM_MSG_NEWPOLICY)
+        except _Refused as exc:
+            raise explain(exc.operation, exc.code, exc.extack) from None
+        if self.owned.policy_key(policy) not in self.owned.policies:
+            self.owned.add_policy(policy)
+        else:
+            self.owned.policies[self.owned.policy_key(policy)].policy = policy
+
+    @hookimpl
+    def pluto_kernel_del_policy(self, policy: PolicySpec) -> None:
+        try:
+            self._request("delete policy", codec.policy_id(policy), m.XFRM_MSG_DELPOLICY)
+        except _Refused as exc:
+            if exc.code in GONE:
+                self.owned.drop_policy(policy)
+            raise explain(exc.operation, exc.code, exc.extack) from None
+        self.owned.drop_policy(policy)
+
+    # ------------------------------------------------------------------ Child SAs (the engine's view)
+
+    @hookimpl
+    def pluto_kernel_install_child(self, child: ChildInstall) -> None:
+        plan = plan_child(child)
+        done_sas: list[SaSpec] = []
+        done_policies: list[PolicySpec] = []
+        try:
+            for sa in (plan.inbound, plan.outbound):
+                self.pluto_kernel_add_sa(sa=sa, update=False)
+                done_sas.append(sa)
+            for policy in plan.policies:
+                self._request("add policy", codec.policy_info(policy), m.XFRM_MSG_UPDPOLICY)
+                self.owned.add_policy(policy)
+                done_policies.append(policy)
+        except (KernelError, _Refused) as exc:
+            for policy in done_policies:
+                self._release(policy)
+            for sa in done_sas:
+                self._quiet_del_sa(_sa_id(sa))
+            self._quiet_del_sa(_sa_id(plan.inbound))  # the larval SA of its SPI
+            if isinstance(exc, _Refused):
+                raise explain(exc.operation, exc.code, exc.extack) from None
+            raise
+
+    @hookimpl
+    def pluto_kernel_remove_child(self, child: ChildInstall) -> None:
+        plan = plan_child(child)
+        for policy in plan.policies:
+            self._release(policy)
+        for sa in (plan.outbound, plan.inbound):
+            self._quiet_del_sa(_sa_id(sa))
+
+    def _release(self, policy: PolicySpec) -> None:
+        if self.owned.release_policy(policy) == 0:
+            try:
+                self._request("delete policy", codec.policy_id(policy), m.XFRM_MSG_DELPOLICY)
+            except _Refused:
+                pass
+
+    def _quiet_del_sa(self, sa: SaId) -> bool:
+        self.owned.drop_sa(sa)
+        try:
+            self._request("delete SA", codec.sa_id(sa), m.XFRM_MSG_DELSA)
+        except _Refused:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ shutdown
+
+    @hookimpl
+    def pluto_kernel_flush_owned(self) -> int:
+        if self.nl is None:
+            return 0
+        removed = 0
+        failures: list[str] = []
+        for policy in self.owned.all_policies():
+            try:
+                self._request("delete policy", codec.policy_id(policy), m.XFRM_MSG_DELPOLICY)
+                removed += 1
+            except _Refused as exc:
+                if exc.code not in GONE:
+                    failures.append(str(explain(exc.operation, exc.code, exc.extack)))
+            self.owned.drop_policy(policy)
+        for sa in self.owned.all_sas():
+            try:
+                self._request("delete SA", codec.sa_id(sa), m.XFRM_MSG_DELSA)
+                removed += 1
+            except _Refused as exc:
+                if exc.code not in GONE:
+                    failures.append(str(explain(exc.operation, exc.code, exc.extack)))
+            self.owned.drop_sa(sa)
+        if failures:
+            raise KernelError("flush owned state", None, f"removed {removed}; " + "; ".join(failures))
+        return removed
+
+    # ------------------------------------------------------------------ NAT-T and events
+
+    @hookimpl
+    def pluto_kernel_enable_udp_encap(self, sock: socket.socket) -> None:
+        try:
+            sock.setsockopt(IPPROTO_UDP, UDP_ENCAP, m.UDP_ENCAP_ESPINUDP)
+        except OSError as exc:
+            raise KernelError("enable UDP encapsulation", exc.errno,
+                              "the kernel refused UDP_ENCAP_ESPINUDP on the NAT-T socket (RFC 3948 needs "
+                              "CONFIG_XFRM and a UDP socket)") from None
+
+    @hookimpl
+    def pluto_kernel_event_fd(self) -> int | None:
+        return self.events.fileno() if self.events is not None else None
+
+    @hookimpl
+    def pluto_kernel_read_events(self) -> list[KernelEvent]:
+        if self.events is None:
+            return []
+        out: list[KernelEvent] = []
+        for msg in self.events.read_pending():
+            event = codec.event(msg)
+            if event is None:
+                continue
+            if isinstance(event, Expire) and event.hard:
+                self.owned.drop_sa(event.sa)  # the kernel has deleted it
+            out.append(event)
+        return out
+
+
+class _Refused(Exception):
+    """Internal: a netlink refusal before it is explained."""
+
+    def __init__(self, operation: str, code: int, extack: str) -> None:
+        super().__init__(operation, code, extack)
+        self.operation = operation
+        self.code = code
+        self.extack = extack

@@ -66,6 +66,7 @@ class Engine:
         jobs: CryptoJobs | None = None,
         on_event: Callable[[Event], None] | None = None,
         force_busy: bool = False,
+        uniqueids: bool = True,
     ) -> None:
         self.kernel = kernel
         self.credentials = credentials
@@ -75,6 +76,7 @@ class Engine:
         self.jobs: CryptoJobs = jobs or InlineJobs()
         self.on_event = on_event or (lambda event: None)
         self.force_busy = force_busy
+        self.uniqueids = uniqueids
         self.conns: dict[str, EngineConn] = {}
         self.sas: dict[bytes, IkeSa] = {}  # by our SPI
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder: (SPIi, peer)

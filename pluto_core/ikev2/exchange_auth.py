@@ -271,9 +271,16 @@ def _established(engine: Engine, sa: IkeSa, role: str) -> None:
     engine.log.log(f"{engine.prefix(sa)} {role} established IKE SA; authenticated peer using authby=secret "
                    f"and {peer.kind_name} '{peer.text}'")
     engine.event("ike-up", sa, peer.text)
-    from pluto_core.ikev2.exchange_info import schedule_ike_timers
+    from pluto_core.ikev2.exchange_info import delete_ike_sa, schedule_ike_timers
 
     schedule_ike_timers(engine, sa)
+    if engine.uniqueids:
+        # uniqueids: a new IKE SA for the same peer ID replaces the older ones (pluto(8)).
+        for other in engine.ike_sas():
+            if other is not sa and other.state == IkeState.ESTABLISHED and other.peer_id == peer \
+                    and other.name == sa.name:
+                engine.log.log(f"{engine.prefix(other)} deleting IKE SA: replaced by #{sa.serial} (uniqueids)")
+                delete_ike_sa(engine, other, notify_peer=True)
 
 
 def install_child(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, role: str,

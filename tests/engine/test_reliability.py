@@ -119,3 +119,15 @@ def test_liveness_failure_of_a_silent_peer() -> None:
     advance(clock, sides, 60, wire=lambda batch: [])  # the peer goes silent
     assert west.engine.ike_sas() == [] and west.kernel.installed == {}
     assert "timeout exceeded" in west.log.text()
+
+
+def test_uniqueids_new_ike_sa_replaces_old() -> None:
+    _clock, west, east, sides = setup()
+    west.engine.initiate("west-east")
+    pump(sides)
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert len(east.engine.ike_sas()) == 1 and len(west.engine.ike_sas()) == 1
+    assert east.engine.ike_sas()[0].serial == 3  # the second IKE SA (#1 and its Child SA #2 came first)
+    assert "replaced by #" in east.log.text()
+    assert len(east.kernel.installed) == 1 and len(west.kernel.installed) == 1

@@ -126,7 +126,11 @@ def test_libreswan_initiates_to_ours(libreswan_east: Libreswan, ours_west: Pluto
     assert _wait_for(lambda: _our_ike_up(ours_west)), ours_west.log_text() + libreswan_east.log()
     assert "responder established IKE SA; authenticated peer using authby=secret and FQDN '@east'" \
         in ours_west.log_text()
-    assert "established IKE SA" in libreswan_east.whack("--status").stdout
+    # Libreswan logs its side; as initiator it drops the IKE SA again when its own Child SA
+    # install fails on this ESP-less kernel, so its log, not its status, is the witness.
+    # (Libreswan 4.10 writes ID_FQDN where 5.x writes FQDN.)
+    assert _wait_for(lambda: "initiator established IKE SA; authenticated peer using authby=secret and ID_FQDN "
+                     "'@west'" in libreswan_east.log()), libreswan_east.log()
 
 
 def test_ours_initiates_to_strongswan(strongswan_east: Strongswan, ours_west: Pluto) -> None:
@@ -142,4 +146,4 @@ def test_strongswan_initiates_to_ours(strongswan_east: Strongswan, ours_west: Pl
     assert _wait_for(lambda: _our_ike_up(ours_west)), ours_west.log_text() + strongswan_east.log()
     assert "responder established IKE SA; authenticated peer using authby=secret and FQDN '@east'" \
         in ours_west.log_text()
-    assert "ESTABLISHED" in strongswan_east.swanctl("--list-sas").stdout
+    assert "IKE_SA lab[1] established between 192.0.2.2[east]...192.0.2.1[west]" in strongswan_east.log()

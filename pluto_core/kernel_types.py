@@ -1,0 +1,302 @@
+"""Backend-neutral kernel objects: what the engine asks a kernel backend to
+install, what it reads back, and the events a kernel sends up.
+
+Both backends (XFRM over netlink, PF_KEY v2) take and return exactly these,
+so the engine and the shared conformance suite never see a backend's own
+structures. Addresses are text (``"192.0.2.1"``, ``"2001:db8::1"``); an SPI
+is the plain 32-bit number (the value of its four octets in network order);
+algorithms are IKEv2 transform IDs (RFC 7296 section 3.3.2, IANA "Transform
+Type 1/3" registries) so that a backend maps them to its kernel's names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from pluto_core.ikev2.conn import ChildInstall, ChildKeys
+
+IPPROTO_ESP = 50
+IPPROTO_AH = 51
+IPPROTO_COMP = 108
+
+
+class Mode(Enum):
+    TRANSPORT = "transport"
+    TUNNEL = "tunnel"
+
+
+class Direction(IntEnum):
+    """Policy direction; the values are Linux's (XFRM_POLICY_IN/OUT/FWD)."""
+
+    IN = 0
+    OUT = 1
+    FWD = 2
+
+
+class PolicyAction(Enum):
+    """``IPSEC``: protect through the templates (with none installed yet this is
+    a trap: traffic raises an ACQUIRE); ``PASS``: let clear text through;
+    ``DROP``: discard."""
+
+    IPSEC = "ipsec"
+    PASS = "pass"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetime:
+    """Soft and hard limits; 0 means no limit. Soft limits raise a soft EXPIRE
+    (rekey), hard ones delete the SA and raise a hard EXPIRE."""
+
+    soft_bytes: int = 0
+    hard_bytes: int = 0
+    soft_packets: int = 0
+    hard_packets: int = 0
+    soft_seconds: int = 0
+    hard_seconds: int = 0
+
+
+NO_LIMIT = Lifetime()
+
+
+@dataclass(frozen=True, slots=True)
+class Encap:
+    """ESP in UDP (RFC 3948): our port, the peer's port, and the original
+    address (NAT-OA) where the peer told us one."""
+
+    sport: int = 4500
+    dport: int = 4500
+    oa: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    value: int
+    mask: int = 0xFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class SaSpec:
+    """One IPsec SA (one direction).
+
+    ``encr`` is an ENCR transform ID (an AEAD one such as AES_GCM_16 or
+    CHACHA20_POLY1305 carries its own integrity, then ``integ`` is 0);
+    ``encr_key`` holds the key material as RFC 7296 section 2.17 derives it,
+    salt included (AES-GCM/CCM, AES-CTR, ChaCha20-Poly1305). ``icv_bits`` 0
+    means the transform's own length (RFC 4868 truncation for HMAC-SHA2).
+    ``selector_src``/``selector_dst`` restrict what the SA carries (None:
+    anything, as tunnel mode needs).
+    """
+
+    src: str
+    dst: str
+    spi: int
+    encr: int
+    encr_key: bytes
+    integ: int = 0
+    integ_key: bytes = b""
+    icv_bits: int = 0
+    proto: int = IPPROTO_ESP
+    mode: Mode = Mode.TUNNEL
+    reqid: int = 0
+    esn: bool = False
+    replay_window: int = 32
+    lifetime: Lifetime = NO_LIMIT
+    encap: Encap | None = None
+    mark: Mark | None = None
+    if_id: int = 0
+    selector_src: str | None = None
+    selector_dst: str | None = None
+
+    def __repr__(self) -> str:  # keys never reach a log line
+        return (f"SaSpec({self.src}->{self.dst} spi=0x{self.spi:08x} proto={self.proto} "
+                f"mode={self.mode.value} reqid={self.reqid} encr={self.encr} integ={self.integ})")
+
+
+@dataclass(frozen=True, slots=True)
+class SaId:
+    """What names an installed SA: destination, SPI, protocol (and mark)."""
+
+    dst: str
+    spi: int
+    proto: int = IPPROTO_ESP
+    mark: Mark | None = None
+    src: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """How an ``IPSEC`` policy protects: through an SA of ``proto`` between
+    ``src`` and ``dst`` (tunnel end points; None in transport mode)."""
+
+    mode: Mode = Mode.TUNNEL
+    src: str | None = None
+    dst: str | None = None
+    reqid: int = 0
+    proto: int = IPPROTO_ESP
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """One security policy: traffic from ``src`` to ``dst`` (subnets), with
+    an upper-layer protocol (0: any) and ports (0: any) in ``direction``.
+
+    Two policies are the same kernel object when selector, direction, mark
+    and ``if_id`` agree; priority, action and templates are what a replace
+    changes.
+    """
+
+    src: str
+    dst: str
+    direction: Direction
+    proto: int = 0
+    sport: int = 0
+    dport: int = 0
+    priority: int = 0
+    action: PolicyAction = PolicyAction.IPSEC
+    templates: tuple[Template, ...] = ()
+    mark: Mark | None = None
+    if_id: int = 0
+
+    @property
+    def family(self) -> int:
+        return ipaddress.ip_network(self.src, strict=False).version
+
+
+@dataclass(frozen=True, slots=True)
+class SaCounters:
+    """What ``trafficstatus`` shows: bytes and packets through the SA, when it
+    was added and last used (seconds since the epoch; 0 = never used)."""
+
+    bytes: int
+    packets: int
+    add_time: int
+    use_time: int
+
+
+# --------------------------------------------------------------------------
+# Kernel events. Each names the hook the daemon dispatches it to, so that
+# dispatch is ``getattr(hook, event.hook)(event=event)``.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Acquire:
+    """Traffic matched a trap policy with no SA: negotiate for it.
+
+    ``src``/``dst`` are the template's end points; ``sel_src``/``sel_dst`` the
+    packet's addresses (as subnets), ``proto``/``sport``/``dport`` its upper
+    layer; ``reqid`` links it to the policy the daemon installed."""
+
+    hook: ClassVar[str] = "pluto_kernel_acquire"
+    src: str
+    dst: str
+    reqid: int
+    sel_src: str
+    sel_dst: str
+    proto: int = 0
+    sport: int = 0
+    dport: int = 0
+    policy_direction: Direction = Direction.OUT
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """An SA reached a lifetime limit: ``hard`` False means rekey now, True
+    that the kernel has deleted it."""
+
+    hook: ClassVar[str] = "pluto_kernel_expire"
+    sa: SaId
+    reqid: int
+    hard: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """The peer's NAT mapping changed (ESP in UDP arrived from a new address
+    or port, RFC 3948 section 5.2): update the IKE SA's peer port."""
+
+    hook: ClassVar[str] = "pluto_kernel_mapping"
+    sa: SaId
+    reqid: int
+    old_src: str
+    old_sport: int
+    new_src: str
+    new_sport: int
+
+
+KernelEvent = Acquire | Expire | Mapping
+
+
+# --------------------------------------------------------------------------
+# From the engine's ChildInstall to kernel objects, shared by every backend.
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPlan:
+    """The kernel objects one Child SA needs, in the order to install them."""
+
+    inbound: SaSpec
+    outbound: SaSpec
+    policies: tuple[PolicySpec, ...] = field(default=())
+
+
+def _subnets(version: int, start: int, end: int) -> list[str]:
+    make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    return [str(n) for n in ipaddress.summarize_address_range(make(start), make(end))]
+
+
+def _port(low: int, high: int) -> int:
+    # A kernel selector holds one port or any; a wider range is widened to any.
+    return low if low == high else 0
+
+
+def plan_child(child: ChildInstall, priority: int = 0) -> ChildPlan:
+    """Turn the engine's description of a Child SA into two SAs and the
+    out/in/fwd policies for every pair of (local, remote) selectors.
+
+    A selector that is an address range rather than a subnet becomes the
+    subnets covering it (RFC 7296 section 3.13.1 allows ranges; kernels
+    take prefixes)."""
+    mode = Mode.TUNNEL if child.mode == "tunnel" else Mode.TRANSPORT
+    soft = int(child.lifetime_soft)
+    hard = int(child.lifetime_hard)
+    life = Lifetime(soft_seconds=soft, hard_seconds=max(hard, soft))
+
+    proto = IPPROTO_AH if child.protocol == 2 else IPPROTO_ESP  # IKEv2 Protocol ID 2 = AH, 3 = ESP
+
+    def sa(src: str, dst: str, keys: ChildKeys) -> SaSpec:
+        return SaSpec(src=src, dst=dst, spi=keys.spi, encr=child.encr_id, encr_key=keys.encr_key,
+                      integ=child.integ_id or 0, integ_key=keys.integ_key, proto=proto, mode=mode,
+                      reqid=child.reqid, esn=child.esn, replay_window=child.replay_window, lifetime=life)
+
+    inbound = sa(child.remote_addr, child.local_addr, child.inbound)
+    outbound = sa(child.local_addr, child.remote_addr, child.outbound)
+    if mode is Mode.TUNNEL:
+        out_tmpl = (Template(mode, child.local_addr, child.remote_addr, child.reqid, proto),)
+        in_tmpl = (Template(mode, child.remote_addr, child.local_addr, child.reqid, proto),)
+    else:
+        out_tmpl = in_tmpl = (Template(mode, reqid=child.reqid, proto=proto),)
+    policies: list[PolicySpec] = []
+    for local in child.local_ts:
+        for remote in child.remote_ts:
+            if local.version != remote.version:
+                continue
+            upper = local.proto or remote.proto
+            lport, rport = _port(local.start_port, local.end_port), _port(remote.start_port, remote.end_port)
+            for lnet in _subnets(local.version, local.start, local.end):
+                for rnet in _subnets(remote.version, remote.start, remote.end):
+                    policies.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport, priority,
+                                               templates=out_tmpl))
+                    policies.append(PolicySpec(rnet, lnet, Direction.IN, upper, rport, lport, priority,
+                                               templates=in_tmpl))
+                    if mode is Mode.TUNNEL:
+                        policies.append(PolicySpec(rnet, lnet, Direction.FWD, upper, rport, lport, priority,
+                                                   templates=in_tmpl))
+    return ChildPlan(inbound, outbound, tuple(policies))
