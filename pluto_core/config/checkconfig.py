@@ -1,8 +1,9 @@
 """``ipsec checkconfig [--config FILE]`` (alias ``ipsec addconn --checkconfig``): report every problem.
 
 Prints warnings and errors the way ``ipsec addconn`` does (``warning: FILE:LINE: ...``,
-``ERROR: FILE:LINE: ...``) and, for conns that would be added (``auto=`` other than
-``ignore``), why they would fail. Exit status 0 when the file is usable, 1 otherwise.
+``ERROR: FILE:LINE: ...``), then pluto's own notices (``FILE:LINE: warning: KEY=V is accepted
+but not acted on yet``) and, for conns that would be added (``auto=`` other than ``ignore``),
+why they would fail. Also reads the YAML form. Exit status 0 when the file is usable, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def main(argv: list[str]) -> int:
     if not args.quiet:
         for warning in conf.warnings:
             print(f"warning: {warning}", file=out)
+        for notice in conf.notices:  # already "FILE:LINE: warning: ..."
+            print(notice, file=out)
     status = 0
     for error in errors:
         print(f"ERROR: {error}", file=out)

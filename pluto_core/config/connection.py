@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pluto_core.config import values as V
 from pluto_core.config.identity import Identity, IdType, parse_id
 from pluto_core.config.keywords import VType
-from pluto_core.config.proposals import ProposalSet, parse_proposals
+from pluto_core.config.proposals import ProposalSet, default_proposals, parse_proposals
 from pluto_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -387,17 +387,7 @@ def build_connection(
             conn["ike_version"] = 1
         elif canonical == "hostaddrfamily":
             conn["hostaddrfamily"] = 6 if value in ("ipv6", "6") else 4
-    ike_version = conn.get("ike_version", 2)
-    pfs = conn.get("pfs", True)
-    for kind in ("ike", "esp", "ah"):
-        ps = settings.get((None, kind))
-        if kind == "esp" and ps is None:
-            ps = settings.get((None, "phase2alg"))
-        if ps is not None:
-            try:
-                conn[kind] = parse_proposals(kind, ps.value, ike_version=ike_version, pfs=pfs)
-            except ValueError as exc:
-                raise ConfigError(f"{ps.name}={ps.value} invalid, {exc}", ps.file, ps.line) from None
+    conn.update(_proposals(settings, conn, name, warnings))
     left = End(**ends["left"], options=MappingProxyType(end_opts["left"]))
     right = End(**ends["right"], options=MappingProxyType(end_opts["right"]))
     if file is None and first is not None:
@@ -407,6 +397,43 @@ def build_connection(
     if validate:
         _check(c, settings)
     return c
+
+
+_NEVER_NEGOTIATE = ("passthrough", "pass", "drop", "reject")
+
+
+def _proposals(settings: Mapping[SettingKey, Setting], conn: Mapping[str, Any], name: str,
+               warnings: list[str] | None) -> dict[str, ProposalSet | None]:
+    """``ike``/``esp``/``ah`` ProposalSets: parsed (error at the keyword's file:line) or defaults.
+
+    ``phase2alg=`` stands for ``esp=`` (``ah=`` with ``phase2=ah``); setting both ``esp=`` and
+    ``ah=`` is refused the way Libreswan refuses it.
+    """
+    version = conn.get("ike_version", 2)
+    pfs = conn.get("pfs", True)
+    phase2 = conn.get("phase2", "esp")
+    given = {kind: settings.get((None, kind)) for kind in ("ike", "esp", "ah")}
+    esp_s, ah_s = given["esp"], given["ah"]
+    if esp_s is not None and ah_s is not None and conn.get("type") not in _NEVER_NEGOTIATE:
+        mine, other = (esp_s, ah_s) if phase2 == "esp" else (ah_s, esp_s)
+        raise ConfigError(f'{mine.name}="{mine.value}" conficts with {other.name}="{other.value}"',
+                          mine.file, mine.line)  # sic: Libreswan's spelling
+    alg = settings.get((None, "phase2alg"))
+    if alg is not None and given["ah" if phase2 == "ah" else "esp"] is None:
+        given["ah" if phase2 == "ah" else "esp"] = alg
+    out: dict[str, ProposalSet | None] = {}
+    for kind, s in given.items():
+        if s is None:
+            out[kind] = default_proposals(kind, ike_version=version) if kind != "ah" or phase2 == "ah" else None
+            continue
+        try:
+            ps = parse_proposals(kind, s.value, ike_version=version, pfs=pfs)
+        except ValueError as exc:
+            raise ConfigError(f'{s.name}="{s.value}" invalid, {exc}', s.file, s.line) from None
+        if warnings is not None:
+            warnings.extend(f'{s.file}:{s.line}: "{name}": {w}' for w in ps.warnings)
+        out[kind] = ps
+    return out
 
 
 def _check(c: Connection, settings: Mapping[SettingKey, Setting]) -> None:

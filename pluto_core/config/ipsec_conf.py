@@ -8,6 +8,10 @@ raises ``ConfigError``. ``parse_config()`` does the same but collects every erro
 
 A conn whose values are wrong (``rekeymargin=0xA``) does not stop the load: Libreswan rejects
 that conn when it is added, so it lands in ``IpsecConf.failed`` with its error.
+
+A keyword pluto accepts but does not act on yet gets one notice per file in
+``IpsecConf.notices`` (kept apart from ``warnings``, which are Libreswan's own words). A path
+ending in ``.yaml``/``.yml`` is read by ``yaml_conf`` into the same model.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pluto_core.config.lexer import Item, tokenize
 from pluto_core.config.setup_config import SetupConfig
 from pluto_core.errors import ConfigError
 
-__all__ = ["IpsecConf", "Setting", "RawConn", "load_config", "parse_config", "MAX_INCLUDE_DEPTH"]
+__all__ = ["IpsecConf", "Setting", "RawConn", "load_config", "parse_config", "parse_items", "MAX_INCLUDE_DEPTH"]
 
 MAX_INCLUDE_DEPTH = 10
 _GLOB_CHARS = frozenset("*?[")
@@ -73,6 +77,7 @@ class IpsecConf:
     setup: SetupConfig
     conns: dict[str, Any]  # name -> Connection (pluto_core.config.connection)
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # "FILE:LINE: warning: KEY=V is accepted but..."
     failed: dict[str, ConfigError] = field(default_factory=dict)
     raw: dict[str, RawConn] = field(default_factory=dict)
     resolved: dict[str, dict[SettingKey, Setting]] = field(default_factory=dict)
@@ -110,10 +115,32 @@ def parse_config(
     local_addresses: LocalAddresses = None,
 ) -> tuple[IpsecConf, list[ConfigError]]:
     """Like ``load_config`` but return every fatal error instead of raising the first."""
-    loader = _Loader(ipsecdir=ipsecdir, path_map=path_map)
     top = os.fspath(path)
+    if top.lower().endswith((".yaml", ".yml")):
+        from pluto_core.config.yaml_conf import parse_yaml_config
+
+        return parse_yaml_config(top, path_map=path_map, local_addresses=local_addresses)
+    loader = _Loader(ipsecdir=ipsecdir, path_map=path_map)
     loader.read_top(top)
     conf = loader.finish(top)
+    _orient_all(conf, local_addresses)
+    return conf, loader.errors
+
+
+def parse_items(
+    top: str, items: Iterable[Item], *, local_addresses: LocalAddresses = None
+) -> tuple[IpsecConf, list[ConfigError]]:
+    """Load already-lexed items of one file (the YAML form builds them) with every ipsec.conf rule."""
+    loader = _Loader(ipsecdir=None, path_map=None)
+    loader.files.append(top)
+    for item in items:
+        loader.item(item, top, 0)
+    conf = loader.finish(top)
+    _orient_all(conf, local_addresses)
+    return conf, loader.errors
+
+
+def _orient_all(conf: IpsecConf, local_addresses: LocalAddresses) -> None:
     if local_addresses is not None:
         from pluto_core.config.connection import orient
 
@@ -123,7 +150,6 @@ def parse_config(
             except ConfigError as exc:
                 conf.failed[name] = exc
                 del conf.conns[name]
-    return conf, loader.errors
 
 
 class _Loader:
@@ -135,6 +161,8 @@ class _Loader:
             self.map.append(("/etc/ipsec.d", ipsecdir))
         self.errors: list[ConfigError] = []
         self.warnings: list[str] = []
+        self.notices: list[str] = []
+        self.noticed: set[tuple[str, str]] = set()
         self.files: list[str] = []
         self.version: str | None = None
         self.setup: dict[str, Setting] = {}
@@ -275,6 +303,10 @@ class _Loader:
             )
         setting = Setting(item.key, item.value, file, item.line, kw, found.side)
         skey: SettingKey = (found.side, kw.canonical)
+        if not kw.acted and (file, kw.canonical) not in self.noticed:
+            self.noticed.add((file, kw.canonical))
+            self.notices.append(
+                f"{file}:{item.line}: warning: {item.key}={item.value} is accepted but not acted on yet")
         if which == SETUP:
             if kw.canonical in self.setup:
                 self.warnings.append(
@@ -299,8 +331,8 @@ class _Loader:
     # -- results -------------------------------------------------------------------------------
     def finish(self, top: str) -> IpsecConf:
         setup = self.build_setup()
-        conf = IpsecConf(path=top, setup=setup, conns={}, warnings=self.warnings, raw=self.conns,
-                         files=self.files, version=self.version)
+        conf = IpsecConf(path=top, setup=setup, conns={}, warnings=self.warnings, notices=self.notices,
+                         raw=self.conns, files=self.files, version=self.version)
         from pluto_core.config.connection import build_connection
 
         for name in self.conn_order:

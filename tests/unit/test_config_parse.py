@@ -93,7 +93,7 @@ def test_default_applies_only_to_later_conns_and_also_in_default_is_ignored(tmp_
         "conn late\n\tleft=1.2.3.4\n\tright=5.6.7.8\n"
     )
     conf = load_config(_write(tmp_path, text))
-    assert conf.conns["early"].esp is None
+    assert conf.conns["early"].esp is not None and conf.conns["early"].esp.is_default
     assert conf.conns["late"].esp is not None and conf.conns["late"].esp.text == "aes"
     assert conf.failed == {}
 
@@ -101,15 +101,15 @@ def test_default_applies_only_to_later_conns_and_also_in_default_is_ignored(tmp_
 def test_also_order_cycle_and_missing(tmp_path: Path) -> None:
     text = (
         "conn a\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\talso=b\n\talso=c\n"
-        "conn b\n\tike=from-b\n\tikelifetime=1h\n"
-        "conn c\n\tike=from-c\n\tesp=from-c\n"
+        "conn b\n\tike=aes-sha2\n\tikelifetime=1h\n"
+        "conn c\n\tike=3des-sha1\n\tesp=aes_gcm\n"
         "conn x\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\talso=y\n"
         "conn y\n\talso=x\n"
         "conn m\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\talso=nope\n"
     )
     conf = load_config(_write(tmp_path, text))
     a = conf.conns["a"]
-    assert a.ike.text == "from-b" and a.esp.text == "from-c" and a.ikelifetime == 3600  # type: ignore[union-attr]
+    assert a.ike.text == "aes-sha2" and a.esp.text == "aes_gcm" and a.ikelifetime == 3600  # type: ignore[union-attr]
     assert "loops" in conf.failed["x"].message and conf.failed["x"].line == 17
     assert "also=nope names no conn" in conf.failed["m"].message
 
