@@ -230,6 +230,8 @@ class Daemon:
         except ConfigError as exc:
             self.log.error(f"cannot load connections: {exc}")
             return
+        for notice in getattr(config, "notices", []):
+            self.log.log(notice)
         for name, error in config.failed.items():
             if config.conns.get(name) is None:
                 self.log.log(f"\"{name}\": failed to add connection: {error}")
@@ -244,6 +246,12 @@ class Daemon:
                 continue
             if conn.auto == "start":
                 start.append(name)
+            elif conn.auto in ("ondemand", "route"):
+                try:
+                    n = self.ike.install_traps(self.ike.engine.conns[name])
+                    self.log.log(f"\"{name}\": {n} trap polic{'y' if n == 1 else 'ies'} installed (auto={conn.auto})")
+                except PlutoError as exc:
+                    self.log.log(f"\"{name}\": cannot install trap policies: {exc}")
         for name in start:
             self.ike.engine.initiate(name)
         self.ike.flush()
@@ -326,6 +334,7 @@ class Daemon:
         await self.control.start(self._ctl_sock)
         if self.ike is not None:
             await self.ike.start()
+            self.ike.watch_kernel(self.plugins.hook)
             self.load_conns()
         ready()
         await self._stop.wait()

@@ -40,11 +40,21 @@ def default_esp_proposals() -> tuple[Proposal, ...]:
 
 
 def _proposals(conn: Any, kind: str) -> tuple[Proposal, ...]:
+    """The conn's ike=/esp= (config ProposalSet, defaults expanded there) as SA payload proposals."""
     pset = getattr(conn, kind, None)
-    converter = getattr(pset, "to_payloads", None)
-    if converter is not None and pset is not None and pset.proposals:
-        return tuple(converter())
-    return default_ike_proposals() if kind == "ike" else default_esp_proposals()
+    if pset is None or not pset.proposals:
+        return default_ike_proposals() if kind == "ike" else default_esp_proposals()
+    esn = {"yes": (1,), "no": (0,)}.get(str(getattr(conn, "esn", "either")), (1, 0))
+    out = []
+    for num, p in enumerate(pset.proposals, start=1):
+        integ = [i for i in p.integ if i]  # integrity NONE (AEAD) is left out (RFC 7296 3.3.3)
+        if kind == "ike":
+            out.append(ike_proposal(num, p.wire_encr(), p.prf, integ, p.dh))
+        else:
+            # ESP groups are for PFS on CREATE_CHILD_SA; IKE_AUTH's Child SA never carries KE
+            # (RFC 7296 1.2), so they are added when rekeying (see exchange_create).
+            out.append(esp_proposal(num, p.wire_encr(), integ, (), p.sn or esn))
+    return tuple(out)
 
 
 def _id(end: Any, address: str | None) -> IdSpec | None:

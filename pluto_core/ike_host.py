@@ -53,6 +53,8 @@ class IkeHost:
         self.log = log
         self.sockets: dict[tuple[str, int], IkeSocket] = {}
         self.addresses: list[str] = []  # every local address, found at start
+        self.hook: Any = None
+        self._event_fd: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.credentials = SecretsCredentials(secrets)
         listeners: list[Callable[[Event], None]] = []
@@ -93,6 +95,55 @@ class IkeHost:
                 self.sockets[(address, port)] = sock
                 self.log.log(f"adding UDP interface {name} {address}:{port}")
 
+    # -- the kernel's events (ACQUIRE, EXPIRE, MAPPING) -----------------------
+
+    def watch_kernel(self, hook: Any) -> None:
+        """Read the backend's event socket on the loop; events also reach every plugin."""
+        self.hook = hook
+        fd = hook.pluto_kernel_event_fd() if hook.pluto_kernel_event_fd.get_hookimpls() else None
+        if fd is not None:
+            asyncio.get_running_loop().add_reader(fd, self._kernel_events)
+            self._event_fd = fd
+        encap = hook.pluto_kernel_enable_udp_encap
+        for (address, port), sock in self.sockets.items():
+            if port == NATT_PORT and encap.get_hookimpls():
+                try:
+                    encap(sock=sock.transport.get_extra_info("socket") if sock.transport else None)
+                except Exception as exc:  # a kernel without ESP-in-UDP: IKE still works
+                    self.log.log(f"cannot enable ESP-in-UDP on {address}:{port}: {exc}")
+
+    def _kernel_events(self) -> None:
+        try:
+            events = self.hook.pluto_kernel_read_events() or []
+        except Exception as exc:
+            self.log.error(f"reading kernel events failed: {exc}")
+            return
+        for ev in events:
+            kind = ev.hook
+            if kind == "pluto_kernel_acquire":
+                self.engine.acquire(ev.sel_src, ev.sel_dst)
+            elif kind == "pluto_kernel_expire":
+                self.log.debug(f"kernel: {'hard' if ev.hard else 'soft'} expire of SPI 0x{ev.sa.spi:08x}", "kernel")
+                self.engine.expire(ev.sa.spi, ev.hard)
+            try:
+                getattr(self.hook, kind)(event=ev)
+            except Exception as exc:
+                self.log.error(f"a plugin failed on {kind}: {exc}")
+        self.flush()
+
+    def install_traps(self, conn: Any) -> int:
+        """``auto=ondemand``/``route``: outbound trap policies for the conn's subnets."""
+        from pluto_core.kernel_types import trap_policies
+
+        if conn.remote_addr is None or not self.hook.pluto_kernel_add_policy.get_hookimpls():
+            return 0
+        count = 0
+        for policy in trap_policies(conn.local_ts, conn.remote_ts, conn.local_addr, conn.remote_addr,
+                                    conn.mode == "tunnel", self.engine.reqid_base):
+            self.hook.pluto_kernel_add_policy(policy=policy, update=True)
+            count += 1
+        return count
+
     def receive(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
         self.engine.receive(data, local, remote)
         self.flush()
@@ -120,6 +171,12 @@ class IkeHost:
         self.flush()
 
     def close(self) -> None:
+        if self._event_fd is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(self._event_fd)
+            except RuntimeError:
+                pass
+            self._event_fd = None
         if self._timer is not None:
             self._timer.cancel()
         for sock in self.sockets.values():

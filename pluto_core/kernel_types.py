@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from pluto_core.ikev2.conn import ChildInstall, ChildKeys
+    from pluto_core.ikev2.ts_narrow import Selector
 
 IPPROTO_ESP = 50
 IPPROTO_AH = 51
@@ -300,3 +301,23 @@ def plan_child(child: ChildInstall, priority: int = 0) -> ChildPlan:
                         policies.append(PolicySpec(rnet, lnet, Direction.FWD, upper, rport, lport, priority,
                                                    templates=in_tmpl))
     return ChildPlan(inbound, outbound, tuple(policies))
+
+
+def trap_policies(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...], local: str, remote: str,
+                  tunnel: bool, reqid: int, priority: int = 0) -> list[PolicySpec]:
+    """Outbound policies with a template and no SA (``auto=ondemand``/``route``): the first
+    matching packet makes the kernel send ACQUIRE."""
+    mode = Mode.TUNNEL if tunnel else Mode.TRANSPORT
+    template = (Template(mode, local, remote, reqid, IPPROTO_ESP) if tunnel
+                else Template(mode, reqid=reqid, proto=IPPROTO_ESP),)
+    out: list[PolicySpec] = []
+    for lsel in local_ts:
+        for rsel in remote_ts:
+            if lsel.version != rsel.version:
+                continue
+            upper = lsel.proto or rsel.proto
+            for lnet in _subnets(lsel.version, lsel.start, lsel.end):
+                for rnet in _subnets(rsel.version, rsel.start, rsel.end):
+                    out.append(PolicySpec(lnet, rnet, Direction.OUT, upper, _port(lsel.start_port, lsel.end_port),
+                                          _port(rsel.start_port, rsel.end_port), priority, templates=template))
+    return out

@@ -111,6 +111,43 @@ class Engine:
                 count += 1
         return count
 
+    def acquire(self, sel_src: str, sel_dst: str) -> int | None:
+        """The kernel saw traffic for a trap policy: initiate the ``auto=ondemand`` conn
+        covering it, unless an IKE SA for it is already on its way. Returns the serial."""
+        from pluto_core.ikev2.ts_narrow import Selector
+
+        try:
+            src, dst = Selector.from_subnet(sel_src), Selector.from_subnet(sel_dst)
+        except ValueError:
+            return None
+        for conn in self.conns.values():
+            if conn.options.get("auto") not in ("ondemand", "route") or conn.remote_addr is None:
+                continue
+            if any(src.within(t) for t in conn.local_ts) and any(dst.within(t) for t in conn.remote_ts):
+                if any(sa.conn is conn or (sa.conn is not None and sa.conn.name == conn.name)
+                       for sa in self.ike_sas()):
+                    return None
+                self.log.log(f"\"{conn.name}\": initiating on demand for {sel_src} to {sel_dst}")
+                return self.initiate(conn.name)
+        return None
+
+    def expire(self, spi: int, hard: bool) -> None:
+        """The kernel says an SA of ours reached a lifetime: soft rekeys, hard deletes."""
+        from pluto_core.ikev2.exchange_create import rekey_child
+        from pluto_core.ikev2.exchange_info import send_child_delete
+
+        for sa in self.ike_sas():
+            for child in list(sa.children):
+                if spi in (child.spi_in, child.spi_out):
+                    if not hard:
+                        rekey_child(self, sa, child)
+                    else:
+                        from pluto_core.ikev2.exchange_info import _remove_child
+
+                        send_child_delete(self, sa, [child.spi_in])
+                        _remove_child(self, sa, child, "Child SA expired (kernel hard lifetime)")
+                    return
+
     def pop_datagrams(self) -> list[Datagram]:
         out, self.outbox = self.outbox, []
         return out

@@ -59,8 +59,10 @@ def match_proposal(ours: Proposal, theirs: Proposal) -> list[Transform] | None:
     chosen: list[Transform] = []
     for ttype in sorted(set(mine) | set(peer)):
         if ttype not in mine:
-            if ttype == _ESN and any(t.id == 0 for t in peer[ttype]):
-                chosen.append(Transform(_ESN, 0))
+            # A type we leave out means "none": the peer's NONE (id 0) for it matches, e.g.
+            # integrity NONE with an AEAD cipher, or ESN=NO (RFC 7296 3.3.3, RFC 5282 8).
+            if any(t.id == 0 for t in peer[ttype]):
+                chosen.append(Transform(ttype, 0))
                 continue
             return None
         if ttype not in peer:
