@@ -33,7 +33,7 @@ class Pluto:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, *IPSEC, "pluto", "--nofork", "--rundir", str(self.rundir),
              "--config", str(config), "--secretsfile", str(secrets), "--logfile", str(self.log),
-             "--nhelpers", "0", *args],
+             *(args or ("--nhelpers", "0"))],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

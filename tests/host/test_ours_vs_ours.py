@@ -134,3 +134,24 @@ def test_ondemand_trap_policy_and_acquire(netns_pair: Pair, tmp_path: Path) -> N
     states = netns_pair.exec(netns_pair.west, "ip", "xfrm", "state").stdout
     spis = [line.split("spi ")[1].split()[0] for line in states.splitlines() if " spi " in line]
     assert all(spi == "0x00000000" for spi in spis), states
+
+
+def test_crypto_in_helper_processes(netns_pair: Pair, tmp_path: Path) -> None:
+    """--nhelpers 2: the DH jobs run in worker processes; the outcome is the same."""
+    config = tmp_path / "ipsec.conf"
+    config.write_text(CONF)
+    secrets = tmp_path / "ipsec.secrets"
+    secrets.write_text('@west @east : PSK "host tier test key, not secret"\n')
+    secrets.chmod(0o600)
+    west = Pluto(netns_pair.west, tmp_path / "west")
+    east = Pluto(netns_pair.east, tmp_path / "east")
+    try:
+        east.start(config, secrets, "--nhelpers", "2")
+        west.start(config, secrets, "--nhelpers", "2")
+        assert "starting 2 helper processes" in west.log_text()
+        up = west.ipsec("up", "west-east")
+        assert "initiator established IKE SA" in up.stdout, up.stdout + up.stderr + west.log_text()
+        assert [sa["established"] for sa in east.status()["ike_sas"]] == [True]
+    finally:
+        west.stop()
+        east.stop()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
+from collections.abc import Callable
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import dh as ffdh
 
 from pluto_core.errors import ProtocolError
 from pluto_core.ikev2.crypto import dh
@@ -15,7 +18,7 @@ ECP = {19: 32, 20: 48, 21: 66}
 XDH = {31: 32, 32: 56}
 
 
-def seeded(label: bytes):
+def seeded(label: bytes) -> Callable[[int], bytes]:
     """A deterministic random(n) for tests: SHAKE-256 of a label, consumed in order."""
     state = {"used": 0}
 
@@ -44,6 +47,40 @@ def test_modp_public_value_is_g_to_the_x(group: int) -> None:
     p = dh.modp_prime(group)
     expected = pow(2, int.from_bytes(pair.private, "big"), p)
     assert pair.public_bytes == expected.to_bytes(dh.public_size(group), "big")
+
+
+@pytest.mark.parametrize("group", MODP)
+def test_modp_public_value_for_edge_exponents(group: int) -> None:
+    """Exponents with all-zero and all-one 4-bit digits, and one longer than we ever generate."""
+    p = dh.modp_prime(group)
+    size = dh.public_size(group)
+    for x in (2, 3, 0x10, 0xF0F0, 2**255, 2**256 - 1, 2**520 + 3):
+        private = x.to_bytes((x.bit_length() + 7) // 8, "big")
+        assert dh.generate(group, private).public_bytes == pow(2, x, p).to_bytes(size, "big"), hex(x)
+
+
+@pytest.mark.parametrize("group", MODP)
+def test_modp_values_are_left_padded_to_the_prime_length(group: int) -> None:
+    """RFC 7296 2.14: g^ir (and the KE data) keep their leading zero octets."""
+    size = dh.public_size(group)
+    # x = 8: g^x = 2^8 = 256, so the public value is 256 in size octets.
+    assert dh.generate(group, b"\x08").public_bytes == bytes(size - 2) + b"\x01\x00"
+    # y = 2^(8*size/2 - 8) and x = 2: y^x = 2^(8*size - 16) < p, two leading zero octets.
+    y = (1 << (4 * size - 8)).to_bytes(size, "big")
+    assert dh.compute_shared(group, b"\x02", y) == b"\x00\x01" + bytes(size - 2)
+
+
+def test_modp_needs_no_ffdh_from_cryptography(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cryptography deprecates FFDH: MODP must work with its DH classes gone and no warning."""
+    for name in ("DHParameterNumbers", "DHPublicNumbers", "DHPrivateNumbers", "generate_parameters"):
+        monkeypatch.delattr(ffdh, name)
+    monkeypatch.setattr(dh, "_GROUPS", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for group in (5, 14):
+            a = dh.generate(group, seeded(b"na%d" % group))
+            b = dh.generate(group, seeded(b"nb%d" % group))
+            assert dh.compute_shared(group, a, b.public_bytes) == dh.compute_shared(group, b, a.public_bytes)
 
 
 def test_same_randomness_same_key_pair() -> None:
