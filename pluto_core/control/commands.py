@@ -139,14 +139,21 @@ class Commands:
 
 def child_counters(daemon: Daemon, child: Any) -> dict[str, int]:
     """Bytes in/out from the kernel backend's SA query (0 when the backend cannot say)."""
-    query = getattr(daemon.plugins.hook, "pluto_kernel_query_child", None)
-    if query is None or not query.get_hookimpls() or child.installed is None:
+    from pluto_core.kernel_types import IPPROTO_ESP, SaId
+
+    query = daemon.plugins.hook.pluto_kernel_query_sa
+    installed = child.installed
+    if installed is None or not query.get_hookimpls():
         return {"inBytes": 0, "outBytes": 0}
-    try:
-        counters = query(child=child.installed) or {}
-    except KernelError:
-        return {"inBytes": 0, "outBytes": 0}
-    return {"inBytes": int(counters.get("in_bytes", 0)), "outBytes": int(counters.get("out_bytes", 0))}
+    counts = {}
+    for key, dst, src, spi in (("inBytes", installed.local_addr, installed.remote_addr, installed.inbound.spi),
+                               ("outBytes", installed.remote_addr, installed.local_addr, installed.outbound.spi)):
+        try:
+            counters = query(sa=SaId(dst, spi, IPPROTO_ESP, src=src))
+            counts[key] = int(counters.bytes) if counters is not None else 0
+        except KernelError:
+            counts[key] = 0
+    return counts
 
 
 def ike_state_name(state: IkeState) -> str:
