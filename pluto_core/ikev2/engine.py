@@ -31,6 +31,8 @@ FLAG_INITIATOR = 0x08
 FLAG_RESPONSE = 0x20
 HALF_OPEN_COOKIE_THRESHOLD = 25000  # as Libreswan's ddos-ike-threshold default
 ZERO_SPI = bytes(8)
+INVALID_SPI_REPLIES_PER_SECOND = 10
+REVIVE_DELAY = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class Engine:
         self._timer_seq = 0
         self._by_serial: dict[int, IkeSa] = {}
         self._cookie_secret = random(32)
+        self._last_invalid_spi = -1e9
+        self._revive: dict[str, float] = {}  # conn name -> when to initiate it again
         self.reqid_base = 16384
 
     # ------------------------------------------------------------------ API
@@ -166,10 +170,24 @@ class Engine:
             self.log.log(f"packet from {remote[0]}:{remote[1]}: dropped: internal error "
                          f"{exc.__class__.__name__}: {exc}")
 
+    def revive_later(self, name: str, delay: float = REVIVE_DELAY) -> None:
+        """A conn that should stay up (auto=start) lost its IKE SA: initiate it again later."""
+        if name in self.conns and name not in self._revive:
+            self.log.log(f"\"{name}\": connection is supposed to remain up; reviving in {delay:g}s")
+            self._revive[name] = self.clock() + delay
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (self._revive[name], self._timer_seq, 0, "revive"))
+
     def tick(self) -> None:
         """Run every timer that is due at ``clock()``."""
         now = self.clock()
         from pluto_core.ikev2.exchange_info import on_timer
+
+        for name, when in list(self._revive.items()):
+            if when <= now:
+                del self._revive[name]
+                if name in self.conns and not any(sa.name == name for sa in self.ike_sas()):
+                    self.initiate(name)
 
         while self._timers and self._timers[0][0] <= now:
             _when, _seq, serial, kind = heapq.heappop(self._timers)
@@ -273,6 +291,18 @@ class Engine:
                       [notify])
         self.outbox.append(Datagram(msg.to_bytes(), local, remote))
 
+    def _invalid_ike_spi(self, request: Message, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        """RFC 7296 2.21.4: answer a request for an unknown IKE SA with an unprotected
+        INVALID_IKE_SPI, rate-limited so that we cannot be used as a reflector."""
+        now = self.clock()
+        if now - self._last_invalid_spi < 1.0 / INVALID_SPI_REPLIES_PER_SECOND:
+            return
+        self._last_invalid_spi = now
+        flags = FLAG_RESPONSE | (0 if request.is_initiator else FLAG_INITIATOR)
+        msg = Message(request.spi_i, request.spi_r, request.exchange_type, flags, request.message_id,
+                      [Notify(NotifyType.INVALID_IKE_SPI)])
+        self.outbox.append(Datagram(msg.to_bytes(), local, remote))
+
     def cookie_for(self, spi_i: bytes, nonce: bytes, remote: tuple[str, int]) -> bytes:
         """RFC 7296 2.6: Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)."""
         digest = hmac.new(self._cookie_secret, nonce + remote[0].encode() + spi_i, hashlib.sha256).digest()
@@ -295,6 +325,8 @@ class Engine:
         sa = self.sas.get(our_spi)
         if sa is None:
             self.log.debug(f"packet from {remote[0]}:{remote[1]}: no IKE SA for SPI {our_spi.hex()}: dropped")
+            if not msg.is_response:
+                self._invalid_ike_spi(msg, local, remote)
             return
         if msg.is_initiator == sa.initiator:
             self.log.log(f"{self.prefix(sa)} packet from {self.peer_text(sa)} has the wrong I flag: dropped")

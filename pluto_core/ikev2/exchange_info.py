@@ -133,6 +133,8 @@ def on_timer(engine: Engine, sa: IkeSa, kind: str, now: float) -> None:
                            "request")
             engine.event("ike-failed", sa, "timeout: no response from peer")
             delete_ike_sa(engine, sa, notify_peer=False, quiet=True)
+            if conn.options.get("auto") == "start":
+                engine.revive_later(conn.name)
             return
         sa.retransmits += 1
         engine.transmit(sa, sa.last_request)

@@ -131,3 +131,36 @@ def test_uniqueids_new_ike_sa_replaces_old() -> None:
     assert east.engine.ike_sas()[0].serial == 3  # the second IKE SA (#1 and its Child SA #2 came first)
     assert "replaced by #" in east.log.text()
     assert len(east.kernel.installed) == 1 and len(west.kernel.installed) == 1
+
+
+def test_request_for_unknown_ike_sa_gets_invalid_ike_spi() -> None:
+    from pluto_core.ikev2.message import Message, parse_message
+    from pluto_core.ikev2.payloads import EncryptedPayload, Notify
+
+    _clock, west, east, sides = setup()
+    bogus = Message(bytes(range(1, 9)), bytes(range(9, 17)), 37, 0x08, 5, [EncryptedPayload(0, bytes(40))])
+    east.engine.receive(bogus.to_bytes(), ("192.1.2.23", 500), ("192.1.2.45", 500))
+    (reply,) = east.engine.pop_datagrams()
+    answer = parse_message(reply.data)
+    assert answer.is_response and answer.message_id == 5 and answer.spi_i == bytes(range(1, 9))
+    assert [p.type for p in answer.payloads if isinstance(p, Notify)] == [4]  # INVALID_IKE_SPI
+    # A flood gets at most the rate limit's worth of answers.
+    for _ in range(50):
+        east.engine.receive(bogus.to_bytes(), ("192.1.2.23", 500), ("192.1.2.45", 500))
+    assert east.engine.pop_datagrams() == []
+
+
+def test_auto_start_conn_revives_after_liveness_failure() -> None:
+    clock, west, east, sides = setup(dpddelay=10.0, retransmit_timeout=20.0, options={"auto": "start"})
+    west.engine.initiate("west-east")
+    pump(sides)
+    advance(clock, sides, 60, wire=lambda batch: [])  # the peer goes silent: SAs deleted
+    assert west.engine.ike_sas() == [] or west.engine.ike_sas()[0].state.name != "ESTABLISHED"
+    assert "connection is supposed to remain up; reviving in 5s" in west.log.text()
+    # East restarts from nothing (its old SA is gone too) and the wire works again.
+    for sa in list(east.engine.sas.values()):
+        east.engine.forget(sa)
+    east.kernel.installed.clear()
+    advance(clock, sides, 30)
+    assert len(west.engine.ike_sas()) == 1 and west.engine.ike_sas()[0].state.name == "ESTABLISHED"
+    assert len(west.kernel.installed) == 1
