@@ -136,7 +136,7 @@ class Daemon:
         except Exception as exc:
             raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
         self.ike = IkeHost(opts, self.log, HookKernel(self.plugins.hook, opts.kernel_backend), self.secrets,
-                           self.pool)
+                           self.pool, hook=self.plugins.hook)
         self._register_commands()
         self._ctl_sock = self.control.bind()
         os.ftruncate(self.lock_fd, 0)

@@ -36,7 +36,7 @@ import pluggy
 if TYPE_CHECKING:
     import socket
 
-    from pluto_core.ikev2.conn import ChildInstall
+    from pluto_core.ikev2.conn import ChildInstall, MessageContext
     from pluto_core.kernel_types import Acquire, Expire, KernelEvent, Mapping, PolicySpec, SaCounters, SaId, SaSpec
     from pluto_core.logger import LogRecord, LogSettings
     from pluto_core.options import Options
@@ -99,6 +99,29 @@ def pluto_log_record(record: LogRecord) -> None:
 @hookspec
 def pluto_log_close() -> None:
     """Called once at shutdown: flush and close the destination."""
+
+
+# --------------------------------------------------------------------------
+# IKE messages (all plugins): add payloads to what we send, read what we receive
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def pluto_ike_build(context: MessageContext) -> list[Any]:
+    """Called for every IKE message the daemon sends, before it is encoded and
+    encrypted. Return payloads (``pluto_core.ikev2.payloads`` objects) to append,
+    or an empty list. ``context`` says which exchange, request or response, the
+    conn, the IKE SA serial and the addresses. Results of all plugins are
+    appended in registration order. An exception is logged; the message goes
+    out without that plugin's payloads."""
+    return []
+
+
+@hookspec
+def pluto_ike_read(context: MessageContext, payloads: list[Any]) -> None:
+    """Called for every IKE message received on an IKE SA, after it was
+    authenticated and decrypted (IKE_SA_INIT: as received), before the engine
+    processes it. Read only: do not change ``payloads``."""
 
 
 # --------------------------------------------------------------------------

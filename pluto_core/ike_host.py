@@ -48,7 +48,7 @@ class PoolJobs:
 
 class IkeHost:
     def __init__(self, options: Any, log: Any, kernel: KernelPort, secrets: Any, pool: CryptoPool | None,
-                 on_event: Callable[[Event], None] | None = None) -> None:
+                 on_event: Callable[[Event], None] | None = None, hook: Any = None) -> None:
         self.options = options
         self.log = log
         self.sockets: dict[tuple[str, int], IkeSocket] = {}
@@ -69,7 +69,8 @@ class IkeHost:
 
         self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log, jobs=jobs,
                              on_event=event, force_busy=options.force_busy,
-                             uniqueids=options.uniqueids)
+                             uniqueids=options.uniqueids,
+                             extensions=HookExtensions(hook) if hook is not None else None)
 
     async def start(self) -> None:
         """Open port 500 and 4500 on every local address (or only ``--listen``'s)."""
@@ -182,3 +183,19 @@ class IkeHost:
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
+
+
+class HookExtensions:
+    """The engine's :class:`Extensions` port over the ``pluto_ike_build``/``_read`` hooks."""
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    def build(self, ctx: Any) -> list[Any]:
+        out: list[Any] = []
+        for result in self.hook.pluto_ike_build(context=ctx):
+            out.extend(result or [])
+        return out
+
+    def read(self, ctx: Any, payloads: list[Any]) -> None:
+        self.hook.pluto_ike_read(context=ctx, payloads=payloads)

@@ -222,7 +222,7 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
     )),
     ("Other options", (
         OptionSpec("--vendorid", "VID", "vendor ID string to send",
-                   "recorded; sent once the IKEv2 engine lands"),
+                   "sent in IKE_SA_INIT by the vendorid plugin"),
         OptionSpec("--uniqueids", None, "a new IKE SA for a peer ID replaces older ones (default yes)"),
         OptionSpec("--virtual-private", "NETWORK_LIST", "subnets allowed behind NAT, e.g. "
                    "%v4:10.0.0.0/8,%v4:!10.1.0.0/16", "validated and recorded; NAT-T is not implemented yet"),

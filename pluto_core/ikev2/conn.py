@@ -150,6 +150,37 @@ class CryptoJobs(Protocol):
     def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Callable[[Any], None]) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    """Which message an extension is asked about (see :class:`Extensions`)."""
+
+    exchange: int  # ExchangeType
+    request: bool  # a request (else a response)
+    outbound: bool  # we send it (else we received it)
+    conn: str
+    serial: int  # the IKE SA's serial
+    initiator: bool  # our role as original initiator of the IKE SA
+    local: tuple[str, int]
+    remote: tuple[str, int]
+
+
+class Extensions(Protocol):
+    """Plugins adding payloads to the messages we send and reading those we receive
+    (NAT detection, fragmentation, vendor IDs...), instead of branches in the engine."""
+
+    def build(self, ctx: MessageContext) -> list[Any]: ...
+
+    def read(self, ctx: MessageContext, payloads: list[Any]) -> None: ...
+
+
+class NoExtensions:
+    def build(self, ctx: MessageContext) -> list[Any]:
+        return []
+
+    def read(self, ctx: MessageContext, payloads: list[Any]) -> None:
+        return None
+
+
 class InlineJobs:
     """``--nhelpers 0``: the job runs at once, in this process."""
 

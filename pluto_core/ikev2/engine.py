@@ -19,7 +19,16 @@ from typing import Any
 
 from pluto_core.errors import ProtocolError
 from pluto_core.ikev2.chain import encode_payloads, parse_payloads
-from pluto_core.ikev2.conn import Credentials, CryptoJobs, EngineConn, InlineJobs, KernelPort
+from pluto_core.ikev2.conn import (
+    Credentials,
+    CryptoJobs,
+    EngineConn,
+    Extensions,
+    InlineJobs,
+    KernelPort,
+    MessageContext,
+    NoExtensions,
+)
 from pluto_core.ikev2.crypto import IntegrityError, encrypted_length, protect, unprotect
 from pluto_core.ikev2.enums import ExchangeType, NotifyType
 from pluto_core.ikev2.message import Message, parse_message
@@ -69,6 +78,7 @@ class Engine:
         on_event: Callable[[Event], None] | None = None,
         force_busy: bool = False,
         uniqueids: bool = True,
+        extensions: Extensions | None = None,
     ) -> None:
         self.kernel = kernel
         self.credentials = credentials
@@ -79,6 +89,7 @@ class Engine:
         self.on_event = on_event or (lambda event: None)
         self.force_busy = force_busy
         self.uniqueids = uniqueids
+        self.extensions: Extensions = extensions or NoExtensions()
         self.conns: dict[str, EngineConn] = {}
         self.sas: dict[bytes, IkeSa] = {}  # by our SPI
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder: (SPIi, peer)
@@ -256,6 +267,7 @@ class Engine:
             sa.queue.append((exchange, list(payloads), ctx))
             return
         sa.request_ctx = ctx
+        payloads = list(payloads) + self._extend(sa, exchange, request=True)
         mid = sa.next_request_id
         if plain:
             data = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, False), mid, list(payloads)).to_bytes()
@@ -271,6 +283,7 @@ class Engine:
 
     def send_response(self, sa: IkeSa, exchange: int, message_id: int, payloads: Sequence[Payload],
                       plain: bool = False) -> bytes:
+        payloads = list(payloads) + self._extend(sa, exchange, request=False)
         if plain:
             data = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, True), message_id,
                            list(payloads)).to_bytes()
@@ -280,6 +293,22 @@ class Engine:
         sa.expected_request_id = message_id + 1
         self.transmit(sa, data)
         return data
+
+    def context(self, sa: IkeSa, exchange: int, request: bool, outbound: bool) -> MessageContext:
+        return MessageContext(exchange, request, outbound, sa.name, sa.serial, sa.initiator, sa.local, sa.remote)
+
+    def _extend(self, sa: IkeSa, exchange: int, request: bool) -> list[Payload]:
+        try:
+            return list(self.extensions.build(self.context(sa, exchange, request, True)))
+        except Exception as exc:  # a plugin's failure must not stop the exchange
+            self.log.log(f"{self.prefix(sa)} extension failed while building a message: {exc}")
+            return []
+
+    def extensions_read(self, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
+        try:
+            self.extensions.read(self.context(sa, msg.exchange_type, not msg.is_response, False), payloads)
+        except Exception as exc:
+            self.log.log(f"{self.prefix(sa)} extension failed while reading a message: {exc}")
 
     def transmit(self, sa: IkeSa, data: bytes) -> None:
         self.outbox.append(Datagram(data, sa.local, sa.remote))
@@ -370,6 +399,7 @@ class Engine:
         payloads = self.decrypt(sa, msg, data)
         if payloads is None:
             return
+        self.extensions_read(sa, msg, payloads)
         if msg.exchange_type == ExchangeType.IKE_AUTH and not sa.initiator and sa.state == IkeState.INIT_DONE:
             from pluto_core.ikev2.exchange_auth import on_auth_request
 
@@ -395,12 +425,14 @@ class Engine:
             if sa.state == IkeState.INIT_SENT:
                 from pluto_core.ikev2.exchange_init import on_init_response
 
+                self.extensions_read(sa, msg, msg.payloads)
                 on_init_response(self, sa, msg, data)
             return
         payloads = self.decrypt(sa, msg, data)
         if payloads is None:
             return
         sa.last_request = b""  # answered: stop retransmitting
+        self.extensions_read(sa, msg, payloads)
         ctx, sa.request_ctx = sa.request_ctx, None
         self._dispatch_response(sa, msg, payloads, ctx)
         if sa.queue and not sa.last_request and sa.state == IkeState.ESTABLISHED:

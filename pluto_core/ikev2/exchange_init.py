@@ -284,6 +284,7 @@ def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str,
     engine.register(sa)
     engine.half_open[key] = sa
     engine.schedule(sa, conn.retransmit_timeout, "half-open")
+    engine.extensions_read(sa, msg, msg.payloads)
     chosen_proposal = Proposal(chosen.proposal.num, ProtocolId.IKE, b"", chosen.proposal.transforms)
     fn, args = _keypair_job(engine, group)
     peer_public = ke.data

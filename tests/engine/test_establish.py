@@ -113,3 +113,26 @@ def test_kernel_refusal_fails_child_cleanly_and_keeps_ike_sa() -> None:
     assert west.kernel.installed == {}
     assert "ESP SA deleted by peer" in west.log.text()
     assert len(west.engine.ike_sas()) == 1 and len(east.engine.ike_sas()) == 1
+
+
+def test_extensions_add_and_read_payloads() -> None:
+    from pluto_core.ikev2.payloads import VendorId
+
+    seen: list[tuple[int, bool, bool, list[bytes]]] = []
+
+    class Probe:
+        def build(self, ctx):  # type: ignore[no-untyped-def]
+            return [VendorId(b"probe:%d" % ctx.exchange)] if ctx.request else []
+
+        def read(self, ctx, payloads):  # type: ignore[no-untyped-def]
+            seen.append((ctx.exchange, ctx.request, ctx.outbound,
+                         [p.data for p in payloads if isinstance(p, VendorId)]))
+
+    _clock, west, east, sides = setup()
+    east.engine.extensions = Probe()
+    west.engine.extensions = Probe()
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert [e.kind for e in west.events] == ["ike-up", "child-up"]
+    # East read west's two requests with the probe's payload (IKE_SA_INIT in clear, IKE_AUTH inside SK).
+    assert (34, True, False, [b"probe:34"]) in seen and (35, True, False, [b"probe:35"]) in seen

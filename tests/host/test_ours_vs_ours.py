@@ -147,11 +147,13 @@ def test_crypto_in_helper_processes(netns_pair: Pair, tmp_path: Path) -> None:
     east = Pluto(netns_pair.east, tmp_path / "east")
     try:
         east.start(config, secrets, "--nhelpers", "2")
-        west.start(config, secrets, "--nhelpers", "2")
+        west.start(config, secrets, "--nhelpers", "2", "--vendorid", "pluto host test")
         assert "starting 2 helper processes" in west.log_text()
         up = west.ipsec("up", "west-east")
         assert "initiator established IKE SA" in up.stdout, up.stdout + up.stderr + west.log_text()
         assert [sa["established"] for sa in east.status()["ike_sas"]] == [True]
+        # --vendorid: the vendorid plugin sends it through the pluto_ike_build hook.
+        assert '"west-east" #1: received Vendor ID payload [pluto host test]' in east.log_text()
     finally:
         west.stop()
         east.stop()
