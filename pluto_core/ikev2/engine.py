@@ -320,6 +320,27 @@ class Engine:
                       [notify])
         self.outbox.append(Datagram(msg.to_bytes(), local, remote))
 
+    def _answer_malformed_init(self, data: bytes, exc: ParseError, local: tuple[str, int],
+                               remote: tuple[str, int]) -> None:
+        """A malformed IKE_SA_INIT request gets the notify the RFC names, unprotected and
+        stateless (INVALID_MAJOR_VERSION 2.5, UNSUPPORTED_CRITICAL_PAYLOAD 2.5,
+        INVALID_SYNTAX); anything else malformed is only dropped (2.21). Rate-limited."""
+        if len(data) < 28 or data[18] != ExchangeType.IKE_SA_INIT or data[19] & FLAG_RESPONSE \
+                or data[8:16] != ZERO_SPI or exc.notify is None:
+            return
+        now = self.clock()
+        if now - self._last_invalid_spi < 1.0 / INVALID_SPI_REPLIES_PER_SECOND:
+            return
+        self._last_invalid_spi = now
+        critical = getattr(exc, "payload_type", None)
+        if exc.notify == NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD and critical is not None:
+            notify = Notify.for_unsupported_critical(critical)
+        else:
+            notify = Notify(exc.notify)
+        msg = Message(data[0:8], ZERO_SPI, ExchangeType.IKE_SA_INIT, FLAG_RESPONSE,
+                      int.from_bytes(data[20:24], "big"), [notify])
+        self.outbox.append(Datagram(msg.to_bytes(), local, remote))
+
     def _invalid_ike_spi(self, request: Message, local: tuple[str, int], remote: tuple[str, int]) -> None:
         """RFC 7296 2.21.4: answer a request for an unknown IKE SA with an unprotected
         INVALID_IKE_SPI, rate-limited so that we cannot be used as a reflector."""
@@ -344,6 +365,7 @@ class Engine:
             msg = parse_message(data)
         except ParseError as exc:
             self.log.log(f"packet from {remote[0]}:{remote[1]}: dropped: {exc}")
+            self._answer_malformed_init(data, exc, local, remote)
             return
         if msg.exchange_type == ExchangeType.IKE_SA_INIT and not msg.is_response:
             from pluto_core.ikev2.exchange_init import on_init_request

@@ -164,3 +164,25 @@ def test_auto_start_conn_revives_after_liveness_failure() -> None:
     advance(clock, sides, 30)
     assert len(west.engine.ike_sas()) == 1 and west.engine.ike_sas()[0].state.name == "ESTABLISHED"
     assert len(west.kernel.installed) == 1
+
+
+def test_malformed_ike_sa_init_requests_get_the_rfc_notify() -> None:
+    from pluto_core.ikev2.message import parse_message
+    from pluto_core.ikev2.payloads import Notify
+
+    _clock, west, east, sides = setup()
+    west.engine.initiate("west-east")
+    (good,) = west.engine.pop_datagrams()
+    data = bytearray(good.data)
+    v1 = bytes(data[:17]) + b"\x10" + bytes(data[18:])  # major version 1
+    east.engine.receive(v1, good.remote, good.local)
+    (reply,) = east.engine.pop_datagrams()
+    answer = parse_message(reply.data)
+    assert answer.is_response and [p.type for p in answer.payloads if isinstance(p, Notify)] == [5]
+    assert east.engine.ike_sas() == []
+    truncated_len = bytes(data[:24]) + (len(data) + 9).to_bytes(4, "big") + bytes(data[28:])
+    _clock.now += 1
+    east.engine.receive(truncated_len, good.remote, good.local)
+    (reply,) = east.engine.pop_datagrams()
+    assert [p.type for p in parse_message(reply.data).payloads] == [7]  # INVALID_SYNTAX
+    assert "dropped" in east.log.text()
