@@ -157,3 +157,31 @@ def test_crypto_in_helper_processes(netns_pair: Pair, tmp_path: Path) -> None:
     finally:
         west.stop()
         east.stop()
+
+
+def test_add_status_delete_through_the_cli(netns_pair: Pair, tmp_path: Path) -> None:
+    config = tmp_path / "ipsec.conf"
+    config.write_text(CONF.replace("\tauto=add\n", "\tauto=ignore\n"))
+    secrets = tmp_path / "ipsec.secrets"
+    secrets.write_text('@west @east : PSK "host tier test key, not secret"\n')
+    secrets.chmod(0o600)
+    west = Pluto(netns_pair.west, tmp_path / "west")
+    try:
+        west.start(config, secrets)
+        assert west.status()["conns"] == []  # auto=ignore: not loaded at start
+        added = west.ipsec("add", "west-east", "--config", str(config))
+        assert added.returncode == 0, added.stderr
+        assert added.stdout.strip() == '"west-east": added IKEv2 connection'
+        text = west.ipsec("status").stdout
+        assert f'"west-east": {WEST_NET}===192.0.2.1[@west]...192.0.2.2[@east]==={EAST_NET}; unrouted;' in text
+        assert "Total IPsec connections: loaded 1, active 0" in text
+        assert west.ipsec("trafficstatus").stdout == ""
+        missing = west.ipsec("add", "nosuch", "--config", str(config))
+        assert missing.returncode == 1 and f'no connection named "nosuch" in {config}' in missing.stderr
+        deleted = west.ipsec("delete", "west-east")
+        assert deleted.returncode == 0 and "deleting non-instance connection" in deleted.stdout
+        assert west.status()["conns"] == []
+        assert west.ipsec("shutdown").returncode == 0
+        assert west.proc is not None and west.proc.wait(20) == 0
+    finally:
+        west.stop()
