@@ -62,3 +62,14 @@ class Pluto:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+def write_conf(directory: Path, conf: str, psk: str = "host tier test key, not secret",
+               name: str = "ipsec") -> tuple[Path, Path]:
+    """``NAME.conf`` and a 0600 ``NAME.secrets`` holding the @west/@east PSK."""
+    config = directory / f"{name}.conf"
+    config.write_text(conf)
+    secrets = directory / f"{name}.secrets"
+    secrets.write_text(f'@west @east : PSK "{psk}"\n')
+    secrets.chmod(0o600)
+    return config, secrets

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.daemons import IPSEC, REPO, Pluto
+from tests.host.daemons import IPSEC, REPO, Pluto, write_conf
 from tests.host.netns import Pair
 from tests.host.test_ours_vs_ours import CONF
 
@@ -19,11 +19,8 @@ pytestmark = pytest.mark.host
 
 
 def test_twenty_status_calls_in_parallel_while_an_exchange_runs(netns_pair: Pair, tmp_path: Path) -> None:
-    config = tmp_path / "ipsec.conf"
-    config.write_text(CONF.replace("\tauthby=secret\n", "\tauthby=secret\n\tretransmit-timeout=20s\n"))
-    secrets = tmp_path / "ipsec.secrets"
-    secrets.write_text('@west @east : PSK "x"\n')
-    secrets.chmod(0o600)
+    conf = CONF.replace("\tauthby=secret\n", "\tauthby=secret\n\tretransmit-timeout=20s\n")
+    config, secrets = write_conf(tmp_path, conf, "x")
     west = Pluto(netns_pair.west, tmp_path / "west")
     try:
         west.start(config, secrets)
@@ -51,11 +48,7 @@ def test_unprivileged_client_is_refused(netns_pair: Pair, tmp_path: Path) -> Non
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("setpriv (util-linux) is not installed")
-    config = tmp_path / "ipsec.conf"
-    config.write_text(CONF)
-    secrets = tmp_path / "ipsec.secrets"
-    secrets.write_text('@west @east : PSK "x"\n')
-    secrets.chmod(0o600)
+    config, secrets = write_conf(tmp_path, CONF, "x")
     import tempfile
 
     # The run directory must be reachable by the unprivileged user (pytest's tmp is 0700).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.daemons import Pluto
+from tests.host.daemons import Pluto, write_conf
 from tests.host.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
 from tests.host.peers import (
     LIBRESWAN_CONF,
@@ -57,11 +57,7 @@ def _wait_for(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-unty
 
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
-    config = tmp_path / "ours.conf"
-    config.write_text(OURS)
-    secrets = tmp_path / "ours.secrets"
-    secrets.write_text(f'@west @east : PSK "{PSK}"\n')
-    secrets.chmod(0o600)
+    config, secrets = write_conf(tmp_path, OURS, PSK, name="ours")
     return config, secrets
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.daemons import Pluto
+from tests.host.daemons import Pluto, write_conf
 from tests.host.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
 
 pytestmark = pytest.mark.host
@@ -35,11 +35,7 @@ conn west-east
 
 @pytest.fixture
 def plutos(netns_pair: Pair, tmp_path: Path) -> Iterator[tuple[Pluto, Pluto]]:
-    config = tmp_path / "ipsec.conf"
-    config.write_text(CONF)
-    secrets = tmp_path / "ipsec.secrets"
-    secrets.write_text('@west @east : PSK "host tier test key, not secret"\n')
-    secrets.chmod(0o600)
+    config, secrets = write_conf(tmp_path, CONF)
     west = Pluto(netns_pair.west, tmp_path / "west")
     east = Pluto(netns_pair.east, tmp_path / "east")
     try:
@@ -98,11 +94,7 @@ def test_unknown_conn_and_wrong_psk(plutos: tuple[Pluto, Pluto], tmp_path: Path)
 def test_ondemand_trap_policy_and_acquire(netns_pair: Pair, tmp_path: Path) -> None:
     """auto=ondemand: a trap policy is installed; the first packet makes the kernel send
     ACQUIRE and the daemon negotiates."""
-    config = tmp_path / "ipsec.conf"
-    config.write_text(CONF.replace("\tauto=add\n", "\tauto=ondemand\n"))
-    secrets = tmp_path / "ipsec.secrets"
-    secrets.write_text('@west @east : PSK "host tier test key, not secret"\n')
-    secrets.chmod(0o600)
+    config, secrets = write_conf(tmp_path, CONF.replace("\tauto=add\n", "\tauto=ondemand\n"))
     west = Pluto(netns_pair.west, tmp_path / "west")
     east = Pluto(netns_pair.east, tmp_path / "east")
     try:
@@ -138,11 +130,7 @@ def test_ondemand_trap_policy_and_acquire(netns_pair: Pair, tmp_path: Path) -> N
 
 def test_crypto_in_helper_processes(netns_pair: Pair, tmp_path: Path) -> None:
     """--nhelpers 2: the DH jobs run in worker processes; the outcome is the same."""
-    config = tmp_path / "ipsec.conf"
-    config.write_text(CONF)
-    secrets = tmp_path / "ipsec.secrets"
-    secrets.write_text('@west @east : PSK "host tier test key, not secret"\n')
-    secrets.chmod(0o600)
+    config, secrets = write_conf(tmp_path, CONF)
     west = Pluto(netns_pair.west, tmp_path / "west")
     east = Pluto(netns_pair.east, tmp_path / "east")
     try:
@@ -160,11 +148,7 @@ def test_crypto_in_helper_processes(netns_pair: Pair, tmp_path: Path) -> None:
 
 
 def test_add_status_delete_through_the_cli(netns_pair: Pair, tmp_path: Path) -> None:
-    config = tmp_path / "ipsec.conf"
-    config.write_text(CONF.replace("\tauto=add\n", "\tauto=ignore\n"))
-    secrets = tmp_path / "ipsec.secrets"
-    secrets.write_text('@west @east : PSK "host tier test key, not secret"\n')
-    secrets.chmod(0o600)
+    config, secrets = write_conf(tmp_path, CONF.replace("\tauto=add\n", "\tauto=ignore\n"))
     west = Pluto(netns_pair.west, tmp_path / "west")
     try:
         west.start(config, secrets)
