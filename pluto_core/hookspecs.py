@@ -149,6 +149,23 @@ def pluto_kernel_open(options: Options, log: Any) -> str:
 
 
 @hookspec(firstresult=True)
+def pluto_kernel_check_child(encr_id: int, key_bits: int, integ_id: int | None) -> str | None:
+    """Whether this kernel can carry a Child SA with these transforms, asked
+    before anything is negotiated (at ``ipsec add`` time, for every ``esp=``
+    proposal of the connection) so that a connection the kernel cannot
+    install is refused with a reason instead of failing after IKE_AUTH.
+
+    ``encr_id`` is the IKEv2 ENCR transform ID, ``key_bits`` its key length
+    (0: the transform's default), ``integ_id`` the INTEG transform ID (None
+    or 0 with an AEAD). Returns None when the kernel can install it, else a
+    sentence for the operator saying why not (for example Linux ``af_key``
+    has no AEAD). Only the selected backend answers (first result wins); a
+    backend that cannot tell returns None. Must not block: it may read what
+    ``pluto_kernel_open`` learned (PF_KEY's SADB_REGISTER reply) but asks
+    the kernel nothing."""
+
+
+@hookspec(firstresult=True)
 def pluto_kernel_flush_owned() -> int:
     """Remove every SA and policy this daemon installed, and nothing else.
 

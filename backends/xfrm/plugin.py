@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pluto_core.errors import KernelError
 from pluto_core.hookspecs import hookimpl
+from pluto_core.kernel_owned import OwnedRecord
 from pluto_core.kernel_types import (
     IPPROTO_AH,
     IPPROTO_ESP,
@@ -31,7 +32,6 @@ from pluto_xfrm import messages as m
 from pluto_xfrm.algorithms import kernel_algorithms
 from pluto_xfrm.errors import explain, lacks_algorithm, lacks_protocol
 from pluto_xfrm.netlink import NetlinkError, XfrmSocket
-from pluto_xfrm.owned import OwnedRecord
 
 if TYPE_CHECKING:
     from pluto_core.ikev2.conn import ChildInstall
@@ -77,6 +77,12 @@ class XfrmBackend:
                               "this kernel has no XFRM netlink interface (CONFIG_XFRM_USER, "
                               "module xfrm_user)") from None
         return "Using Linux XFRM/netlink IPsec kernel interface"
+
+    @hookimpl
+    def pluto_kernel_check_child(self, encr_id: int, key_bits: int, integ_id: int | None) -> str | None:
+        """XFRM names algorithms by crypto-API name: whatever the kernel lacks
+        shows up when the SA is added (``lacks_algorithm``), not before."""
+        return None
 
     @hookimpl
     def pluto_kernel_close(self) -> None:

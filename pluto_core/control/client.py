@@ -35,7 +35,10 @@ def request(ctlsocket: str, command: str, args: dict[str, Any] | None = None,
         except PermissionError:
             raise ControlError(f"permission denied: cannot open {ctlsocket} (run as root)") from None
         message = {"version": PROTOCOL_VERSION, "command": command, "args": args or {}}
-        sock.sendall(json.dumps(message).encode() + b"\n")
+        try:
+            sock.sendall(json.dumps(message).encode() + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon may have answered (a refusal) and closed before reading: read it
         stream = sock.makefile("rb")
         while True:
             reply = stream.readline()
