@@ -354,33 +354,23 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
     child.made_by_us = False
     nr = engine.random(NONCE_SIZE)
 
-    def have_pair(pair: Any) -> None:
-        if isinstance(pair, Exception):
-            reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
-            return
+    def answer_with(pair: Any, g_ir: bytes | None) -> None:
+        answer: list[Payload] = []
+        if conn.mode == "transport":
+            answer.append(Notify(NotifyType.USE_TRANSPORT_MODE))
+        answer += [SecurityAssociation([Proposal(chosen.proposal.num, ESP, child.spi_in.to_bytes(4, "big"),
+                                                 chosen.proposal.transforms)]), Nonce(nr)]
+        if pair is not None:
+            answer.append(KeyExchange(group, pair.public_bytes))
+        answer += [TrafficSelectorsInitiator([s.to_payload() for s in remote_ts]),
+                   TrafficSelectorsResponder([s.to_payload() for s in local_ts])]
+        reply(answer)
+        if install_child(engine, sa, child, chosen, "responder", (nonce.data, nr), g_ir, initiator=False) \
+                and old is not None:
+            old.replaced_by.append(child)
+            _settle_rekey(engine, sa, old)
 
-        def have_shared(g_ir: Any) -> None:
-            if isinstance(g_ir, Exception):
-                reply([Notify(NotifyType.INVALID_SYNTAX)])
-                return
-            answer: list[Payload] = []
-            if conn.mode == "transport":
-                answer.append(Notify(NotifyType.USE_TRANSPORT_MODE))
-            answer += [SecurityAssociation([Proposal(chosen.proposal.num, ESP, child.spi_in.to_bytes(4, "big"),
-                                                     chosen.proposal.transforms)]), Nonce(nr)]
-            if pair is not None:
-                answer.append(KeyExchange(group, pair.public_bytes))
-            answer += [TrafficSelectorsInitiator([s.to_payload() for s in remote_ts]),
-                       TrafficSelectorsResponder([s.to_payload() for s in local_ts])]
-            reply(answer)
-            if install_child(engine, sa, child, chosen, "responder", (nonce.data, nr), g_ir, initiator=False) \
-                    and old is not None:
-                old.replaced_by.append(child)
-                _settle_rekey(engine, sa, old)
-
-        _shared(engine, group, pair, ke.data if ke is not None else None, have_shared)
-
-    _with_keypair(engine, group, have_pair)
+    _respond_dh(engine, group, ke.data if ke is not None else None, reply, answer_with)
 
 
 def _respond_ike_rekey(engine: Engine, sa: IkeSa, theirs: list[Proposal], ni: bytes, ke: Any, reply: Any) -> None:
@@ -396,6 +386,19 @@ def _respond_ike_rekey(engine: Engine, sa: IkeSa, theirs: list[Proposal], ni: by
         return
     our_spi, nr = _spi(engine), engine.random(NONCE_SIZE)
 
+    def answer_with(pair: Any, g_ir: bytes | None) -> None:
+        reply([SecurityAssociation([Proposal(chosen.proposal.num, IKE, our_spi, chosen.proposal.transforms)]),
+               Nonce(nr), KeyExchange(group, pair.public_bytes)])
+        assert g_ir is not None
+        _finish_ike_rekey(engine, sa, chosen, ni, nr, g_ir, our_spi, chosen.peer_spi, initiator=False)
+
+    _respond_dh(engine, group, ke.data, reply, answer_with)
+
+
+def _respond_dh(engine: Engine, group: int, peer_public: bytes | None, reply: Any, then: Any) -> None:
+    """Our key pair and g^ir for a CREATE_CHILD_SA answer (no group: no KE), then
+    ``then(pair, g_ir)``; a failure answers with a notify instead."""
+
     def have_pair(pair: Any) -> None:
         if isinstance(pair, Exception):
             reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
@@ -405,11 +408,9 @@ def _respond_ike_rekey(engine: Engine, sa: IkeSa, theirs: list[Proposal], ni: by
             if isinstance(g_ir, Exception):
                 reply([Notify(NotifyType.INVALID_SYNTAX)])
                 return
-            reply([SecurityAssociation([Proposal(chosen.proposal.num, IKE, our_spi, chosen.proposal.transforms)]),
-                   Nonce(nr), KeyExchange(group, pair.public_bytes)])
-            _finish_ike_rekey(engine, sa, chosen, ni, nr, g_ir, our_spi, chosen.peer_spi, initiator=False)
+            then(pair, g_ir)
 
-        _shared(engine, group, pair, ke.data, have_shared)
+        _shared(engine, group, pair, peer_public, have_shared)
 
     _with_keypair(engine, group, have_pair)
 
