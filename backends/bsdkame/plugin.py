@@ -88,8 +88,11 @@ class BsdKameBackend:
     @hookimpl
     def pluto_kernel_open(self, options: Any, log: Any) -> str:
         if self.layout is None:
-            raise KernelError("open PF_KEY v2 socket", errno.EAFNOSUPPORT,
-                              f"{sys.platform} does not speak the KAME PF_KEY dialect this backend needs")
+            raise KernelError(
+                "open PF_KEY v2 socket",
+                errno.EAFNOSUPPORT,
+                f"{sys.platform} does not speak the KAME PF_KEY dialect this backend needs",
+            )
         self.log = log
         try:
             self.sock = PfkeySocket(self.layout)
@@ -120,8 +123,9 @@ class BsdKameBackend:
         if self.events is None:
             raise KernelError("register", errno.EBADF, "the PF_KEY backend is not open")
         try:
-            reply = self.events.request("register", codec.register(sa_type, next_seq(), self.events.pid),
-                                        timeout=REGISTER_TIMEOUT)
+            reply = self.events.request(
+                "register", codec.register(sa_type, next_seq(), self.events.pid), timeout=REGISTER_TIMEOUT
+            )
         except PfkeyRefused as exc:
             raise explain("register", exc.code) from None
         self.supported[sa_type] = codec.supported_of(reply)
@@ -158,11 +162,17 @@ class BsdKameBackend:
 
     def _refuse_unexpressible(self, operation: str, sa: SaSpec) -> None:
         if sa.mark is not None or sa.if_id:
-            raise KernelError(operation, errno.EOPNOTSUPP, "PF_KEY has no marks or interface ids (an XFRM "
-                              "feature): use --use-xfrm")
+            raise KernelError(
+                operation,
+                errno.EOPNOTSUPP,
+                "PF_KEY has no marks or interface ids (an XFRM feature): use --use-xfrm",
+            )
         if sa.esn:
-            raise KernelError(operation, errno.EOPNOTSUPP, "PF_KEY v2 carries no extended sequence numbers "
-                              "(ESN): configure esn=no, or use --use-xfrm")
+            raise KernelError(
+                operation,
+                errno.EOPNOTSUPP,
+                "PF_KEY v2 carries no extended sequence numbers (ESN): configure esn=no, or use --use-xfrm",
+            )
 
     @hookimpl
     def pluto_kernel_add_sa(self, sa: SaSpec, update: bool) -> None:
@@ -170,10 +180,10 @@ class BsdKameBackend:
         ident = _sa_id(sa)
         larval = self.owned.is_larval(ident)
         operation = "update SA" if (update or larval) else "add SA"
-        self._refuse_unexpressible(operation, sa)
         sa_type = codec.satype(sa.proto)
         self._register(sa_type)
         algs = sa_algorithms(sa, self.platform, self.supported.get(sa_type), operation)
+        self._refuse_unexpressible(operation, sa)
         seq, pid = self._seq()
         msg = codec.add_sa(sa, update or larval, algs, seq, pid, self.layout, self.reqids.kernel)
         try:
@@ -204,8 +214,11 @@ class BsdKameBackend:
     def pluto_kernel_query_sa(self, sa: SaId) -> SaCounters:
         seq, pid = self._seq()
         try:
-            reply = self._request("query SA", codec.sa_request(MsgType.GET, sa, seq, pid, self._source_of(sa)),
-                                  reply_types=(MsgType.GET, MsgType.DUMP))
+            reply = self._request(
+                "query SA",
+                codec.sa_request(MsgType.GET, sa, seq, pid, self._source_of(sa)),
+                reply_types=(MsgType.GET, MsgType.DUMP),
+            )
         except PfkeyRefused as exc:
             raise explain("query SA", exc.code) from None
         return codec.counters(reply)
@@ -237,11 +250,15 @@ class BsdKameBackend:
     def _check_policy(self, operation: str, policy: PolicySpec) -> None:
         assert self.layout is not None
         if policy.mark is not None or policy.if_id:
-            raise KernelError(operation, errno.EOPNOTSUPP, "PF_KEY has no marks or interface ids (an XFRM "
-                              "feature): use --use-xfrm")
+            raise KernelError(
+                operation,
+                errno.EOPNOTSUPP,
+                "PF_KEY has no marks or interface ids (an XFRM feature): use --use-xfrm",
+            )
         if policy.direction is Direction.FWD and not self.layout.has_fwd:
-            raise KernelError(operation, errno.EOPNOTSUPP, f"the {self.layout.name} kernel has no forward "
-                              f"policies")
+            raise KernelError(
+                operation, errno.EOPNOTSUPP, f"the {self.layout.name} kernel has no forward policies"
+            )
 
     def _put_policy(self, operation: str, policy: PolicySpec, update: bool) -> None:
         assert self.layout is not None
@@ -271,7 +288,9 @@ class BsdKameBackend:
         if policy_id:
             seq, pid = self._seq()
             try:
-                self._request("delete policy", codec.delete_policy_by_id(policy_id, policy.direction, seq, pid))
+                self._request(
+                    "delete policy", codec.delete_policy_by_id(policy_id, policy.direction, seq, pid)
+                )
                 return
             except PfkeyRefused as exc:
                 if exc.code not in GONE:
@@ -391,8 +410,11 @@ class BsdKameBackend:
         try:
             sock.setsockopt(socket.IPPROTO_UDP, self.layout.udp_encap_option, UDP_ENCAP_ESPINUDP)
         except OSError as exc:
-            raise KernelError("enable UDP encapsulation", exc.errno,
-                              "the kernel refused UDP_ENCAP_ESPINUDP on the NAT-T socket (RFC 3948)") from None
+            raise KernelError(
+                "enable UDP encapsulation",
+                exc.errno,
+                "the kernel refused UDP_ENCAP_ESPINUDP on the NAT-T socket (RFC 3948)",
+            ) from None
 
     @hookimpl
     def pluto_kernel_event_fd(self) -> int | None:
@@ -414,8 +436,9 @@ class BsdKameBackend:
             return []
         out: list[KernelEvent] = []
         for msg in self.events.read_pending():
-            event = codec.event(msg, policy_by_id=self._policy_by_id, sa_by_spi=self._sa_by_spi,
-                                our_reqid=self.reqids.ours)
+            event = codec.event(
+                msg, policy_by_id=self._policy_by_id, sa_by_spi=self._sa_by_spi, our_reqid=self.reqids.ours
+            )
             if event is None:
                 continue
             if isinstance(event, Expire) and event.hard:
