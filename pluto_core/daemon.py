@@ -260,9 +260,48 @@ class Daemon:
         from pluto_core.engine_conn import to_engine_conn
 
         assert self.ike is not None
-        engine_conn = to_engine_conn(conn)
+        engine_conn = self._kernel_filter(to_engine_conn(conn))
         self.ike.engine.add_conn(engine_conn)
         return f"\"{conn.name}\": added IKEv2 connection"
+
+    def _kernel_filter(self, conn: Any) -> Any:
+        """Keep only the ESP algorithms the kernel backend can install
+        (``pluto_kernel_check_child``, e.g. no AES-GCM over Linux af_key): the rest are
+        not offered, with a log line; a conn left with none is refused."""
+        import dataclasses
+
+        from pluto_core.ikev2.enums import TransformType
+        from pluto_core.ikev2.payloads import Proposal
+
+        check = self.plugins.hook.pluto_kernel_check_child
+        if not check.get_hookimpls():
+            return conn
+        reasons: list[str] = []
+        kept: list[Proposal] = []
+        for proposal in conn.esp_proposals:
+            integs = [t.id for t in proposal.transforms if t.type == TransformType.INTEG] or [None]
+            drop = []
+            for t in proposal.transforms:
+                if t.type == TransformType.ENCR:
+                    why = [check(encr_id=t.id, key_bits=t.key_length, integ_id=i) for i in integs]
+                    if all(why):
+                        drop.append(t)
+                        reasons += [w for w in why if w]
+                elif t.type == TransformType.INTEG:
+                    encrs = [e for e in proposal.transforms if e.type == TransformType.ENCR]
+                    why = [check(encr_id=e.id, key_bits=e.key_length, integ_id=t.id) for e in encrs]
+                    if encrs and all(why):
+                        drop.append(t)
+                        reasons += [w for w in why if w]
+            transforms = [t for t in proposal.transforms if t not in drop]
+            if any(t.type == TransformType.ENCR for t in transforms):
+                kept.append(Proposal(len(kept) + 1, proposal.protocol_id, proposal.spi, transforms))
+        for reason in dict.fromkeys(reasons):
+            self.log.log(f"\"{conn.name}\": ESP algorithm not offered: {reason}")
+        if not kept:
+            raise ConfigError(f"\"{conn.name}\": kernel backend '{self.options.kernel_backend}' cannot install "
+                              f"any of its ESP algorithms")
+        return dataclasses.replace(conn, esp_proposals=tuple(kept))
 
     def add_conn_from_config(self, path: str, name: str) -> str:
         config = self._read_config(path)

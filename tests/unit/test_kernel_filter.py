@@ -1,0 +1,52 @@
+"""ESP algorithms the kernel backend cannot install are not offered; none left refuses the conn."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pluto_core.daemon import Daemon
+from pluto_core.engine_conn import default_esp_proposals
+from pluto_core.errors import ConfigError
+from pluto_core.ikev2.conn import EngineConn, IdSpec
+
+
+class Check:
+    """Like Linux af_key: no AEAD, no HMAC-SHA2-256-128."""
+
+    def get_hookimpls(self) -> list[int]:
+        return [1]
+
+    def __call__(self, encr_id: int, key_bits: int | None, integ_id: int | None) -> str | None:
+        if encr_id in (20, 28):
+            return f"ENCR {encr_id} is an AEAD, which af_key cannot install"
+        if integ_id == 12:
+            return "af_key installs HMAC-SHA2-256 with a 96-bit ICV"
+        return None
+
+
+def _fake(lines: list[str]) -> Any:
+    return SimpleNamespace(plugins=SimpleNamespace(hook=SimpleNamespace(pluto_kernel_check_child=Check())),
+                           log=SimpleNamespace(log=lines.append), options=SimpleNamespace(kernel_backend="bsdkame"))
+
+
+def _conn(esp: tuple) -> EngineConn:  # type: ignore[type-arg]
+    return EngineConn("c", "192.0.2.1", "192.0.2.2", IdSpec.parse("@a"), IdSpec.parse("@b"), (), (), (), esp)
+
+
+def test_unsupported_algorithms_are_left_out() -> None:
+    lines: list[str] = []
+    conn = Daemon._kernel_filter(_fake(lines), _conn(default_esp_proposals()))
+    # Only AES-CBC with HMAC-SHA2-512-256 remains of the defaults.
+    (only,) = conn.esp_proposals
+    assert sorted((t.type, t.id) for t in only.transforms if t.type in (1, 3)) == [(1, 12), (1, 12), (3, 14)]
+    assert any("AEAD" in line for line in lines) and any("96-bit" in line for line in lines)
+
+
+def test_nothing_left_refuses_the_conn() -> None:
+    from pluto_core.ikev2.proposal_build import esp_proposal
+
+    with pytest.raises(ConfigError, match="cannot install any of its ESP algorithms"):
+        Daemon._kernel_filter(_fake([]), _conn((esp_proposal(1, [(20, 256)]),)))
