@@ -260,6 +260,14 @@ def pluto_kernel_remove_child(child: ChildInstall) -> None:
 
 
 @hookspec(firstresult=True)
+def pluto_kernel_bypass_socket(sock: socket.socket) -> None:
+    """Exempt one IKE socket from IPsec policy, both directions, so that IKE
+    messages are never themselves protected (a transport-mode Child SA between
+    the same two addresses would otherwise catch them). Called for every IKE
+    socket at start-up. Raise ``KernelError`` when the kernel refuses."""
+
+
+@hookspec(firstresult=True)
 def pluto_kernel_enable_udp_encap(sock: socket.socket) -> None:
     """Make the kernel take ESP-in-UDP (RFC 3948) arriving on ``sock``, the
     daemon's port-4500 socket (Linux: ``UDP_ENCAP_ESPINUDP``). Called once

@@ -105,6 +105,13 @@ class IkeHost:
         if fd is not None:
             asyncio.get_running_loop().add_reader(fd, self._kernel_events)
             self._event_fd = fd
+        bypass = hook.pluto_kernel_bypass_socket
+        for (address, port), sock in self.sockets.items():
+            if bypass.get_hookimpls() and sock.transport is not None:
+                try:
+                    bypass(sock=sock.transport.get_extra_info("socket"))
+                except Exception as exc:
+                    self.log.log(f"cannot exempt {address}:{port} from IPsec policy: {exc}")
         encap = hook.pluto_kernel_enable_udp_encap
         for (address, port), sock in self.sockets.items():
             if port == NATT_PORT and encap.get_hookimpls():

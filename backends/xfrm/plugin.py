@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 from typing import TYPE_CHECKING, Any
 
 from pluto_core.errors import KernelError
@@ -302,6 +303,18 @@ class XfrmBackend:
                               "CONFIG_XFRM and a UDP socket)") from None
 
     @hookimpl
+    def pluto_kernel_bypass_socket(self, sock: socket.socket) -> None:
+        family = sock.family
+        level, option = (0, 17) if family == socket.AF_INET else (41, 35)  # IP_/IPV6_XFRM_POLICY
+        for direction in (0, 1):  # XFRM_POLICY_IN, XFRM_POLICY_OUT
+            try:
+                sock.setsockopt(level, option, socket_bypass_policy(family, direction))
+            except OSError as exc:
+                raise KernelError("set socket bypass policy", exc.errno,
+                                  "the kernel refused a per-socket XFRM policy; IKE packets could be "
+                                  "caught by a transport-mode SA") from None
+
+    @hookimpl
     def pluto_kernel_event_fd(self) -> int | None:
         return self.events.fileno() if self.events is not None else None
 
@@ -318,6 +331,17 @@ class XfrmBackend:
                 self.owned.drop_sa(event.sa)  # the kernel has deleted it
             out.append(event)
         return out
+
+
+def socket_bypass_policy(family: int, direction: int) -> bytes:
+    """struct xfrm_userpolicy_info (168 octets) with action ALLOW and an empty
+    selector: a per-socket policy that lets the socket's packets pass in the clear."""
+    selector = bytes(40) + struct.pack("=H", family) + bytes(14)  # addrs, ports, family, rest zero
+    infinite = (1 << 64) - 1
+    lifetime_cfg = struct.pack("=8Q", infinite, infinite, infinite, infinite, 0, 0, 0, 0)
+    lifetime_cur = bytes(32)
+    tail = struct.pack("=IIBBBB", 0, 0, direction, 0, 0, 0) + bytes(4)  # priority, index, dir, ALLOW
+    return selector + lifetime_cfg + lifetime_cur + tail
 
 
 class _Refused(Exception):

@@ -139,3 +139,16 @@ def test_errors_are_kernel_errors_with_errno(kernel: KernelUnderTest) -> None:
         kernel.hook.pluto_kernel_del_sa(sa=SaId("192.0.2.9", 0x4242))
     assert err.value.errno in (errno.ENOENT, errno.ESRCH)
     assert err.value.operation == "delete SA" and "no such SA" in str(err.value)
+
+
+def test_ike_socket_bypass_policy_is_accepted() -> None:
+    """The per-socket ALLOW policy keeps IKE packets out of transport-mode SAs."""
+    import socket as _socket
+
+    from pluto_xfrm.plugin import XfrmBackend
+
+    backend = XfrmBackend()
+    for family, addr in ((_socket.AF_INET, "127.0.0.1"), (_socket.AF_INET6, "::1")):
+        with _socket.socket(family, _socket.SOCK_DGRAM) as sock:
+            sock.bind((addr, 0))
+            backend.pluto_kernel_bypass_socket(sock=sock)  # raises KernelError when refused
