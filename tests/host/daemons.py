@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -29,14 +30,23 @@ class Pluto:
         return self.root / "pluto.log"
 
     def start(self, config: Path, secrets: Path, *args: str) -> None:
+        self.launch(config, secrets, *args)
+        self.wait_initialized()
+
+    def launch(self, config: Path, secrets: Path, *args: str) -> None:
+        """Start the process without waiting (the lab starts two daemons side by side)."""
         env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, *IPSEC, "pluto", "--nofork", "--rundir", str(self.rundir),
              "--config", str(config), "--secretsfile", str(secrets), "--logfile", str(self.log),
              *(args or ("--nhelpers", "0"))],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+
+    def wait_initialized(self, timeout: float = 120.0) -> None:
+        """Wait for the daemon's ``Pluto initialized`` line (``--nofork`` prints it once serving)."""
+        assert self.proc is not None and self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else f"<nothing within {timeout:g}s>"
         assert line == "Pluto initialized\n", (line, self.log_text())
 
     def ipsec(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,118 @@
+"""The connections the lab negotiates, written for each implementation.
+
+One :class:`Suite` names one connection; it is rendered as our ``ipsec.conf``
+section, as Libreswan's (the same syntax) and as a strongSwan ``swanctl.conf``
+connection, so every pair of daemons is configured from the same facts.
+Every conn is ``auto=ignore``: a test loads the one it needs on both sides
+(one conn at a time, so a responder cannot pick the wrong one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tests.lab.topology import EAST_IP, EAST_NET, WEST_IP, WEST_NET
+
+PSK = "lab-interop-psk-not-secret-0123456789"
+SECRETS = f'@west @east : PSK "{PSK}"\n'
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    ike: str  # Libreswan ike= syntax
+    esp: str  # Libreswan esp= syntax
+    ike_swan: str  # strongSwan proposals
+    esp_swan: str  # strongSwan esp_proposals
+    mode: str = "tunnel"
+    extra: dict[str, str] = field(default_factory=dict)  # more ipsec.conf keywords (ours only)
+    # What `ip xfrm state` must show: {line kind: [algorithm, bits]}
+    kernel: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+GCM_KERNEL = {"aead": ("rfc4106(gcm(aes))", "128")}
+CBC_KERNEL = {"enc": ("cbc(aes)", ""), "auth-trunc": ("hmac(sha256)", "128")}
+
+GCM = Suite("gcm", "aes_gcm256-sha2_256-dh19", "aes_gcm256", "aes256gcm16-prfsha256-ecp256", "aes256gcm16",
+            kernel=GCM_KERNEL)
+CBC = Suite("cbc", "aes256-sha2_256-dh31", "aes256-sha2_256", "aes256-sha256-x25519", "aes256-sha256",
+            kernel=CBC_KERNEL)
+TRANSPORT = Suite("transport", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, mode="transport", kernel=GCM_KERNEL)
+# Child SA rekey forced by a short lifetime: west rekeys 50 - 25 = 25 s after the
+# Child SA came up, and again 25 s after that (the test is over by then).
+REKEY = Suite("rekey", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
+              extra={"salifetime": "50s", "rekeymargin": "25s", "rekeyfuzz": "0%"})
+# Liveness: an idle IKE SA is probed every 2 s; no answer for 10 s ends it.
+DPD = Suite("dpd", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
+            extra={"dpddelay": "2s", "retransmit-timeout": "10s"})
+
+ALL = (GCM, CBC, TRANSPORT, REKEY, DPD)
+
+
+def ipsec_conf(suites: tuple[Suite, ...], overrides: dict[str, dict[str, str]] | None = None,
+               setup: str = "\tlogtime=no\n") -> str:
+    """An ``ipsec.conf`` (ours and Libreswan's): left is west, right is east;
+    each daemon finds its own end from its addresses. ``overrides`` changes
+    keywords of one conn for one daemon (e.g. a longer lifetime on east)."""
+    parts = [f"config setup\n{setup}"]
+    for s in suites:
+        lines = [f"conn {s.name}", "\tauthby=secret", "\tikev2=yes", f"\ttype={s.mode}",
+                 f"\tleft={WEST_IP}", "\tleftid=@west", f"\tright={EAST_IP}", "\trightid=@east",
+                 f"\tike={s.ike}", f"\tesp={s.esp}", "\tauto=ignore"]
+        if s.mode == "tunnel":
+            lines += [f"\tleftsubnet={WEST_NET}", f"\trightsubnet={EAST_NET}"]
+        for key, value in {**s.extra, **(overrides or {}).get(s.name, {})}.items():
+            lines.append(f"\t{key}={value}")
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
+
+
+def libreswan_conf(suites: tuple[Suite, ...]) -> str:
+    """Libreswan 4.10's file: no updown (routes are static), no DNSSEC."""
+    text = ipsec_conf(tuple(Suite(s.name, s.ike, s.esp, s.ike_swan, s.esp_swan, s.mode) for s in suites),
+                      setup="\tdnssec-enable=no\n\tuniqueids=yes\n\tplutodebug=none\n")
+    return text.replace("\tauto=ignore", "\tauto=ignore\n\tleftupdown=%disabled\n\trightupdown=%disabled")
+
+
+def swanctl_conf(suite: Suite, local: str = "east") -> str:
+    """One strongSwan connection (and the PSK) for ``swanctl --load-all``; loading it
+    unloads any other, so the responder has exactly this one."""
+    me, peer = (EAST_IP, WEST_IP) if local == "east" else (WEST_IP, EAST_IP)
+    if suite.mode == "tunnel":
+        my_ts, their_ts = (EAST_NET, WEST_NET) if local == "east" else (WEST_NET, EAST_NET)
+    else:
+        my_ts, their_ts = "dynamic", "dynamic"
+    other = "west" if local == "east" else "east"
+    return f"""\
+connections {{
+\t{suite.name} {{
+\t\tversion = 2
+\t\tlocal_addrs = {me}
+\t\tremote_addrs = {peer}
+\t\tproposals = {suite.ike_swan}
+\t\tlocal {{
+\t\t\tauth = psk
+\t\t\tid = {local}
+\t\t}}
+\t\tremote {{
+\t\t\tauth = psk
+\t\t\tid = {other}
+\t\t}}
+\t\tchildren {{
+\t\t\t{suite.name} {{
+\t\t\t\tmode = {suite.mode}
+\t\t\t\tlocal_ts = {my_ts}
+\t\t\t\tremote_ts = {their_ts}
+\t\t\t\tesp_proposals = {suite.esp_swan}
+\t\t\t}}
+\t\t}}
+\t}}
+}}
+secrets {{
+\tike-lab {{
+\t\tid-a = west
+\t\tid-b = east
+\t\tsecret = "{PSK}"
+\t}}
+}}
+"""

@@ -1,0 +1,99 @@
+"""Libreswan 4.10 and strongSwan 5.9.8 in east, driven the same way by the
+interop tests: load one conn, initiate it, unload it (the host tier's isolated
+peers from tests/host/peers.py, configured from tests/lab/conns.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from tests.host.peers import Libreswan, Strongswan
+from tests.lab import conns
+
+
+class Peer(Protocol):
+    kind: str
+
+    def load(self, suite: conns.Suite) -> None: ...
+    def initiate(self, suite: conns.Suite) -> None: ...
+    def terminate(self, suite: conns.Suite) -> None: ...
+    def unload(self, suite: conns.Suite) -> None: ...
+    def log(self) -> str: ...
+    def stop(self) -> None: ...
+
+
+class LibreswanPeer:
+    kind = "libreswan"
+
+    def __init__(self, ns: str, root: Path) -> None:
+        self.daemon = Libreswan(ns, root)
+        root.mkdir(parents=True, exist_ok=True)
+        self.config = root / "ipsec.conf"
+        self.config.write_text(conns.libreswan_conf(conns.ALL))
+        self.secrets = root / "ipsec.secrets"  # an absolute path (lab pitfall 4)
+        self.secrets.write_text(conns.SECRETS)
+        self.secrets.chmod(0o600)
+
+    def start(self) -> None:
+        self.daemon.start(self.config, self.secrets)
+
+    def load(self, suite: conns.Suite) -> None:
+        self.daemon.add(suite.name)
+
+    def initiate(self, suite: conns.Suite) -> None:
+        result = self.daemon.whack("--name", suite.name, "--initiate", timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr + self.log()[-3000:]
+
+    def terminate(self, suite: conns.Suite) -> None:
+        """Delete the SAs (the peer is told); no revival, unlike a peer's Delete."""
+        result = self.daemon.whack("--name", suite.name, "--terminate", timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def unload(self, suite: conns.Suite) -> None:
+        self.daemon.whack("--delete", "--name", suite.name, timeout=60)
+
+    def log(self) -> str:
+        return self.daemon.log()
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+class StrongswanPeer:
+    kind = "strongswan"
+
+    def __init__(self, ns: str, root: Path) -> None:
+        self.daemon = Strongswan(ns, root)
+        self.root = root
+
+    def start(self) -> None:
+        self.daemon.start(conns.swanctl_conf(conns.GCM))
+
+    def load(self, suite: conns.Suite) -> None:
+        # swanctl --load-all replaces the loaded connections by those of the file
+        path = self.root / f"swanctl-{suite.name}.conf"
+        path.write_text(conns.swanctl_conf(suite))
+        result = self.daemon.swanctl("--load-all", "--file", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def initiate(self, suite: conns.Suite) -> None:
+        result = self.daemon.swanctl("--initiate", "--child", suite.name, "--timeout", "90", timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr + self.log()[-3000:]
+
+    def terminate(self, suite: conns.Suite) -> None:
+        result = self.daemon.swanctl("--terminate", "--ike", suite.name, "--timeout", "60", timeout=90)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def unload(self, suite: conns.Suite) -> None:
+        self.daemon.swanctl("--terminate", "--ike", suite.name, "--timeout", "30", timeout=60)
+
+    def log(self) -> str:
+        return self.daemon.log()
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+    def kill(self) -> None:
+        """SIGKILL: charon vanishes without a word (its kernel state stays)."""
+        self.daemon.proc.kill()
+        self.daemon.proc.wait(10)

@@ -1,0 +1,135 @@
+"""The lab's two hosts and the witnesses of a working tunnel.
+
+West and east are network namespaces joined by a veth (192.0.2.1 <-> 192.0.2.2);
+each has its inside subnet on a dummy interface (198.51.100.1/24, 203.0.113.1/24),
+as in the proven lab recipe. A tunnel works when a ping between the inside
+addresses gets its answers *and* the ESP packet counters of ``ip -s xfrm state``
+grow on both sides, in both directions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tests.host.netns import EAST_IN, EAST_IP, EAST_NET, WEST_IN, WEST_IP, WEST_NET
+from tests.kernel import ipxfrm
+
+__all__ = ["EAST_IN", "EAST_IP", "EAST_NET", "WEST_IN", "WEST_IP", "WEST_NET", "LabPair", "PingResult",
+           "make_pair", "remove_pair", "wait_for"]
+
+
+def run(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """Poll until ``predicate`` returns something true; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass(frozen=True)
+class PingResult:
+    sent: int
+    received: int
+    output: str
+
+
+_KEY_BITS = re.compile(r"^(\(\d+|bits\))$")
+_PING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
+
+
+@dataclass(frozen=True)
+class LabPair:
+    west: str
+    east: str
+
+    def exec(self, ns: str, *cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return run("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
+
+    def states(self, ns: str) -> list[dict[str, Any]]:
+        """The SAs of ``ns`` with their byte and packet counters (``ip -s xfrm state``)."""
+        states = ipxfrm.parse_states(run("ip", "-n", ns, "-s", "xfrm", "state").stdout)
+        for sa in states:  # with -s, iproute2 adds "(N bits)" after each key: not an algorithm field
+            for kind in ("aead", "enc", "auth", "auth-trunc"):
+                if kind in sa:
+                    sa[kind] = [t for t in sa[kind] if not _KEY_BITS.match(t)]
+        return states
+
+    def policies(self, ns: str) -> list[dict[str, Any]]:
+        return ipxfrm.parse_policies(run("ip", "-n", ns, "xfrm", "policy").stdout)
+
+    def esp_packets(self, ns: str) -> dict[str, int]:
+        """ESP packets counted by the SAs of ``ns``: ``out`` (SAs towards the other
+        host) and ``in`` (SAs towards this one)."""
+        here = WEST_IP if ns == self.west else EAST_IP
+        counts = {"in": 0, "out": 0}
+        for sa in self.states(ns):
+            if sa.get("proto") == "esp":
+                counts["in" if sa["dst"] == here else "out"] += sa.get("packets", 0)
+        return counts
+
+    def ping(self, ns: str, src: str, dst: str, count: int = 3, interval: float = 0.2,
+             deadline: float | None = None) -> PingResult:
+        """busybox ping (this machine has no ping binary); ``deadline`` bounds the run."""
+        wait = math.ceil(deadline if deadline is not None else count * interval + 10)  # -w takes whole seconds
+        result = self.exec(ns, "busybox", "ping", "-c", str(count), "-i", f"{interval:g}", "-W", "3",
+                           "-w", str(wait), "-I", src, dst, check=False, timeout=wait + 30)
+        match = _PING_SUMMARY.search(result.stdout)
+        sent, received = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+        return PingResult(sent, received, result.stdout + result.stderr)
+
+    def flush(self, ns: str) -> None:
+        """Remove every SA and policy in ``ns`` (clean-up after a test, never a check)."""
+        run("ip", "-n", ns, "xfrm", "state", "flush", check=False)
+        run("ip", "-n", ns, "xfrm", "policy", "flush", check=False)
+
+
+def make_pair() -> LabPair:
+    tag = uuid.uuid4().hex[:6]
+    pair = LabPair(f"lw-{tag}", f"le-{tag}")
+    try:
+        for ns in (pair.west, pair.east):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "link", "add", "ext0", "netns", pair.west, "type", "veth", "peer", "name", "ext0",
+            "netns", pair.east)
+        for ns, outer, inner, other_net, gw in ((pair.west, WEST_IP, WEST_IN, EAST_NET, EAST_IP),
+                                                (pair.east, EAST_IP, EAST_IN, WEST_NET, WEST_IP)):
+            run("ip", "-n", ns, "addr", "add", f"{outer}/24", "dev", "ext0")
+            run("ip", "-n", ns, "link", "set", "ext0", "up")
+            run("ip", "-n", ns, "link", "add", "in0", "type", "dummy")
+            run("ip", "-n", ns, "addr", "add", f"{inner}/24", "dev", "in0")
+            run("ip", "-n", ns, "link", "set", "in0", "up")
+            # route to the other inside subnet (no updown script installs it)
+            run("ip", "-n", ns, "route", "add", other_net, "via", gw, "src", inner)
+    except BaseException:
+        remove_pair(pair)
+        raise
+    return pair
+
+
+def remove_pair(pair: LabPair) -> None:
+    """Kill what still runs in the namespaces, then delete them."""
+    for ns in (pair.west, pair.east):
+        for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        run("ip", "netns", "del", ns, check=False)
