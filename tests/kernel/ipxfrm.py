@@ -67,8 +67,13 @@ def parse_policies(text: str) -> list[dict[str, Any]]:
             _pairs(tokens, tmpl)
         else:
             tmpl = None
+            if tokens and tokens[0] == "socket":
+                current["socket"] = tokens[1] if len(tokens) > 1 else ""
+                tokens = tokens[2:]
             _pairs(tokens, current)
-    return out
+    # Per-socket policies ("socket in/out": the daemon's IKE sockets exempting
+    # themselves from IPsec) belong to open sockets, not to the SPD: leave them out.
+    return [p for p in out if "socket" not in p]
 
 
 def states(stats: bool = False) -> list[dict[str, Any]]:
