@@ -25,6 +25,15 @@ case "${1:-}" in
 --setup-only) MODE=setup; shift ;;
 esac
 
+# One lab at a time on this machine: two TCG guests on two cores would both miss
+# their time budget. A second run waits for the first.
+mkdir -p "$LAB"
+exec 8> "$LAB/.lock"
+if ! flock -n 8; then
+	echo "lab: another lab run holds $LAB/.lock; waiting for it" >&2
+	flock 8
+fi
+
 ts() { date +%s.%N; }
 dt() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
 T0=$(ts)
@@ -82,6 +91,14 @@ VNG=$LAB/tools/bin/vng
 KERNEL=${LAB_KERNEL:-$(ls /boot/vmlinuz-*-amd64 2> /dev/null | grep -v -- -cloud- | sort -V | tail -1)}
 [ -f "$KERNEL" ] || { echo "lab: no Debian kernel in /boot (install linux-image-amd64)" >&2; exit 2; }
 
+# --- the run directory -------------------------------------------------------
+RUN_ID=$(date +%Y%m%d-%H%M%S)-$MODE
+OUT=$LAB/runs/$RUN_ID
+mkdir -p "$OUT"
+ln -sfn "runs/$RUN_ID" "$LAB/latest"
+printf '%s\n' "$@" > "$OUT/pytest-args"
+[ $# -eq 0 ] && : > "$OUT/pytest-args"
+
 # --- Python for the guest, on a disk image -----------------------------------
 # The guest reads the host's files over 9p, where each open/stat is a round
 # trip to qemu: importing the daemon from there takes ~65 s under emulation,
@@ -92,8 +109,7 @@ KERNEL=${LAB_KERNEL:-$(ls /boot/vmlinuz-*-amd64 2> /dev/null | grep -v -- -cloud
 # every path, the editable install included, stays what it is on the host.
 PY=$REPO/.venv/bin/python
 PYVER=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-PYENV=$LAB/pyenv
-rm -rf "$PYENV"
+PYENV=$OUT/pyenv
 mkdir -p "$PYENV/tree/stdlib" "$PYENV/tree/site" "$PYENV/tree/repo"
 tar -C "/usr/lib/python$PYVER" -cf - \
 	--exclude=./test --exclude=./idlelib --exclude=./tkinter --exclude=./turtledemo \
@@ -108,16 +124,9 @@ tar -C "$REPO" -cf - --exclude=__pycache__ --exclude=build --exclude='*.egg-info
 mke2fs -F -q -t ext4 -O ^has_journal -L plutolab -d "$PYENV/tree" "$PYENV/python.img" 400M > /dev/null ||
 	{ echo "lab: could not build $PYENV/python.img" >&2; exit 2; }
 rm -rf "$PYENV/tree"
+printf 'REPO=%q\nPYVER=%q\nLIBRESWAN_ROOT=%q\n' "$REPO" "$PYVER" "$LIBRESWAN_ROOT" > "$OUT/guest.env"
 T_PACK=$(ts)
 
-# --- the run directory -------------------------------------------------------
-RUN_ID=$(date +%Y%m%d-%H%M%S)-$MODE
-OUT=$LAB/runs/$RUN_ID
-mkdir -p "$OUT"
-ln -sfn "runs/$RUN_ID" "$LAB/latest"
-printf 'REPO=%q\nPYVER=%q\nLIBRESWAN_ROOT=%q\n' "$REPO" "$PYVER" "$LIBRESWAN_ROOT" > "$OUT/guest.env"
-printf '%s\n' "$@" > "$OUT/pytest-args"
-[ $# -eq 0 ] && : > "$OUT/pytest-args"
 MEM=${LAB_MEM:-2G}
 # udev would load kvm for the emulated CPU's SVM flag: ~20 s of a TCG boot for nothing
 APPEND="modprobe.blacklist=kvm,kvm_amd,kvm_intel"
@@ -140,7 +149,9 @@ boot_vm() {   # boot_vm TRY
 	budget=$(awk -v t="$TIMEOUT" -v a="$T_PACK" -v n="$(ts)" 'BEGIN{b=int(t-(n-a)); print (b < 60 ? 60 : b)}')
 	if [ "$MODE" = demo ]; then
 		timeout -k 10 "$budget" "$VNG" --disable-kvm --run "$KERNEL" --memory "$MEM" --cpus "$CPUS" \
-			--rwdir="$OUT" --disk "$PYENV/python.img" --append "$APPEND" --exec "$GUEST" < /dev/null 2>&1 | tee "$OUT/console.log"
+			--rwdir="$OUT" --disk "$PYENV/python.img" --append "$APPEND" --exec "$GUEST" < /dev/null 2>&1 |
+			tee "$OUT/console.log" | grep -v -e 'Image format was not specified' \
+			-e 'Automatically detecting the format' -e "Specify the 'raw' format"
 		VRC=${PIPESTATUS[0]}
 		return
 	fi
@@ -184,6 +195,7 @@ for try in 1 2; do
 	mv "$OUT/console.log" "$OUT/console-attempt$try.log"
 done
 T_END=$(ts)
+rm -rf "$PYENV"   # 400 MB (sparse) per run: rebuilt each time anyway
 
 guest_ready=$(awk '{print $2}' "$OUT/guest-ready" 2> /dev/null)
 pytest_start=$(awk '/pytest-starting/{print $1}' "$OUT/stages.log" 2> /dev/null)

@@ -72,7 +72,10 @@ class LabPair:
         return states
 
     def policies(self, ns: str) -> list[dict[str, Any]]:
-        return ipxfrm.parse_policies(run("ip", "-n", ns, "xfrm", "policy").stdout)
+        """The SPD of ``ns``. Per-socket policies (the IKE sockets' bypass, shown as
+        ``socket in``/``socket out`` while a daemon runs) are not in it: left out."""
+        shown = ipxfrm.parse_policies(run("ip", "-n", ns, "xfrm", "policy").stdout)
+        return [p for p in shown if "socket" not in p]
 
     def esp_packets(self, ns: str) -> dict[str, int]:
         """ESP packets counted by the SAs of ``ns``: ``out`` (SAs towards the other

@@ -8,7 +8,7 @@ OUT=${1:?usage: demo.sh OUT}
 . "$OUT/guest.env"
 # shellcheck source=prepare.sh
 . "$REPO/tests/lab/guest/prepare.sh"
-echo "== preparing the VM (kernel $(uname -r): esp4, xfrm_user, Python in memory)"
+echo "== preparing the VM (kernel $(uname -r): esp4, xfrm_user, Python from a disk image)"
 guest_prepare || exit 3
 cd "$REPO" || exit 2
 W=demo-west E=demo-east D=/tmp/pluto-lab/demo
@@ -58,7 +58,7 @@ show ip netns exec $W busybox ping -c 3 -I 198.51.100.1 203.0.113.1 || fail "no 
 
 step "ESP counters in both kernels"
 for ns in $W $E; do
-	echo "   $ns:"; ip -n $ns -s xfrm state | awk '/^src/{sa=$0} /\(bytes\)/{print "     " sa " -> " $1 " " $2}'
+	echo "   $ns:"; ip -n $ns -s xfrm state | awk '/^src/{sa=$0} /^[ \t]*[0-9]+\(bytes\)/{print "     " sa ": " $1 " " $2}'
 done
 
 step "ipsec trafficstatus (each side)"
