@@ -248,7 +248,7 @@ class Daemon:
                 start.append(name)
             elif conn.auto in ("ondemand", "route"):
                 try:
-                    n = self.ike.install_traps(self.ike.engine.conns[name])
+                    n = self.ike.install_traps(self.ike.engine.conns[name])  # and marks it routed
                     self.log.log(f"\"{name}\": {n} trap polic{'y' if n == 1 else 'ies'} installed (auto={conn.auto})")
                 except PlutoError as exc:
                     self.log.log(f"\"{name}\": cannot install trap policies: {exc}")
@@ -301,7 +301,28 @@ class Daemon:
         if not kept:
             raise ConfigError(f"\"{conn.name}\": kernel backend '{self.options.kernel_backend}' cannot install "
                               f"any of its ESP algorithms")
+        check_esn = self.plugins.hook.pluto_kernel_check_esn
+        why_not = check_esn() if check_esn.get_hookimpls() else None
+        if why_not:
+            kept = self._without_esn(conn.name, kept, why_not)
         return dataclasses.replace(conn, esp_proposals=tuple(kept))
+
+    def _without_esn(self, name: str, proposals: list[Any], why_not: str) -> list[Any]:
+        """The kernel cannot do ESN: offer ESN=0 only (esn=either), refuse esn=yes."""
+        from pluto_core.ikev2.enums import TransformType
+        from pluto_core.ikev2.payloads import Proposal
+
+        out = []
+        for proposal in proposals:
+            esn = [t for t in proposal.transforms if t.type == TransformType.ESN]
+            if esn and all(t.id == 1 for t in esn):
+                raise ConfigError(f"\"{name}\": esn=yes, but kernel backend '{self.options.kernel_backend}' "
+                                  f"cannot: {why_not}")
+            if any(t.id == 1 for t in esn):
+                self.log.log(f"\"{name}\": ESN not offered: {why_not}")
+            transforms = [t for t in proposal.transforms if not (t.type == TransformType.ESN and t.id == 1)]
+            out.append(Proposal(proposal.num, proposal.protocol_id, proposal.spi, transforms))
+        return out
 
     def add_conn_from_config(self, path: str, name: str) -> str:
         config = self._read_config(path)

@@ -117,5 +117,7 @@ def to_engine_conn(conn: Any) -> EngineConn:
         dpddelay=float(conn.dpddelay),
         dpdtimeout=float(dpdtimeout),
         replay_window=conn.replay_window,
+        ipsec_max_bytes=int(conn.get("ipsec-max-bytes") or 0),
+        ipsec_max_packets=int(conn.get("ipsec-max-packets") or 0),
         options={"auto": conn.auto},
     )

@@ -149,6 +149,15 @@ def pluto_kernel_open(options: Options, log: Any) -> str:
 
 
 @hookspec(firstresult=True)
+def pluto_kernel_check_esn() -> str | None:
+    """Whether this kernel can install Child SAs with 64-bit extended sequence
+    numbers (RFC 4303 section 2.2.1). None: it can; else a sentence saying why
+    not (PF_KEY v2 has no field for them). Asked at ``ipsec add`` time like
+    ``pluto_kernel_check_child``, so that ESN=1 is not offered to a peer that
+    would pick it."""
+
+
+@hookspec(firstresult=True)
 def pluto_kernel_check_child(encr_id: int, key_bits: int, integ_id: int | None) -> str | None:
     """Whether this kernel can carry a Child SA with these transforms, asked
     before anything is negotiated (at ``ipsec add`` time, for every ``esp=``

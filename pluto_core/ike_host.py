@@ -4,6 +4,7 @@ crypto jobs on the helper pool, credentials from the secrets files."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import time
 from collections.abc import Callable
@@ -57,6 +58,7 @@ class IkeHost:
         self._event_fd: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.credentials = SecretsCredentials(secrets)
+        self.traps: dict[str, list[Any]] = {}  # conn name -> the trap policies installed for it
         listeners: list[Callable[[Event], None]] = []
         self.listeners = listeners
         jobs = PoolJobs(pool, self.flush) if pool is not None and pool.size > 0 else InlineJobs()
@@ -140,17 +142,34 @@ class IkeHost:
         self.flush()
 
     def install_traps(self, conn: Any) -> int:
-        """``auto=ondemand``/``route``: outbound trap policies for the conn's subnets."""
+        """``auto=ondemand``/``route`` or ``ipsec route``: outbound trap policies for the
+        conn's subnets; the engine then answers the kernel's ACQUIRE for them."""
         from pluto_core.kernel_types import trap_policies
 
         if conn.remote_addr is None or not self.hook.pluto_kernel_add_policy.get_hookimpls():
             return 0
-        count = 0
+        installed = self.traps.setdefault(conn.name, [])
         for policy in trap_policies(conn.local_ts, conn.remote_ts, conn.local_addr, conn.remote_addr,
                                     conn.mode == "tunnel", self.engine.reqid_base):
             self.hook.pluto_kernel_add_policy(policy=policy, update=True)
-            count += 1
-        return count
+            if policy not in installed:
+                installed.append(policy)
+        self.engine.routed.add(conn.name)
+        return len(installed)
+
+    def remove_traps(self, name: str) -> int:
+        """``ipsec unroute``/``delete``: take the conn's trap policies out of the kernel.
+        A policy already gone is not an error; any other refusal is logged."""
+        removed = 0
+        for policy in self.traps.pop(name, []):
+            try:
+                self.hook.pluto_kernel_del_policy(policy=policy)
+                removed += 1
+            except Exception as exc:  # KernelError from the backend
+                if getattr(exc, "errno", None) not in (errno.ENOENT, errno.ESRCH):
+                    self.log.log(f"\"{name}\": cannot remove trap policy: {exc}")
+        self.engine.routed.discard(name)
+        return removed
 
     def receive(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
         self.engine.receive(data, local, remote)

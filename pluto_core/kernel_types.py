@@ -268,7 +268,9 @@ def plan_child(child: ChildInstall, priority: int = 0) -> ChildPlan:
     mode = Mode.TUNNEL if child.mode == "tunnel" else Mode.TRANSPORT
     soft = int(child.lifetime_soft)
     hard = int(child.lifetime_hard)
-    life = Lifetime(soft_seconds=soft, hard_seconds=max(hard, soft))
+    life = Lifetime(soft_seconds=soft, hard_seconds=max(hard, soft),
+                    soft_bytes=child.soft_bytes, hard_bytes=child.hard_bytes,
+                    soft_packets=child.soft_packets, hard_packets=child.hard_packets)
 
     proto = IPPROTO_AH if child.protocol == 2 else IPPROTO_ESP  # IKEv2 Protocol ID 2 = AH, 3 = ESP
 

@@ -50,7 +50,7 @@ lab_setup() {
 	for p in qemu-system-x86 busybox-static linux-image-amd64 iproute2 \
 		strongswan-charon strongswan-swanctl libstrongswan-standard-plugins \
 		libstrongswan-extra-plugins libcharon-extra-plugins \
-		dns-root-data bind9-host iptables libnss3-tools libaudit1 libcap-ng0 \
+		dns-root-data bind9-host iptables nftables libnss3-tools libaudit1 libcap-ng0 \
 		libcrypt1 libcurl3-nss libevent-core-2.1-7 libevent-pthreads-2.1-7 \
 		libldap-2.5-0 libldns3 libnspr4 libnss3 libpam0g libselinux1 libsystemd0 \
 		libunbound8; do

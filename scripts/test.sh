@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run the checks and the tests: lint, types,
-# then the unit, daemon and host tiers. Extra arguments go to pytest.
+# Set up (scripts/setup.sh) and run the checks and the tests: lint, types, the
+# unit, engine, daemon and host tiers, then the kernel lab (scripts/lab.sh: real
+# tunnels in a VM). With arguments, only pytest runs, with them (e.g. -k NAME);
+# PLUTO_SKIP_LAB=1 leaves the lab out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,4 +10,8 @@ bash scripts/setup.sh
 bash scripts/lab.sh --setup-only
 .venv/bin/ruff check .
 .venv/bin/mypy
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+if [ $# -eq 0 ] && [ "${PLUTO_SKIP_LAB:-0}" != 1 ]; then
+	echo "--- kernel lab (bash scripts/lab.sh)"
+	LAB_NO_SETUP=1 exec bash scripts/lab.sh
+fi

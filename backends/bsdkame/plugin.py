@@ -145,6 +145,12 @@ class BsdKameBackend:
             return "this system has no KAME PF_KEY"
         return refusal(self.platform, encr_id, key_bits, integ_id, self.supported.get(SaType.ESP))
 
+    @hookimpl
+    def pluto_kernel_check_esn(self) -> str | None:
+        # RFC 2367's sadb_sa has a 32-bit replay counter and no ESN flag; the KAME
+        # extensions of Linux af_key add none either.
+        return "PF_KEY v2 carries no extended sequence numbers (ESN)"
+
     # ------------------------------------------------------------------ SAs
 
     @hookimpl

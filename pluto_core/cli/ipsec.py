@@ -104,7 +104,7 @@ def _whack(args: list[str]) -> int:
 
 
 def _conn_verb(verb: str, command: str) -> Callable[[list[str]], int]:
-    """``ipsec up|down|delete NAME``: stream the daemon's lines, exit 0 or 1 with the reason."""
+    """``ipsec up|down|route|unroute|delete NAME``: stream the daemon's lines, exit 0 or 1 with the reason."""
 
     def run(args: list[str]) -> int:
         parser = _ctl_parser(f"ipsec {verb}")
@@ -217,6 +217,8 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "add": (_conn_verb("add", "add"), "load conn NAME from the config file into pluto"),
     "up": (_conn_verb("up", "up"), "bring conn NAME up and wait for the outcome"),
     "down": (_conn_verb("down", "down"), "take conn NAME down (delete its SAs)"),
+    "route": (_conn_verb("route", "route"), "install conn NAME's trap policies (negotiate on traffic)"),
+    "unroute": (_conn_verb("unroute", "unroute"), "remove conn NAME's trap policies"),
     "delete": (_conn_verb("delete", "delete"), "take conn NAME down and remove it from pluto"),
     "status": (_read_verb("status", "status", format_status), "connections and SAs [--json]"),
     "briefstatus": (_read_verb("briefstatus", "status", lambda d: format_status(d, brief=True)),

@@ -1,5 +1,5 @@
-"""Control commands that act on connections and SAs: add, up, down, delete,
-status, trafficstatus, listen, rereadsecrets. The ``ipsec`` verbs call them."""
+"""Control commands that act on connections and SAs: add, up, down, route,
+unroute, delete, status, trafficstatus, listen, rereadsecrets. The ``ipsec`` verbs call them."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ UP_TIMEOUT_SLACK = 5.0
 
 def register(server: ControlServer, daemon: Daemon) -> None:
     commands = Commands(daemon)
-    for name in ("add", "up", "down", "delete", "status", "trafficstatus", "listen", "rereadsecrets"):
+    for name in ("add", "up", "down", "route", "unroute", "delete", "status", "trafficstatus", "listen",
+                 "rereadsecrets"):
         server.command(name, getattr(commands, name))
 
 
@@ -114,8 +115,42 @@ class Commands:
             self.daemon.log_taps.remove(tap)
         return {"name": name, "deleted": count}
 
+    async def route(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """Install the conn's trap policies: its first packet starts the negotiation."""
+        name = _name(args)
+        conn = self._conn(name)
+        host = self.daemon.ike
+        assert host is not None
+        if conn.remote_addr is None:
+            raise CommandError(f"\"{name}\": cannot route: the remote end is %any")
+        try:
+            count = host.install_traps(conn)
+        except KernelError as exc:
+            raise CommandError(f"\"{name}\": cannot install trap policies: {exc}") from None
+        line = f"\"{name}\": {count} trap polic{'y' if count == 1 else 'ies'} installed"
+        self.daemon.log.log(line)
+        progress(line)
+        return {"name": name, "policies": count}
+
+    async def unroute(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """Remove the trap policies. Refused while a Child SA of the conn is up: its
+        outbound policy shares the trap's selector (``ipsec down`` it first)."""
+        name = _name(args)
+        self._conn(name)
+        host = self.daemon.ike
+        assert host is not None
+        if any(sa.conn is not None and sa.conn.name == name and sa.children for sa in self.engine.ike_sas()):
+            raise CommandError(f"\"{name}\": cannot unroute: a Child SA is up (run 'ipsec down {name}' first)")
+        count = host.remove_traps(name)
+        line = f"\"{name}\": {count} trap polic{'y' if count == 1 else 'ies'} removed"
+        self.daemon.log.log(line)
+        progress(line)
+        return {"name": name, "policies": count}
+
     async def delete(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         result = await self.down(args, progress)
+        if self.daemon.ike is not None:
+            self.daemon.ike.remove_traps(result["name"])
         self.engine.conns.pop(result["name"], None)
         progress(f"\"{result['name']}\": deleting non-instance connection")
         return result

@@ -92,6 +92,8 @@ class EngineConn:
     dpddelay: float = 0.0  # 0: no liveness checks
     dpdtimeout: float = 0.0
     replay_window: int = 128
+    ipsec_max_bytes: int = 0  # kernel-enforced volume limits of each Child SA; 0: none
+    ipsec_max_packets: int = 0
     port: int = 500
     options: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -127,6 +129,11 @@ class ChildInstall:
     lifetime_soft: float
     lifetime_hard: float
     reqid: int
+    # Volume limits the kernel enforces (0: none); the soft ones raise an EXPIRE that rekeys.
+    soft_bytes: int = 0
+    hard_bytes: int = 0
+    soft_packets: int = 0
+    hard_packets: int = 0
 
 
 class KernelPort(Protocol):

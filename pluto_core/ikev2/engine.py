@@ -102,6 +102,7 @@ class Engine:
         self._last_invalid_spi = -1e9
         self._revive: dict[str, float] = {}  # conn name -> when to initiate it again
         self.reqid_base = 16384
+        self.routed: set[str] = set()  # conns whose trap policies are in the kernel (ipsec route)
 
     # ------------------------------------------------------------------ API
 
@@ -136,7 +137,8 @@ class Engine:
         except ValueError:
             return None
         for conn in self.conns.values():
-            if conn.options.get("auto") not in ("ondemand", "route") or conn.remote_addr is None:
+            routed = conn.name in self.routed or conn.options.get("auto") in ("ondemand", "route")
+            if not routed or conn.remote_addr is None:
                 continue
             if any(src.within(t) for t in conn.local_ts) and any(dst.within(t) for t in conn.remote_ts):
                 if any(sa.conn is conn or (sa.conn is not None and sa.conn.name == conn.name)
@@ -155,6 +157,9 @@ class Engine:
             for child in list(sa.children):
                 if spi in (child.spi_in, child.spi_out):
                     if not hard:
+                        if not child.rekeying:
+                            self.log.log(f"\"{sa.name}\" #{child.serial}: kernel reports the soft lifetime of "
+                                         f"SPI 0x{spi:08x} reached; rekeying Child SA")
                         rekey_child(self, sa, child)
                     else:
                         from pluto_core.ikev2.exchange_info import _remove_child

@@ -283,6 +283,17 @@ def _established(engine: Engine, sa: IkeSa, role: str) -> None:
                 delete_ike_sa(engine, other, notify_peer=True)
 
 
+def _soft_volume(engine: Engine, hard: int, we_initiated: bool) -> int:
+    """The soft limit for ``ipsec-max-bytes``/``-packets``, as Libreswan documents it:
+    25% of the hard limit where we initiated the exchange, 50% where we responded (so
+    the initiator is the one that rekeys), less up to 12% of that as fuzz."""
+    if hard <= 0:
+        return 0
+    share = hard // 4 if we_initiated else hard // 2
+    fuzz = share * 12 // 100 * int.from_bytes(engine.random(2), "big") // 65535
+    return max(share - fuzz, 1)
+
+
 def install_child(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, role: str,
                   nonces: tuple[bytes, bytes] | None = None, g_ir: bytes | None = None,
                   initiator: bool | None = None) -> bool:
@@ -319,6 +330,9 @@ def install_child(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, rol
         local_ts=tuple(child.local_ts), remote_ts=tuple(child.remote_ts), replay_window=conn.replay_window,
         lifetime_soft=max(conn.salifetime - conn.rekeymargin, 1.0), lifetime_hard=conn.salifetime,
         reqid=engine.reqid_base + child.serial * 4,
+        soft_bytes=_soft_volume(engine, conn.ipsec_max_bytes, we_initiated), hard_bytes=conn.ipsec_max_bytes,
+        soft_packets=_soft_volume(engine, conn.ipsec_max_packets, we_initiated),
+        hard_packets=conn.ipsec_max_packets,
     )
     try:
         engine.kernel.install_child(install)

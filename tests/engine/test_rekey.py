@@ -67,3 +67,28 @@ def test_expiry_without_rekey_deletes() -> None:
     advance(clock, sides, 35)
     assert _children(west) == [] and _children(east) == []
     assert "Child SA expired" in west.log.text() + east.log.text()
+
+
+def test_volume_limits_reach_the_kernel_and_its_soft_expire_rekeys() -> None:
+    """ipsec-max-packets=1000 / ipsec-max-bytes=1 MB: the hard limits go to the kernel as
+    they are, the soft ones at 25% (initiator) or 50% (responder) less up to 12% fuzz;
+    the kernel's soft EXPIRE is what rekeys (no timer is anywhere near)."""
+    clock, west, east, sides = setup(ipsec_max_packets=1000, ipsec_max_bytes=1 << 20)
+    west.engine.initiate("west-east")
+    pump(sides)
+    (w,), (e,) = _children(west), _children(east)
+    assert (w.hard_packets, w.hard_bytes) == (e.hard_packets, e.hard_bytes) == (1000, 1 << 20)
+    assert 220 <= w.soft_packets <= 250 and 440 <= e.soft_packets <= 500, (w.soft_packets, e.soft_packets)
+    assert (1 << 18) * 88 // 100 <= w.soft_bytes <= 1 << 18, w.soft_bytes
+    advance(clock, sides, 30)
+    assert _children(west) == [w]  # nothing happens by itself
+    west.engine.expire(w.outbound.spi, hard=False)
+    pump(sides)
+    (after,) = _children(west)
+    assert after.inbound.spi != w.inbound.spi and _pairs_match(west, east)
+    assert f"kernel reports the soft lifetime of SPI 0x{w.outbound.spi:08x} reached; rekeying Child SA" \
+        in west.log.text()
+    # a second soft EXPIRE (the other direction's SA) of the old SA changes nothing
+    west.engine.expire(w.inbound.spi, hard=False)
+    pump(sides)
+    assert _children(west) == [after]

@@ -7,13 +7,16 @@ Child SA install fails with the kernel's clear error (the lab tier proves the tu
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.host.daemons import Pluto, write_conf
-from tests.host.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
+from tests.host.netns import EAST_IN, EAST_IP, EAST_NET, WEST_IN, WEST_IP, WEST_NET, Pair
+from tests.kernel import ipxfrm
 
 pytestmark = pytest.mark.host
 
@@ -169,3 +172,50 @@ def test_add_status_delete_through_the_cli(netns_pair: Pair, tmp_path: Path) -> 
         assert west.proc is not None and west.proc.wait(20) == 0
     finally:
         west.stop()
+
+
+def _wake(pair: Pair) -> None:
+    """One UDP datagram from west's inside address towards east's subnet."""
+    pair.exec(pair.west, sys.executable, "-c",
+              "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+              f"s.bind(('{WEST_IN}', 0)); s.sendto(b'wake up', ('{EAST_IN}', 9))",
+              check=False)
+
+
+def test_route_and_unroute_an_auto_add_conn(netns_pair: Pair, plutos: tuple[Pluto, Pluto]) -> None:
+    """`ipsec route` on an auto=add conn puts its trap policy in the kernel and answers
+    the ACQUIRE; `ipsec unroute` and `ipsec delete` take it out again."""
+    west, east = plutos
+
+    def out_policies() -> list[dict[str, Any]]:
+        shown = ipxfrm.parse_policies(netns_pair.exec(netns_pair.west, "ip", "xfrm", "policy").stdout)
+        return [p for p in shown if p.get("dir") == "out" and p.get("tmpl")]
+
+    assert out_policies() == []
+    routed = west.ipsec("route", "west-east")
+    assert routed.returncode == 0, routed.stderr
+    assert '"west-east": 1 trap policy installed' in routed.stdout
+    (trap,) = out_policies()
+    assert (trap["src"], trap["dst"], trap["tmpl"][0]["mode"]) == (WEST_NET, EAST_NET, "tunnel"), trap
+    unrouted = west.ipsec("unroute", "west-east")
+    assert unrouted.returncode == 0 and '"west-east": 1 trap policy removed' in unrouted.stdout, unrouted
+    assert out_policies() == []
+    # routed again, traffic starts the negotiation though auto=add
+    assert west.ipsec("route", "west-east").returncode == 0
+    _wake(netns_pair)
+    for _ in range(100):
+        if any(sa["established"] for sa in east.status()["ike_sas"]):
+            break
+        time.sleep(0.1)
+    assert "initiating on demand for 198.51.100.1/32 to 203.0.113.1/32" in west.log_text(), west.log_text()
+    deleted = west.ipsec("delete", "west-east")
+    assert deleted.returncode == 0, deleted.stderr
+    assert out_policies() == []
+
+
+def test_route_errors_name_the_conn(plutos: tuple[Pluto, Pluto]) -> None:
+    west, _ = plutos
+    missing = west.ipsec("route", "nosuch")
+    assert missing.returncode == 1 and 'no connection named "nosuch"' in missing.stderr
+    nothing = west.ipsec("unroute", "west-east")  # never routed: nothing to remove, not an error
+    assert nothing.returncode == 0 and '"west-east": 0 trap policies removed' in nothing.stdout

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from tests.lab.topology import EAST_IP, EAST_NET, WEST_IP, WEST_NET
 
 PSK = "lab-interop-psk-not-secret-0123456789"
-SECRETS = f'@west @east : PSK "{PSK}"\n'
+SECRETS = f'@west @east : PSK "{PSK}"\n@road @east : PSK "{PSK}"\n'
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,22 @@ REKEY = Suite("rekey", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_
 DPD = Suite("dpd", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
             extra={"dpddelay": "2s", "retransmit-timeout": "10s"})
 
-ALL = (GCM, CBC, TRANSPORT, REKEY, DPD)
+# IKE SA rekey forced by a short lifetime (west 50 - 25 = 25 s; east keeps 120 s).
+REKEY_IKE = Suite("rekeyike", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
+                  extra={"ikelifetime": "50s", "rekeymargin": "25s", "rekeyfuzz": "0%"})
+
+# What Linux af_key can install (--use-bsdkame): AES-CBC with HMAC-SHA1-96, no AEAD.
+SHA1_KERNEL = {"enc": ("cbc(aes)", ""), "auth-trunc": ("hmac(sha1)", "96")}
+# (strongSwan's esp_proposals name the PFS group of a rekey: pfs=yes, our default, sends a KE)
+KAME = Suite("kame", "aes256-sha2_256-dh19", "aes256-sha1", "aes256-sha256-ecp256", "aes256-sha1-ecp256",
+             kernel=SHA1_KERNEL)
+# auto=ondemand for our daemon (the bsdkame lab renders it so): a trap policy, ACQUIRE starts it
+KAME_ONDEMAND = Suite("kameondemand", KAME.ike, KAME.esp, KAME.ike_swan, KAME.esp_swan, kernel=SHA1_KERNEL)
+# A volume limit only the kernel enforces: the soft EXPIRE at 22-25% of 200 packets rekeys.
+KAME_VOLUME = Suite("kamevolume", KAME.ike, KAME.esp, KAME.ike_swan, KAME.esp_swan, kernel=SHA1_KERNEL,
+                    extra={"ipsec-max-packets": "200"})
+
+ALL = (GCM, CBC, TRANSPORT, REKEY, DPD, REKEY_IKE, KAME, KAME_ONDEMAND, KAME_VOLUME)
 
 
 def ipsec_conf(suites: tuple[Suite, ...], overrides: dict[str, dict[str, str]] | None = None,
@@ -56,13 +71,12 @@ def ipsec_conf(suites: tuple[Suite, ...], overrides: dict[str, dict[str, str]] |
     keywords of one conn for one daemon (e.g. a longer lifetime on east)."""
     parts = [f"config setup\n{setup}"]
     for s in suites:
-        lines = [f"conn {s.name}", "\tauthby=secret", "\tikev2=yes", f"\ttype={s.mode}",
-                 f"\tleft={WEST_IP}", "\tleftid=@west", f"\tright={EAST_IP}", "\trightid=@east",
-                 f"\tike={s.ike}", f"\tesp={s.esp}", "\tauto=ignore"]
+        keywords = {"authby": "secret", "ikev2": "yes", "type": s.mode, "left": WEST_IP, "leftid": "@west",
+                    "right": EAST_IP, "rightid": "@east", "ike": s.ike, "esp": s.esp, "auto": "ignore"}
         if s.mode == "tunnel":
-            lines += [f"\tleftsubnet={WEST_NET}", f"\trightsubnet={EAST_NET}"]
-        for key, value in {**s.extra, **(overrides or {}).get(s.name, {})}.items():
-            lines.append(f"\t{key}={value}")
+            keywords |= {"leftsubnet": WEST_NET, "rightsubnet": EAST_NET}
+        keywords |= {**s.extra, **(overrides or {}).get(s.name, {})}
+        lines = [f"conn {s.name}"] + [f"\t{key}={value}" for key, value in keywords.items()]
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 

@@ -17,15 +17,16 @@ from tests.lab.conns import SECRETS
 
 
 class Ours(Pluto):
-    def launch_with(self, conf_text: str) -> None:
-        """Write this daemon's ipsec.conf and secrets, then start it (without waiting)."""
+    def launch_with(self, conf_text: str, *args: str) -> None:
+        """Write this daemon's ipsec.conf and secrets, then start it (without waiting);
+        ``args`` are more ``ipsec pluto`` options (e.g. ``--use-bsdkame``)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = self.root / "ipsec.conf"
         self.config.write_text(conf_text)
         secrets = self.root / "ipsec.secrets"
         secrets.write_text(SECRETS)
         secrets.chmod(0o600)
-        self.launch(self.config, secrets)
+        self.launch(self.config, secrets, *args, "--nhelpers", "0")
 
     def ensure_initialized(self, timeout: float = 240.0) -> None:
         """Wait for ``Pluto initialized`` unless that was seen already."""

@@ -1,6 +1,6 @@
 """Two of our daemons (west, east) bring up ESP tunnels on a kernel with ESP:
 traffic crosses, ``ipsec trafficstatus`` counts it, ``ipsec down`` and SIGTERM
-leave nothing behind, and a Child SA rekey under traffic loses at most one packet."""
+leave nothing behind, and a Child SA or IKE SA rekey under traffic loses at most one packet."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.lab
 def east(lab_pair: LabPair, lab_root: Path, request: pytest.FixtureRequest) -> Iterator[Ours]:
     daemon = Ours(lab_pair.east, lab_root / "ours-east")
     # east keeps its rekey SAs longer than west, so that west alone rekeys
-    daemon.launch_with(conns.ipsec_conf(conns.ALL, overrides={"rekey": {"salifetime": "120s"}}))
+    daemon.launch_with(conns.ipsec_conf(conns.ALL, overrides={"rekey": {"salifetime": "120s"},
+                                                                     "rekeyike": {"ikelifetime": "120s"}}))
     try:
         request.getfixturevalue("west")  # west finishes its start-up while east starts
         daemon.ensure_initialized()
@@ -122,6 +123,42 @@ def test_child_rekey_under_traffic(west: Ours, east: Ours, lab_pair: LabPair, lo
         states = esp_states(lab_pair, ns)
         assert len(states) == 2, states
         assert all(s["packets"] > 0 for s in states), (ns, states)  # the new SAs carried traffic
+
+
+@pytest.mark.parametrize("loaded", [conns.REKEY_IKE], indirect=True, ids=["rekey-ike"])
+def test_ike_rekey_under_traffic(west: Ours, east: Ours, lab_pair: LabPair, loaded: conns.Suite) -> None:
+    """ikelifetime=50s, rekeymargin=25s on west: the IKE SA is rekeyed (CREATE_CHILD_SA,
+    RFC 7296 section 2.18) while a 5/s ping runs; the Child SA moves to the new IKE SA
+    and keeps carrying the traffic (at most one echo lost), and the old IKE SA is gone
+    on both sides."""
+    west.up(loaded.name)
+    wait_for_esp_pairs(lab_pair)
+    (old_ike,) = west.ike_sas(loaded.name)
+    esp_before = {ns: {s["spi"] for s in esp_states(lab_pair, ns)} for ns in (lab_pair.west, lab_pair.east)}
+    outcome: list[PingResult] = []
+    pinger = threading.Thread(target=lambda: outcome.append(
+        lab_pair.ping(lab_pair.west, WEST_IN, EAST_IN, count=175, interval=0.2, deadline=60)))
+    pinger.start()
+    try:
+        def rekeyed() -> list[dict[str, object]]:
+            sas = west.ike_sas(loaded.name)
+            return sas if len(sas) == 1 and sas[0]["serial"] != old_ike["serial"] and sas[0]["established"] else []
+
+        (new_ike,) = wait_for(rekeyed, 60, "west to rekey the IKE SA and delete the old one", interval=1.0)
+        wait_for(lambda: [(s["spi_i"], s["spi_r"]) for s in east.ike_sas(loaded.name)]
+                 == [(new_ike["spi_i"], new_ike["spi_r"])], 30, "east to hold only the new IKE SA")
+    finally:
+        pinger.join(90)
+    (ping,) = outcome
+    assert ping.sent >= 150 and ping.sent - ping.received <= 1, ping.output
+    assert (new_ike["spi_i"], new_ike["spi_r"]) != (old_ike["spi_i"], old_ike["spi_r"])
+    assert f"initiator rekeyed IKE SA #{old_ike['serial']}" in west.log_text(), west.log_text()[-2000:]
+    for daemon, ns in ((west, lab_pair.west), (east, lab_pair.east)):
+        (child,) = daemon.children(loaded.name)
+        assert child["ike_serial"] == daemon.ike_sas(loaded.name)[0]["serial"], child
+        states = esp_states(lab_pair, ns)
+        assert {s["spi"] for s in states} == esp_before[ns], (ns, states)  # the same ESP SAs
+        assert all(s["packets"] >= 150 for s in states), (ns, states)
 
 
 @pytest.mark.parametrize("loaded", [conns.GCM], indirect=True, ids=["gcm"])

@@ -23,8 +23,22 @@ from typing import Any
 from tests.host.netns import EAST_IN, EAST_IP, EAST_NET, WEST_IN, WEST_IP, WEST_NET
 from tests.kernel import ipxfrm
 
-__all__ = ["EAST_IN", "EAST_IP", "EAST_NET", "WEST_IN", "WEST_IP", "WEST_NET", "LabPair", "PingResult",
-           "make_pair", "remove_pair", "wait_for"]
+__all__ = ["EAST_IN", "EAST_IP", "EAST_NET", "NAT_PUBLIC", "ROAD_IP", "ROAD_NET", "WEST_IN", "WEST_IP", "WEST_NET",
+           "LabPair", "NatLab", "PingResult", "make_nat_lab", "make_pair", "remove_nat_lab", "remove_pair",
+           "wait_for"]
+
+# The road warrior's lab: road (10.9.0.2) behind a NAT namespace whose nft masquerade
+# rewrites its packets to 192.0.2.3 on their way to east, as a home router would.
+ROAD_IP, ROAD_NET = "10.9.0.2", "10.9.0.0/24"
+NAT_INSIDE, NAT_PUBLIC = "10.9.0.1", "192.0.2.3"
+NFT_MASQUERADE = """\
+table ip lab_nat {
+\tchain postrouting {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\toifname "out0" masquerade
+\t}
+}
+"""
 
 
 def run(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -58,6 +72,7 @@ _PING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?recei
 class LabPair:
     west: str
     east: str
+    west_ip: str = WEST_IP  # west's outer address (the road warrior's own, behind its NAT)
 
     def exec(self, ns: str, *cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return run("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
@@ -80,7 +95,7 @@ class LabPair:
     def esp_packets(self, ns: str) -> dict[str, int]:
         """ESP packets counted by the SAs of ``ns``: ``out`` (SAs towards the other
         host) and ``in`` (SAs towards this one)."""
-        here = WEST_IP if ns == self.west else EAST_IP
+        here = self.west_ip if ns == self.west else EAST_IP
         counts = {"in": 0, "out": 0}
         for sa in self.states(ns):
             if sa.get("proto") == "esp":
@@ -136,3 +151,44 @@ def remove_pair(pair: LabPair) -> None:
             except (ProcessLookupError, ValueError):
                 pass
         run("ip", "netns", "del", ns, check=False)
+
+
+@dataclass(frozen=True)
+class NatLab(LabPair):
+    """``west`` is the road warrior's namespace; ``nat`` sits between it and east."""
+
+    nat: str = ""
+
+
+def make_nat_lab() -> NatLab:
+    """road --veth-- nat (nft masquerade on out0) --veth-- east; east has its inside
+    subnet on in0 and its default route through the NAT, like a server on the Internet."""
+    tag = uuid.uuid4().hex[:6]
+    lab = NatLab(f"lr-{tag}", f"lx-{tag}", ROAD_IP, f"ln-{tag}")
+    try:
+        for ns in (lab.west, lab.nat, lab.east):
+            run("ip", "netns", "add", ns)
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        run("ip", "link", "add", "eth0", "netns", lab.west, "type", "veth", "peer", "name", "in0", "netns", lab.nat)
+        run("ip", "link", "add", "out0", "netns", lab.nat, "type", "veth", "peer", "name", "ext0", "netns", lab.east)
+        for ns, dev, addr in ((lab.west, "eth0", f"{ROAD_IP}/24"), (lab.nat, "in0", f"{NAT_INSIDE}/24"),
+                              (lab.nat, "out0", f"{NAT_PUBLIC}/24"), (lab.east, "ext0", f"{EAST_IP}/24")):
+            run("ip", "-n", ns, "addr", "add", addr, "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+        run("ip", "-n", lab.east, "link", "add", "in0", "type", "dummy")
+        run("ip", "-n", lab.east, "addr", "add", f"{EAST_IN}/24", "dev", "in0")
+        run("ip", "-n", lab.east, "link", "set", "in0", "up")
+        run("ip", "-n", lab.west, "route", "add", "default", "via", NAT_INSIDE)
+        run("ip", "-n", lab.east, "route", "add", "default", "via", NAT_PUBLIC, "src", EAST_IP)
+        run("ip", "netns", "exec", lab.nat, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        subprocess.run(["ip", "netns", "exec", lab.nat, "nft", "-f", "-"], input=NFT_MASQUERADE, text=True,
+                       check=True, capture_output=True, timeout=60)
+    except BaseException:
+        remove_nat_lab(lab)
+        raise
+    return lab
+
+
+def remove_nat_lab(lab: NatLab) -> None:
+    remove_pair(lab)
+    run("ip", "netns", "del", lab.nat, check=False)

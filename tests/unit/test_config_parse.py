@@ -246,3 +246,13 @@ def test_truncated_and_mangled_files(tmp_path_factory: pytest.TempPathFactory, c
     for e in _errors:
         assert e.file == str(p) and e.line is not None
     assert isinstance(conf.setup, SetupConfig)
+
+
+def test_ipsec_max_packets_and_bytes_reach_the_engine(tmp_path: Path) -> None:
+    from pluto_core.engine_conn import to_engine_conn
+
+    text = BASIC.replace("\tauto=start\n", "\tauto=start\n\tipsec-max-packets=2k\n\tipsec-max-bytes=1MiB\n")
+    conf = load_config(_write(tmp_path, text), local_addresses={"192.1.2.45"})
+    engine_conn = to_engine_conn(conf.conns["west-east"])
+    assert (engine_conn.ipsec_max_packets, engine_conn.ipsec_max_bytes) == (2000, 1 << 20)
+    assert not any("ipsec-max" in n for n in conf.notices), conf.notices

@@ -27,9 +27,23 @@ class Check:
         return None
 
 
-def _fake(lines: list[str]) -> Any:
-    return SimpleNamespace(plugins=SimpleNamespace(hook=SimpleNamespace(pluto_kernel_check_child=Check())),
+class CheckEsn:
+    def __init__(self, answer: str | None) -> None:
+        self.answer = answer
+
+    def get_hookimpls(self) -> list[int]:
+        return [1]
+
+    def __call__(self) -> str | None:
+        return self.answer
+
+
+def _fake(lines: list[str], esn: str | None = "PF_KEY v2 carries no extended sequence numbers (ESN)") -> Any:
+    fake = SimpleNamespace(plugins=SimpleNamespace(hook=SimpleNamespace(pluto_kernel_check_child=Check(),
+                                                                        pluto_kernel_check_esn=CheckEsn(esn))),
                            log=SimpleNamespace(log=lines.append), options=SimpleNamespace(kernel_backend="bsdkame"))
+    fake._without_esn = lambda *args: Daemon._without_esn(fake, *args)
+    return fake
 
 
 def _conn(esp: tuple) -> EngineConn:  # type: ignore[type-arg]
@@ -50,3 +64,24 @@ def test_nothing_left_refuses_the_conn() -> None:
 
     with pytest.raises(ConfigError, match="cannot install any of its ESP algorithms"):
         Daemon._kernel_filter(_fake([]), _conn((esp_proposal(1, [(20, 256)]),)))
+
+
+def _esn_ids(conn: EngineConn) -> list[list[int]]:
+    return [[t.id for t in p.transforms if t.type == 5] for p in conn.esp_proposals]
+
+
+def test_esn_not_offered_where_the_kernel_cannot() -> None:
+    """esn=either offers ESN=1 first; a peer that picks it would get a Child SA the
+    kernel refuses (seen with Libreswan over af_key): only ESN=0 is offered."""
+    from pluto_core.ikev2.proposal_build import esp_proposal
+
+    either = esp_proposal(1, [(12, 256)], [2], esn=(1, 0))
+    lines: list[str] = []
+    conn = Daemon._kernel_filter(_fake(lines), _conn((either,)))
+    assert _esn_ids(conn) == [[0]]
+    assert lines == ['"c": ESN not offered: PF_KEY v2 carries no extended sequence numbers (ESN)']
+    # a kernel with ESN keeps both
+    assert _esn_ids(Daemon._kernel_filter(_fake([], esn=None), _conn((either,)))) == [[1, 0]]
+    # esn=yes cannot be met: the conn is refused, saying why
+    with pytest.raises(ConfigError, match=r"esn=yes, but kernel backend 'bsdkame' cannot: PF_KEY v2"):
+        Daemon._kernel_filter(_fake([]), _conn((esp_proposal(1, [(12, 256)], [2], esn=(1,)),)))

@@ -350,3 +350,14 @@ def test_owned_record_counts_policies() -> None:
     record.add_sa(SaId("192.0.2.1", 5, 50, None, "192.0.2.2"), larval=True)
     assert record.is_larval(SaId("192.0.2.1", 5))  # the source does not name an SA
     assert record.drop_sa(SaId("192.0.2.1", 5)) and len(record) == 0
+
+
+def test_volume_limits_reach_the_sa_lifetime() -> None:
+    """ipsec-max-bytes/-packets: the kernel's byte and packet limits of both SAs."""
+    import dataclasses
+
+    child = dataclasses.replace(_child(), soft_bytes=250, hard_bytes=1000, soft_packets=25, hard_packets=100)
+    plan = plan_child(child)
+    for sa in (plan.inbound, plan.outbound):
+        assert sa.lifetime == Lifetime(soft_bytes=250, hard_bytes=1000, soft_packets=25, hard_packets=100,
+                                       soft_seconds=2700, hard_seconds=3600)

@@ -16,7 +16,7 @@ if [ -s "$OUT/pytest-args" ]; then
 	mapfile -t args < "$OUT/pytest-args"
 fi
 # the whole lab unless the arguments name test files themselves
-where=(tests/lab)
+where=(tests/lab tests/kernel/test_conformance_bsdkame.py)
 for a in "${args[@]}"; do
 	case $a in tests/*) where=() ;; esac
 done
