@@ -362,7 +362,8 @@ class Daemon:
                         "established": sa.state.name == "ESTABLISHED", "initiator": sa.initiator,
                         "local": list(sa.local), "remote": list(sa.remote),
                         "peer_id": sa.peer_id.text if sa.peer_id else None,
-                        "spi_i": sa.spi_i.hex(), "spi_r": sa.spi_r.hex()})
+                        "spi_i": sa.spi_i.hex(), "spi_r": sa.spi_r.hex(),
+                        "encapsulation": bool(sa.transport and sa.transport.encapsulate)})
             for child in sa.children:
                 counters = child_counters(self, child)
                 children.append({"serial": child.serial, "conn": sa.name, "ike_serial": sa.serial,

@@ -36,7 +36,7 @@ import pluggy
 if TYPE_CHECKING:
     import socket
 
-    from pluto_core.ikev2.conn import ChildInstall, MessageContext
+    from pluto_core.ikev2.conn import ChildInstall, MessageContext, TransportHint
     from pluto_core.kernel_types import Acquire, Expire, KernelEvent, Mapping, PolicySpec, SaCounters, SaId, SaSpec
     from pluto_core.logger import LogRecord, LogSettings
     from pluto_core.options import Options
@@ -118,10 +118,15 @@ def pluto_ike_build(context: MessageContext) -> list[Any]:
 
 
 @hookspec
-def pluto_ike_read(context: MessageContext, payloads: list[Any]) -> None:
+def pluto_ike_read(context: MessageContext, payloads: list[Any]) -> list[TransportHint] | None:
     """Called for every IKE message received on an IKE SA, after it was
     authenticated and decrypted (IKE_SA_INIT: as received), before the engine
-    processes it. Read only: do not change ``payloads``."""
+    processes it. Read only: do not change ``payloads``. May return
+    ``pluto_core.ikev2.conn.TransportHint`` objects that change how the IKE SA's
+    packets travel (NAT traversal: move to UDP 4500, ESP in UDP, keepalives,
+    follow the peer's address); the engine merges those of every plugin.
+    ``context.spi_i``/``spi_r`` are the message's SPIs, ``context.options`` the
+    conn's keywords an extension may need (``encapsulation``, ``nat-keepalive``)."""
 
 
 # --------------------------------------------------------------------------

@@ -72,6 +72,7 @@ class IkeHost:
         self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log, jobs=jobs,
                              on_event=event, force_busy=options.force_busy,
                              uniqueids=options.uniqueids,
+                             keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
                              extensions=HookExtensions(hook) if hook is not None else None)
 
     async def start(self) -> None:
@@ -182,7 +183,7 @@ class IkeHost:
             if sock is None:
                 self.log.log(f"no UDP interface {d.local[0]}:{d.local[1]} to send to {d.remote[0]}: dropped")
                 continue
-            sock.send(d.data, d.remote)
+            sock.send(d.data, d.remote, raw=d.raw)
         deadline = self.engine.next_deadline()
         if self._timer is not None:
             self._timer.cancel()
@@ -223,5 +224,8 @@ class HookExtensions:
             out.extend(result or [])
         return out
 
-    def read(self, ctx: Any, payloads: list[Any]) -> None:
-        self.hook.pluto_ike_read(context=ctx, payloads=payloads)
+    def read(self, ctx: Any, payloads: list[Any]) -> list[Any]:
+        hints: list[Any] = []
+        for result in self.hook.pluto_ike_read(context=ctx, payloads=payloads):
+            hints.extend(result if isinstance(result, list) else [result])
+        return hints

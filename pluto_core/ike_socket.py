@@ -83,10 +83,11 @@ class IkeSocket:
             data = data[4:]
         self.receiver(data, (self.address, self.port), remote)
 
-    def send(self, data: bytes, remote: tuple[str, int]) -> None:
+    def send(self, data: bytes, remote: tuple[str, int], raw: bool = False) -> None:
+        """Send one IKE message; ``raw`` (a NAT-T keepalive) goes without the marker."""
         if self.transport is None:
             return
-        if self.port == NATT_PORT:
+        if self.port == NATT_PORT and not raw:
             data = NON_ESP_MARKER + data
         self.transport.sendto(data, remote)
 

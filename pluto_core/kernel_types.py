@@ -274,13 +274,18 @@ def plan_child(child: ChildInstall, priority: int = 0) -> ChildPlan:
 
     proto = IPPROTO_AH if child.protocol == 2 else IPPROTO_ESP  # IKEv2 Protocol ID 2 = AH, 3 = ESP
 
-    def sa(src: str, dst: str, keys: ChildKeys) -> SaSpec:
+    def sa(src: str, dst: str, keys: ChildKeys, encap: Encap | None) -> SaSpec:
         return SaSpec(src=src, dst=dst, spi=keys.spi, encr=child.encr_id, encr_key=keys.encr_key,
                       integ=child.integ_id or 0, integ_key=keys.integ_key, proto=proto, mode=mode,
-                      reqid=child.reqid, esn=child.esn, replay_window=child.replay_window, lifetime=life)
+                      reqid=child.reqid, esn=child.esn, replay_window=child.replay_window, lifetime=life,
+                      encap=encap)
 
-    inbound = sa(child.remote_addr, child.local_addr, child.inbound)
-    outbound = sa(child.local_addr, child.remote_addr, child.outbound)
+    # ESP in UDP: each SA's ports as its packets carry them (source, destination)
+    ours, theirs = child.encap if child.encap is not None else (0, 0)
+    inbound = sa(child.remote_addr, child.local_addr, child.inbound,
+                 Encap(theirs, ours) if child.encap is not None else None)
+    outbound = sa(child.local_addr, child.remote_addr, child.outbound,
+                  Encap(ours, theirs) if child.encap is not None else None)
     if mode is Mode.TUNNEL:
         out_tmpl = (Template(mode, child.local_addr, child.remote_addr, child.reqid, proto),)
         in_tmpl = (Template(mode, child.remote_addr, child.local_addr, child.reqid, proto),)

@@ -225,11 +225,10 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
                    "sent in IKE_SA_INIT by the vendorid plugin"),
         OptionSpec("--uniqueids", None, "a new IKE SA for a peer ID replaces older ones (default yes)"),
         OptionSpec("--virtual-private", "NETWORK_LIST", "subnets allowed behind NAT, e.g. "
-                   "%v4:10.0.0.0/8,%v4:!10.1.0.0/16", "validated and recorded; NAT-T is not implemented yet"),
-        OptionSpec("--keep-alive", "DELAY_SEC", "NAT-T keep-alive interval in seconds",
-                   "validated and recorded; NAT-T is not implemented yet"),
-        OptionSpec("--force-busy", None, "act as under a denial of service: demand IKEv2 cookies",
-                   "recorded; acted on by the IKEv2 responder once it lands"),
+                   "%v4:10.0.0.0/8,%v4:!10.1.0.0/16", "validated and recorded; vhost:/vnet: subnets are "
+                   "not implemented yet"),
+        OptionSpec("--keep-alive", "DELAY_SEC", "NAT-T keep-alive interval in seconds (default 20)"),
+        OptionSpec("--force-busy", None, "act as under a denial of service: demand IKEv2 cookies"),
         OptionSpec("--crl-strict", None, "refuse X.509 authentication until a CRL is loaded",
                    "recorded; X.509 is not implemented yet"),
         OptionSpec("--crlcheckinterval", "SECONDS", "interval between CRL fetches",

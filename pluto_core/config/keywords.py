@@ -239,7 +239,7 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("pfs", VType.BOOL, True, True, ()),
     ("session-resumption", VType.BOOL, False, False, ()),
     ("send-supported-auth-methods", VType.BOOL, False, False, ()),
-    ("nat-keepalive", VType.BOOL, True, False, ()),
+    ("nat-keepalive", VType.BOOL, True, True, ()),
     ("initial-contact", VType.BOOL, False, False, ()),
     ("send-esp-tfc-padding-not-supported", VType.BOOL, False, False, ()),
     ("reject-simultaneous-ike-auth", VType.BOOL, True, False, ()),
@@ -286,7 +286,7 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("ipsec-interface", VType.STRING, None, False, ()),
     ("clones", VType.STRING, None, False, ()),  # a count, or yes/no
     ("nic-offload", VType.ENUM, "no", False, ("no", "yes", "crypto", "packet")),
-    ("encapsulation", VType.ENUM, "auto", False, ("yes", "no", "auto")),
+    ("encapsulation", VType.ENUM, "auto", True, ("yes", "no", "auto")),
     ("overlapip", VType.BOOL, False, False, ()),
     ("reauth", VType.BOOL, False, False, ()),
     ("rekey", VType.BOOL, True, True, ()),

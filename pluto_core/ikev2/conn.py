@@ -9,7 +9,7 @@ protocols below, so that tests can inject in-memory versions.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,6 +134,8 @@ class ChildInstall:
     hard_bytes: int = 0
     soft_packets: int = 0
     hard_packets: int = 0
+    # ESP in UDP (RFC 3948) when a NAT sits between the peers: (our port, the peer's), else None
+    encap: tuple[int, int] | None = None
 
 
 class KernelPort(Protocol):
@@ -169,22 +171,41 @@ class MessageContext:
     initiator: bool  # our role as original initiator of the IKE SA
     local: tuple[str, int]
     remote: tuple[str, int]
+    spi_i: bytes = b""  # the message's SPIs (SPIr is zero in an IKE_SA_INIT request)
+    spi_r: bytes = b""
+    options: Mapping[str, Any] = field(default_factory=dict)  # the conn's keywords for extensions
+
+
+@dataclass(frozen=True, slots=True)
+class TransportHint:
+    """What an extension learned that changes how this IKE SA's packets travel
+    (NAT traversal, RFC 7296 section 2.23 and RFC 3948); the engine applies it."""
+
+    port: int | None = None  # the initiator moves both ends of the IKE SA to this UDP port
+    encapsulate: bool = False  # Child SAs use ESP in UDP at the IKE SA's ports
+    keepalive: bool = False  # send one-octet keepalives from our end (we are behind a NAT)
+    follow_peer: bool = False  # send to where the latest authenticated message came from
+
+    def merged(self, other: TransportHint) -> TransportHint:
+        return TransportHint(other.port or self.port, self.encapsulate or other.encapsulate,
+                             self.keepalive or other.keepalive, self.follow_peer or other.follow_peer)
 
 
 class Extensions(Protocol):
     """Plugins adding payloads to the messages we send and reading those we receive
-    (NAT detection, fragmentation, vendor IDs...), instead of branches in the engine."""
+    (NAT detection, fragmentation, vendor IDs...), instead of branches in the engine.
+    ``read`` may return :class:`TransportHint` objects for the IKE SA."""
 
     def build(self, ctx: MessageContext) -> list[Any]: ...
 
-    def read(self, ctx: MessageContext, payloads: list[Any]) -> None: ...
+    def read(self, ctx: MessageContext, payloads: list[Any]) -> list[TransportHint] | None: ...
 
 
 class NoExtensions:
     def build(self, ctx: MessageContext) -> list[Any]:
         return []
 
-    def read(self, ctx: MessageContext, payloads: list[Any]) -> None:
+    def read(self, ctx: MessageContext, payloads: list[Any]) -> list[TransportHint] | None:
         return None
 
 

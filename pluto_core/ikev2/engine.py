@@ -28,6 +28,7 @@ from pluto_core.ikev2.conn import (
     KernelPort,
     MessageContext,
     NoExtensions,
+    TransportHint,
 )
 from pluto_core.ikev2.crypto import IntegrityError, encrypted_length, protect, unprotect
 from pluto_core.ikev2.enums import ExchangeType, NotifyType
@@ -42,6 +43,7 @@ HALF_OPEN_COOKIE_THRESHOLD = 25000  # as Libreswan's ddos-ike-threshold default
 ZERO_SPI = bytes(8)
 INVALID_SPI_REPLIES_PER_SECOND = 10
 REVIVE_DELAY = 5.0
+NATT_KEEPALIVE = b"\xff"  # RFC 3948 section 2.3: one octet, 0xFF, no non-ESP marker
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class Datagram:
     data: bytes
     local: tuple[str, int]
     remote: tuple[str, int]
+    raw: bool = False  # a NAT-T keepalive: sent as is, without the non-ESP marker of port 4500
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,7 @@ class Engine:
         force_busy: bool = False,
         uniqueids: bool = True,
         extensions: Extensions | None = None,
+        keepalive_interval: float = 20.0,
     ) -> None:
         self.kernel = kernel
         self.credentials = credentials
@@ -90,6 +94,7 @@ class Engine:
         self.force_busy = force_busy
         self.uniqueids = uniqueids
         self.extensions: Extensions = extensions or NoExtensions()
+        self.keepalive_interval = keepalive_interval  # NAT-T keepalives from behind a NAT (RFC 3948 2.3)
         self.conns: dict[str, EngineConn] = {}
         self.sas: dict[bytes, IkeSa] = {}  # by our SPI
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder: (SPIi, peer)
@@ -299,8 +304,12 @@ class Engine:
         self.transmit(sa, data)
         return data
 
-    def context(self, sa: IkeSa, exchange: int, request: bool, outbound: bool) -> MessageContext:
-        return MessageContext(exchange, request, outbound, sa.name, sa.serial, sa.initiator, sa.local, sa.remote)
+    def context(self, sa: IkeSa, exchange: int, request: bool, outbound: bool,
+                msg: Message | None = None) -> MessageContext:
+        """What extensions are told of a message: ``msg``'s SPIs when one was received."""
+        spi_i, spi_r = (msg.spi_i, msg.spi_r) if msg is not None else (sa.spi_i, sa.spi_r)
+        return MessageContext(exchange, request, outbound, sa.name, sa.serial, sa.initiator, sa.local, sa.remote,
+                              spi_i, spi_r, sa.conn.options if sa.conn is not None else {})
 
     def _extend(self, sa: IkeSa, exchange: int, request: bool) -> list[Payload]:
         try:
@@ -310,13 +319,26 @@ class Engine:
             return []
 
     def extensions_read(self, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
+        ctx = self.context(sa, msg.exchange_type, not msg.is_response, False, msg)
         try:
-            self.extensions.read(self.context(sa, msg.exchange_type, not msg.is_response, False), payloads)
+            hints = self.extensions.read(ctx, payloads) or []
         except Exception as exc:
             self.log.log(f"{self.prefix(sa)} extension failed while reading a message: {exc}")
+            return
+        for hint in hints:
+            self._apply(sa, hint)
+
+    def _apply(self, sa: IkeSa, hint: TransportHint) -> None:
+        sa.transport = hint if sa.transport is None else sa.transport.merged(hint)
+        if hint.port is not None and sa.initiator and sa.state == IkeState.INIT_SENT:
+            # RFC 7296 2.23: the initiator moves to port 4500 once a NAT is detected
+            sa.local, sa.remote = (sa.local[0], hint.port), (sa.remote[0], hint.port)
 
     def transmit(self, sa: IkeSa, data: bytes) -> None:
         self.outbox.append(Datagram(data, sa.local, sa.remote))
+
+    def send_keepalive(self, sa: IkeSa) -> None:
+        self.outbox.append(Datagram(NATT_KEEPALIVE, sa.local, sa.remote, raw=True))
 
     def reply_stateless(self, request: Message, local: tuple[str, int], remote: tuple[str, int],
                         notify: Notify) -> None:
@@ -389,9 +411,9 @@ class Engine:
             return
         sa.last_contact = self.clock()
         if msg.is_response:
-            self._on_response(sa, msg, data)
+            self._on_response(sa, msg, data, local, remote)
         else:
-            self._on_request(sa, msg, data)
+            self._on_request(sa, msg, data, local, remote)
 
     def decrypt(self, sa: IkeSa, msg: Message, data: bytes) -> list[Payload] | None:
         """The inner payloads of a protected message, or None (logged) when it does not verify."""
@@ -412,7 +434,18 @@ class Engine:
             self.log.log(f"{self.prefix(sa)} {_xname(msg)} from {self.peer_text(sa)}: {exc}: dropped")
         return None
 
-    def _on_request(self, sa: IkeSa, msg: Message, data: bytes) -> None:
+    def follow_peer(self, sa: IkeSa, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        """With NAT-T, send where the latest authenticated message came from (RFC 7296
+        section 2.23): the initiator's move to port 4500, or a NAT's new mapping."""
+        if sa.transport is None or not sa.transport.follow_peer or (local == sa.local and remote == sa.remote):
+            return
+        self.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
+        self.log.debug(f"{self.prefix(sa)} peer now at {remote[0]}:{remote[1]} (from {sa.remote[0]}:"
+                       f"{sa.remote[1]}), our end {local[0]}:{local[1]}", "base")
+        sa.local, sa.remote = local, remote
+
+    def _on_request(self, sa: IkeSa, msg: Message, data: bytes, local: tuple[str, int],
+                    remote: tuple[str, int]) -> None:
         mid = msg.message_id
         if mid == sa.last_response_id and sa.last_response:
             # RFC 7296 2.1: a retransmitted request gets the same response again.
@@ -426,6 +459,7 @@ class Engine:
         payloads = self.decrypt(sa, msg, data)
         if payloads is None:
             return
+        self.follow_peer(sa, local, remote)
         self.extensions_read(sa, msg, payloads)
         if msg.exchange_type == ExchangeType.IKE_AUTH and not sa.initiator and sa.state == IkeState.INIT_DONE:
             from pluto_core.ikev2.exchange_auth import on_auth_request
@@ -443,7 +477,8 @@ class Engine:
             self.log.log(f"{self.prefix(sa)} unexpected {_xname(msg)} request in state "
                          f"'{sa.state.value}': dropped")
 
-    def _on_response(self, sa: IkeSa, msg: Message, data: bytes) -> None:
+    def _on_response(self, sa: IkeSa, msg: Message, data: bytes, local: tuple[str, int],
+                     remote: tuple[str, int]) -> None:
         if msg.message_id != sa.last_request_id or not sa.last_request:
             self.log.debug(f"{self.prefix(sa)} {_xname(msg)} response {msg.message_id} matches no "
                            "outstanding request: dropped")
@@ -458,6 +493,7 @@ class Engine:
         payloads = self.decrypt(sa, msg, data)
         if payloads is None:
             return
+        self.follow_peer(sa, local, remote)
         sa.last_request = b""  # answered: stop retransmitting
         self.extensions_read(sa, msg, payloads)
         ctx, sa.request_ctx = sa.request_ctx, None

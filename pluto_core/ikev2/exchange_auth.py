@@ -283,6 +283,11 @@ def _established(engine: Engine, sa: IkeSa, role: str) -> None:
                 delete_ike_sa(engine, other, notify_peer=True)
 
 
+def _encapsulate(sa: IkeSa) -> bool:
+    """ESP in UDP (RFC 3948) once an extension (NAT-T) found a NAT."""
+    return sa.transport is not None and sa.transport.encapsulate
+
+
 def _soft_volume(engine: Engine, hard: int, we_initiated: bool) -> int:
     """The soft limit for ``ipsec-max-bytes``/``-packets``, as Libreswan documents it:
     25% of the hard limit where we initiated the exchange, 50% where we responded (so
@@ -333,6 +338,7 @@ def install_child(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, rol
         soft_bytes=_soft_volume(engine, conn.ipsec_max_bytes, we_initiated), hard_bytes=conn.ipsec_max_bytes,
         soft_packets=_soft_volume(engine, conn.ipsec_max_packets, we_initiated),
         hard_packets=conn.ipsec_max_packets,
+        encap=(sa.local[1], sa.remote[1]) if _encapsulate(sa) else None,
     )
     try:
         engine.kernel.install_child(install)

@@ -254,6 +254,7 @@ def _finish_ike_rekey(engine: Engine, old: IkeSa, chosen: Chosen, ni: bytes, nr:
     spi_i, spi_r = (our_spi, peer_spi) if initiator else (peer_spi, our_spi)
     new = IkeSa(engine.next_serial(), old.conn, initiator, old.local, old.remote, spi_i, spi_r,
                 state=IkeState.ESTABLISHED)
+    new.transport = old.transport  # the same peers over the same NAT, if any
     new.suite, new.ke_group = suite, chosen.id_of(TransformType.KE) or old.ke_group
     new.nonce_i, new.nonce_r = ni, nr
     # SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr), with the old SA's PRF; then prf+ of the new one.

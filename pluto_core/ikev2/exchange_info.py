@@ -23,6 +23,8 @@ def schedule_ike_timers(engine: Engine, sa: IkeSa) -> None:
     conn = sa.conn
     if conn is not None and conn.dpddelay > 0:
         engine.schedule(sa, conn.dpddelay, "liveness")
+    if sa.transport is not None and sa.transport.keepalive and engine.keepalive_interval > 0:
+        engine.schedule(sa, engine.keepalive_interval, "nat-keepalive")
     schedule_ike_lifetime(engine, sa)
 
 
@@ -146,6 +148,11 @@ def on_timer(engine: Engine, sa: IkeSa, kind: str, now: float) -> None:
         if sa.state == IkeState.INIT_DONE:
             engine.log.log(f"{engine.prefix(sa)} half-open IKE SA timed out: deleted")
             engine.forget(sa)
+    elif kind == "nat-keepalive":
+        # Keep the NAT's mapping for port 4500 alive while the IKE SA lives (RFC 3948 2.3).
+        if sa.state == IkeState.ESTABLISHED:
+            engine.send_keepalive(sa)
+            engine.schedule(sa, engine.keepalive_interval, kind)
     elif kind == "liveness":
         if sa.state != IkeState.ESTABLISHED or conn is None:
             return

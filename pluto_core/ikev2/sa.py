@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pluto_core.ikev2.conn import ChildInstall, EngineConn, IdSpec
+from pluto_core.ikev2.conn import ChildInstall, EngineConn, IdSpec, TransportHint
 from pluto_core.ikev2.crypto import IkeSaKeys, SkContext, Suite
 from pluto_core.ikev2.payloads import Proposal
 from pluto_core.ikev2.ts_narrow import Selector
@@ -83,6 +83,7 @@ class IkeSa:
     children: list[ChildSa] = field(default_factory=list)
     established_at: float = 0.0
     last_contact: float = 0.0
+    transport: TransportHint | None = None  # what extensions (NAT-T) said of how packets travel
 
     @property
     def our_spi(self) -> bytes:

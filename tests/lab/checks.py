@@ -4,10 +4,13 @@ counters of both sides moving in both directions."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tests.lab.conns import Suite
-from tests.lab.topology import EAST_IN, EAST_IP, WEST_IN, WEST_IP, LabPair, wait_for
+from tests.lab.topology import EAST_IN, EAST_IP, WEST_IN, WEST_IP, LabPair, PingResult, wait_for
 
 PINGS = 3
 
@@ -58,3 +61,17 @@ def ping_through(pair: LabPair, suite: Suite, count: int = PINGS) -> dict[str, d
 
 def wait_no_esp(pair: LabPair, ns: str, timeout: float = 30) -> None:
     wait_for(lambda: not esp_states(pair, ns), timeout, f"{ns} to hold no ESP SA")
+
+
+@contextmanager
+def pinging(pair: LabPair, count: int, deadline: float, interval: float = 0.2) -> Iterator[list[PingResult]]:
+    """West's inside address pings east's in the background while the body waits (for
+    a rekey, say); after the block the list holds the ping's result."""
+    outcome: list[PingResult] = []
+    pinger = threading.Thread(target=lambda: outcome.append(
+        pair.ping(pair.west, WEST_IN, EAST_IN, count=count, interval=interval, deadline=deadline)))
+    pinger.start()
+    try:
+        yield outcome
+    finally:
+        pinger.join(deadline + 30)

@@ -88,21 +88,23 @@ def libreswan_conf(suites: tuple[Suite, ...]) -> str:
     return text.replace("\tauto=ignore", "\tauto=ignore\n\tleftupdown=%disabled\n\trightupdown=%disabled")
 
 
-def swanctl_conf(suite: Suite, local: str = "east") -> str:
+def swanctl_conf(suite: Suite, local: str = "east", remote_addrs: str | None = None,
+                 remote_ts: str | None = None, remote_id: str | None = None) -> str:
     """One strongSwan connection (and the PSK) for ``swanctl --load-all``; loading it
-    unloads any other, so the responder has exactly this one."""
+    unloads any other, so the responder has exactly this one. The ``remote_*``
+    arguments replace the other end's (a road warrior: ``%any``, its subnet, its ID)."""
     me, peer = (EAST_IP, WEST_IP) if local == "east" else (WEST_IP, EAST_IP)
     if suite.mode == "tunnel":
         my_ts, their_ts = (EAST_NET, WEST_NET) if local == "east" else (WEST_NET, EAST_NET)
     else:
         my_ts, their_ts = "dynamic", "dynamic"
-    other = "west" if local == "east" else "east"
+    other = remote_id or ("west" if local == "east" else "east")
     return f"""\
 connections {{
 \t{suite.name} {{
 \t\tversion = 2
 \t\tlocal_addrs = {me}
-\t\tremote_addrs = {peer}
+\t\tremote_addrs = {remote_addrs or peer}
 \t\tproposals = {suite.ike_swan}
 \t\tlocal {{
 \t\t\tauth = psk
@@ -116,7 +118,7 @@ connections {{
 \t\t\t{suite.name} {{
 \t\t\t\tmode = {suite.mode}
 \t\t\t\tlocal_ts = {my_ts}
-\t\t\t\tremote_ts = {their_ts}
+\t\t\t\tremote_ts = {remote_ts or their_ts}
 \t\t\t\tesp_proposals = {suite.esp_swan}
 \t\t\t}}
 \t\t}}
@@ -124,8 +126,8 @@ connections {{
 }}
 secrets {{
 \tike-lab {{
-\t\tid-a = west
-\t\tid-b = east
+\t\tid-a = {other}
+\t\tid-b = {local}
 \t\tsecret = "{PSK}"
 \t}}
 }}

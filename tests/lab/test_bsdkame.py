@@ -9,8 +9,8 @@ A pair of namespaces of its own: the session's west runs our daemon over XFRM.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,11 +18,18 @@ import pytest
 from pluto_core.control.client import ControlError
 from tests.host.peers import libreswan_available, strongswan_available
 from tests.lab import conns
-from tests.lab.checks import assert_kernel_algorithms, esp_states, ping_through, wait_for_esp_pairs, wait_no_esp
+from tests.lab.checks import (
+    assert_kernel_algorithms,
+    esp_states,
+    ping_through,
+    pinging,
+    wait_for_esp_pairs,
+    wait_no_esp,
+)
 from tests.lab.interop import interop_round
 from tests.lab.ours import Ours
 from tests.lab.peers import LibreswanPeer, Peer, StrongswanPeer
-from tests.lab.topology import EAST_IN, WEST_IN, LabPair, PingResult, make_pair, remove_pair, wait_for
+from tests.lab.topology import EAST_IN, WEST_IN, LabPair, make_pair, remove_pair, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -77,9 +84,22 @@ def peer(request: pytest.FixtureRequest, kame_pair: LabPair, lab_root: Path) -> 
         kame_pair.flush(kame_pair.east)
 
 
-def _fail_with_logs(exc: AssertionError, peer: Peer, ours: Ours) -> AssertionError:
-    return AssertionError(f"{exc}\n--- {peer.kind} log (tail) ---\n{peer.log()[-4000:]}"
-                          f"\n--- our log (tail) ---\n{ours.log_text()[-4000:]}")
+@contextmanager
+def _loaded(pair: LabPair, kame: Ours, peer: Peer, suite: conns.Suite) -> Iterator[None]:
+    """The conn loaded on both sides for the body; a failure carries both logs;
+    afterwards nothing of it is left in either daemon or kernel."""
+    peer.load(suite)
+    kame.add(suite.name)
+    try:
+        yield
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- {peer.kind} log (tail) ---\n{peer.log()[-4000:]}"
+                             f"\n--- our log (tail) ---\n{kame.log_text()[-4000:]}") from None
+    finally:
+        kame.forget(suite.name)
+        peer.unload(suite)
+        pair.flush(pair.west)
+        pair.flush(pair.east)
 
 
 def test_startup_trap_and_refused_algorithms(kame_pair: LabPair, kame: Ours) -> None:
@@ -105,9 +125,7 @@ def test_acquire_starts_the_ondemand_conn(kame_pair: LabPair, kame: Ours, peer: 
     """The trap policy (SADB_X_SPDADD, no SA) catches the first packet; af_key sends
     SADB_ACQUIRE and the daemon negotiates; later pings cross the tunnel."""
     suite = conns.KAME_ONDEMAND
-    peer.load(suite)
-    kame.add(suite.name)  # re-added for each peer: the trap is put back by `route`
-    try:
+    with _loaded(kame_pair, kame, peer, suite):  # re-added for each peer: `route` puts the trap back
         routed = kame.call("route", name=suite.name)
         assert routed["policies"] == 1, routed
         traps = [p for p in kame_pair.policies(kame_pair.west) if p.get("dir") == "out" and p.get("tmpl")]
@@ -124,13 +142,6 @@ def test_acquire_starts_the_ondemand_conn(kame_pair: LabPair, kame: Ours, peer: 
         kame.down(suite.name)
         wait_no_esp(kame_pair, kame_pair.west)
         wait_no_esp(kame_pair, kame_pair.east)
-    except AssertionError as exc:
-        raise _fail_with_logs(exc, peer, kame) from None
-    finally:
-        kame.forget(suite.name)
-        peer.unload(suite)
-        kame_pair.flush(kame_pair.west)
-        kame_pair.flush(kame_pair.east)
 
 
 def test_sadb_expire_rekeys(kame_pair: LabPair, kame: Ours, peer: Peer) -> None:
@@ -138,24 +149,16 @@ def test_sadb_expire_rekeys(kame_pair: LabPair, kame: Ours, peer: Peer) -> None:
     daemon's timers know nothing of packets), the daemon rekeys the Child SA while a
     5/s ping runs; at most one echo is lost and the new SAs carry the rest."""
     suite = conns.KAME_VOLUME
-    peer.load(suite)
-    kame.add(suite.name)
-    try:
+    with _loaded(kame_pair, kame, peer, suite):
         kame.up(suite.name)
         wait_for_esp_pairs(kame_pair)
         old = {ns: {s["spi"] for s in esp_states(kame_pair, ns)} for ns in (kame_pair.west, kame_pair.east)}
         (first,) = kame.children(suite.name)
-        outcome: list[PingResult] = []
-        pinger = threading.Thread(target=lambda: outcome.append(
-            kame_pair.ping(kame_pair.west, WEST_IN, EAST_IN, count=80, interval=0.2, deadline=40)))
-        pinger.start()
-        try:
+        with pinging(kame_pair, count=80, deadline=40) as outcome:
             wait_for(lambda: [c for c in kame.children(suite.name) if c["spi_in"] != first["spi_in"]], 40,
                      "the Child SA to be rekeyed", interval=1.0)
             wait_for(lambda: all({s["spi"] for s in esp_states(kame_pair, ns)}.isdisjoint(old[ns])
                                  and esp_states(kame_pair, ns) for ns in old), 30, "the old SAs to be deleted")
-        finally:
-            pinger.join(60)
         (ping,) = outcome
         assert ping.sent >= 75 and ping.sent - ping.received <= 1, ping.output
         assert f"kernel reports the soft lifetime of SPI 0x{first['spi_out']}" in kame.log_text() \
@@ -165,10 +168,3 @@ def test_sadb_expire_rekeys(kame_pair: LabPair, kame: Ours, peer: Peer) -> None:
             states = esp_states(kame_pair, ns)
             assert len(states) == 2 and all(s["packets"] > 0 for s in states), (ns, states)
         assert_kernel_algorithms(kame_pair, suite)
-    except AssertionError as exc:
-        raise _fail_with_logs(exc, peer, kame) from None
-    finally:
-        kame.forget(suite.name)
-        peer.unload(suite)
-        kame_pair.flush(kame_pair.west)
-        kame_pair.flush(kame_pair.east)

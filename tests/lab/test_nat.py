@@ -1,21 +1,24 @@
-"""A road warrior behind a NAT (nft masquerade in a namespace of its own) keys a
-tunnel with our daemon on east, whose conn accepts any peer address (``left=%any``).
+"""A road warrior behind a NAT (nft masquerade in a namespace of its own): our
+daemon on the road keys a tunnel with a server on east that accepts any peer
+address, played by our daemon, Libreswan 4.10 and strongSwan 5.9.8 in turn.
 
-East sees the road warrior at the NAT's public address: its IKE SA, its kernel
-SAs and their counters all name 192.0.2.3, while the road warrior's name its
-own private 10.9.0.2. This is the topology NAT traversal (RFC 7296 section 2.23,
-RFC 3948) is tested on; here the masquerade carries IKE on port 500 and ESP
-itself (the kernel's connection tracking translates protocol 50 for a single
-client), which is what works without NAT-T.
+NAT traversal (RFC 7296 section 2.23, RFC 3948): NAT detection in IKE_SA_INIT,
+IKE_AUTH and the rest on UDP 4500, ESP in UDP on both sides. East sees the road
+warrior at the NAT's public address (its IKE SA and kernel SAs name 192.0.2.3),
+the road warrior its own private 10.9.0.2; pings cross with the ESP counters
+moving on both sides, and `ipsec down` clears both kernels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
+from tests.host.peers import Libreswan, Strongswan, libreswan_available, strongswan_available
 from tests.lab import conns
 from tests.lab.checks import esp_states, wait_for_esp_pairs, wait_no_esp
 from tests.lab.ours import Ours
@@ -48,6 +51,19 @@ COMMON = f"""\
 ROAD_CONF = f"config setup\n\tlogtime=no\n\nconn road\n\tleft={ROAD_IP}\n{COMMON}"
 # East accepts the road warrior from any address, with the road's private subnet behind it.
 EAST_CONF = f"config setup\n\tlogtime=no\n\nconn road\n\tleft=%any\n\tleftsubnet={ROAD_NET}\n{COMMON}"
+LIBRESWAN_CONF = (f"config setup\n\tdnssec-enable=no\n\tuniqueids=yes\n\tplutodebug=none\n\n"
+                  f"conn road\n\tleft=%any\n\tleftsubnet={ROAD_NET}\n\tnarrowing=yes\n"
+                  f"\tleftupdown=%disabled\n\trightupdown=%disabled\n{COMMON}")
+# strongSwan's server conn: the GCM suite renamed "road", any peer address, the road's subnet
+SWANCTL_CONF = conns.swanctl_conf(dataclasses.replace(conns.GCM, name="road"), remote_addrs="%any",
+                                  remote_ts=ROAD_NET, remote_id="road")
+
+
+class Server(Protocol):
+    kind: str
+
+    def log(self) -> str: ...
+    def stop(self) -> None: ...
 
 
 @pytest.fixture(scope="module")
@@ -60,60 +76,131 @@ def nat_lab() -> Iterator[NatLab]:
 
 
 @pytest.fixture(scope="module")
-def road_and_east(nat_lab: NatLab, lab_root: Path) -> Iterator[tuple[Ours, Ours]]:
-    road = Ours(nat_lab.west, lab_root / "ours-road")
-    east = Ours(nat_lab.east, lab_root / "ours-nat-east")
-    road.launch_with(ROAD_CONF)
-    east.launch_with(EAST_CONF)
+def road(nat_lab: NatLab, lab_root: Path) -> Iterator[Ours]:
+    daemon = Ours(nat_lab.west, lab_root / "ours-road")
+    daemon.launch_with(ROAD_CONF)
     try:
-        road.ensure_initialized()
-        east.ensure_initialized()
-        yield road, east
+        daemon.ensure_initialized()
+        daemon.add("road")
+        yield daemon
     finally:
-        road.stop()
-        east.stop()
+        daemon.stop()
+
+
+class OursServer:
+    kind = "ours"
+
+    def __init__(self, ns: str, root: Path) -> None:
+        self.daemon = Ours(ns, root)
+        self.daemon.launch_with(EAST_CONF)
+        self.daemon.ensure_initialized()
+        self.daemon.add("road")
+
+    def log(self) -> str:
+        return self.daemon.log_text()
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+class LibreswanServer:
+    kind = "libreswan"
+
+    def __init__(self, ns: str, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "ipsec.conf").write_text(LIBRESWAN_CONF)
+        (root / "ipsec.secrets").write_text(conns.SECRETS)
+        (root / "ipsec.secrets").chmod(0o600)
+        self.daemon = Libreswan(ns, root)
+        self.daemon.start(root / "ipsec.conf", root / "ipsec.secrets")
+        self.daemon.add("road")
+
+    def log(self) -> str:
+        return self.daemon.log()
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+class StrongswanServer:
+    kind = "strongswan"
+
+    def __init__(self, ns: str, root: Path) -> None:
+        self.daemon = Strongswan(ns, root)
+        self.daemon.start(SWANCTL_CONF)
+
+    def log(self) -> str:
+        return self.daemon.log()
+
+    def stop(self) -> None:
+        self.daemon.stop()
+
+
+@pytest.fixture(scope="module", params=["ours", "libreswan", "strongswan"])
+def server(request: pytest.FixtureRequest, nat_lab: NatLab, lab_root: Path) -> Iterator[Server]:
+    kind = request.param
+    root = lab_root / f"nat-east-{kind}"
+    started: Server
+    if kind == "ours":
+        started = OursServer(nat_lab.east, root)
+    elif kind == "libreswan":
+        if not libreswan_available():
+            pytest.fail("Libreswan is not installed in /opt/libreswan (scripts/lab.sh installs it)")
+        started = LibreswanServer(nat_lab.east, root)
+    else:
+        if not strongswan_available():
+            pytest.fail("strongSwan is not installed (scripts/lab.sh installs it)")
+        started = StrongswanServer(nat_lab.east, root)
+    try:
+        yield started
+    finally:
+        started.stop()
+        nat_lab.flush(nat_lab.east)
 
 
 def test_masquerade_fixture(nat_lab: NatLab) -> None:
-    """The NAT works as a home router's: the road warrior reaches east, east only
-    ever sees the NAT's address (its reply goes back through the masquerade)."""
+    """The NAT works as a home router's: the road warrior reaches east, whose
+    answers find their way back through the masquerade."""
     result = nat_lab.ping(nat_lab.west, ROAD_IP, EAST_IP, count=2)
     assert result.received == 2, result.output
     table = nat_lab.exec(nat_lab.nat, "nft", "list", "table", "ip", "lab_nat").stdout
     assert "masquerade" in table, table
 
 
-def test_road_warrior_behind_nat(nat_lab: NatLab, road_and_east: tuple[Ours, Ours]) -> None:
-    road, east = road_and_east
-    road.add("road")
-    east.add("road")
+def test_road_warrior_behind_nat(nat_lab: NatLab, road: Ours, server: Server) -> None:
     try:
         road.up("road")
         wait_for_esp_pairs(nat_lab)
-        # east's view: the peer is the NAT; the road warrior's: itself and east
-        (ike,) = east.ike_sas("road")
-        assert ike["remote"][0] == NAT_PUBLIC and ike["peer_id"] == "@road", ike
-        assert {(s["src"], s["dst"]) for s in esp_states(nat_lab, nat_lab.east)} == \
-            {(NAT_PUBLIC, EAST_IP), (EAST_IP, NAT_PUBLIC)}
-        assert {(s["src"], s["dst"]) for s in esp_states(nat_lab, nat_lab.west)} == \
-            {(ROAD_IP, EAST_IP), (EAST_IP, ROAD_IP)}
-        (child,) = east.children("road")
-        assert child["remote_ts"] == [f"{ROAD_IP}/32"], child  # narrowed to the road warrior's host
+        (ike,) = road.ike_sas("road")
+        assert ike["local"] == [ROAD_IP, 4500] and ike["remote"] == [EAST_IP, 4500], ike  # floated
+        assert "NAT detected: we are behind a NAT" in road.log_text()
+        # ESP in UDP both ways; east's SAs name the NAT, the road's name itself
+        east_sas = esp_states(nat_lab, nat_lab.east)
+        assert {(s["src"], s["dst"]) for s in east_sas} == {(NAT_PUBLIC, EAST_IP), (EAST_IP, NAT_PUBLIC)}
+        road_sas = esp_states(nat_lab, nat_lab.west)
+        assert {(s["src"], s["dst"]) for s in road_sas} == {(ROAD_IP, EAST_IP), (EAST_IP, ROAD_IP)}
+        for sa in east_sas + road_sas:
+            assert sa.get("encap", {}).get("type") == "espinudp", sa
+        for sa in road_sas:
+            assert (sa["encap"]["sport"], sa["encap"]["dport"]) == ("4500", "4500"), sa
+        (child,) = road.children("road")
+        assert child["local_ts"] == [f"{ROAD_IP}/32"] and child["remote_ts"] == [EAST_NET], child
         before = {ns: nat_lab.esp_packets(ns) for ns in (nat_lab.west, nat_lab.east)}
         ping = nat_lab.ping(nat_lab.west, ROAD_IP, EAST_IN, count=3)
         assert ping.received == 3, ping.output
         for ns in before:
             after = nat_lab.esp_packets(ns)
             assert after["in"] - before[ns]["in"] >= 3 and after["out"] - before[ns]["out"] >= 3, (ns, after)
+        if server.kind == "ours":
+            assert f"NAT detected: the peer is behind a NAT (peer seen at {NAT_PUBLIC}:" in server.log()
         road.down("road")
         wait_no_esp(nat_lab, nat_lab.west)
         wait_no_esp(nat_lab, nat_lab.east)
-        wait_for(lambda: not east.ike_sas("road"), 30, "east to delete the IKE SA")
+        wait_for(lambda: not road.ike_sas("road"), 30, "the road warrior to delete its IKE SA")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- road log ---\n{road.log_text()[-3000:]}"
-                             f"\n--- east log ---\n{east.log_text()[-3000:]}") from None
+                             f"\n--- {server.kind} log ---\n{server.log()[-4000:]}") from None
     finally:
-        road.forget("road")
-        east.forget("road")
+        road.down("road")
         nat_lab.flush(nat_lab.west)
         nat_lab.flush(nat_lab.east)

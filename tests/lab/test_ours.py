@@ -5,16 +5,22 @@ leave nothing behind, and a Child SA or IKE SA rekey under traffic loses at most
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.lab import conns
-from tests.lab.checks import assert_kernel_algorithms, esp_states, ping_through, wait_for_esp_pairs, wait_no_esp
+from tests.lab.checks import (
+    assert_kernel_algorithms,
+    esp_states,
+    ping_through,
+    pinging,
+    wait_for_esp_pairs,
+    wait_no_esp,
+)
 from tests.lab.ours import Ours
-from tests.lab.topology import EAST_IN, WEST_IN, LabPair, PingResult, wait_for
+from tests.lab.topology import LabPair, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -105,18 +111,12 @@ def test_child_rekey_under_traffic(west: Ours, east: Ours, lab_pair: LabPair, lo
     wait_for_esp_pairs(lab_pair)
     old = {ns: {s["spi"] for s in esp_states(lab_pair, ns)} for ns in (lab_pair.west, lab_pair.east)}
     old_children = {c["spi_in"] for c in west.children(loaded.name)}
-    outcome: list[PingResult] = []
-    pinger = threading.Thread(target=lambda: outcome.append(
-        lab_pair.ping(lab_pair.west, WEST_IN, EAST_IN, count=175, interval=0.2, deadline=60)))
-    pinger.start()
-    try:
+    with pinging(lab_pair, count=175, deadline=60) as outcome:
         wait_for(lambda: {c["spi_in"] for c in west.children(loaded.name)} - old_children, 60,
                  "west to rekey the Child SA", interval=1.0)
         # once the old SAs are deleted, only new SPIs remain on both sides
         wait_for(lambda: all({s["spi"] for s in esp_states(lab_pair, ns)}.isdisjoint(old[ns])
                              and esp_states(lab_pair, ns) for ns in old), 30, "the old SAs to be deleted")
-    finally:
-        pinger.join(90)
     (ping,) = outcome
     assert ping.sent >= 150 and ping.sent - ping.received <= 1, ping.output
     for ns in old:
@@ -135,20 +135,14 @@ def test_ike_rekey_under_traffic(west: Ours, east: Ours, lab_pair: LabPair, load
     wait_for_esp_pairs(lab_pair)
     (old_ike,) = west.ike_sas(loaded.name)
     esp_before = {ns: {s["spi"] for s in esp_states(lab_pair, ns)} for ns in (lab_pair.west, lab_pair.east)}
-    outcome: list[PingResult] = []
-    pinger = threading.Thread(target=lambda: outcome.append(
-        lab_pair.ping(lab_pair.west, WEST_IN, EAST_IN, count=175, interval=0.2, deadline=60)))
-    pinger.start()
-    try:
-        def rekeyed() -> list[dict[str, object]]:
-            sas = west.ike_sas(loaded.name)
-            return sas if len(sas) == 1 and sas[0]["serial"] != old_ike["serial"] and sas[0]["established"] else []
+    def rekeyed() -> list[dict[str, object]]:
+        sas = west.ike_sas(loaded.name)
+        return sas if len(sas) == 1 and sas[0]["serial"] != old_ike["serial"] and sas[0]["established"] else []
 
+    with pinging(lab_pair, count=175, deadline=60) as outcome:
         (new_ike,) = wait_for(rekeyed, 60, "west to rekey the IKE SA and delete the old one", interval=1.0)
         wait_for(lambda: [(s["spi_i"], s["spi_r"]) for s in east.ike_sas(loaded.name)]
                  == [(new_ike["spi_i"], new_ike["spi_r"])], 30, "east to hold only the new IKE SA")
-    finally:
-        pinger.join(90)
     (ping,) = outcome
     assert ping.sent >= 150 and ping.sent - ping.received <= 1, ping.output
     assert (new_ike["spi_i"], new_ike["spi_r"]) != (old_ike["spi_i"], old_ike["spi_r"])

@@ -1,0 +1,137 @@
+"""NAT traversal (RFC 7296 section 2.23, RFC 3948) as an exchange plugin.
+
+Each side of IKE_SA_INIT sends NAT_DETECTION_SOURCE_IP and
+NAT_DETECTION_DESTINATION_IP notifies, each SHA-1(SPIi | SPIr | IP | port) of
+the addresses it put on the packet (SPIr is zero in the request); the
+responder sends them only to an initiator that did. The receiver hashes the
+addresses the packet really arrived with: a source that matches none of the
+SOURCE hashes means the sender is behind a NAT; a destination that does not
+match means we are. This plugin adds and reads the notifies through the
+``pluto_ike_build``/``pluto_ike_read`` hooks and tells the engine what follows
+with a :class:`TransportHint`: the initiator moves to UDP 4500, Child SAs use
+ESP in UDP, the side behind the NAT sends keepalives, both follow the peer's
+latest authenticated address.
+
+Per connection: ``encapsulation=auto`` (default; on a NAT), ``yes`` (fake the
+source hash, so that both sides encapsulate), ``no`` (no notifies at all);
+``nat-keepalive=no`` stops the keepalives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pluto_core.hookspecs import hookimpl
+from pluto_core.ikev2.conn import MessageContext, TransportHint
+from pluto_core.ikev2.enums import ExchangeType, NotifyType
+from pluto_core.ikev2.payloads import Notify, Payload
+
+NATT_PORT = 4500
+ZERO_SPI = bytes(8)
+_REMEMBERED = 4096  # responder: IKE SAs between reading the request and building the answer
+
+
+def nat_hash(spi_i: bytes, spi_r: bytes, address: str, port: int) -> bytes:
+    return hashlib.sha1(spi_i + spi_r + ipaddress.ip_address(address).packed + port.to_bytes(2, "big")).digest()
+
+
+def detection_notifies(spi_i: bytes, spi_r: bytes, local: tuple[str, int], remote: tuple[str, int],
+                       pretend_nat: bool = False) -> list[Payload]:
+    """The two notifies for a packet from ``local`` to ``remote``. ``pretend_nat``
+    (``encapsulation=yes``) hashes a port we do not use, so the peer sees a NAT."""
+    source_port = local[1] ^ 0xFFFF if pretend_nat else local[1]
+    return [Notify(NotifyType.NAT_DETECTION_SOURCE_IP, nat_hash(spi_i, spi_r, local[0], source_port)),
+            Notify(NotifyType.NAT_DETECTION_DESTINATION_IP, nat_hash(spi_i, spi_r, *remote))]
+
+
+@dataclass(frozen=True, slots=True)
+class NatFinding:
+    local_behind: bool  # our address or port was changed on the way: we send keepalives
+    remote_behind: bool  # the peer's was
+
+    @property
+    def any(self) -> bool:
+        return self.local_behind or self.remote_behind
+
+
+def evaluate(payloads: Iterable[Payload], spi_i: bytes, spi_r: bytes, local: tuple[str, int],
+             remote: tuple[str, int]) -> NatFinding | None:
+    """What the peer's notifies say of the packet that carried them (arrived from
+    ``remote`` on ``local``); None when the peer sent none (it does not do NAT-T)."""
+    sources: list[bytes] = []
+    destinations: list[bytes] = []
+    for p in payloads:
+        if isinstance(p, Notify):
+            if p.type == NotifyType.NAT_DETECTION_SOURCE_IP:
+                sources.append(p.data)
+            elif p.type == NotifyType.NAT_DETECTION_DESTINATION_IP:
+                destinations.append(p.data)
+    if not sources or not destinations:
+        return None
+    remote_behind = nat_hash(spi_i, spi_r, *remote) not in sources  # several SOURCE notifies may come
+    local_behind = nat_hash(spi_i, spi_r, *local) not in destinations
+    return NatFinding(local_behind, remote_behind)
+
+
+class NatTraversal:
+    """The engine's extension (``build``/``read``) and the plugin's hooks in one."""
+
+    def __init__(self, log: Any = None) -> None:
+        self.log = log
+        self._peer_sent: dict[int, bool] = {}  # responder: serials whose IKE_SA_INIT request had them
+
+    @hookimpl
+    def pluto_startup(self, options: Any, log: Any) -> None:
+        self.log = log
+
+    @hookimpl
+    def pluto_ike_build(self, context: MessageContext) -> list[Any]:
+        return self.build(context)
+
+    @hookimpl
+    def pluto_ike_read(self, context: MessageContext, payloads: list[Any]) -> list[TransportHint]:
+        return self.read(context, payloads)
+
+    def build(self, ctx: MessageContext) -> list[Any]:
+        if ctx.exchange != ExchangeType.IKE_SA_INIT or not ctx.outbound:
+            return []
+        setting = ctx.options.get("encapsulation", "auto")
+        if setting == "no":
+            return []
+        if not ctx.request and not self._peer_sent.pop(ctx.serial, False):
+            return []  # only to an initiator that sent them (RFC 7296 2.23)
+        return detection_notifies(ctx.spi_i, ctx.spi_r, ctx.local, ctx.remote, pretend_nat=setting == "yes")
+
+    def read(self, ctx: MessageContext, payloads: list[Any]) -> list[TransportHint]:
+        if ctx.exchange != ExchangeType.IKE_SA_INIT or ctx.outbound:
+            return []
+        setting = ctx.options.get("encapsulation", "auto")
+        if setting == "no":
+            return []
+        finding = evaluate(payloads, ctx.spi_i, ctx.spi_r, ctx.local, ctx.remote)
+        if finding is None:
+            return []
+        if ctx.request:
+            self._remember(ctx.serial)
+        if not (finding.any or setting == "yes"):
+            return [TransportHint(follow_peer=True)]  # the peer may still move to 4500
+        if finding.any and self.log is not None:
+            where = {(True, True): "both ends are", (True, False): "we are", (False, True): "the peer is"}[
+                (finding.local_behind, finding.remote_behind)]
+            self.log.log(f"\"{ctx.conn}\" #{ctx.serial}: NAT detected: {where} behind a NAT (peer seen at "
+                         f"{ctx.remote[0]}:{ctx.remote[1]}); using UDP/{NATT_PORT} and ESP in UDP")
+        keepalive = finding.local_behind and bool(ctx.options.get("nat-keepalive", True))
+        return [TransportHint(port=None if ctx.request else NATT_PORT, encapsulate=True, keepalive=keepalive,
+                              follow_peer=True)]
+
+    def _remember(self, serial: int) -> None:
+        if len(self._peer_sent) >= _REMEMBERED:
+            self._peer_sent.pop(next(iter(self._peer_sent)))
+        self._peer_sent[serial] = True
+
+
+plugin = NatTraversal()
