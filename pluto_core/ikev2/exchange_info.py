@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pluto_core.ikev2.engine import Engine
 
 ESP = int(ProtocolId.ESP)
+LIVENESS = "liveness"  # request_ctx of an empty INFORMATIONAL sent as a liveness probe
 
 
 def schedule_ike_timers(engine: Engine, sa: IkeSa) -> None:
@@ -129,8 +130,10 @@ def on_timer(engine: Engine, sa: IkeSa, kind: str, now: float) -> None:
         mid = int(kind.split(":", 1)[1])
         if not sa.last_request or sa.last_request_id != mid or conn is None:
             return
-        if now - sa.request_started >= conn.retransmit_timeout:
-            engine.log.log(f"{engine.prefix(sa)} {conn.retransmit_timeout:g} second timeout exceeded after "
+        # A liveness probe gives up after dpdtimeout where one is set, else as any request.
+        timeout = conn.dpdtimeout if sa.request_ctx == LIVENESS and conn.dpdtimeout > 0 else conn.retransmit_timeout
+        if now - sa.request_started >= timeout:
+            engine.log.log(f"{engine.prefix(sa)} {timeout:g} second timeout exceeded after "
                            f"{sa.retransmits} retransmits.  No response (or no acceptable response) to our "
                            "request")
             engine.event("ike-failed", sa, "timeout: no response from peer")
@@ -141,7 +144,7 @@ def on_timer(engine: Engine, sa: IkeSa, kind: str, now: float) -> None:
         sa.retransmits += 1
         engine.transmit(sa, sa.last_request)
         delay = min(conn.retransmit_interval * (2 ** sa.retransmits),
-                    max(conn.retransmit_timeout - (now - sa.request_started), 0.001))
+                    max(timeout - (now - sa.request_started), 0.001))
         engine.log.debug(f"{engine.prefix(sa)} retransmit {sa.retransmits} of request {mid}")
         engine.schedule(sa, delay, kind)
     elif kind == "half-open":
@@ -159,6 +162,10 @@ def on_timer(engine: Engine, sa: IkeSa, kind: str, now: float) -> None:
         if sa.last_request:
             engine.schedule(sa, conn.dpddelay, "liveness")  # an exchange is running; it checks liveness
             return
-        if now - sa.last_contact >= conn.dpddelay:
-            engine.send_request(sa, ExchangeType.INFORMATIONAL, [])
-        engine.schedule(sa, conn.dpddelay, "liveness")
+        quiet = now - sa.last_contact
+        if quiet >= conn.dpddelay:
+            engine.send_request(sa, ExchangeType.INFORMATIONAL, [], ctx=LIVENESS)
+            engine.schedule(sa, conn.dpddelay, "liveness")
+        else:  # probe exactly dpddelay after the last message heard, so a dead peer is
+            # noticed within dpddelay + dpdtimeout
+            engine.schedule(sa, conn.dpddelay - quiet, "liveness")

@@ -121,6 +121,20 @@ def test_liveness_failure_of_a_silent_peer() -> None:
     assert "timeout exceeded" in west.log.text()
 
 
+def test_liveness_gives_up_after_dpdtimeout() -> None:
+    """dpddelay=10s, dpdtimeout=15s (retransmit-timeout 60s): a peer that goes silent
+    is declared dead within dpddelay + dpdtimeout, not after the retransmit timeout."""
+    clock, west, east, sides = setup(dpddelay=10.0, dpdtimeout=15.0, retransmit_timeout=60.0)
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert _up(west)
+    advance(clock, sides, 7)  # the last message heard was 7 s ago when the peer goes silent
+    silent = clock.now
+    advance(clock, sides, 10 - 7 + 15 + 0.5, wire=lambda batch: [])
+    assert west.engine.ike_sas() == [] and west.kernel.installed == {}, clock.now - silent
+    assert "15 second timeout exceeded after" in west.log.text()
+
+
 def test_uniqueids_new_ike_sa_replaces_old() -> None:
     _clock, west, east, sides = setup()
     west.engine.initiate("west-east")

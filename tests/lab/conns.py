@@ -42,9 +42,9 @@ TRANSPORT = Suite("transport", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, mod
 # Child SA came up, and again 25 s after that (the test is over by then).
 REKEY = Suite("rekey", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
               extra={"salifetime": "50s", "rekeymargin": "25s", "rekeyfuzz": "0%"})
-# Liveness: an idle IKE SA is probed every 2 s; no answer for 10 s ends it.
+# Liveness: an IKE SA quiet for 2 s is probed; no answer for 10 s ends it.
 DPD = Suite("dpd", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
-            extra={"dpddelay": "2s", "retransmit-timeout": "10s"})
+            extra={"dpddelay": "2s", "dpdtimeout": "10s"})
 
 # IKE SA rekey forced by a short lifetime (west 50 - 25 = 25 s; east keeps 120 s).
 REKEY_IKE = Suite("rekeyike", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,

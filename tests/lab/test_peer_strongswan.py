@@ -6,6 +6,7 @@ daemon removes its SAs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from tests.lab.peers import StrongswanPeer
 from tests.lab.topology import LabPair, wait_for
 
 pytestmark = pytest.mark.lab
+
+# seconds a daemon under qemu's software emulation may lag behind its timers (status
+# polling, a control round trip and the kernel's own work included)
+EMULATION_SLACK = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +54,10 @@ def test_transport_mode_strongswan_initiates(lab_pair: LabPair, west: Ours, stro
 
 
 def test_liveness_removes_sas_of_a_killed_peer(lab_pair: LabPair, west: Ours, strongswan: StrongswanPeer) -> None:
-    """Last in this module: dpddelay=2s, retransmit-timeout=10s. After SIGKILL to
-    charon our probes go unanswered; within about 12 s (plus emulation slack)
-    the IKE SA is declared dead and our SAs and policies leave the kernel."""
+    """Last in this module: dpddelay=2s, dpdtimeout=10s. After SIGKILL to charon
+    our probe goes unanswered; within dpddelay + dpdtimeout (12 s, plus a few
+    seconds of emulation slack) the IKE SA is declared dead and our SAs and
+    policies leave the kernel."""
     suite = conns.DPD
     strongswan.load(suite)
     west.add(suite.name)
@@ -60,10 +66,13 @@ def test_liveness_removes_sas_of_a_killed_peer(lab_pair: LabPair, west: Ours, st
         wait_for_esp_pairs(lab_pair)
         ping_through(lab_pair, suite)
         strongswan.kill()
+        killed = time.monotonic()
         wait_no_esp(lab_pair, lab_pair.west, timeout=60)
+        noticed = time.monotonic() - killed
         wait_for(lambda: not lab_pair.policies(lab_pair.west), 30, "west to remove its policies")
         assert west.children(suite.name) == [] and west.ike_sas(suite.name) == []
-        assert "second timeout exceeded" in west.log_text(), west.log_text()[-3000:]
+        assert "10 second timeout exceeded" in west.log_text(), west.log_text()[-3000:]
+        assert noticed <= 2 + 10 + EMULATION_SLACK, noticed
     finally:
         west.forget(suite.name)
         lab_pair.flush(lab_pair.west)
