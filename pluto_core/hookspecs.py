@@ -36,7 +36,8 @@ import pluggy
 if TYPE_CHECKING:
     import socket
 
-    from pluto_core.ikev2.conn import ChildInstall, MessageContext, TransportHint
+    from pluto_core.ikev2.conn import ChildInstall, EngineConn, MessageContext, TransportHint
+    from pluto_core.ikev2.engine import Event
     from pluto_core.kernel_types import Acquire, Expire, KernelEvent, Mapping, PolicySpec, SaCounters, SaId, SaSpec
     from pluto_core.logger import LogRecord, LogSettings
     from pluto_core.options import Options
@@ -127,6 +128,26 @@ def pluto_ike_read(context: MessageContext, payloads: list[Any]) -> list[Transpo
     follow the peer's address); the engine merges those of every plugin.
     ``context.spi_i``/``spi_r`` are the message's SPIs, ``context.options`` the
     conn's keywords an extension may need (``encapsulation``, ``nat-keepalive``)."""
+
+
+# --------------------------------------------------------------------------
+# SA events (all plugins): updown scripts, metrics, alerts
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def pluto_event(event: Event, conn: EngineConn | None) -> None:
+    """Called on the daemon's loop for every SA event, after the engine acted:
+    ``event.kind`` is ``ike-up``, ``ike-down``, ``ike-failed``, ``ike-rekeyed``,
+    ``child-up``, ``child-down`` or ``child-failed``; ``event.conn`` and
+    ``event.serial`` name the conn and the SA. On ``child-up`` and ``child-down``
+    ``event.child`` (``pluto_core.ikev2.engine.ChildInfo``) has the addresses,
+    traffic selectors, SPIs, reqid and IDs (never keys), and on ``child-down`` the
+    bytes the kernel counted. A Child SA rekey shows as the new Child SA's
+    ``child-up`` and then the old one's ``child-down``. ``conn`` is the conn as
+    the engine uses it (``None`` once deleted); ``conn.options`` holds the
+    keywords plugins act on (``updown``...). Do not block: start work and
+    return. An exception is logged with the plugin's name and ignored."""
 
 
 # --------------------------------------------------------------------------

@@ -68,12 +68,27 @@ class IkeHost:
                 on_event(ev)
             for listener in list(listeners):
                 listener(ev)
+            if hook is not None:
+                self._plugin_event(hook, ev)
 
         self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log, jobs=jobs,
                              on_event=event, force_busy=options.force_busy,
                              uniqueids=options.uniqueids,
                              keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
                              extensions=HookExtensions(hook) if hook is not None else None)
+
+    def _plugin_event(self, hook: Any, ev: Event) -> None:
+        """``pluto_event`` to each plugin in turn; one that fails does not stop the others."""
+        impls = hook.pluto_event.get_hookimpls()
+        if not impls:
+            return
+        conn = self.engine.conns.get(ev.conn)
+        for impl in impls:
+            try:
+                impl.function(event=ev, conn=conn)
+            except Exception as exc:
+                self.log.log(f"\"{ev.conn}\" #{ev.serial}: plugin {impl.plugin_name} failed on {ev.kind}: "
+                             f"{exc.__class__.__name__}: {exc}")
 
     async def start(self) -> None:
         """Open port 500 and 4500 on every local address (or only ``--listen``'s)."""

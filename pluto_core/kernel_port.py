@@ -7,6 +7,7 @@ from typing import Any
 
 from pluto_core.errors import KernelError
 from pluto_core.ikev2.conn import ChildInstall
+from pluto_core.kernel_types import IPPROTO_ESP, SaId
 
 
 class HookKernel:
@@ -29,5 +30,25 @@ class HookKernel:
     def install_child(self, child: ChildInstall) -> None:
         self._call("pluto_kernel_install_child", "install Child SA", child=child)
 
-    def remove_child(self, child: ChildInstall) -> None:
+    def remove_child(self, child: ChildInstall) -> tuple[int, int] | None:
+        """Read the SAs' byte counters (for the ``child-down`` event: ``updown``'s
+        PLUTO_INBYTES / PLUTO_OUTBYTES), then remove them."""
+        counts = self._final_bytes(child)
         self._call("pluto_kernel_remove_child", "remove Child SA", child=child)
+        return counts
+
+    def _final_bytes(self, child: ChildInstall) -> tuple[int, int] | None:
+        query = getattr(self.hook, "pluto_kernel_query_sa", None)
+        if query is None or not query.get_hookimpls():
+            return None
+        counts = []
+        for dst, src, spi in ((child.local_addr, child.remote_addr, child.inbound.spi),
+                              (child.remote_addr, child.local_addr, child.outbound.spi)):
+            try:
+                counters = query(sa=SaId(dst, spi, IPPROTO_ESP, src=src))
+            except KernelError:
+                return None
+            if counters is None:
+                return None
+            counts.append(int(counters.bytes))
+        return counts[0], counts[1]

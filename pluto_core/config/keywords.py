@@ -184,7 +184,7 @@ _CONN_LR: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("interface-ip", VType.SUBNETS, None, False, ()),
     ("vti", VType.SUBNETS, None, False, ()),
     ("nexthop", VType.HOST, None, False, ()),
-    ("updown", VType.STRING, None, False, ()),
+    ("updown", VType.STRING, None, True, ()),
     ("updown-config", VType.STRING, None, False, ()),
     ("id", VType.ID, None, True, ()),
     ("rsasigkey", VType.STRING, None, False, ()),

@@ -145,7 +145,9 @@ class KernelPort(Protocol):
 
     def install_child(self, child: ChildInstall) -> None: ...
 
-    def remove_child(self, child: ChildInstall) -> None: ...
+    def remove_child(self, child: ChildInstall) -> tuple[int, int] | None:
+        """Remove the SAs and policies; return the bytes that went (in, out) where known."""
+        ...
 
 
 class Credentials(Protocol):

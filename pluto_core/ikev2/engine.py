@@ -20,6 +20,7 @@ from typing import Any
 from pluto_core.errors import ProtocolError
 from pluto_core.ikev2.chain import encode_payloads, parse_payloads
 from pluto_core.ikev2.conn import (
+    ChildInstall,
     Credentials,
     CryptoJobs,
     EngineConn,
@@ -36,6 +37,7 @@ from pluto_core.ikev2.message import Message, parse_message
 from pluto_core.ikev2.parse_error import ParseError
 from pluto_core.ikev2.payloads import EncryptedFragment, EncryptedPayload, Notify, Payload
 from pluto_core.ikev2.sa import IkeSa, IkeState
+from pluto_core.ikev2.ts_narrow import Selector
 
 FLAG_INITIATOR = 0x08
 FLAG_RESPONSE = 0x20
@@ -55,16 +57,39 @@ class Datagram:
 
 
 @dataclass(frozen=True, slots=True)
+class ChildInfo:
+    """A Child SA as the event hooks see it (``updown`` scripts, metrics): where it
+    runs, what it carries, its SPIs and the IDs. Never its keys."""
+
+    ike_serial: int
+    local_addr: str
+    remote_addr: str
+    local_id: str
+    remote_id: str
+    mode: str  # tunnel / transport
+    local_ts: tuple[Selector, ...]
+    remote_ts: tuple[Selector, ...]
+    spi_in: int
+    spi_out: int
+    reqid: int
+    encap: bool  # ESP in UDP (NAT-T)
+    in_bytes: int | None = None  # on child-down: what went through, where the kernel said
+    out_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """What happened, for ``ipsec up`` progress and the event hooks.
 
-    kind: ``ike-up``, ``child-up``, ``ike-failed``, ``child-failed``, ``ike-down``, ``child-down``.
+    kind: ``ike-up``, ``child-up``, ``ike-failed``, ``child-failed``, ``ike-down``,
+    ``child-down``, ``ike-rekeyed``. ``child`` is set on ``child-up`` and ``child-down``.
     """
 
     kind: str
     conn: str
     serial: int
     detail: str = ""
+    child: ChildInfo | None = None
 
 
 class Engine:
@@ -135,7 +160,6 @@ class Engine:
     def acquire(self, sel_src: str, sel_dst: str) -> int | None:
         """The kernel saw traffic for a trap policy: initiate the ``auto=ondemand`` conn
         covering it, unless an IKE SA for it is already on its way. Returns the serial."""
-        from pluto_core.ikev2.ts_narrow import Selector
 
         try:
             src, dst = Selector.from_subnet(sel_src), Selector.from_subnet(sel_dst)
@@ -246,8 +270,18 @@ class Engine:
     def prefix(self, sa: IkeSa, serial: int | None = None) -> str:
         return f"\"{sa.name}\" #{sa.serial if serial is None else serial}:"
 
-    def event(self, kind: str, sa: IkeSa, detail: str = "", serial: int | None = None) -> None:
-        self.on_event(Event(kind, sa.name, sa.serial if serial is None else serial, detail))
+    def event(self, kind: str, sa: IkeSa, detail: str = "", serial: int | None = None,
+              child: ChildInfo | None = None) -> None:
+        self.on_event(Event(kind, sa.name, sa.serial if serial is None else serial, detail, child))
+
+    def child_info(self, sa: IkeSa, install: ChildInstall, counts: tuple[int, int] | None = None) -> ChildInfo:
+        conn = self.conns.get(sa.name)
+        local_id = conn.local_id.text if conn is not None else install.local_addr
+        remote_id = sa.peer_id.text if sa.peer_id is not None else install.remote_addr
+        return ChildInfo(sa.serial, install.local_addr, install.remote_addr, local_id, remote_id, install.mode,
+                         install.local_ts, install.remote_ts, install.inbound.spi, install.outbound.spi,
+                         install.reqid, install.encap is not None,
+                         counts[0] if counts is not None else None, counts[1] if counts is not None else None)
 
     def peer_text(self, sa: IkeSa) -> str:
         return f"{sa.remote[0]}:UDP/{sa.remote[1]}"

@@ -354,7 +354,8 @@ def install_child(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, rol
                    f"{ts_text(child.local_ts, child.remote_ts)} {{ESP{esn_text}=>0x{child.spi_out:08x} "
                    f"<0x{child.spi_in:08x} xfrm={_xfrm_name(encr.name, integ.name if integ else None)} "
                    f"DPD={'active' if conn.dpddelay else 'passive'}}}")
-    engine.event("child-up", sa, f"0x{child.spi_out:08x}", serial=child.serial)
+    engine.event("child-up", sa, f"0x{child.spi_out:08x}", serial=child.serial,
+                 child=engine.child_info(sa, install))
     from pluto_core.ikev2.exchange_create import schedule_child_timers
 
     schedule_child_timers(engine, sa, child)

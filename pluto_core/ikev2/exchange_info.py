@@ -30,16 +30,19 @@ def schedule_ike_timers(engine: Engine, sa: IkeSa) -> None:
 
 
 def _remove_child(engine: Engine, sa: IkeSa, child: ChildSa, why: str) -> None:
+    info = None
     if child.installed is not None:
+        counts = None
         try:
-            engine.kernel.remove_child(child.installed)
+            counts = engine.kernel.remove_child(child.installed)
         except KernelError as exc:
             engine.log.log(f"\"{sa.name}\" #{child.serial}: {exc}")
+        info = engine.child_info(sa, child.installed, counts)
         child.installed = None
     if child in sa.children:
         sa.children.remove(child)
     engine.log.log(f"\"{sa.name}\" #{child.serial}: {why}")
-    engine.event("child-down", sa, why, serial=child.serial)
+    engine.event("child-down", sa, why, serial=child.serial, child=info)
 
 
 def delete_ike_sa(engine: Engine, sa: IkeSa, notify_peer: bool, quiet: bool = False) -> None:

@@ -43,8 +43,9 @@ class MemoryKernel:
             raise self.refuse
         self.installed[child.serial] = child
 
-    def remove_child(self, child: ChildInstall) -> None:
+    def remove_child(self, child: ChildInstall) -> tuple[int, int] | None:
         self.installed.pop(child.serial, None)
+        return None
 
 
 class Psks:

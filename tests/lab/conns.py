@@ -40,8 +40,13 @@ CBC = Suite("cbc", "aes256-sha2_256-dh31", "aes256-sha2_256", "aes256-sha256-x25
 TRANSPORT = Suite("transport", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, mode="transport", kernel=GCM_KERNEL)
 # Child SA rekey forced by a short lifetime: west rekeys 50 - 25 = 25 s after the
 # Child SA came up, and again 25 s after that (the test is over by then).
+# Each daemon's updown command appends what it was told to UPDOWN_LOG.<its address>.
+UPDOWN_LOG = "/tmp/pluto-lab-updown"
+UPDOWN = ('"echo $PLUTO_VERB $PLUTO_CONNECTION $PLUTO_MY_CLIENT $PLUTO_PEER_CLIENT $PLUTO_PEER_ID '
+          f'${{PLUTO_INBYTES:-}} ${{PLUTO_OUTBYTES:-}} >> {UPDOWN_LOG}.$PLUTO_ME"')
 REKEY = Suite("rekey", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
-              extra={"salifetime": "50s", "rekeymargin": "25s", "rekeyfuzz": "0%"})
+              extra={"salifetime": "50s", "rekeymargin": "25s", "rekeyfuzz": "0%",
+                     "leftupdown": UPDOWN, "rightupdown": UPDOWN})
 # Liveness: an IKE SA quiet for 2 s is probed; no answer for 10 s ends it.
 DPD = Suite("dpd", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
             extra={"dpddelay": "2s", "dpdtimeout": "10s"})

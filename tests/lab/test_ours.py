@@ -20,7 +20,7 @@ from tests.lab.checks import (
     wait_no_esp,
 )
 from tests.lab.ours import Ours
-from tests.lab.topology import LabPair, wait_for
+from tests.lab.topology import EAST_IP, EAST_NET, WEST_IP, WEST_NET, LabPair, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -106,7 +106,10 @@ def test_east_initiates_cbc(west: Ours, east: Ours, lab_pair: LabPair, loaded: c
 def test_child_rekey_under_traffic(west: Ours, east: Ours, lab_pair: LabPair, loaded: conns.Suite) -> None:
     """salifetime=50s, rekeymargin=25s on west: the Child SA is rekeyed about 25 s
     after it came up while a 5/s ping runs through it for 35 s; at most one echo
-    is lost, the new SAs carry the traffic and the old ones are gone on both sides."""
+    is lost, the new SAs carry the traffic and the old ones are gone on both sides.
+    Both daemons' updown commands run for up and down only."""
+    for me in (WEST_IP, EAST_IP):
+        Path(f"{conns.UPDOWN_LOG}.{me}").unlink(missing_ok=True)
     west.up(loaded.name)
     wait_for_esp_pairs(lab_pair)
     old = {ns: {s["spi"] for s in esp_states(lab_pair, ns)} for ns in (lab_pair.west, lab_pair.east)}
@@ -123,6 +126,23 @@ def test_child_rekey_under_traffic(west: Ours, east: Ours, lab_pair: LabPair, lo
         states = esp_states(lab_pair, ns)
         assert len(states) == 2, states
         assert all(s["packets"] > 0 for s in states), (ns, states)  # the new SAs carried traffic
+    # leftupdown=/rightupdown=: each daemon ran its command once for up, not again
+    # for the rekey, and once for down with the bytes of the SA that went last.
+    west.down(loaded.name)
+    for ns in (lab_pair.west, lab_pair.east):
+        wait_no_esp(lab_pair, ns)
+    for me, mine, theirs, peer_id in ((WEST_IP, WEST_NET, EAST_NET, "@east"), (EAST_IP, EAST_NET, WEST_NET, "@west")):
+        log = Path(f"{conns.UPDOWN_LOG}.{me}")
+        wait_for(lambda: len(_lines(log)) >= 2, 30, f"the down command on {me}")  # noqa: B023
+        up, down = _lines(log)
+        assert up.split() == ["up-client", "rekey", mine, theirs, peer_id], up
+        verb, name, my_client, peer_client, peer, in_bytes, out_bytes = down.split()
+        assert [verb, name, my_client, peer_client, peer] == ["down-client", "rekey", mine, theirs, peer_id], down
+        assert int(in_bytes) > 0 and int(out_bytes) > 0, down
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
 
 
 @pytest.mark.parametrize("loaded", [conns.REKEY_IKE], indirect=True, ids=["rekey-ike"])
