@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from pluto_core import __version__
 from pluto_core.control.commands import register as register_commands
-from pluto_core.control.server import ControlServer
+from pluto_core.control.server import CommandError, ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
 from pluto_core.errors import ConfigError, PlutoError
 from pluto_core.ike_host import IkeHost
@@ -197,9 +197,22 @@ class Daemon:
         async def globalstatus(_args: dict[str, Any], _progress: Any) -> dict[str, Any]:
             opts = asdict(self.options)
             opts["debug"] = sorted(self.options.debug)
+            if self.ike is not None:  # what runs now (whack --ddos-* changes it)
+                opts["ddos_mode"] = self.ike.engine.ddos_mode
             return {"options": opts, "pid": os.getpid(), "uptime": time.time() - self.started,
+                    "half_open_ike": len(self.ike.engine.half_open) if self.ike is not None else 0,
                     "helpers": len(self.pool.worker_pids()) if self.pool else 0,
                     "plugins": [n for n, _ in self.plugins.manager.list_name_plugin()]}
+
+        async def ddos(args: dict[str, Any], _progress: Any) -> dict[str, Any]:
+            """``ipsec whack --ddos-auto|--ddos-busy|--ddos-unlimited``: cookies by load, always, never."""
+            mode = args.get("mode")
+            if mode not in ("auto", "busy", "unlimited"):
+                raise CommandError("mode must be auto, busy or unlimited")
+            if self.ike is not None:
+                self.ike.engine.ddos_mode = mode
+            self.log.log(f"pluto DDoS protection mode set to {mode}")
+            return {"mode": mode}
 
         async def shutdown(_args: dict[str, Any], _progress: Any) -> dict[str, Any]:
             self.request_stop("shutdown requested through the control socket")
@@ -209,6 +222,7 @@ class Daemon:
         self.control.command("hello", hello)
         self.control.command("globalstatus", globalstatus)
         self.control.command("shutdown", shutdown)
+        self.control.command("ddos", ddos)
 
     # -- connections --------------------------------------------------------
 

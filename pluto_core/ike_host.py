@@ -72,7 +72,9 @@ class IkeHost:
                 self._plugin_event(hook, ev)
 
         self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log, jobs=jobs,
-                             on_event=event, force_busy=options.force_busy,
+                             on_event=event, force_busy=options.force_busy, ddos_mode=options.ddos_mode,
+                             ddos_ike_threshold=options.ddos_ike_threshold,
+                             max_halfopen_ike=options.max_halfopen_ike,
                              uniqueids=options.uniqueids,
                              keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
                              extensions=HookExtensions(hook) if hook is not None else None)

@@ -75,6 +75,9 @@ class Options:
     virtual_private: str | None = None
     keep_alive: int | None = None
     force_busy: bool = False
+    ddos_mode: str = "auto"  # config setup ddos-mode= (auto, busy, unlimited); --force-busy means busy
+    ddos_ike_threshold: int = 25000
+    max_halfopen_ike: int = 50000
     crl_strict: bool = False
     crlcheckinterval: int = 0
     listen: str | None = None
@@ -374,7 +377,8 @@ _SETUP_FIELDS: tuple[tuple[str, str], ...] = (
     ("seedbits", "seedbits"), ("ipsecdir", "ipsecdir"), ("nssdir", "nssdir"), ("dumpdir", "coredir"),
     ("secretsfile", "secretsfile"), ("statsbin", "statsbin"), ("crl_strict", "crl_strict"),
     ("crlcheckinterval", "crlcheckinterval"), ("secctx_attr_type", "secctx_attr_type"),
-    ("rundir", "rundir"), ("myvendorid", "vendorid"),
+    ("rundir", "rundir"), ("myvendorid", "vendorid"), ("ddos_mode", "ddos_mode"),
+    ("ddos_ike_threshold", "ddos_ike_threshold"), ("max_halfopen_ike", "max_halfopen_ike"),
 )
 
 
@@ -385,7 +389,8 @@ def setup_values(setup: Any, where: str) -> dict[str, Any]:
         value = getattr(setup, keyword, None)
         if value is None:
             continue
-        if name in ("keep_alive", "crlcheckinterval", "seedbits", "nhelpers", "secctx_attr_type"):
+        if name in ("keep_alive", "crlcheckinterval", "seedbits", "nhelpers", "secctx_attr_type",
+                    "ddos_ike_threshold", "max_halfopen_ike"):
             value = _coerce_int(value, keyword, where)
         elif name in ("logtime", "logappend", "logip", "audit_log", "uniqueids", "crl_strict"):
             value = _coerce_bool(value, keyword, where)

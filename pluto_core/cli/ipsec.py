@@ -70,6 +70,8 @@ def _format_globalstatus(result: dict[str, Any]) -> str:
         f"listen={opts['listen'] or '<any>'}",
         f"virtual-private={show(opts['virtual_private'])}, keep-alive={show(opts['keep_alive'])}, "
         f"force-busy={show(opts['force_busy'])}",
+        f"ddos-cookies-threshold={opts['ddos_ike_threshold']}, ddos-max-halfopen={opts['max_halfopen_ike']}, "
+        f"ddos-mode={opts['ddos_mode']}, half-open IKE SAs={result.get('half_open_ike', 0)}",
         f"debug={' '.join(opts['debug']) or 'none'}",
         "",
         f"helper processes: {result['helpers']}",
@@ -93,14 +95,22 @@ def _whack(args: list[str]) -> int:
     parser = _ctl_parser("ipsec whack")
     parser.add_argument("--shutdown", action="store_true", help="stop pluto")
     parser.add_argument("--globalstatus", action="store_true", help="show pluto's global settings")
+    ddos = parser.add_mutually_exclusive_group()
+    for mode, text in (("auto", "demand cookies from ddos-ike-threshold half-open IKE SAs on (default)"),
+                       ("busy", "always demand cookies"), ("unlimited", "never demand cookies")):
+        ddos.add_argument(f"--ddos-{mode}", dest="ddos", action="store_const", const=mode, help=text)
     ns = parser.parse_args(args)
     sock = _ctlsocket(ns)
+    if ns.ddos:
+        result = request(sock, "ddos", {"mode": ns.ddos})
+        print(f"ddos-mode={result['mode']}")
+        return 0
     if ns.globalstatus:
         return _globalstatus(["--ctlsocket", sock])
     if ns.shutdown:
         request(sock, "shutdown")
         return 0
-    raise _ArgError("no action given (try --globalstatus or --shutdown)")
+    raise _ArgError("no action given (try --globalstatus, --shutdown or --ddos-busy)")
 
 
 def _conn_verb(verb: str, command: str) -> Callable[[list[str]], int]:

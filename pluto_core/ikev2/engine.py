@@ -41,7 +41,8 @@ from pluto_core.ikev2.ts_narrow import Selector
 
 FLAG_INITIATOR = 0x08
 FLAG_RESPONSE = 0x20
-HALF_OPEN_COOKIE_THRESHOLD = 25000  # as Libreswan's ddos-ike-threshold default
+DDOS_IKE_THRESHOLD = 25000  # half-open IKE SAs before cookies are demanded (ddos-ike-threshold)
+MAX_HALFOPEN_IKE = 50000  # half-open IKE SAs before new requests are dropped (max-halfopen-ike)
 ZERO_SPI = bytes(8)
 INVALID_SPI_REPLIES_PER_SECOND = 10
 REVIVE_DELAY = 5.0
@@ -108,6 +109,9 @@ class Engine:
         uniqueids: bool = True,
         extensions: Extensions | None = None,
         keepalive_interval: float = 20.0,
+        ddos_mode: str = "auto",
+        ddos_ike_threshold: int = DDOS_IKE_THRESHOLD,
+        max_halfopen_ike: int = MAX_HALFOPEN_IKE,
     ) -> None:
         self.kernel = kernel
         self.credentials = credentials
@@ -116,7 +120,13 @@ class Engine:
         self.log = log
         self.jobs: CryptoJobs = jobs or InlineJobs()
         self.on_event = on_event or (lambda event: None)
-        self.force_busy = force_busy
+        # Denial of service (RFC 7296 2.6; Libreswan's ddos-mode): "busy" always
+        # demands a COOKIE, "unlimited" never, "auto" from ddos_ike_threshold half-open
+        # IKE SAs on; past max_halfopen_ike new IKE_SA_INIT requests are dropped.
+        self.ddos_mode = "busy" if force_busy else ddos_mode
+        self.ddos_ike_threshold = ddos_ike_threshold
+        self.max_halfopen_ike = max_halfopen_ike
+        self.halfopen_full = False  # said so in the log; quiet until a request is taken again
         self.uniqueids = uniqueids
         self.extensions: Extensions = extensions or NoExtensions()
         self.keepalive_interval = keepalive_interval  # NAT-T keepalives from behind a NAT (RFC 3948 2.3)
@@ -258,6 +268,12 @@ class Engine:
         self.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
         for child in sa.children:
             self._by_serial.pop(child.serial, None)
+
+    def busy(self) -> bool:
+        """Whether a new IKE_SA_INIT request must carry our COOKIE first."""
+        if self.ddos_mode == "busy":
+            return True
+        return self.ddos_mode == "auto" and len(self.half_open) >= self.ddos_ike_threshold
 
     def schedule(self, sa: IkeSa, delay: float, kind: str) -> None:
         self.schedule_serial(sa.serial, delay, kind)

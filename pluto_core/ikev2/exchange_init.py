@@ -238,13 +238,21 @@ def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str,
     if not 16 <= len(nonce.data) <= 256:
         engine.log.log(f"IKE_SA_INIT request from {peer} has a {len(nonce.data)}-byte nonce: dropped")
         return
-    if engine.force_busy or len(engine.half_open) >= 25000:
+    if engine.busy():
         expected = engine.cookie_for(msg.spi_i, nonce.data, remote)
         first = msg.payloads[0] if msg.payloads else None
         if not (isinstance(first, Notify) and first.type == NotifyType.COOKIE and first.data == expected):
             engine.log.debug(f"IKE_SA_INIT request from {peer}: demanding a COOKIE")
             engine.reply_stateless(msg, local, remote, Notify(NotifyType.COOKIE, expected))
             return
+    if len(engine.half_open) >= engine.max_halfopen_ike:
+        if not engine.halfopen_full:  # once, not per packet of a flood
+            engine.halfopen_full = True
+            engine.log.log(f"dropping IKE_SA_INIT request from {peer}: {len(engine.half_open)} half-open IKE SAs "
+                           f"reach max-halfopen-ike={engine.max_halfopen_ike}; dropping new requests until "
+                           "some complete or time out")
+        return
+    engine.halfopen_full = False
     conn = _find_conn(engine, local, remote)
     if conn is None:
         engine.log.log(f"IKE_SA_INIT request from {peer}: no connection for {local[0]} and {remote[0]}: "

@@ -94,3 +94,23 @@ def test_bad_secrets_file_is_reported_with_its_line_and_daemon_runs(env: Env) ->
     text = env.log_text()
     assert f"secrets not loaded: {secrets}:2:" in text
     assert '"fine"' not in text and "unterminated" not in text
+
+
+def test_ddos_settings_from_config_setup_and_whack(env: Env) -> None:
+    """ddos-mode / ddos-ike-threshold / max-halfopen-ike (the values of Libreswan's
+    ddos-01 test) show in globalstatus; `ipsec whack --ddos-*` changes the mode."""
+    env.config.write_text("config setup\n\tlogtime=no\n\tnhelpers=0\n\tddos-mode=busy\n"
+                          "\tddos-ike-threshold=100\n\tmax-halfopen-ike=150\n")
+    proc = env.start_nofork("--logfile", str(env.logfile))
+    text = env.ipsec("globalstatus", "--rundir", str(env.rundir)).stdout
+    assert "000 ddos-cookies-threshold=100, ddos-max-halfopen=150, ddos-mode=busy, half-open IKE SAs=0" in text
+    changed = env.ipsec("whack", "--rundir", str(env.rundir), "--ddos-unlimited")
+    assert changed.returncode == 0 and changed.stdout == "ddos-mode=unlimited\n", changed
+    text = env.ipsec("globalstatus", "--rundir", str(env.rundir)).stdout
+    assert "ddos-mode=unlimited" in text, text
+    both = env.ipsec("whack", "--rundir", str(env.rundir), "--ddos-busy", "--ddos-auto")
+    assert both.returncode != 0 and "not allowed with argument" in both.stderr
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    assert "pluto DDoS protection mode set to unlimited" in env.log_text()
+    assert "is accepted but not acted on yet" not in env.log_text()
