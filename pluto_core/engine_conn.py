@@ -119,6 +119,8 @@ def to_engine_conn(conn: Any) -> EngineConn:
         replay_window=conn.replay_window,
         ipsec_max_bytes=int(conn.get("ipsec-max-bytes") or 0),
         ipsec_max_packets=int(conn.get("ipsec-max-packets") or 0),
+        reqid=int(conn.get("reqid") or 0),
+        priority=int(conn.get("priority") or 0),
         options={"auto": conn.auto, "encapsulation": conn.encapsulation, "nat-keepalive": conn.nat_keepalive,
                  "updown": local.updown},
     )

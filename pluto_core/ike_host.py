@@ -168,7 +168,8 @@ class IkeHost:
             return 0
         installed = self.traps.setdefault(conn.name, [])
         for policy in trap_policies(conn.local_ts, conn.remote_ts, conn.local_addr, conn.remote_addr,
-                                    conn.mode == "tunnel", self.engine.reqid_base):
+                                    conn.mode == "tunnel", conn.reqid or self.engine.reqid_base,
+                                    conn.priority):
             self.hook.pluto_kernel_add_policy(policy=policy, update=True)
             if policy not in installed:
                 installed.append(policy)

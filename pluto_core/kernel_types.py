@@ -253,12 +253,31 @@ def _subnets(version: int, start: int, end: int) -> list[str]:
     return [str(n) for n in ipaddress.summarize_address_range(make(start), make(end))]
 
 
+def selector_subnets(sel: Selector) -> list[str]:
+    """The subnets a selector's address range covers (kernels take prefixes)."""
+    return _subnets(sel.version, sel.start, sel.end)
+
+
 def _port(low: int, high: int) -> int:
     # A kernel selector holds one port or any; a wider range is widened to any.
     return low if low == high else 0
 
 
-def plan_child(child: ChildInstall, priority: int = 0) -> ChildPlan:
+POLICY_PRIORITY_BASE = 4096
+
+
+def policy_priority(src: str, dst: str, proto: int = 0, sport: int = 0, dport: int = 0) -> int:
+    """The kernel priority of a policy when the conn sets none (``priority=0``):
+    lower wins in XFRM and Linux PF_KEY, and the kernels do not prefer the more
+    specific selector by themselves, so the more specific policy gets the lower
+    number: 8 per prefix bit of either side, 4 for a protocol, 1 per port. A
+    /24===/24 tunnel gets 3712, 0.0.0.0/0===0.0.0.0/0 gets 4096; so a narrower
+    conn keeps its traffic when a wider one overlaps it."""
+    bits = ipaddress.ip_network(src, strict=False).prefixlen + ipaddress.ip_network(dst, strict=False).prefixlen
+    return POLICY_PRIORITY_BASE - 8 * bits - (4 if proto else 0) - (1 if sport else 0) - (1 if dport else 0)
+
+
+def plan_child(child: ChildInstall) -> ChildPlan:
     """Turn the engine's description of a Child SA into two SAs and the
     out/in/fwd policies for every pair of (local, remote) selectors.
 
@@ -300,6 +319,7 @@ def plan_child(child: ChildInstall, priority: int = 0) -> ChildPlan:
             lport, rport = _port(local.start_port, local.end_port), _port(remote.start_port, remote.end_port)
             for lnet in _subnets(local.version, local.start, local.end):
                 for rnet in _subnets(remote.version, remote.start, remote.end):
+                    priority = child.priority or policy_priority(lnet, rnet, upper, lport, rport)
                     policies.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport, priority,
                                                templates=out_tmpl))
                     policies.append(PolicySpec(rnet, lnet, Direction.IN, upper, rport, lport, priority,
@@ -323,8 +343,10 @@ def trap_policies(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...
             if lsel.version != rsel.version:
                 continue
             upper = lsel.proto or rsel.proto
+            lport, rport = _port(lsel.start_port, lsel.end_port), _port(rsel.start_port, rsel.end_port)
             for lnet in _subnets(lsel.version, lsel.start, lsel.end):
                 for rnet in _subnets(rsel.version, rsel.start, rsel.end):
-                    out.append(PolicySpec(lnet, rnet, Direction.OUT, upper, _port(lsel.start_port, lsel.end_port),
-                                          _port(rsel.start_port, rsel.end_port), priority, templates=template))
+                    out.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport,
+                                          priority or policy_priority(lnet, rnet, upper, lport, rport),
+                                          templates=template))
     return out

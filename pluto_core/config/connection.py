@@ -436,6 +436,9 @@ def _proposals(settings: Mapping[SettingKey, Setting], conn: Mapping[str, Any], 
     return out
 
 
+MANUAL_REQID_MAX = 16379  # Libreswan assigns reqids from 16380 on
+
+
 def _check(c: Connection, settings: Mapping[SettingKey, Setting]) -> None:
     """The checks Libreswan makes when a conn is added, that need no knowledge of the host."""
     where = (c.file, c.line)
@@ -459,6 +462,11 @@ def _check(c: Connection, settings: Mapping[SettingKey, Setting]) -> None:
                 raise ConfigError(f"cannot specify both {side}addresspool= and {side}subnets=", *where)
 
 
+    reqid = settings.get((None, "reqid"))
+    value = c.get("reqid")
+    if reqid is not None and not (isinstance(value, int) and 1 <= value <= MANUAL_REQID_MAX):
+        raise ConfigError(f"reqid={reqid.value} is out of range: a manual reqid is 1 to {MANUAL_REQID_MAX} "
+                          "(higher ones are assigned automatically)", reqid.file, reqid.line)
     _check_families(c, settings)
 
 

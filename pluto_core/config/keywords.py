@@ -311,9 +311,9 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("dpdtimeout", VType.TIME, None, True, ()),
     ("sendca", VType.ENUM, "all", False, ("none", "issuer", "all")),
     ("mtu", VType.UINT, None, False, ()),
-    ("priority", VType.UINT, None, False, ()),
+    ("priority", VType.UINT, None, True, ()),
     ("tfc", VType.UINT, None, False, ()),
-    ("reqid", VType.UINT, None, False, ()),
+    ("reqid", VType.UINT, None, True, ()),
     ("nflog-group", VType.UINT, None, False, ()),
     ("aggressive", VType.BOOL, False, False, ()),
 ]

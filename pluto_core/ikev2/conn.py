@@ -94,6 +94,8 @@ class EngineConn:
     replay_window: int = 128
     ipsec_max_bytes: int = 0  # kernel-enforced volume limits of each Child SA; 0: none
     ipsec_max_packets: int = 0
+    reqid: int = 0  # reqid= (1-16379); 0: one assigned per Child SA from 16384 on
+    priority: int = 0  # priority= of the kernel policies; 0: from the selectors
     port: int = 500
     options: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -136,6 +138,7 @@ class ChildInstall:
     hard_packets: int = 0
     # ESP in UDP (RFC 3948) when a NAT sits between the peers: (our port, the peer's), else None
     encap: tuple[int, int] | None = None
+    priority: int = 0  # the policies' (conn priority=); 0: from the selectors, most specific first
 
 
 class KernelPort(Protocol):

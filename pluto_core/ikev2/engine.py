@@ -93,6 +93,20 @@ class Event:
     child: ChildInfo | None = None
 
 
+def _trap_priority(conn: EngineConn, local: Selector, remote: Selector, src: Selector, dst: Selector) -> int:
+    """The priority of the conn's trap policy that covers ``src`` to ``dst`` (as
+    ``kernel_types.trap_policies`` computes it)."""
+    from pluto_core.kernel_types import policy_priority, selector_subnets
+
+    if conn.priority:
+        return conn.priority
+    lnet = next(n for n in selector_subnets(local) if src.within(Selector.from_subnet(n)))
+    rnet = next(n for n in selector_subnets(remote) if dst.within(Selector.from_subnet(n)))
+    upper = local.proto or remote.proto
+    return policy_priority(lnet, rnet, upper, local.start_port if local.start_port == local.end_port else 0,
+                           remote.start_port if remote.start_port == remote.end_port else 0)
+
+
 class Engine:
     """All IKE SAs of one daemon."""
 
@@ -175,17 +189,23 @@ class Engine:
             src, dst = Selector.from_subnet(sel_src), Selector.from_subnet(sel_dst)
         except ValueError:
             return None
-        for conn in self.conns.values():
+        candidates: list[tuple[int, int, EngineConn]] = []
+        for order, conn in enumerate(self.conns.values()):
             routed = conn.name in self.routed or conn.options.get("auto") in ("ondemand", "route")
             if not routed or conn.remote_addr is None:
                 continue
-            if any(src.within(t) for t in conn.local_ts) and any(dst.within(t) for t in conn.remote_ts):
-                if any(sa.conn is conn or (sa.conn is not None and sa.conn.name == conn.name)
-                       for sa in self.ike_sas()):
-                    return None
-                self.log.log(f"\"{conn.name}\": initiating on demand for {sel_src} to {sel_dst}")
-                return self.initiate(conn.name)
-        return None
+            local = [t for t in conn.local_ts if src.within(t)]
+            remote = [t for t in conn.remote_ts if dst.within(t)]
+            if local and remote:
+                candidates.append((_trap_priority(conn, local[0], remote[0], src, dst), order, conn))
+        if not candidates:
+            return None
+        # the conn whose trap policy the kernel matched: the lowest priority number
+        _, _, conn = min(candidates, key=lambda c: c[:2])
+        if any(sa.conn is conn or (sa.conn is not None and sa.conn.name == conn.name) for sa in self.ike_sas()):
+            return None
+        self.log.log(f"\"{conn.name}\": initiating on demand for {sel_src} to {sel_dst}")
+        return self.initiate(conn.name)
 
     def expire(self, spi: int, hard: bool) -> None:
         """The kernel says an SA of ours reached a lifetime: soft rekeys, hard deletes."""

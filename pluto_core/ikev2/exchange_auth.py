@@ -334,7 +334,7 @@ def install_child(engine: Engine, sa: IkeSa, child: ChildSa, chosen: Chosen, rol
         esn=esn, inbound=ChildKeys(child.spi_in, *inbound_keys), outbound=ChildKeys(child.spi_out, *outbound_keys),
         local_ts=tuple(child.local_ts), remote_ts=tuple(child.remote_ts), replay_window=conn.replay_window,
         lifetime_soft=max(conn.salifetime - conn.rekeymargin, 1.0), lifetime_hard=conn.salifetime,
-        reqid=engine.reqid_base + child.serial * 4,
+        reqid=conn.reqid or engine.reqid_base + child.serial * 4, priority=conn.priority,
         soft_bytes=_soft_volume(engine, conn.ipsec_max_bytes, we_initiated), hard_bytes=conn.ipsec_max_bytes,
         soft_packets=_soft_volume(engine, conn.ipsec_max_packets, we_initiated),
         hard_packets=conn.ipsec_max_packets,

@@ -219,3 +219,32 @@ def test_route_errors_name_the_conn(plutos: tuple[Pluto, Pluto]) -> None:
     assert missing.returncode == 1 and 'no connection named "nosuch"' in missing.stderr
     nothing = west.ipsec("unroute", "west-east")  # never routed: nothing to remove, not an error
     assert nothing.returncode == 0 and '"west-east": 0 trap policies removed' in nothing.stdout
+
+
+def test_overlapping_traps_priorities_and_reqid_in_the_kernel(netns_pair: Pair, tmp_path: Path) -> None:
+    """Two auto=ondemand conns overlap (EAST_NET and its lower half): the narrower
+    trap gets the lower priority number (it wins in XFRM) and its fixed reqid=100;
+    a packet to the lower half starts the narrow conn. priority=3333 is taken as is."""
+    narrow = (CONF.replace("conn west-east", "conn narrow").replace("\tauto=add\n", "\tauto=ondemand\n\treqid=100\n")
+              .replace(f"rightsubnet={EAST_NET}", "rightsubnet=203.0.113.0/25"))
+    wide = CONF.replace("conn west-east", "conn wide").replace("\tauto=add\n", "\tauto=ondemand\n")
+    fixed = (CONF.replace("conn west-east", "conn fixed").replace("\tauto=add\n", "\tauto=ondemand\n\tpriority=3333\n")
+             .replace(f"rightsubnet={EAST_NET}", "rightsubnet=192.0.2.0/24"))
+    config, secrets = write_conf(tmp_path, wide + "\n" + narrow.split("\n", 3)[3] + "\n" + fixed.split("\n", 3)[3])
+    west = Pluto(netns_pair.west, tmp_path / "west")
+    try:
+        west.start(config, secrets)
+        shown = ipxfrm.parse_policies(netns_pair.exec(netns_pair.west, "ip", "xfrm", "policy").stdout)
+        traps = {p["dst"]: (int(p["priority"]), int(p["tmpl"][0]["reqid"])) for p in shown if p.get("tmpl")}
+        assert traps == {EAST_NET: (3712, 16384), "203.0.113.0/25": (3704, 100), "192.0.2.0/24": (3333, 16384)}, \
+            shown
+        _wake(netns_pair)  # to EAST_IN, 203.0.113.1: inside both
+        for _ in range(50):
+            if "initiating on demand" in west.log_text():
+                break
+            time.sleep(0.1)
+        assert '"narrow": initiating on demand for 198.51.100.1/32 to 203.0.113.1/32' in west.log_text(), \
+            west.log_text()
+    finally:
+        west.stop()
+    assert netns_pair.exec(netns_pair.west, "ip", "xfrm", "policy").stdout.strip() == ""
