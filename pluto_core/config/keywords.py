@@ -240,7 +240,7 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("session-resumption", VType.BOOL, False, False, ()),
     ("send-supported-auth-methods", VType.BOOL, False, False, ()),
     ("nat-keepalive", VType.BOOL, True, True, ()),
-    ("initial-contact", VType.BOOL, False, False, ()),
+    ("initial-contact", VType.BOOL, False, True, ()),
     ("send-esp-tfc-padding-not-supported", VType.BOOL, False, False, ()),
     ("reject-simultaneous-ike-auth", VType.BOOL, True, False, ()),
     ("iptfs", VType.BOOL, False, False, ()),

@@ -88,7 +88,9 @@ def send_auth_request(engine: Engine, sa: IkeSa) -> None:
     child.local_ts, child.remote_ts = list(conn.local_ts), list(conn.remote_ts)
     sa.pending_child = child
     payloads: list[Payload] = [IdentificationInitiator(conn.local_id.id_type, conn.local_id.data)]
-    payloads.append(Notify(NotifyType.INITIAL_CONTACT))
+    if conn.options.get("initial-contact") and not _others_with(engine, sa, conn.local_id, conn.remote_id):
+        # RFC 7296 2.4: this IKE SA is the only one between us: the peer may drop older state
+        payloads.append(Notify(NotifyType.INITIAL_CONTACT))
     if conn.remote_id is not None:
         payloads.append(IdentificationResponder(conn.remote_id.id_type, conn.remote_id.data))
     payloads.append(Authentication(AuthMethod.SHARED_KEY_MIC, _auth_value(sa, psk, True, conn.local_id)))
@@ -131,6 +133,7 @@ def on_auth_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pay
                   "failed: AUTHENTICATION_FAILED", delete=True)
         return
     sa.peer_id = peer
+    _initial_contact(engine, sa, payloads)
     _established(engine, sa, "initiator")
     child = sa.pending_child
     sa.pending_child = None
@@ -196,6 +199,7 @@ def on_auth_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payl
         return
     sa.peer_id = peer
     engine.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
+    _initial_contact(engine, sa, payloads)
     reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data),
                             Authentication(AuthMethod.SHARED_KEY_MIC, _auth_value(sa, psk, False, conn.local_id))]
     _established(engine, sa, "responder")
@@ -261,6 +265,29 @@ def _responder_child(engine: Engine, sa: IkeSa,
 
 
 # ------------------------------------------------------------------ shared
+
+
+def _others_with(engine: Engine, sa: IkeSa, local: IdSpec, peer: IdSpec | None) -> list[IkeSa]:
+    """Our other established IKE SAs between ``local`` and ``peer`` (any peer when None)."""
+    return [other for other in engine.ike_sas()
+            if other is not sa and other.state == IkeState.ESTABLISHED and other.conn is not None
+            and other.conn.local_id == local and (peer is None or other.peer_id == peer)]
+
+
+def _initial_contact(engine: Engine, sa: IkeSa, payloads: list[Payload]) -> None:
+    """An authenticated INITIAL_CONTACT (RFC 7296 2.4): the peer holds no other IKE SA
+    with us, so ours between the same identities are stale (it restarted): remove
+    them and their Child SAs without a Delete, which the peer could not read."""
+    if not any(isinstance(p, Notify) and p.type == NotifyType.INITIAL_CONTACT for p in payloads):
+        return
+    conn, peer = sa.conn, sa.peer_id
+    assert conn is not None and peer is not None
+    from pluto_core.ikev2.exchange_info import delete_ike_sa
+
+    for other in _others_with(engine, sa, conn.local_id, peer):
+        engine.log.log(f"{engine.prefix(other)} deleting IKE SA: peer {peer.kind_name} '{peer.text}' sent "
+                       f"INITIAL_CONTACT in #{sa.serial}")
+        delete_ike_sa(engine, other, notify_peer=False)
 
 
 def _established(engine: Engine, sa: IkeSa, role: str) -> None:
