@@ -387,7 +387,9 @@ class Daemon:
                                  "remote_ts": [str(t) for t in child.remote_ts],
                                  "mode": child.conn.mode, "add_time": wall_time(child.established_at),
                                  "peer_id": sa.peer_id.text if sa.peer_id else "", **counters})
-        return {"conns": conns, "ike_sas": sas, "children": children}
+        ddos = {"mode": engine.ddos_mode, "cookies": engine.busy(),
+                "accepting": len(engine.half_open) < engine.max_halfopen_ike}
+        return {"conns": conns, "ike_sas": sas, "children": children, "ddos": ddos}
 
     # -- running ----------------------------------------------------------
 

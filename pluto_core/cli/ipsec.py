@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pluto_core.cli import legacy
 from pluto_core.control.client import ControlError, request
 from pluto_core.options import DEFAULT_RUNDIR, version_text
 
@@ -95,12 +96,19 @@ def _whack(args: list[str]) -> int:
     parser = _ctl_parser("ipsec whack")
     parser.add_argument("--shutdown", action="store_true", help="stop pluto")
     parser.add_argument("--globalstatus", action="store_true", help="show pluto's global settings")
+    legacy.add_whack_actions(parser)
     ddos = parser.add_mutually_exclusive_group()
     for mode, text in (("auto", "demand cookies from ddos-ike-threshold half-open IKE SAs on (default)"),
                        ("busy", "always demand cookies"), ("unlimited", "never demand cookies")):
         ddos.add_argument(f"--ddos-{mode}", dest="ddos", action="store_const", const=mode, help=text)
     ns = parser.parse_args(args)
     sock = _ctlsocket(ns)
+    try:
+        done = legacy.whack_conn_action(ns, VERBS_BY_NAME)
+    except ValueError as exc:
+        raise _ArgError(str(exc)) from None
+    if done is not None:
+        return done
     if ns.ddos:
         result = request(sock, "ddos", {"mode": ns.ddos})
         print(f"ddos-mode={result['mode']}")
@@ -110,7 +118,8 @@ def _whack(args: list[str]) -> int:
     if ns.shutdown:
         request(sock, "shutdown")
         return 0
-    raise _ArgError("no action given (try --globalstatus, --shutdown or --ddos-busy)")
+    raise _ArgError("no action given (try --name NAME --initiate, --status, --globalstatus, --shutdown or "
+                    "--ddos-busy)")
 
 
 def _conn_verb(verb: str, command: str) -> Callable[[list[str]], int]:
@@ -158,7 +167,9 @@ def format_status(data: dict[str, Any], brief: bool = False) -> str:
                  f"{len({ch['conn'] for ch in data['children']})}", " "]
     ike = data["ike_sas"]
     established = [sa for sa in ike if sa["established"]]
-    rows += ["State Information: DDoS cookies not required, Accepting new IKE connections",
+    ddos = data.get("ddos", {})
+    rows += [f"State Information: DDoS cookies {'required' if ddos.get('cookies') else 'not required'}, "
+             f"{'Accepting' if ddos.get('accepting', True) else 'Rejecting'} new IKE connections",
              f"IKE SAs: total({len(ike)}), half-open({len(ike) - len(established)}), open(0), "
              f"authenticated({len(established)}), anonymous(0)",
              f"IPsec SAs: total({len(data['children'])}), authenticated({len(data['children'])}), anonymous(0)",
@@ -210,6 +221,20 @@ def _simple(verb: str, command: str) -> Callable[[list[str]], int]:
     return run
 
 
+def _auto(args: list[str]) -> int:
+    return legacy.run_auto(_ctl_parser("ipsec auto"), args, VERBS_BY_NAME)
+
+
+def _replace(args: list[str]) -> int:
+    parser = _ctl_parser("ipsec replace")
+    parser.add_argument("name", help="connection name")
+    parser.add_argument("--config", help="ipsec.conf to read the conn from (default: /etc/ipsec.conf)")
+    ns = parser.parse_args(args)
+    ctl = ["--rundir", ns.rundir] + (["--ctlsocket", ns.ctlsocket] if ns.ctlsocket else [])
+    return legacy.replace(VERBS_BY_NAME["delete"], VERBS_BY_NAME["add"], ctl, ns.name,
+                          ["--config", ns.config] if ns.config else [])
+
+
 def _checkconfig(args: list[str]) -> int:
     from pluto_core.config import checkconfig
 
@@ -245,7 +270,11 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "shutdown": (_stop, "stop the running pluto (same as stop)"),
     "checkconfig": (_checkconfig, "check an ipsec.conf file and report every problem"),
     "addconn": (_addconn, "'ipsec addconn --checkconfig' (same as checkconfig)"),
+    "replace": (_replace, "delete conn NAME and load it again from the config file"),
+    "auto": (_auto, "the older spelling: 'ipsec auto --up NAME' is 'ipsec up NAME' (--add, --delete, "
+                    "--replace, --down, --route, --unroute, --status, --rereadsecrets, --listen)"),
 }
+VERBS_BY_NAME: dict[str, Callable[[list[str]], int]] = {name: entry[0] for name, entry in VERBS.items()}
 
 
 def usage() -> str:

@@ -104,6 +104,8 @@ def test_ddos_settings_from_config_setup_and_whack(env: Env) -> None:
     proc = env.start_nofork("--logfile", str(env.logfile))
     text = env.ipsec("globalstatus", "--rundir", str(env.rundir)).stdout
     assert "000 ddos-cookies-threshold=100, ddos-max-halfopen=150, ddos-mode=busy, half-open IKE SAs=0" in text
+    status = env.ipsec("status", "--rundir", str(env.rundir)).stdout
+    assert "State Information: DDoS cookies required, Accepting new IKE connections" in status, status
     changed = env.ipsec("whack", "--rundir", str(env.rundir), "--ddos-unlimited")
     assert changed.returncode == 0 and changed.stdout == "ddos-mode=unlimited\n", changed
     text = env.ipsec("globalstatus", "--rundir", str(env.rundir)).stdout

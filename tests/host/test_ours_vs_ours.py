@@ -248,3 +248,49 @@ def test_overlapping_traps_priorities_and_reqid_in_the_kernel(netns_pair: Pair, 
     finally:
         west.stop()
     assert netns_pair.exec(netns_pair.west, "ip", "xfrm", "policy").stdout.strip() == ""
+
+
+def test_older_spellings_auto_replace_and_whack(netns_pair: Pair, tmp_path: Path) -> None:
+    """`ipsec auto --add/--route/--unroute/--status/--delete`, `ipsec replace` (an edited
+    conn takes effect) and `ipsec whack --name NAME --route/--unroute/--delete`,
+    `--status` behave as today's verbs."""
+    config, secrets = write_conf(tmp_path, CONF.replace("\tauto=add\n", "\tauto=ignore\n"))
+    west = Pluto(netns_pair.west, tmp_path / "west")
+
+    def out_traps() -> list[dict[str, Any]]:
+        shown = ipxfrm.parse_policies(netns_pair.exec(netns_pair.west, "ip", "xfrm", "policy").stdout)
+        return [p for p in shown if p.get("dir") == "out" and p.get("tmpl")]
+
+    try:
+        west.start(config, secrets)
+        added = west.ipsec("auto", "--add", "west-east", "--config", str(config))
+        assert added.returncode == 0 and added.stdout.strip() == '"west-east": added IKEv2 connection', added
+        routed = west.ipsec("auto", "--route", "west-east")
+        assert routed.returncode == 0 and '"west-east": 1 trap policy installed' in routed.stdout, routed
+        assert len(out_traps()) == 1
+        assert west.ipsec("whack", "--name", "west-east", "--unroute").returncode == 0
+        assert out_traps() == []
+        status = west.ipsec("auto", "--status")
+        assert status.returncode == 0 and "Total IPsec connections: loaded 1, active 0" in status.stdout
+        assert "State Information: DDoS cookies not required, Accepting new IKE connections" in status.stdout
+        assert "Total IPsec connections: loaded 1" in west.ipsec("whack", "--status").stdout
+        # an edited conn: `ipsec replace` deletes the loaded one and reads the new one
+        config.write_text(config.read_text().replace(f"rightsubnet={EAST_NET}", "rightsubnet=203.0.113.0/25"))
+        replaced = west.ipsec("replace", "west-east", "--config", str(config))
+        assert replaced.returncode == 0 and '"west-east": added IKEv2 connection' in replaced.stdout, replaced
+        (conn,) = west.status()["conns"]
+        assert conn["remote_ts"] == ["203.0.113.0/25"], conn
+        # replace also loads a conn that was not loaded yet
+        assert west.ipsec("whack", "--name", "west-east", "--delete").returncode == 0
+        assert west.status()["conns"] == []
+        again = west.ipsec("replace", "west-east", "--config", str(config))
+        assert again.returncode == 0 and len(west.status()["conns"]) == 1, again
+        # mistakes are one clear line and exit 1
+        bad = west.ipsec("auto", "--up")
+        assert bad.returncode == 1 and bad.stderr.strip() == "ipsec auto: --up needs a connection name", bad
+        both = west.ipsec("whack", "--initiate")
+        assert both.returncode == 1 and both.stderr.strip() == "ipsec whack: --initiate needs --name NAME", both
+        deleted = west.ipsec("auto", "--delete", "west-east")
+        assert deleted.returncode == 0 and west.status()["conns"] == []
+    finally:
+        west.stop()
