@@ -301,7 +301,11 @@ def _move_children(engine: Engine, source: IkeSa, target: IkeSa) -> None:
 
 
 def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
-    def reply(answer: list[Payload]) -> None:
+    def reply(answer: list[Payload], why: str = "") -> None:
+        error = answer[0] if len(answer) == 1 and isinstance(answer[0], Notify) and answer[0].type < 16384 else None
+        if error is not None:  # a refusal: say why, naming the peer (the answer carries only the notify)
+            engine.log.log(f"{engine.prefix(sa)} CREATE_CHILD_SA request from {engine.peer_text(sa)} refused with "
+                           f"{notify_name(error.type)}{': ' + why if why else ''}")
         if sa.state == IkeState.ESTABLISHED:
             engine.send_response(sa, ExchangeType.CREATE_CHILD_SA, msg.message_id, answer)
 
@@ -309,12 +313,12 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
     nonce = _get(payloads, Nonce)
     ke = _get(payloads, KeyExchange)
     if sa_payload is None or nonce is None or not 16 <= len(nonce.data) <= 256:
-        reply([Notify(NotifyType.INVALID_SYNTAX)])
+        reply([Notify(NotifyType.INVALID_SYNTAX)], "no SA payload, or no Nonce of 16 to 256 bytes")
         return
     try:
         theirs = sa_payload.proposals
-    except ProtocolError:
-        reply([Notify(NotifyType.INVALID_SYNTAX)])
+    except ProtocolError as exc:
+        reply([Notify(NotifyType.INVALID_SYNTAX)], str(exc))
         return
     conn = sa.conn
     assert conn is not None
@@ -327,11 +331,12 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
         spi = int.from_bytes(rekey.spi, "big") if len(rekey.spi) == 4 else -1
         old = next((c for c in sa.children if c.spi_out == spi), None)
         if old is None:
-            reply([Notify(NotifyType.CHILD_SA_NOT_FOUND, b"", ESP, rekey.spi)])
+            reply([Notify(NotifyType.CHILD_SA_NOT_FOUND, b"", ESP, rekey.spi)],
+                  f"REKEY_SA names SPI 0x{rekey.spi.hex()}, not a Child SA of ours")
             return
     chosen = select(_acceptable_esp(sa), theirs)
     if chosen is None or len(chosen.peer_spi) != 4:
-        reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+        reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)], "no ESP proposal we accept")
         return
     group = chosen.id_of(TransformType.KE) or 0
     if group and (ke is None or ke.group != group):
@@ -341,7 +346,7 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
     remote_ts = narrow(from_payloads(tsi.selectors), conn.remote_ts) if tsi is not None else []
     local_ts = narrow(from_payloads(tsr.selectors), conn.local_ts) if tsr is not None else []
     if not remote_ts or not local_ts:
-        reply([Notify(NotifyType.TS_UNACCEPTABLE)])
+        reply([Notify(NotifyType.TS_UNACCEPTABLE)], "traffic selectors outside the connection's")
         return
     child = ChildSa(engine.next_serial(), conn)
     try:
@@ -379,7 +384,7 @@ def _respond_ike_rekey(engine: Engine, sa: IkeSa, theirs: list[Proposal], ni: by
     assert conn is not None
     chosen = select(conn.ike_proposals, theirs)
     if chosen is None or len(chosen.peer_spi) != 8:
-        reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+        reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)], "no IKE proposal we accept for the rekey")
         return
     group = chosen.id_of(TransformType.KE) or 0
     if ke is None or ke.group != group:
@@ -402,12 +407,12 @@ def _respond_dh(engine: Engine, group: int, peer_public: bytes | None, reply: An
 
     def have_pair(pair: Any) -> None:
         if isinstance(pair, Exception):
-            reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
+            reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)], f"no key pair for DH{group}: {pair}")
             return
 
         def have_shared(g_ir: Any) -> None:
             if isinstance(g_ir, Exception):
-                reply([Notify(NotifyType.INVALID_SYNTAX)])
+                reply([Notify(NotifyType.INVALID_SYNTAX)], f"the peer's KE payload: {g_ir}")
                 return
             then(pair, g_ir)
 
