@@ -81,6 +81,10 @@ def on_informational_request(engine: Engine, sa: IkeSa, msg: Message, payloads: 
             engine.log.log(f"{engine.prefix(sa)} received Delete SA payload: deleting IKE SA")
             engine.send_response(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
             delete_ike_sa(engine, sa, notify_peer=False)
+            if sa.conn is not None and sa.conn.options.get("auto") == "start":
+                # as Libreswan: an auto=start conn is supposed to stay up (revival skips
+                # a conn that has another IKE SA by then, e.g. after a uniqueids replacement)
+                engine.revive_later(sa.conn.name)
             return
         if d.protocol_id == ProtocolId.ESP:
             ours: list[bytes] = []

@@ -200,3 +200,32 @@ def test_malformed_ike_sa_init_requests_get_the_rfc_notify() -> None:
     (reply,) = east.engine.pop_datagrams()
     assert [p.type for p in parse_message(reply.data).payloads] == [7]  # INVALID_SYNTAX
     assert "dropped" in east.log.text()
+
+
+def test_auto_start_conn_revives_after_the_peer_deletes_it() -> None:
+    """As Libreswan: the peer's Delete of an auto=start conn's IKE SA brings it back
+    after the revival delay; an auto=add conn stays down."""
+    import dataclasses
+
+    clock = Clock()
+    west_conn, east_conn = conn_pair()
+    west = make_side("192.1.2.45", 1, clock, PSK)
+    east = make_side("192.1.2.23", 2, clock, PSK)
+    west.engine.add_conn(dataclasses.replace(west_conn, options={"auto": "start"}))
+    east.engine.add_conn(east_conn)
+    sides = {"192.1.2.45": west, "192.1.2.23": east}
+    west.engine.initiate("west-east")
+    pump(sides)
+    first = west.engine.ike_sas()[0].serial
+    assert east.engine.terminate("west-east") == 1
+    pump(sides)
+    assert west.engine.ike_sas() == [] and west.kernel.installed == {}
+    assert '"west-east": connection is supposed to remain up; reviving in 5s' in west.log.text()
+    advance(clock, sides, 6)
+    (again,) = west.engine.ike_sas()
+    assert again.serial > first and again.state.name == "ESTABLISHED" and len(west.kernel.installed) == 1
+    # east's conn is auto=add: when west deletes, east does not initiate
+    west.engine.terminate("west-east")
+    pump(sides)
+    advance(clock, sides, 10)
+    assert east.engine.ike_sas() == [] and "reviving" not in east.log.text()
