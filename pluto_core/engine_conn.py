@@ -122,5 +122,6 @@ def to_engine_conn(conn: Any) -> EngineConn:
         reqid=int(conn.get("reqid") or 0),
         priority=int(conn.get("priority") or 0),
         options={"auto": conn.auto, "encapsulation": conn.encapsulation, "nat-keepalive": conn.nat_keepalive,
-                 "updown": local.updown, "initial-contact": bool(conn.get("initial-contact"))},
+                 "updown": local.updown, "initial-contact": bool(conn.get("initial-contact")),
+                 "fragmentation": conn.get("fragmentation") or "yes"},
     )

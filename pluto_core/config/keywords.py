@@ -228,7 +228,7 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("decap-dscp", VType.BOOL, False, False, ()),
     ("encap-dscp", VType.BOOL, True, False, ()),
     ("nopmtudisc", VType.BOOL, False, False, ()),
-    ("fragmentation", VType.ENUM, "yes", False, ("yes", "no", "force")),
+    ("fragmentation", VType.ENUM, "yes", True, ("yes", "no", "force")),
     ("mobike", VType.BOOL, False, False, ()),
     ("narrowing", VType.BOOL, False, True, ()),
     ("pam-authorize", VType.BOOL, False, False, ()),

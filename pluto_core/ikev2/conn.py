@@ -190,10 +190,12 @@ class TransportHint:
     encapsulate: bool = False  # Child SAs use ESP in UDP at the IKE SA's ports
     keepalive: bool = False  # send one-octet keepalives from our end (we are behind a NAT)
     follow_peer: bool = False  # send to where the latest authenticated message came from
+    fragments: bool = False  # both ends take IKE fragments (RFC 7383): split what is too big
 
     def merged(self, other: TransportHint) -> TransportHint:
         return TransportHint(other.port or self.port, self.encapsulate or other.encapsulate,
-                             self.keepalive or other.keepalive, self.follow_peer or other.follow_peer)
+                             self.keepalive or other.keepalive, self.follow_peer or other.follow_peer,
+                             self.fragments or other.fragments)
 
 
 class Extensions(Protocol):

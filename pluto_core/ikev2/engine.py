@@ -43,6 +43,9 @@ FLAG_INITIATOR = 0x08
 FLAG_RESPONSE = 0x20
 DDOS_IKE_THRESHOLD = 25000  # half-open IKE SAs before cookies are demanded (ddos-ike-threshold)
 MAX_HALFOPEN_IKE = 50000  # half-open IKE SAs before new requests are dropped (max-halfopen-ike)
+FRAGMENT_DATAGRAM_IPV4 = 576 - 20 - 8  # RFC 7383 2.5.1: an IKE message in one unfragmented datagram
+FRAGMENT_DATAGRAM_IPV6 = 1280 - 40 - 8
+MAX_FRAGMENTS = 64  # of one message we reassemble (memory bound per IKE SA)
 ZERO_SPI = bytes(8)
 INVALID_SPI_REPLIES_PER_SECOND = 10
 REVIVE_DELAY = 5.0
@@ -328,8 +331,9 @@ class Engine:
         return (FLAG_INITIATOR if sa.initiator else 0) | (FLAG_RESPONSE if response else 0)
 
     def encode(self, sa: IkeSa, exchange: int, message_id: int, payloads: Sequence[Payload],
-               response: bool) -> bytes:
-        """A protected message: the inner payloads go inside SK (RFC 7296 3.14)."""
+               response: bool) -> bytes | tuple[bytes, ...]:
+        """A protected message: the inner payloads go inside SK (RFC 7296 3.14); where
+        both ends take fragments and it would not fit, the SKF fragments (RFC 7383)."""
         ctx = sa.sk_out
         assert ctx is not None
         first, plain = encode_payloads(payloads)
@@ -337,8 +341,47 @@ class Engine:
         msg = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, response), message_id,
                       [EncryptedPayload(first, bytes(size))])
         raw = msg.to_bytes()
+        limit = self._fragment_limit(sa)
+        if limit and len(raw) > limit and exchange != ExchangeType.IKE_SA_INIT:
+            fragments = self._fragments(sa, exchange, message_id, response, first, plain, limit)
+            if fragments:
+                return fragments
         head = raw[: len(raw) - size]
         return head + protect(ctx, head, plain, self.random(ctx.iv_size))
+
+    def _fragment_limit(self, sa: IkeSa) -> int:
+        """The largest IKE message in one datagram once fragmentation is agreed: RFC 7383
+        2.5.1's 576 (IPv4) or 1280 (IPv6) octets less the IP and UDP headers and, on
+        port 4500, the non-ESP marker. 0: do not fragment."""
+        if sa.transport is None or not sa.transport.fragments:
+            return 0
+        limit = FRAGMENT_DATAGRAM_IPV6 if ":" in sa.remote[0] else FRAGMENT_DATAGRAM_IPV4
+        return limit - (4 if sa.remote[1] == 4500 else 0)
+
+    def _fragments(self, sa: IkeSa, exchange: int, message_id: int, response: bool, first: int,
+                   plain: bytes, limit: int) -> tuple[bytes, ...]:
+        """The message as SKF fragments, each encrypted and authenticated on its own;
+        the first carries the first inner payload's type, the others 0 (RFC 7383 2.5)."""
+        ctx = sa.sk_out
+        assert ctx is not None
+        # IKE header, SKF header, IV, ICV, and the worst padding with its length octet
+        room = limit - 28 - 8 - ctx.iv_size - ctx.icv_size - ctx.block_size
+        if room < 16:
+            return ()
+        chunks = [plain[i:i + room] for i in range(0, len(plain), room)] or [b""]
+        if len(chunks) > MAX_FRAGMENTS:
+            return ()
+        out = []
+        for number, chunk in enumerate(chunks, 1):
+            size = encrypted_length(ctx, len(chunk))
+            msg = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, response), message_id,
+                          [EncryptedFragment(first if number == 1 else 0, number, len(chunks), bytes(size))])
+            raw = msg.to_bytes()
+            head = raw[: len(raw) - size]
+            out.append(head + protect(ctx, head, chunk, self.random(ctx.iv_size)))
+        self.log.debug(f"{self.prefix(sa)} {_xname(Message(sa.spi_i, sa.spi_r, exchange, 0, message_id, []))} "
+                       f"message {message_id} of {len(plain)} octets sent in {len(out)} fragments")
+        return tuple(out)
 
     def send_request(self, sa: IkeSa, exchange: int, payloads: Sequence[Payload],
                      plain: bool = False, ctx: Any = None) -> None:
@@ -349,6 +392,7 @@ class Engine:
         sa.request_ctx = ctx
         payloads = list(payloads) + self._extend(sa, exchange, request=True)
         mid = sa.next_request_id
+        data: bytes | tuple[bytes, ...]
         if plain:
             data = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, False), mid, list(payloads)).to_bytes()
         else:
@@ -362,8 +406,9 @@ class Engine:
             self.schedule(sa, sa.conn.retransmit_interval, f"retransmit:{mid}")
 
     def send_response(self, sa: IkeSa, exchange: int, message_id: int, payloads: Sequence[Payload],
-                      plain: bool = False) -> bytes:
+                      plain: bool = False) -> bytes | tuple[bytes, ...]:
         payloads = list(payloads) + self._extend(sa, exchange, request=False)
+        data: bytes | tuple[bytes, ...]
         if plain:
             data = Message(sa.spi_i, sa.spi_r, exchange, self._flags(sa, True), message_id,
                            list(payloads)).to_bytes()
@@ -404,8 +449,9 @@ class Engine:
             # RFC 7296 2.23: the initiator moves to port 4500 once a NAT is detected
             sa.local, sa.remote = (sa.local[0], hint.port), (sa.remote[0], hint.port)
 
-    def transmit(self, sa: IkeSa, data: bytes) -> None:
-        self.outbox.append(Datagram(data, sa.local, sa.remote))
+    def transmit(self, sa: IkeSa, data: bytes | tuple[bytes, ...]) -> None:
+        for datagram in (data,) if isinstance(data, bytes) else data:
+            self.outbox.append(Datagram(datagram, sa.local, sa.remote))
 
     def send_keepalive(self, sa: IkeSa) -> None:
         self.outbox.append(Datagram(NATT_KEEPALIVE, sa.local, sa.remote, raw=True))
@@ -488,7 +534,9 @@ class Engine:
     def decrypt(self, sa: IkeSa, msg: Message, data: bytes) -> list[Payload] | None:
         """The inner payloads of a protected message, or None (logged) when it does not verify."""
         sk = msg.sk_payload
-        if sa.sk_in is None or sk is None or isinstance(sk, EncryptedFragment):
+        if sa.sk_in is not None and isinstance(sk, EncryptedFragment):
+            return self._reassemble(sa, msg, data, sk)
+        if sa.sk_in is None or sk is None:
             self.log.log(f"{self.prefix(sa)} {_xname(msg)} from {self.peer_text(sa)} is not encrypted: dropped")
             return None
         assert isinstance(sk, EncryptedPayload)
@@ -504,6 +552,44 @@ class Engine:
             self.log.log(f"{self.prefix(sa)} {_xname(msg)} from {self.peer_text(sa)}: {exc}: dropped")
         return None
 
+    def _reassemble(self, sa: IkeSa, msg: Message, data: bytes, sk: EncryptedFragment) -> list[Payload] | None:
+        """Collect the SKF fragments of one message (RFC 7383 2.6): each is checked on
+        its own; the inner payloads are parsed once all have come. None meanwhile."""
+        where = f"{self.prefix(sa)} {_xname(msg)} fragment {sk.fragment_number}/{sk.total_fragments} from " \
+                f"{self.peer_text(sa)}"
+        if sa.transport is None or not sa.transport.fragments:
+            self.log.log(f"{where}: fragmentation was not negotiated: dropped")
+            return None
+        if not 1 <= sk.fragment_number <= sk.total_fragments or sk.total_fragments > MAX_FRAGMENTS:
+            self.log.log(f"{where}: impossible numbering (at most {MAX_FRAGMENTS} fragments): dropped")
+            return None
+        try:
+            plain = unprotect(sa.sk_in, data, len(data) - 8 - len(sk.data), fragment=True)  # type: ignore[arg-type]
+        except IntegrityError:
+            self.log.log(f"{where}: integrity check failed: dropped")
+            return None
+        except (ProtocolError, ValueError) as exc:
+            self.log.log(f"{where}: {exc}: dropped")
+            return None
+        key = (msg.message_id, msg.is_response, sk.total_fragments)
+        buf = sa.fragments_in
+        if buf is None or buf[0] != key:  # a new message, or a new set for it: start again
+            buf = sa.fragments_in = (key, {})
+        parts: dict[int, tuple[int, bytes]] = buf[1]
+        parts[sk.fragment_number] = (sk.inner_type, plain)
+        if len(parts) < sk.total_fragments:
+            return None
+        sa.fragments_in = None
+        first = parts[1][0]
+        joined = b"".join(parts[n][1] for n in range(1, sk.total_fragments + 1))
+        self.log.debug(f"{self.prefix(sa)} {_xname(msg)} reassembled from {sk.total_fragments} fragments")
+        try:
+            return parse_payloads(first, joined)
+        except (ProtocolError, ValueError) as exc:
+            self.log.log(f"{self.prefix(sa)} {_xname(msg)} from {self.peer_text(sa)} (reassembled): {exc}: "
+                         "dropped")
+            return None
+
     def follow_peer(self, sa: IkeSa, local: tuple[str, int], remote: tuple[str, int]) -> None:
         """With NAT-T, send where the latest authenticated message came from (RFC 7296
         section 2.23): the initiator's move to port 4500, or a NAT's new mapping."""
@@ -517,8 +603,11 @@ class Engine:
     def _on_request(self, sa: IkeSa, msg: Message, data: bytes, local: tuple[str, int],
                     remote: tuple[str, int]) -> None:
         mid = msg.message_id
-        if mid == sa.last_response_id and sa.last_response:
-            # RFC 7296 2.1: a retransmitted request gets the same response again.
+        sk = msg.sk_payload
+        if mid == sa.last_response_id and sa.last_response and not (
+                isinstance(sk, EncryptedFragment) and sk.fragment_number != 1):
+            # RFC 7296 2.1: a retransmitted request gets the same response again (once per
+            # fragmented retransmission, on its first fragment: RFC 7383 2.6.1).
             self.log.debug(f"{self.prefix(sa)} retransmitted {_xname(msg)} request {mid}: resending response")
             self.transmit(sa, sa.last_response)
             return

@@ -115,6 +115,7 @@ def _send_init_request(engine: Engine, sa: IkeSa) -> None:
                  KeyExchange(sa.ke_group, sa.dh_private.public_bytes), Nonce(sa.nonce_i)]
     sa.next_request_id = 0
     engine.send_request(sa, ExchangeType.IKE_SA_INIT, payloads, plain=True)
+    assert isinstance(sa.last_request, bytes)  # IKE_SA_INIT is never fragmented (RFC 7383 2.5)
     sa.init_request = sa.last_request
     engine.log.log(f"{engine.prefix(sa)} sent IKE_SA_INIT request to {engine.peer_text(sa)}")
 
@@ -316,7 +317,9 @@ def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str,
             derive_keys(sa, g_ir)
             payloads = [SecurityAssociation([chosen_proposal]), KeyExchange(group, pair.public_bytes),
                         Nonce(sa.nonce_r)]
-            sa.init_response = engine.send_response(sa, ExchangeType.IKE_SA_INIT, 0, payloads, plain=True)
+            response = engine.send_response(sa, ExchangeType.IKE_SA_INIT, 0, payloads, plain=True)
+            assert isinstance(response, bytes)  # IKE_SA_INIT is never fragmented (RFC 7383 2.5)
+            sa.init_response = response
             engine.log.log(f"{engine.prefix(sa)} responder sent IKE_SA_INIT response to {peer} "
                            f"{suite_text(sa)}")
 

@@ -67,9 +67,9 @@ class IkeSa:
     # message IDs (window of one, RFC 7296 2.3)
     next_request_id: int = 0
     expected_request_id: int = 0
-    last_request: bytes = b""
+    last_request: bytes | tuple[bytes, ...] = b""  # a tuple: the fragments of one message (RFC 7383)
     last_request_id: int = -1
-    last_response: bytes = b""
+    last_response: bytes | tuple[bytes, ...] = b""
     last_response_id: int = -1
     retransmits: int = 0
     retransmit_deadline: float = 0.0
@@ -84,6 +84,7 @@ class IkeSa:
     established_at: float = 0.0
     last_contact: float = 0.0
     transport: TransportHint | None = None  # what extensions (NAT-T) said of how packets travel
+    fragments_in: Any = None  # the fragments of the message being reassembled (RFC 7383 2.6)
 
     @property
     def our_spi(self) -> bytes:

@@ -179,9 +179,11 @@ class Strongswan:
         return subprocess.run(["swanctl", command, "--uri", f"unix://{self.root / 'run' / 'charon.vici'}", *args],
                               capture_output=True, text=True, timeout=timeout, env=env)
 
-    def start(self, swanctl_conf: str) -> None:
+    def start(self, swanctl_conf: str, charon_extra: str = "") -> None:
+        """``charon_extra``: more ``charon {}`` settings (e.g. ``fragment_size = 300``)."""
         (self.root / "run").mkdir(parents=True, exist_ok=True)
-        (self.root / "strongswan.conf").write_text(STRONGSWAN_CONF)
+        conf = STRONGSWAN_CONF.replace("\tinstall_routes = no\n", f"\tinstall_routes = no\n{charon_extra}", 1)
+        (self.root / "strongswan.conf").write_text(conf)
         (self.root / "swanctl.conf").write_text(swanctl_conf)
         env = dict(os.environ, STRONGSWAN_CONF=str(self.root / "strongswan.conf"))
         # charon's pid file is compiled in: give it a private /run (lab pitfall 5).

@@ -143,3 +143,74 @@ def test_strongswan_initiates_to_ours(strongswan_east: Strongswan, ours_west: Pl
     assert "responder established IKE SA; authenticated peer using authby=secret and FQDN '@east'" \
         in ours_west.log_text()
     assert "IKE_SA lab[1] established between 192.0.2.2[east]...192.0.2.1[west]" in strongswan_east.log()
+
+
+# Eleven ESP proposals: our IKE_AUTH request is about 800 octets, over the 548 that fit
+# one unfragmented IPv4 datagram, so once both ends announced RFC 7383 support it goes
+# out in fragments. The peers accept the first.
+BIG_ESP = ("aes_gcm256,aes_gcm128,aes256-sha2_512,aes256-sha2_384,aes256-sha2_256,aes128-sha2_512,"
+           "aes128-sha2_256,aes256-sha1,aes128-sha1,aes_ctr256-sha2_256,aes_ctr128-sha2_256")
+
+
+def _fragmenting_ours(netns_pair: Pair, tmp_path: Path) -> Pluto:
+    conf = OURS.replace("\tesp=aes_gcm256\n", f"\tesp={BIG_ESP}\n").replace("\tlogtime=no\n",
+                                                                                "\tlogtime=no\n\tplutodebug=base\n")
+    config, secrets = write_conf(tmp_path, conf, PSK, name="ours-frag")
+    pluto = Pluto(netns_pair.west, tmp_path / "ours-frag")
+    pluto.start(config, secrets)
+    return pluto
+
+
+def test_fragmented_ike_auth_with_strongswan_both_ways(netns_pair: Pair, tmp_path: Path) -> None:
+    """RFC 7383 with strongSwan 5.9.8: our big IKE_AUTH request goes in fragments that
+    charon reassembles; charon (fragment_size = 250) fragments its own IKE_AUTH
+    request to us and we reassemble it. Both IKE SAs come up."""
+    if not strongswan_available():
+        pytest.skip("strongSwan is not installed (see ../shared/lab/setup-host.sh)")
+    peer = Strongswan(netns_pair.east, tmp_path / "strongswan")
+    ours = None
+    try:
+        peer.start(SWANCTL_CONF.format(local=EAST_IP, remote=WEST_IP, local_id="east", remote_id="west",
+                                       ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", mode="tunnel",
+                                       local_ts=EAST_NET, remote_ts=WEST_NET, psk=PSK),
+                   charon_extra="\tfragment_size = 250\n")
+        ours = _fragmenting_ours(netns_pair, tmp_path)
+        up = ours.ipsec("up", "west-east")
+        assert "initiator established IKE SA" in up.stdout, up.stdout + up.stderr + peer.log()
+        assert _wait_for(lambda: "reassembled fragmented IKE message" in peer.log()), peer.log()
+        assert " sent in " in ours.log_text() and "IKE_AUTH message 1 of " in ours.log_text(), ours.log_text()
+        ours.ipsec("delete", "west-east")
+        ours.ipsec("add", "west-east", "--config", str(tmp_path / "ours-frag.conf"))
+        peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
+        assert _wait_for(lambda: "IKE_AUTH reassembled from" in ours.log_text()), ours.log_text() + peer.log()
+        assert _wait_for(lambda: _our_ike_up(ours)), ours.log_text()  # type: ignore[arg-type]
+    finally:
+        if ours is not None:
+            ours.stop()
+        peer.stop()
+
+
+def test_fragmented_ike_auth_to_libreswan(netns_pair: Pair, tmp_path: Path) -> None:
+    """RFC 7383 with Libreswan 4.10: our IKE_AUTH request in fragments, reassembled by pluto."""
+    if not libreswan_available():
+        pytest.skip("Libreswan is not installed (see ../shared/lab/setup-host.sh)")
+    conf = tmp_path / "lsw.conf"
+    conf.write_text(LIBRESWAN_CONF.format(name="west-east", mode="tunnel", west=WEST_IP, east=EAST_IP,
+                                          west_net=WEST_NET, east_net=EAST_NET, ike="aes_gcm256-sha2_256-dh19",
+                                          esp="aes_gcm256"))
+    secrets = tmp_path / "lsw.secrets"
+    secrets.write_text(f'@west @east : PSK "{PSK}"\n')
+    peer = Libreswan(netns_pair.east, tmp_path / "libreswan")
+    ours = None
+    try:
+        peer.start(conf, secrets)
+        peer.add("west-east")
+        ours = _fragmenting_ours(netns_pair, tmp_path)
+        up = ours.ipsec("up", "west-east")
+        assert "initiator established IKE SA" in up.stdout, up.stdout + up.stderr + peer.log()
+        assert " sent in " in ours.log_text(), ours.log_text()
+        assert "established IKE SA" in peer.whack("--status").stdout
+    finally:
+        if ours is not None:
+            ours.stop()
+        peer.stop()
