@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pluto_core.hookspecs import hookimpl
+from pluto_core.exchange_plugin import ExchangePlugin
 from pluto_core.ikev2.conn import MessageContext, TransportHint
 from pluto_core.ikev2.enums import ExchangeType, NotifyType
 from pluto_core.ikev2.payloads import Notify
@@ -25,17 +25,9 @@ def _wanted(ctx: MessageContext) -> bool:
     return ctx.exchange == ExchangeType.IKE_SA_INIT and str(ctx.options.get("fragmentation", "yes")) != "no"
 
 
-class Fragmentation:
+class Fragmentation(ExchangePlugin):
     def __init__(self) -> None:
         self._peer_sent: dict[int, bool] = {}  # responder: serials whose IKE_SA_INIT request announced it
-
-    @hookimpl
-    def pluto_ike_build(self, context: MessageContext) -> list[Any]:
-        return self.build(context)
-
-    @hookimpl
-    def pluto_ike_read(self, context: MessageContext, payloads: list[Any]) -> list[TransportHint]:
-        return self.read(context, payloads)
 
     def build(self, ctx: MessageContext) -> list[Any]:
         if not ctx.outbound or not _wanted(ctx):

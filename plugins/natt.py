@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from pluto_core.exchange_plugin import ExchangePlugin
 from pluto_core.hookspecs import hookimpl
 from pluto_core.ikev2.conn import MessageContext, TransportHint
 from pluto_core.ikev2.enums import ExchangeType, NotifyType
@@ -77,7 +78,7 @@ def evaluate(payloads: Iterable[Payload], spi_i: bytes, spi_r: bytes, local: tup
     return NatFinding(local_behind, remote_behind)
 
 
-class NatTraversal:
+class NatTraversal(ExchangePlugin):
     """The engine's extension (``build``/``read``) and the plugin's hooks in one."""
 
     def __init__(self, log: Any = None) -> None:
@@ -87,14 +88,6 @@ class NatTraversal:
     @hookimpl
     def pluto_startup(self, options: Any, log: Any) -> None:
         self.log = log
-
-    @hookimpl
-    def pluto_ike_build(self, context: MessageContext) -> list[Any]:
-        return self.build(context)
-
-    @hookimpl
-    def pluto_ike_read(self, context: MessageContext, payloads: list[Any]) -> list[TransportHint]:
-        return self.read(context, payloads)
 
     def build(self, ctx: MessageContext) -> list[Any]:
         if ctx.exchange != ExchangeType.IKE_SA_INIT or not ctx.outbound:

@@ -65,19 +65,24 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 def libreswan_east(netns_pair: Pair, tmp_path: Path) -> Iterator[Libreswan]:
     if not libreswan_available():
         pytest.skip("Libreswan is not installed (see ../shared/lab/setup-host.sh)")
+    peer = Libreswan(netns_pair.east, tmp_path / "libreswan")
+    try:
+        _start_libreswan(peer, tmp_path)
+        yield peer
+    finally:
+        peer.stop()
+
+
+def _start_libreswan(peer: Libreswan, tmp_path: Path) -> None:
+    """east's Libreswan pluto with conn west-east (GCM) loaded."""
     conf = tmp_path / "lsw.conf"
     conf.write_text(LIBRESWAN_CONF.format(name="west-east", mode="tunnel", west=WEST_IP, east=EAST_IP,
                                           west_net=WEST_NET, east_net=EAST_NET, ike="aes_gcm256-sha2_256-dh19",
                                           esp="aes_gcm256"))
     secrets = tmp_path / "lsw.secrets"
     secrets.write_text(f'@west @east : PSK "{PSK}"\n')
-    peer = Libreswan(netns_pair.east, tmp_path / "libreswan")
-    try:
-        peer.start(conf, secrets)
-        peer.add("west-east")
-        yield peer
-    finally:
-        peer.stop()
+    peer.start(conf, secrets)
+    peer.add("west-east")
 
 
 @pytest.fixture
@@ -194,17 +199,10 @@ def test_fragmented_ike_auth_to_libreswan(netns_pair: Pair, tmp_path: Path) -> N
     """RFC 7383 with Libreswan 4.10: our IKE_AUTH request in fragments, reassembled by pluto."""
     if not libreswan_available():
         pytest.skip("Libreswan is not installed (see ../shared/lab/setup-host.sh)")
-    conf = tmp_path / "lsw.conf"
-    conf.write_text(LIBRESWAN_CONF.format(name="west-east", mode="tunnel", west=WEST_IP, east=EAST_IP,
-                                          west_net=WEST_NET, east_net=EAST_NET, ike="aes_gcm256-sha2_256-dh19",
-                                          esp="aes_gcm256"))
-    secrets = tmp_path / "lsw.secrets"
-    secrets.write_text(f'@west @east : PSK "{PSK}"\n')
     peer = Libreswan(netns_pair.east, tmp_path / "libreswan")
     ours = None
     try:
-        peer.start(conf, secrets)
-        peer.add("west-east")
+        _start_libreswan(peer, tmp_path)
         ours = _fragmenting_ours(netns_pair, tmp_path)
         up = ours.ipsec("up", "west-east")
         assert "initiator established IKE SA" in up.stdout, up.stdout + up.stderr + peer.log()
