@@ -86,8 +86,12 @@ fi
 T_SETUP=$(ts)
 [ "$MODE" = setup ] && { echo "lab: setup done ($(dt "$T0" "$T_SETUP") s)"; exit 0; }
 
+# vng starts its helpers (virtme-run, virtme-init's tools) by name through PATH, so
+# the lab's own venv goes first on it: nothing from /usr/local or an older global
+# install may stand in for what lab_setup installed.
 VNG=$LAB/tools/bin/vng
-[ -x "$VNG" ] || VNG=$(command -v vng) || { echo "lab: vng missing (run without LAB_NO_SETUP)" >&2; exit 2; }
+[ -x "$VNG" ] || { echo "lab: $VNG missing (run without LAB_NO_SETUP=1)" >&2; exit 2; }
+export PATH="$LAB/tools/bin:$PATH"
 KERNEL=${LAB_KERNEL:-$(ls /boot/vmlinuz-*-amd64 2> /dev/null | grep -v -- -cloud- | sort -V | tail -1)}
 [ -f "$KERNEL" ] || { echo "lab: no Debian kernel in /boot (install linux-image-amd64)" >&2; exit 2; }
 

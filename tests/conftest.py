@@ -1,4 +1,5 @@
-"""Shared fixtures: where the read-only corpus lives (``../shared`` beside the checkout)."""
+"""Shared fixtures: where the read-only corpus lives (``../shared`` beside the checkout), and the
+small copy of it the unit tests need (``tests/data/corpus``, present in every clone)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PLUTO_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "corpus"
+CORPUS_DATA = REPO / "tests" / "data" / "corpus"
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +20,9 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is not present")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def corpus_data() -> Path:
+    """The unit tests' slice of the corpus, kept in the repository (see its README.md)."""
+    return CORPUS_DATA

@@ -1,4 +1,4 @@
-"""IKEv2 codec over the real captures in ../shared/corpus/ike-packets.
+"""IKEv2 codec over the real captures in tests/data/corpus/ike-packets (a copy of ../shared/corpus/ike-packets).
 
 Every IKEv2 message parses and re-encodes byte for byte; IKEv1 messages are recognised (major
 version 1) and must raise ParseError(INVALID_MAJOR_VERSION); tcpdump's malformed inputs raise
@@ -34,8 +34,8 @@ def _is_malformed(name: str) -> bool:
     return any(m in name for m in MALFORMED_MARKERS)
 
 
-def _captures(corpus: Path) -> list[Path]:
-    root = corpus / "ike-packets"
+def _captures(corpus_data: Path) -> list[Path]:
+    root = corpus_data / "ike-packets"
     return sorted(p for p in root.rglob("*") if p.suffix in (".pcap", ".pcapng"))
 
 
@@ -56,9 +56,9 @@ def _check_round_trip(data: bytes) -> str:
     return "v2"
 
 
-def test_every_capture_round_trips(corpus: Path) -> None:
+def test_every_capture_round_trips(corpus_data: Path) -> None:
     counts = {"v1": 0, "v2": 0}
-    for path in _captures(corpus):
+    for path in _captures(corpus_data):
         if _is_malformed(path.name) or path.name == "ikev2-id-normal.pcap":
             continue
         for dgram in ike_datagrams(path):
@@ -70,14 +70,14 @@ def test_every_capture_round_trips(corpus: Path) -> None:
     assert counts["v1"] >= 30
 
 
-def test_malformed_tcpdump_inputs_raise_parse_error_only(corpus: Path) -> None:
-    index = (corpus / "ike-packets/tcpdump/INDEX.tsv").read_text().splitlines()
+def test_malformed_tcpdump_inputs_raise_parse_error_only(corpus_data: Path) -> None:
+    index = (corpus_data / "ike-packets/tcpdump/INDEX.tsv").read_text().splitlines()
     names = {line.split("\t")[1] for line in index if line and not line.startswith(("#", "name"))}
     malformed = sorted(n for n in names if _is_malformed(n))
     assert len(malformed) >= 10
     seen = 0
     for name in malformed:
-        for data in udp_payloads_lenient(corpus / "ike-packets/tcpdump" / name):
+        for data in udp_payloads_lenient(corpus_data / "ike-packets/tcpdump" / name):
             seen += 1
             with pytest.raises(ParseError) as exc:
                 parse_message(data)
@@ -89,17 +89,17 @@ def test_malformed_tcpdump_inputs_raise_parse_error_only(corpus: Path) -> None:
     assert seen >= 10
 
 
-def test_ikev2_id_short_is_invalid_syntax(corpus: Path) -> None:
-    (data,) = udp_payloads_lenient(corpus / "ike-packets/tcpdump/ikev2-id-short.pcap")
+def test_ikev2_id_short_is_invalid_syntax(corpus_data: Path) -> None:
+    (data,) = udp_payloads_lenient(corpus_data / "ike-packets/tcpdump/ikev2-id-short.pcap")
     with pytest.raises(ParseError) as exc:
         parse_message(data)
     assert exc.value.notify == NotifyType.INVALID_SYNTAX and exc.value.offset == 32
 
 
-def test_ikev2_id_normal_trailing_octets_rejected(corpus: Path) -> None:
+def test_ikev2_id_normal_trailing_octets_rejected(corpus_data: Path) -> None:
     # The header length covers 39 octets after the last payload (IDi with next payload 0).
     # RFC 7296 3.1 makes Length the total message length, so this is INVALID_SYNTAX here.
-    (data,) = udp_payloads_lenient(corpus / "ike-packets/tcpdump/ikev2-id-normal.pcap")
+    (data,) = udp_payloads_lenient(corpus_data / "ike-packets/tcpdump/ikev2-id-normal.pcap")
     with pytest.raises(ParseError) as exc:
         parse_message(data)
     assert exc.value.notify == NotifyType.INVALID_SYNTAX
@@ -108,8 +108,8 @@ def test_ikev2_id_normal_trailing_octets_rejected(corpus: Path) -> None:
     assert parse_payloads(data[16], data[28:body_end]) == [IdentificationInitiator(1, b"\xde")]
 
 
-def test_pluto_debug_log_hex_dumps(corpus: Path) -> None:
-    logs = sorted((corpus / "ike-packets/libreswan-libpluto-2016").glob("OUTPUT.parent*.txt"))
+def test_pluto_debug_log_hex_dumps(corpus_data: Path) -> None:
+    logs = sorted((corpus_data / "ike-packets/libreswan-libpluto-2016").glob("OUTPUT.parent*.txt"))
     total = 0
     for log in logs:
         for data in hex_dumps(log.read_text()):
@@ -118,8 +118,8 @@ def test_pluto_debug_log_hex_dumps(corpus: Path) -> None:
     assert total >= 20
 
 
-def test_libpluto_i1_fields(corpus: Path) -> None:
-    root = corpus / "ike-packets/libreswan-libpluto-2016"
+def test_libpluto_i1_fields(corpus_data: Path) -> None:
+    root = corpus_data / "ike-packets/libreswan-libpluto-2016"
     keys = json.loads((root / "keys.json").read_text())["wire"]
     (i1,) = hex_dumps((root / "OUTPUT.parentI1.txt").read_text())
     msg = parse_message(i1)
@@ -136,8 +136,8 @@ def test_libpluto_i1_fields(corpus: Path) -> None:
     assert nonce is not None and nonce.data == bytes.fromhex(keys["ni"])
 
 
-def test_raw_bin_files(corpus: Path) -> None:
-    root = corpus / "ike-packets"
+def test_raw_bin_files(corpus_data: Path) -> None:
+    root = corpus_data / "ike-packets"
     raw = (root / "packetgen-plugin-ipsec/ike_sa_init.bin").read_bytes()
     ihl = (raw[0] & 0x0F) * 4
     data = raw[ihl + 8 :]
@@ -148,8 +148,8 @@ def test_raw_bin_files(corpus: Path) -> None:
         parse_message((root / "libreswan-inputs/authip-rogue.raw").read_bytes())
 
 
-def test_rfc7634_informational_sk_layout(corpus: Path) -> None:
-    root = corpus / "ike-packets/rfc7634-chacha20poly1305"
+def test_rfc7634_informational_sk_layout(corpus_data: Path) -> None:
+    root = corpus_data / "ike-packets/rfc7634-chacha20poly1305"
     vec = json.loads((root / "vector.json").read_text())
     data = (root / "informational-set-window-size.bin").read_bytes()
     msg = parse_message(data)

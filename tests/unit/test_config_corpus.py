@@ -104,9 +104,9 @@ def _addconn_cases(corpus: Path) -> list[Path]:
     return sorted((corpus / "libreswan-expect").glob("addconn-*/*.console.txt"))
 
 
-def test_addconn_transcripts(corpus: Path, tmp_path: Path) -> None:
+def test_addconn_transcripts(corpus_data: Path, tmp_path: Path) -> None:
     checked = 0
-    for console in _addconn_cases(corpus):
+    for console in _addconn_cases(corpus_data):
         expected = _expected(console)
         if not expected:
             continue
@@ -141,14 +141,14 @@ def test_addconn_transcripts(corpus: Path, tmp_path: Path) -> None:
     assert checked >= 8
 
 
-def test_addconn_conn_failures(corpus: Path) -> None:
+def test_addconn_conn_failures(corpus_data: Path) -> None:
     """Where a transcript says '"NAME": failed to add connection: WHY' for a reason that needs no
     host state (no NSS, DNS or interfaces), our Connection build fails with the same words."""
     host_state = ("does not appear to be an interface", "NSS database", "has no data",
                   "inexactly overlaps", "Labeled IPsec", "conficts with", "is not within",
                   "does not match", "multiple IPv", "cannot specify leftinterface-ip")
     matched = 0
-    for console in _addconn_cases(corpus):
+    for console in _addconn_cases(corpus_data):
         conf_path = _host_conf(console.parent, console.name.split(".")[0])
         if conf_path is None:
             continue

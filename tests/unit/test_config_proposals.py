@@ -72,8 +72,8 @@ def _mismatch(case: Case) -> str | None:
 
 
 @pytest.mark.parametrize("test", ["algparse-01", "algparse-02-fips"])
-def test_algparse_transcript(corpus: Path, test: str) -> None:
-    cases = _cases(corpus / "libreswan-expect" / test / "west.console.txt")
+def test_algparse_transcript(corpus_data: Path, test: str) -> None:
+    cases = _cases(corpus_data / "libreswan-expect" / test / "west.console.txt")
     # four runs (IKEv1/IKEv2, with and without --pfs) of 249 strings each: 73 ike, 147 esp, 29 ah
     assert len(cases) == 996
     assert sum(c.expect == "ERROR" for c in cases) > 300

@@ -140,8 +140,8 @@ def test_every_corpus_secrets_file_parses(corpus: Path) -> None:
     assert entries > 1100
 
 
-def test_fips_base64_psk(corpus: Path) -> None:
-    s = load_secrets(str(corpus / "libreswan-conf/testing__pluto__fips-10-ikev2-psk__west.secrets"))
+def test_fips_base64_psk(corpus_data: Path) -> None:
+    s = load_secrets(str(corpus_data / "libreswan-conf/testing__pluto__fips-10-ikev2-psk__west.secrets"))
     want = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ1234567890ABCDEFGHIJ12345ABCDEFGHIJ12345ABCDEFGHIJ12345"
     assert s.lookup_psk("@west", "@east").reveal() == want  # type: ignore[union-attr]
 
@@ -152,9 +152,9 @@ def test_fips_base64_psk(corpus: Path) -> None:
     ("ikev2-39-psk-64bytes", True),
     ("ikev2-05-basic-psk-missing-initiator", False),
 ])
-def test_psk_lookup_for_the_conn_ids(corpus: Path, case: str, found: bool) -> None:
+def test_psk_lookup_for_the_conn_ids(corpus_data: Path, case: str, found: bool) -> None:
     """West's conn IDs select the key both hosts use; a commented-out entry means none."""
-    d = corpus / "libreswan-expect" / case
+    d = corpus_data / "libreswan-expect" / case
     west_conf = load_config(d / "west.conf", local_addresses={"192.1.2.45"})
     conn = next(c for c in west_conf.conns.values() if "secret" in c.authby)
     assert conn.local.id is not None and conn.remote.id is not None

@@ -45,8 +45,8 @@ def flip(message: bytes, pos: int) -> bytes:
     return bytes(bad)
 
 
-def test_rfc7634_chacha20_poly1305(corpus: Path) -> None:
-    base = corpus / "ike-packets/rfc7634-chacha20poly1305"
+def test_rfc7634_chacha20_poly1305(corpus_data: Path) -> None:
+    base = corpus_data / "ike-packets/rfc7634-chacha20poly1305"
     vector = json.loads((base / "vector.json").read_text())
     message = (base / vector["message_file"]).read_bytes()
     sk = vector["sk_payload"]
@@ -68,8 +68,8 @@ def test_rfc7634_chacha20_poly1305(corpus: Path) -> None:
             unprotect(ctx, flip(message, pos), offset)
 
 
-def _packetgen(corpus: Path, name: str) -> tuple[dict, list[bytes]]:
-    base = corpus / "ike-packets/packetgen-plugin-ipsec"
+def _packetgen(corpus_data: Path, name: str) -> tuple[dict, list[bytes]]:
+    base = corpus_data / "ike-packets/packetgen-plugin-ipsec"
     keys = json.loads((base / "keys.json").read_text())[name]
     return keys, [d.payload for d in ike_datagrams(base / name)]
 
@@ -86,16 +86,16 @@ def _check_idi(message: bytes, ctx, expect_in_id: bytes) -> None:
             unprotect(ctx, flip(message, pos), offset)
 
 
-def test_packetgen_aes_gcm_256(corpus: Path) -> None:
-    keys, messages = _packetgen(corpus, "ikev2.pcapng")
+def test_packetgen_aes_gcm_256(corpus_data: Path) -> None:
+    keys, messages = _packetgen(corpus_data, "ikev2.pcapng")
     suite = make_suite(T.ENCR_AES_GCM_16, 256, T.PRF_HMAC_SHA2_256, None, None)
     ctx = sk_context(suite, bytes.fromhex(keys["sk_ei_with_salt"]))
     assert messages[2][:8].hex() == keys["packets"].split("SPIi ")[1][:16]
     _check_idi(messages[2], ctx, b"ike_c1")
 
 
-def test_packetgen_aes_cbc_hmac_sha256(corpus: Path) -> None:
-    keys, messages = _packetgen(corpus, "ikev2_cbc_hmac.pcapng")
+def test_packetgen_aes_cbc_hmac_sha256(corpus_data: Path) -> None:
+    keys, messages = _packetgen(corpus_data, "ikev2_cbc_hmac.pcapng")
     suite = make_suite(T.ENCR_AES_CBC, 128, T.PRF_HMAC_SHA2_256, T.AUTH_HMAC_SHA2_256_128, None)
     ctx = sk_context(suite, bytes.fromhex(keys["sk_ei"]), bytes.fromhex(keys["sk_ai"]))
     offset, _ = find_encrypted(messages[2])
@@ -118,12 +118,12 @@ LIBRESWAN_CASES = [
 
 @pytest.mark.parametrize("capture,direction,id_type,id_data", LIBRESWAN_CASES)
 def test_libreswan_aes_cbc_hmac_sha1(
-    corpus: Path, capture: str, direction: str, id_type: int, id_data: bytes
+    corpus_data: Path, capture: str, direction: str, id_type: int, id_data: bytes
 ) -> None:
-    keys = json.loads((corpus / LIBRESWAN / "keys.json").read_text())["keys"]
+    keys = json.loads((corpus_data / LIBRESWAN / "keys.json").read_text())["keys"]
     suite = make_suite(T.ENCR_AES_CBC, 128, T.PRF_HMAC_SHA1, T.AUTH_HMAC_SHA1_96, 5)
     ctx = sk_context(suite, bytes.fromhex(keys[f"SK_e{direction}"]), bytes.fromhex(keys[f"SK_a{direction}"]))
-    message = ike_datagrams(corpus / LIBRESWAN / capture)[1].payload
+    message = ike_datagrams(corpus_data / LIBRESWAN / capture)[1].payload
     offset, _ = find_encrypted(message)
     inner = unprotect(ctx, message, offset)
     kind, body = inner_chain(message[offset], inner)[0]
@@ -134,8 +134,8 @@ def test_libreswan_aes_cbc_hmac_sha1(
             unprotect(ctx, flip(message, pos), offset)
 
 
-def test_libreswan_prf_plus_reproduces_sk_keys(corpus: Path) -> None:
-    data = json.loads((corpus / LIBRESWAN / "keys.json").read_text())
+def test_libreswan_prf_plus_reproduces_sk_keys(corpus_data: Path) -> None:
+    data = json.loads((corpus_data / LIBRESWAN / "keys.json").read_text())
     keys, wire = data["keys"], data["wire"]
     suite = make_suite(T.ENCR_AES_CBC, 128, T.PRF_HMAC_SHA1, T.AUTH_HMAC_SHA1_96, 5)
     # keys.json caveat: that old test rig seeded prf+ with fixed cookies, not the wire SPIs.

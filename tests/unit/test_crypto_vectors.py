@@ -145,8 +145,8 @@ def test_modp2048_prime_edges_as_printed_in_rfc3526() -> None:
     assert text.endswith("15728E5A8AACAA68FFFFFFFFFFFFFFFF")
 
 
-def test_modp1536_shared_secret_matches_libreswan_capture(corpus: Path) -> None:
-    keys = json.loads((corpus / "ike-packets/libreswan-libpluto-2016/keys.json").read_text())
+def test_modp1536_shared_secret_matches_libreswan_capture(corpus_data: Path) -> None:
+    keys = json.loads((corpus_data / "ike-packets/libreswan-libpluto-2016/keys.json").read_text())
     x = bytes.fromhex(keys["dh"]["x_initiator_private"])
     shared = dh.compute_shared(5, x, bytes.fromhex(keys["wire"]["ke_r"]))
     assert shared.hex() == keys["dh"]["g_ir"]
