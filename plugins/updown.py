@@ -81,8 +81,9 @@ def verb_suffix(info: ChildInfo, local: Selector) -> str:
 
 
 def updown_env(verb: str, conn: str, info: ChildInfo, local: Selector, remote: Selector,
-               stack: str) -> dict[str, str]:
-    """The ``PLUTO_*`` variables of one command (pure: testable without a shell)."""
+               stack: str, next_hop: str | None = None) -> dict[str, str]:
+    """The ``PLUTO_*`` variables of one command (pure: testable without a shell).
+    ``next_hop``: this end's ``leftnexthop=`` when it is an address; else the peer (``%direct``)."""
     my_client, my_net, my_mask = _client(local)
     peer_client, peer_net, peer_mask = _client(remote)
     family = "ipv6" if ipaddress.ip_address(info.local_addr).version == 6 else "ipv4"
@@ -92,7 +93,7 @@ def updown_env(verb: str, conn: str, info: ChildInfo, local: Selector, remote: S
         "PLUTO_CONNECTION": conn,
         "PLUTO_CONN_ADDRFAMILY": family,
         "PLUTO_STACK": stack,
-        "PLUTO_NEXT_HOP": info.remote_addr,
+        "PLUTO_NEXT_HOP": next_hop or info.remote_addr,
         "PLUTO_ME": info.local_addr,
         "PLUTO_MY_ID": info.local_id,
         "PLUTO_MY_CLIENT": my_client,
@@ -151,22 +152,23 @@ class Updown:
         if info is None or event.kind not in ("child-up", "child-down"):
             return
         command = str((conn.options.get("updown") if conn is not None else None) or "").strip()
+        next_hop = conn.options.get("nexthop") if conn is not None else None
         if event.kind == "child-up" and not runnable(command):
             return  # nothing to run for this conn: nothing to remember either
         for local in info.local_ts:
             for remote in info.remote_ts:
                 key = (event.conn, local, remote)
                 if event.kind == "child-up":
-                    route = self.routes.setdefault(key, [0, command])
+                    route = self.routes.setdefault(key, [0, command, next_hop])
                     route[0] += 1
                     if route[0] == 1:
-                        self._queue(event, "up", route[1], info, local, remote)
+                        self._queue(event, "up", route[1], info, local, remote, route[2])
                 elif key in self.routes:
                     route = self.routes[key]
                     route[0] -= 1
                     if route[0] <= 0:
                         del self.routes[key]
-                        self._queue(event, "down", route[1], info, local, remote)
+                        self._queue(event, "down", route[1], info, local, remote, route[2])
 
     @hookimpl
     def pluto_shutdown(self) -> None:
@@ -177,10 +179,10 @@ class Updown:
             self.worker = None
 
     def _queue(self, event: Event, what: str, command: str, info: ChildInfo, local: Selector,
-               remote: Selector) -> None:
+               remote: Selector, next_hop: str | None = None) -> None:
         verb = what + verb_suffix(info, local)
         self.jobs.put(Job(event.conn, event.serial, verb, command,
-                          updown_env(verb, event.conn, info, local, remote, self.stack)))
+                          updown_env(verb, event.conn, info, local, remote, self.stack, next_hop)))
         try:
             self.loop = get_running_loop()
         except RuntimeError:

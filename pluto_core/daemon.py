@@ -19,7 +19,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import IO, Any
 
 from pluto_core import __version__
@@ -31,6 +31,7 @@ from pluto_core.ike_host import IkeHost
 from pluto_core.kernel_port import HookKernel
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
+from pluto_core.peer_names import PeerNames
 from pluto_core.plugins import PluginSet
 
 EXIT_OK = 0
@@ -83,6 +84,7 @@ class Daemon:
         self.ike: IkeHost | None = None
         self.log_taps: list[Callable[[str], None]] = []  # `ipsec up` streams a conn's lines
         self.inherited_fds: tuple[int, ...] = ()  # the start-up pipe: helpers must not hold it
+        self.names = PeerNames(self)  # left=/right= host names: resolved at add and before initiating
 
     # -- logging --------------------------------------------------------
 
@@ -137,6 +139,7 @@ class Daemon:
             raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
         self.ike = IkeHost(opts, self.log, HookKernel(self.plugins.hook, opts.kernel_backend), self.secrets,
                            self.pool, hook=self.plugins.hook)
+        self.ike.engine.reviver = self.names.revive  # resolves a peer's host name anew first
         self._register_commands()
         self._ctl_sock = self.control.bind()
         os.ftruncate(self.lock_fd, 0)
@@ -162,7 +165,7 @@ class Daemon:
 
     def _start_helpers(self) -> None:
         count = helper_count(self.options.nhelpers)
-        self.pool = CryptoPool(count, close_fds=self.inherited_fds)
+        self.pool = CryptoPool(count, close_fds=self.inherited_fds, log=self.log.error)
         if count:
             self.log.log(f"starting {count} helper process{'es' if count != 1 else ''} for crypto jobs")
         else:
@@ -232,10 +235,10 @@ class Daemon:
     def _read_config(self, path: str) -> Any:
         from pluto_core.config import load_config
 
-        return load_config(path, local_addresses=self._local_addresses())
+        return load_config(path, ipsecdir=self.options.ipsecdir, local_addresses=self._local_addresses())
 
     def load_conns(self) -> None:
-        """At start-up, as ``addconn --autoall``: every conn with auto=add/start/ondemand/route."""
+        """At start-up, as ``addconn --autoall``: every conn with auto=add/keep/start/up/ondemand/route."""
         path = self.options.config
         if not path or not os.path.exists(path) or self.ike is None:
             return
@@ -251,14 +254,24 @@ class Daemon:
                 self.log.log(f"\"{name}\": failed to add connection: {error}")
         start = []
         for name, conn in config.conns.items():
-            if conn.auto not in ("add", "start", "ondemand", "route"):
+            if conn.auto == "up":  # Libreswan 5: a synonym of start
+                conn = replace(conn, auto="start")
+            if conn.auto not in ("add", "keep", "start", "ondemand", "route"):
+                if conn.auto != "ignore":
+                    self.log.log(f"{conn.file}:{conn.line}: \"{name}\": auto={conn.auto} is not supported; "
+                                 "connection not loaded")
                 continue
             try:
                 self.log.log(self._add(conn))
             except ConfigError as exc:
                 self.log.log(f"\"{name}\": failed to add connection: {exc}")
                 continue
-            if conn.auto == "start":
+            if name in self.names.pending:
+                continue  # a host name did not resolve: auto= is acted on once it does
+            if self.ike.shunts.is_shunt(name):  # never negotiates: start/ondemand/route route it
+                if conn.auto in ("start", "ondemand", "route"):
+                    self.ike.shunts.route_at_start(name)
+            elif conn.auto == "start":
                 start.append(name)
             elif conn.auto in ("ondemand", "route"):
                 try:
@@ -270,11 +283,22 @@ class Daemon:
             self.ike.engine.initiate(name)
         self.ike.flush()
 
-    def _add(self, conn: Any) -> str:
+    def _add(self, conn: Any, resolve: bool = True) -> str:
         from pluto_core.engine_conn import to_engine_conn
+        from pluto_core.shunts import is_never_negotiate
 
         assert self.ike is not None
+        if conn.refusal is not None:  # what pluto cannot honour (config/admission.py), before any DNS
+            raise conn.refusal
+        if resolve:  # host names in left=/right= (resolve=False: the caller resolved them)
+            resolved = self.names.prepare(conn)
+            if resolved is None:
+                return self.names.waiting_line(conn.name)
+            conn = resolved
+        if is_never_negotiate(conn):  # type=passthrough|drop|reject: kernel policies only, no IKE
+            return self.ike.shunts.add(conn)
         engine_conn = self._kernel_filter(to_engine_conn(conn))
+        self.ike.shunts.configure_trap(conn)
         self.ike.engine.add_conn(engine_conn)
         return f"\"{conn.name}\": added IKEv2 connection"
 
@@ -341,10 +365,10 @@ class Daemon:
     def add_conn_from_config(self, path: str, name: str) -> str:
         config = self._read_config(path)
         conn = config.conns.get(name)
+        error = config.failed.get(name) or config.refused.get(name)  # refused: config/admission.py
+        if error is not None:
+            raise ConfigError(f"\"{name}\": failed to add connection: {error}")
         if conn is None:
-            error = config.failed.get(name)
-            if error is not None:
-                raise ConfigError(f"\"{name}\": failed to add connection: {error}")
             raise ConfigError(f"no connection named \"{name}\" in {path}")
         line = self._add(conn)
         self.log.log(line)
@@ -369,7 +393,10 @@ class Daemon:
                           "mode": c.mode, "ikelifetime": c.ikelifetime, "salifetime": c.salifetime,
                           "rekeymargin": c.rekeymargin, "dpddelay": c.dpddelay,
                           "retransmit_interval": c.retransmit_interval,
-                          "retransmit_timeout": c.retransmit_timeout})
+                          "retransmit_timeout": c.retransmit_timeout, **self.names.hosts(c.name),
+                          "routing": self.ike.shunts.routing(c.name)})
+        conns += self.names.status_rows()  # added, but a host name of theirs does not resolve yet
+        conns += self.ike.shunts.status()  # never-negotiate conns (type=passthrough|drop|reject)
         sas, children = [], []
         for sa in engine.ike_sas():
             sas.append({"serial": sa.serial, "conn": sa.name, "state": ike_state_name(sa.state),
@@ -408,6 +435,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "shutting down on SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "shutting down on SIGINT")
         loop.add_signal_handler(signal.SIGHUP, self._sighup)
+        if self.pool is not None:
+            self.pool.start()  # a helper that dies is noticed (and logged) even when idle
         await self.control.start(self._ctl_sock)
         if self.ike is not None:
             await self.ike.start()
@@ -421,6 +450,7 @@ class Daemon:
                 self.ike.engine.terminate(name)  # tell peers (Delete), remove Child SAs
             self.ike.flush()
             self.ike.close()
+        self.names.close()
 
     # -- shutdown ---------------------------------------------------------
 

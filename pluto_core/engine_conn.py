@@ -6,8 +6,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from pluto_core.config.admission import end_auth
+from pluto_core.config.identity import IdType as ConfigIdType
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.conn import EngineConn, IdSpec
+from pluto_core.ikev2.enums import IdType
 from pluto_core.ikev2.payloads import Proposal
 from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
 from pluto_core.ikev2.ts_narrow import Selector
@@ -62,25 +65,48 @@ def _id(end: Any, address: str | None) -> IdSpec | None:
         text = str(end.id)
         if text in ("%any", "%none"):
             return None
+        if end.id.type is ConfigIdType.KEY_ID:  # @#hex and @[raw]: the bytes as written
+            return IdSpec(IdType.ID_KEY_ID, bytes.fromhex(end.id.value), text)
         if text != "%fromcert":
             return IdSpec.parse(text)
     return IdSpec.parse(address) if address else None
 
 
 def _selectors(end: Any, address: str | None) -> tuple[Selector, ...]:
+    """``leftsubnet=`` (else the host), each with ``leftprotoport=`` unless the subnet has its own."""
+    proto = end.protoport.protocol if end.protoport else 0
+    port = end.protoport.port if end.protoport else 0
     subnets = tuple(end.subnets) + tuple(end.extra_subnets)
     if subnets:
-        return tuple(Selector.from_subnet(str(s.network), s.protocol, s.port or None) for s in subnets)
+        return tuple(Selector.from_subnet(str(s.network), s.protocol, s.port or None) if s.protocol or s.port
+                     else Selector.from_subnet(str(s.network), proto, port or None) for s in subnets)
     if address is None:
         return ()
     host = ipaddress.ip_address(address)
-    proto = end.protoport.protocol if end.protoport else 0
-    port = end.protoport.port if end.protoport else None
-    return (Selector.from_subnet(f"{host}/{host.max_prefixlen}", proto, port),)
+    return (Selector.from_subnet(f"{host}/{host.max_prefixlen}", proto, port or None),)
+
+
+def _nexthop(end: Any) -> str | None:
+    """``leftnexthop=`` of this end as an address for updown's PLUTO_NEXT_HOP (``%direct`` and
+    unset: None, the peer); other forms are refused in ``config/admission.py``."""
+    try:
+        return str(ipaddress.ip_address(end.nexthop)) if end.nexthop else None
+    except ValueError:
+        return None
 
 
 def to_engine_conn(conn: Any) -> EngineConn:
-    """Raises ConfigError (with the conn's file:line) when the conn cannot be used by the engine."""
+    """Raises ConfigError (with the conn's file:line) when the conn cannot be used by the engine.
+
+    What pluto cannot honour was refused when the file was read (``config/admission.py``); the
+    checks here are those that need the host (orientation, the local address), and a guard for
+    conns built without the loader.
+    """
+    if conn.refusal is not None:
+        raise conn.refusal
+    if conn.never_negotiate:
+        raise ConfigError(f"\"{conn.name}\": type={conn.type} authby={','.join(conn.authby) or '-'} never "
+                          "negotiates: a shunt, not an IKE conn", conn.file, conn.line)
     if not conn.oriented:
         raise ConfigError(f"\"{conn.name}\": neither left={conn.left.host} nor right={conn.right.host} is an "
                           "address of this host", conn.file, conn.line)
@@ -89,9 +115,11 @@ def to_engine_conn(conn: Any) -> EngineConn:
         raise ConfigError(f"\"{conn.name}\": the local end needs an IP address", conn.file, conn.line)
     local_addr = str(local.address)
     remote_addr = str(remote.address) if remote.address is not None else None
-    if "secret" not in conn.authby and conn.authby:
-        raise ConfigError(f"\"{conn.name}\": authby={','.join(conn.authby)} is not supported yet (only secret)",
-                          conn.file, conn.line)
+    local_auth = end_auth(conn, "left" if conn.local_is_left else "right")
+    remote_auth = end_auth(conn, "right" if conn.local_is_left else "left")
+    if (local_auth, remote_auth) != ("secret", "secret"):
+        raise ConfigError(f"\"{conn.name}\": local auth {local_auth}, remote auth {remote_auth}: only a "
+                          "pre-shared key (secret) is supported yet", conn.file, conn.line)
     local_id = _id(local, local_addr)
     assert local_id is not None
     dpdtimeout = conn.dpdtimeout if conn.dpdtimeout is not None else 0
@@ -121,7 +149,11 @@ def to_engine_conn(conn: Any) -> EngineConn:
         ipsec_max_packets=int(conn.get("ipsec-max-packets") or 0),
         reqid=int(conn.get("reqid") or 0),
         priority=int(conn.get("priority") or 0),
+        narrowing=bool(conn.narrowing),
+        local_auth=local_auth,
+        remote_auth=remote_auth,
         options={"auto": conn.auto, "encapsulation": conn.encapsulation, "nat-keepalive": conn.nat_keepalive,
-                 "updown": local.updown, "initial-contact": bool(conn.get("initial-contact")),
+                 "updown": local.updown, "nexthop": _nexthop(local),
+                 "initial-contact": bool(conn.get("initial-contact")),
                  "fragmentation": conn.get("fragmentation") or "yes"},
     )

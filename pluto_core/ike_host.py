@@ -14,6 +14,7 @@ from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
 from pluto_core.ikev2.conn import IdSpec, InlineJobs, KernelPort
 from pluto_core.ikev2.engine import Engine, Event
+from pluto_core.shunts import ShuntManager
 
 
 class SecretsCredentials:
@@ -59,7 +60,8 @@ class IkeHost:
         self._timer: asyncio.TimerHandle | None = None
         self.credentials = SecretsCredentials(secrets)
         self.traps: dict[str, list[Any]] = {}  # conn name -> the trap policies installed for it
-        listeners: list[Callable[[Event], None]] = []
+        self.shunts = ShuntManager(self)  # never-negotiate conns, negotiation and failure shunts
+        listeners: list[Callable[[Event], None]] = [self.shunts.on_event]
         self.listeners = listeners
         jobs = PoolJobs(pool, self.flush) if pool is not None and pool.size > 0 else InlineJobs()
 
@@ -149,7 +151,7 @@ class IkeHost:
         for ev in events:
             kind = ev.hook
             if kind == "pluto_kernel_acquire":
-                self.engine.acquire(ev.sel_src, ev.sel_dst)
+                self.shunts.negotiating(self.engine.acquire(ev.sel_src, ev.sel_dst))
             elif kind == "pluto_kernel_expire":
                 self.log.debug(f"kernel: {'hard' if ev.hard else 'soft'} expire of SPI 0x{ev.sa.spi:08x}", "kernel")
                 self.engine.expire(ev.sa.spi, ev.hard)
@@ -174,6 +176,7 @@ class IkeHost:
             if policy not in installed:
                 installed.append(policy)
         self.engine.routed.add(conn.name)
+        self.shunts.trap_installed(conn.name)
         return len(installed)
 
     def remove_traps(self, name: str) -> int:
@@ -188,6 +191,7 @@ class IkeHost:
                 if getattr(exc, "errno", None) not in (errno.ENOENT, errno.ESRCH):
                     self.log.log(f"\"{name}\": cannot remove trap policy: {exc}")
         self.engine.routed.discard(name)
+        self.shunts.trap_removed(name)
         return removed
 
     def receive(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:

@@ -40,8 +40,10 @@ class Direction(IntEnum):
 
 class PolicyAction(Enum):
     """``IPSEC``: protect through the templates (with none installed yet this is
-    a trap: traffic raises an ACQUIRE); ``PASS``: let clear text through;
-    ``DROP``: discard."""
+    a trap: traffic raises an ACQUIRE); ``PASS``: let clear text through (XFRM
+    ``allow`` without template, PF_KEY ``IPSEC_POLICY_NONE``); ``DROP``: discard
+    (XFRM ``block``, PF_KEY ``IPSEC_POLICY_DISCARD``). ``PASS`` and ``DROP`` carry
+    no template whatever ``templates`` holds: both backends leave it out."""
 
     IPSEC = "ipsec"
     PASS = "pass"
@@ -337,7 +339,17 @@ def trap_policies(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...
     mode = Mode.TUNNEL if tunnel else Mode.TRANSPORT
     template = (Template(mode, local, remote, reqid, IPPROTO_ESP) if tunnel
                 else Template(mode, reqid=reqid, proto=IPPROTO_ESP),)
-    out: list[PolicySpec] = []
+    return [PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport,
+                       priority or policy_priority(lnet, rnet, upper, lport, rport), templates=template)
+            for lnet, rnet, upper, lport, rport in selector_pairs(local_ts, remote_ts)]
+
+
+def selector_pairs(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...]
+                   ) -> list[tuple[str, str, int, int, int]]:
+    """Every (local prefix, remote prefix, upper protocol, local port, remote port) that
+    policies for these selectors need: same-family pairs only, ranges as covering prefixes,
+    a port range other than one port widened to any (a kernel selector holds one port)."""
+    out: list[tuple[str, str, int, int, int]] = []
     for lsel in local_ts:
         for rsel in remote_ts:
             if lsel.version != rsel.version:
@@ -346,7 +358,5 @@ def trap_policies(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...
             lport, rport = _port(lsel.start_port, lsel.end_port), _port(rsel.start_port, rsel.end_port)
             for lnet in _subnets(lsel.version, lsel.start, lsel.end):
                 for rnet in _subnets(rsel.version, rsel.start, rsel.end):
-                    out.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport,
-                                          priority or policy_priority(lnet, rnet, upper, lport, rport),
-                                          templates=template))
+                    out.append((lnet, rnet, upper, lport, rport))
     return out

@@ -12,11 +12,13 @@ import argparse
 import ipaddress
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from pluto_core import __version__
+from pluto_core.debug_classes import DebugSettings, ignored_notice
+from pluto_core.debug_classes import apply_debug as _apply_words
 from pluto_core.errors import PlutoError
 
 DEFAULT_RUNDIR = "/run/pluto"
@@ -24,22 +26,6 @@ DEFAULT_CONFIG = "/etc/ipsec.conf"
 DEFAULT_SECRETS = "/etc/ipsec.secrets"
 DEFAULT_IPSECDIR = "/etc/ipsec.d"
 DEFAULT_NSSDIR = "/var/lib/ipsec/nss"
-
-# Debug classes: `--debug help` lists them. "base" is the general class;
-# "all" turns every class on, "none" every class off. There is deliberately
-# no class that logs keys: no debug setting prints secret material.
-DEBUG_CLASSES: dict[str, str] = {
-    "base": "general debugging: state changes, decisions, timers",
-    "cpu-usage": "CPU time spent on each message and crypto job",
-    "crypt": "crypto job flow (algorithms, sizes; never key material)",
-    "emitting": "each payload as it is encoded",
-    "parsing": "each payload as it is decoded",
-    "control": "control socket requests and replies",
-    "kernel": "every request to and event from the kernel backend",
-    "plugins": "plugin discovery, loading and hook calls",
-    "tmi": "too much information: every timer and event-loop step",
-}
-
 
 class UsageError(PlutoError):
     """A bad command line: printed as one line, exit status 1."""
@@ -87,6 +73,7 @@ class Options:
     secctx_attr_type: int | None = None
     kernel_backend: str = field(default_factory=default_kernel_backend)
     debug: frozenset[str] = frozenset()
+    debug_ignored: tuple[tuple[str, str], ...] = ()  # (class, where named): accepted, not implemented
     list_plugins: bool = False
 
     @property
@@ -145,33 +132,15 @@ def check_virtual_private(name: str, text: str) -> str:
     return text
 
 
-def apply_debug(current: Iterable[str], spec: str, enable: bool, where: str) -> frozenset[str]:
-    """Apply one ``--debug``/``--no-debug``/``plutodebug=`` word list to a set.
+def apply_debug(current: DebugSettings, spec: str, enable: bool, where: str) -> DebugSettings:
+    """Apply one ``--debug``/``--no-debug``/``plutodebug=`` word list (:mod:`pluto_core.debug_classes`).
 
-    Words are separated by spaces or commas; ``none``, ``all``, ``CLASS`` and
-    ``no-CLASS`` are understood, in order.
+    An unknown word is a ``UsageError`` naming ``where``.
     """
-    result = set(current)
-    for word in spec.replace(",", " ").split():
-        on = enable
-        name = word.lower()
-        if name.startswith("no-") and name[3:] in DEBUG_CLASSES | {"all": ""}:
-            on, name = not on, name[3:]
-        if name == "none":
-            result.clear()
-        elif name == "all":
-            result = set(DEBUG_CLASSES) if on else set()
-        elif name in DEBUG_CLASSES:
-            (result.add if on else result.discard)(name)
-        else:
-            raise UsageError(f"{where}: unrecognized debug class '{word}' (--debug help lists them)")
-    return frozenset(result)
-
-
-def debug_help() -> str:
-    lines = ["debug classes (--debug CLASS, --no-debug CLASS, --debug no-CLASS, none, all):"]
-    lines += [f"  {name:<10} {text}" for name, text in DEBUG_CLASSES.items()]
-    return "\n".join(lines)
+    try:
+        return _apply_words(current, spec, enable)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc} (--debug help lists them)") from None
 
 
 # --------------------------------------------------------------------------
@@ -181,10 +150,13 @@ def debug_help() -> str:
 
 @dataclass(frozen=True, slots=True)
 class OptionSpec:
+    """One option of ``--help``. ``not_acted`` marks an option accepted but not acted on:
+    why, shown in ``--help`` and logged once at start-up when the option is given."""
+
     flag: str
     metavar: str | None
     help: str
-    note: str = ""  # what this implementation does not (yet) do with it
+    not_acted: str = ""
 
 
 OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
@@ -201,7 +173,7 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
         OptionSpec("--leak-detective", None, "trace memory with tracemalloc and log the largest live "
                    "allocations at shutdown"),
         OptionSpec("--efence-protect", None, "enable efence protection",
-                   "accepted for compatibility; no effect: Python manages its own memory"),
+                   not_acted="no effect: Python manages its own memory"),
     )),
     ("Logging", (
         OptionSpec("--stderrlog", None, "log to standard error instead of syslog"),
@@ -211,50 +183,50 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
                    "(logappend=no)"),
         OptionSpec("--log-no-ip", None, "mask IP addresses in log lines (logip=no)"),
         OptionSpec("--log-no-audit", None, "do not generate audit logs (audit-log=no)",
-                   "accepted; no audit records are written yet, so it changes nothing"),
+                   not_acted="no audit records are written yet, so it changes nothing"),
     )),
     ("Configuration files", (
         OptionSpec("--config", "FILENAME", f"read the 'config setup' section of FILENAME (default "
                    f"{DEFAULT_CONFIG} when it exists); command-line options win"),
         OptionSpec("--secretsfile", "GLOB", f"secrets file(s), a shell glob (default {DEFAULT_SECRETS})"),
-        OptionSpec("--ipsecdir", "DIRNAME", f"directory of additional configuration (default {DEFAULT_IPSECDIR})"),
+        OptionSpec("--ipsecdir", "DIRNAME", f"directory of additional configuration (default {DEFAULT_IPSECDIR}); "
+                   "must exist when given; config 'include /etc/ipsec.d/...' lines read from it"),
         OptionSpec("--nssdir", "DIRNAME", f"NSS trust store directory (default {DEFAULT_NSSDIR})",
-                   "accepted and recorded; certificates are not used yet"),
+                   not_acted="recorded; certificates are not used yet"),
         OptionSpec("--coredir", "DIRNAME", "working directory of the daemon, where a crash dump "
                    "(pluto-crash.txt, Python's faulthandler) is written (default: the rundir)"),
     )),
     ("Other options", (
-        OptionSpec("--vendorid", "VID", "vendor ID string to send",
-                   "sent in IKE_SA_INIT by the vendorid plugin"),
+        OptionSpec("--vendorid", "VID", "vendor ID string to send (in IKE_SA_INIT, by the vendorid plugin)"),
         OptionSpec("--uniqueids", None, "a new IKE SA for a peer ID replaces older ones (default yes)"),
         OptionSpec("--virtual-private", "NETWORK_LIST", "subnets allowed behind NAT, e.g. "
-                   "%v4:10.0.0.0/8,%v4:!10.1.0.0/16", "validated and recorded; vhost:/vnet: subnets are "
-                   "not implemented yet"),
+                   "%v4:10.0.0.0/8,%v4:!10.1.0.0/16",
+                   not_acted="validated and recorded; vhost:/vnet: subnets are not implemented yet"),
         OptionSpec("--keep-alive", "DELAY_SEC", "NAT-T keep-alive interval in seconds (default 20)"),
         OptionSpec("--force-busy", None, "act as under a denial of service: demand IKEv2 cookies"),
         OptionSpec("--crl-strict", None, "refuse X.509 authentication until a CRL is loaded",
-                   "recorded; X.509 is not implemented yet"),
+                   not_acted="recorded; X.509 is not implemented yet"),
         OptionSpec("--crlcheckinterval", "SECONDS", "interval between CRL fetches",
-                   "recorded; X.509 is not implemented yet"),
-        OptionSpec("--listen", "IPADDR", "listen for IKE only on this address",
-                   "validated and recorded; IKE sockets open with the IKEv2 engine"),
+                   not_acted="recorded; X.509 is not implemented yet"),
+        OptionSpec("--listen", "IPADDR", "listen for IKE only on this address"),
         OptionSpec("--nhelpers", "NUMBER", "crypto helper processes: -1 = CPUs minus one (default), "
                    "0 = do crypto in the main process, N = exactly N"),
         OptionSpec("--seedbits", "NUMBITS", "read NUMBITS bits from /dev/random at start (default 0); "
                    "the kernel RNG then serves all randomness"),
         OptionSpec("--statsbin", "FILENAME", "program run on SA state changes for statistics",
-                   "recorded; no SA events exist to report yet"),
+                   not_acted="recorded; no statistics program is run yet"),
         OptionSpec("--secctx-attr-type", "NUMBER", "IKEv1 labeled IPsec attribute number",
-                   "recorded; IKEv1 and labeled IPsec are not implemented"),
+                   not_acted="recorded; IKEv1 and labeled IPsec are not implemented"),
     )),
     ("Kernel interface", (
         OptionSpec("--use-xfrm", None, "Linux XFRM over netlink (default on Linux)"),
         OptionSpec("--use-bsdkame", None, "KAME PF_KEY v2 (default on BSD)"),
         OptionSpec("--kernel-backend", "NAME", "any installed backend of entry-point group pluto.kernel "
-                   "(pluto extension; --use-xfrm is --kernel-backend xfrm)"),
+                   "(pluto extension; --use-xfrm is --kernel-backend xfrm); naming two backends is an error"),
     )),
     ("Debugging", (
-        OptionSpec("--debug", "CLASS", "enable a debug class; 'none', 'all', 'no-CLASS', 'help' (list)"),
+        OptionSpec("--debug", "CLASS", "enable debug classes (a list); 'none', 'all', 'no-CLASS', 'help' (list); "
+                   "Libreswan's other classes are accepted and ignored with a start-up notice"),
         OptionSpec("--no-debug", "CLASS", "disable a debug class"),
     )),
 )
@@ -268,8 +240,8 @@ def usage_text(prog: str = "pluto") -> str:
         for spec in specs:
             flag = spec.flag + (f" {spec.metavar}" if spec.metavar else "")
             lines.append(f"  {flag:<28} {spec.help}")
-            if spec.note:
-                lines.append(f"  {'':<28} [{spec.note}]")
+            if spec.not_acted:
+                lines.append(f"  {'':<28} [accepted, not acted on: {spec.not_acted}]")
         lines.append("")
     lines.append("Exit status: 0 all is well so far, 1 something was wrong, 10 the lock file already exists.")
     return "\n".join(lines)
@@ -292,6 +264,18 @@ class _DebugAction(argparse.Action):
         namespace.debug_ops = items
 
 
+class _BackendAction(argparse.Action):
+    """Record every kernel-backend choice with its flag, so that two different ones are an error."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        backend = str(values) if self.const is None else str(self.const)
+        shown = option_string if self.const is not None else f"{option_string} {backend}"
+        items = list(getattr(namespace, "backend_ops", None) or [])
+        items.append((str(shown), backend))
+        namespace.backend_ops = items
+
+
 def _build_parser(prog: str) -> _Parser:
     p = _Parser(prog=prog, add_help=False, allow_abbrev=False)
     flags = ("--help", "--version", "--list-plugins", "--nofork", "--leak-detective", "--efence-protect",
@@ -301,10 +285,11 @@ def _build_parser(prog: str) -> _Parser:
         p.add_argument(flag, action="store_true", default=None)
     for flag in ("--rundir", "--logfile", "--config", "--secretsfile", "--ipsecdir", "--nssdir", "--coredir",
                  "--vendorid", "--virtual-private", "--keep-alive", "--crlcheckinterval", "--listen",
-                 "--nhelpers", "--seedbits", "--statsbin", "--secctx-attr-type", "--kernel-backend"):
+                 "--nhelpers", "--seedbits", "--statsbin", "--secctx-attr-type"):
         p.add_argument(flag, default=None)
-    p.add_argument("--use-xfrm", dest="kernel_backend", action="store_const", const="xfrm")
-    p.add_argument("--use-bsdkame", dest="kernel_backend", action="store_const", const="bsdkame")
+    p.add_argument("--kernel-backend", action=_BackendAction)
+    p.add_argument("--use-xfrm", action=_BackendAction, nargs=0, const="xfrm")
+    p.add_argument("--use-bsdkame", action=_BackendAction, nargs=0, const="bsdkame")
     p.add_argument("--debug", action=_DebugAction)
     p.add_argument("--no-debug", action=_DebugAction)
     return p
@@ -317,6 +302,7 @@ class CommandLine:
     given: dict[str, Any]
     debug_ops: tuple[tuple[bool, str], ...]
     action: str | None  # "help", "version", "debug-help" or None
+    flags: tuple[str, ...] = ()  # the options given, as spelt in OPTION_TABLE
 
 
 def parse_command_line(argv: Sequence[str], prog: str = "pluto") -> CommandLine:
@@ -327,8 +313,15 @@ def parse_command_line(argv: Sequence[str], prog: str = "pluto") -> CommandLine:
         if word.startswith("-"):
             raise UsageError(f"unrecognized option '{word}'")
         raise UsageError(f"unexpected argument '{word}'")
-    raw = {k: v for k, v in vars(ns).items() if v is not None and k != "debug_ops"}
+    backend_ops: list[tuple[str, str]] = list(getattr(ns, "backend_ops", None) or [])
+    raw = {k: v for k, v in vars(ns).items() if v is not None and k not in ("debug_ops", "backend_ops")}
     debug_ops = tuple(getattr(ns, "debug_ops", None) or ())
+    for shown, backend in backend_ops:
+        if backend != backend_ops[0][1]:
+            raise UsageError(f"{backend_ops[0][0]} conflicts with {shown}: choose one kernel backend")
+    if backend_ops:
+        raw["kernel_backend"] = backend_ops[0][1]
+    flags = tuple("--" + key.replace("_", "-") for key in raw)
     action = None
     if raw.pop("help", None):
         action = "help"
@@ -339,7 +332,7 @@ def parse_command_line(argv: Sequence[str], prog: str = "pluto") -> CommandLine:
     given: dict[str, Any] = {}
     for key, value in raw.items():
         given.update(_convert(key, value))
-    return CommandLine(given, debug_ops, action)
+    return CommandLine(given, debug_ops, action, flags)
 
 
 _NEGATED = {"log_no_time": "logtime", "log_no_append": "logappend", "log_no_ip": "logip",
@@ -434,14 +427,20 @@ def build_options(cmd: CommandLine, setup: Any = None, where: str = "config setu
     if setup is not None:
         values.update(setup_values(setup, where))
     values.update(cmd.given)
-    debug: frozenset[str] = frozenset()
+    debug = DebugSettings()
+    named: dict[str, str] = {}  # unimplemented class -> where it was (last) named
     plutodebug = getattr(setup, "plutodebug", None) if setup is not None else None
+    steps: list[tuple[str, bool, str]] = []
     if plutodebug:
         words = plutodebug if isinstance(plutodebug, str) else " ".join(plutodebug)
-        debug = apply_debug(debug, words, True, f"{where}: plutodebug")
-    for on, spec in cmd.debug_ops:
-        debug = apply_debug(debug, spec, on, "--debug" if on else "--no-debug")
-    values["debug"] = debug
+        steps.append((words, True, "plutodebug="))
+    steps += [(spec, on, "--debug" if on else "--no-debug") for on, spec in cmd.debug_ops]
+    for words, on, source in steps:
+        before = set(debug.ignored)
+        debug = apply_debug(debug, words, on, f"{where}: plutodebug" if source == "plutodebug=" else source)
+        named.update((name, source) for name in debug.ignored if name not in before)
+    values["debug"] = debug.enabled
+    values["debug_ignored"] = tuple((name, named[name]) for name in debug.ignored)
     # The daemon changes directory to the coredir: relative paths are taken
     # from where it was started, now.
     for name in _PATH_FIELDS:
@@ -452,6 +451,17 @@ def build_options(cmd: CommandLine, setup: Any = None, where: str = "config setu
 
 
 _PATH_FIELDS = ("rundir", "logfile", "config", "secretsfile", "ipsecdir", "nssdir", "coredir", "statsbin")
+
+
+def startup_notices(cmd: CommandLine, options: Options) -> list[str]:
+    """One line for each option given but not acted on (the table's marks), and for each
+    debug class asked for but not implemented."""
+    specs = {spec.flag: spec for _, group in OPTION_TABLE for spec in group}
+    notes = [f"{flag} is accepted but not acted on yet ({specs[flag].not_acted})"
+             for flag in cmd.flags if flag in specs and specs[flag].not_acted]
+    # plutodebug='s are reported by the config loader, with file:line (IpsecConf.notices)
+    notes += [ignored_notice(name, where) for name, where in options.debug_ignored if where != "plutodebug="]
+    return notes
 
 
 def version_text() -> str:

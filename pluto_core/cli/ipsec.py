@@ -147,6 +147,12 @@ def _show_ts(ts: list[str]) -> str:
     return "+".join(ts)
 
 
+def _show_host(conn: dict[str, Any], end: str) -> str:
+    """The address, then the host name it was resolved from in <> (Libreswan's layout)."""
+    name = conn.get(f"{end}_host")
+    return f"{conn[end]}<{name}>" if name else str(conn[end])
+
+
 def format_status(data: dict[str, Any], brief: bool = False) -> str:
     """``ipsec status`` in Libreswan's layout (connection list, totals, states)."""
     rows: list[str] = []
@@ -154,15 +160,24 @@ def format_status(data: dict[str, Any], brief: bool = False) -> str:
         rows += ["Connection list:", " "]
         for c in data["conns"]:
             up = any(sa["conn"] == c["name"] and sa["established"] for sa in data["ike_sas"])
-            rows.append(f"\"{c['name']}\": {_show_ts(c['local_ts'])}==={c['local']}[{c['local_id']}]..."
-                        f"{c['remote']}[{c['remote_id']}]==={_show_ts(c['remote_ts'])}; "
-                        f"{'established' if up else 'unrouted'}; my_ip=unset; their_ip=unset;")
+            state = "resolving" if c.get("resolving") else c.get("routing") or ("established" if up else "unrouted")
+            if c.get("shunt"):  # never-negotiate (type=passthrough|drop|reject): no IDs, no IKE settings
+                rows.append(f"\"{c['name']}\": {_show_ts(c['local_ts'])}==={c['local']}...{c['remote']}==="
+                            f"{_show_ts(c['remote_ts'])}; {state}; my_ip=unset; their_ip=unset;")
+                rows.append(f"\"{c['name']}\":   policy: {'PASS' if c['shunt'] == 'passthrough' else 'DROP'};")
+                rows.append(f"\"{c['name']}\":   routing: {state};")
+                continue
+            rows.append(f"\"{c['name']}\": {_show_ts(c['local_ts'])}==={_show_host(c, 'local')}[{c['local_id']}]..."
+                        f"{_show_host(c, 'remote')}[{c['remote_id']}]==={_show_ts(c['remote_ts'])}; "
+                        f"{state}; my_ip=unset; their_ip=unset;")
             rows.append(f"\"{c['name']}\":   ike_life: {c['ikelifetime']:.0f}s; ipsec_life: {c['salifetime']:.0f}s; "
                         f"rekey_margin: {c['rekeymargin']:.0f}s; mode: {c['mode']};")
             rows.append(f"\"{c['name']}\":   retransmit-interval: {c['retransmit_interval'] * 1000:.0f}ms; "
                         f"retransmit-timeout: {c['retransmit_timeout']:.0f}s;")
             rows.append(f"\"{c['name']}\":   liveness: {'active' if c['dpddelay'] else 'passive'}; "
                         f"dpddelay:{c['dpddelay']:.0f}s")
+            if c.get("routing"):
+                rows.append(f"\"{c['name']}\":   routing: {c['routing']};")
         rows += [" ", f"Total IPsec connections: loaded {len(data['conns'])}, active "
                  f"{len({ch['conn'] for ch in data['children']})}", " "]
     ike = data["ike_sas"]

@@ -6,15 +6,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pluto_core.daemon import EXIT_FAIL, EXIT_LOCKED, EXIT_OK, create_lock, run_daemon
+from pluto_core.debug_classes import debug_help
 from pluto_core.errors import ConfigError
 from pluto_core.options import (
     DEFAULT_CONFIG,
+    DEFAULT_IPSECDIR,
+    Options,
     UsageError,
     build_options,
-    debug_help,
     parse_command_line,
+    startup_notices,
     usage_text,
     version_text,
 )
@@ -49,9 +53,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "pluto") -> int:
     warnings: list[str] = []
     if config_path is not None:
         try:
-            from pluto_core.config import load_config
-
-            config = load_config(config_path)
+            config = _load_setup(config_path, cmd.given.get("ipsecdir"))
         except ConfigError as exc:
             return _fail(str(exc))
         except OSError as exc:
@@ -62,6 +64,15 @@ def main(argv: Sequence[str] | None = None, prog: str = "pluto") -> int:
         options = build_options(cmd, setup, where=config_path or "config setup")
     except UsageError as exc:
         return _fail(str(exc))
+    if "ipsecdir" in cmd.given:
+        problem = _check_ipsecdir(options, "option --ipsecdir")
+    elif getattr(setup, "ipsecdir", None):
+        problem = _check_ipsecdir(options, f"{config_path}: ipsecdir=")
+    else:
+        problem = None  # the default may be absent
+    if problem:
+        return _fail(problem)
+    warnings += startup_notices(cmd, options)
 
     if options.list_plugins:
         try:
@@ -88,6 +99,26 @@ def main(argv: Sequence[str] | None = None, prog: str = "pluto") -> int:
         print(f"pluto: FATAL ERROR: lock file \"{options.pidfile}\" already exists", file=sys.stderr)
         return EXIT_LOCKED
     return run_daemon(options, plugins, lock_fd, warnings)
+
+
+def _load_setup(path: str, ipsecdir: str | None) -> Any:
+    """The config, with ``/etc/ipsec.d`` include paths read from the ipsecdir in force: the
+    command line's, else the file's own ``config setup ipsecdir=`` (which needs a second read)."""
+    from pluto_core.config import load_config
+
+    config = load_config(path, ipsecdir=os.path.abspath(ipsecdir) if ipsecdir else None)
+    from_file = getattr(config.setup, "ipsecdir", None)
+    if ipsecdir is None and from_file and os.path.abspath(from_file) != DEFAULT_IPSECDIR:
+        config = load_config(path, ipsecdir=os.path.abspath(from_file))
+    return config
+
+
+def _check_ipsecdir(options: Options, label: str) -> str | None:
+    """The error line when a given ipsecdir is not a directory, else None."""
+    if os.path.isdir(options.ipsecdir):
+        return None
+    why = "not a directory" if os.path.exists(options.ipsecdir) else "no such directory"
+    return f"{label} '{options.ipsecdir}': {why}"
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Prints warnings and errors the way ``ipsec addconn`` does (``warning: FILE:LINE: ...``,
 ``ERROR: FILE:LINE: ...``), then pluto's own notices (``FILE:LINE: warning: KEY=V is accepted
 but not acted on yet``) and, for conns that would be added (``auto=`` other than ``ignore``),
-why they would fail. Also reads the YAML form. Exit status 0 when the file is usable, 1 otherwise.
+why they would fail: Libreswan's reasons (``IpsecConf.failed``) and what pluto cannot honour
+(``IpsecConf.refused``, the same sentence the daemon logs).
+Also reads the YAML form. Exit status 0 when the file is usable, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pluto_core.config.admission import auto_of
 from pluto_core.config.ipsec_conf import parse_config
 
 __all__ = ["main"]
@@ -41,6 +44,13 @@ def main(argv: list[str]) -> int:
         if auto is not None and auto.value.lower() != "ignore":
             print(f'ERROR: "{name}": {exc}', file=out)
             status = 1
+    # what pluto cannot honour (config/admission.py): the daemon refuses these with the same words
+    for name, exc in conf.refused.items():
+        if auto_of(conf.resolved.get(name)) != "ignore":
+            print(f'ERROR: "{name}": {exc}', file=out)
+            status = 1
+        elif not args.quiet:
+            print(f'warning: "{name}": {exc} (auto=ignore; ipsec add would refuse it)', file=out)
     return status
 
 

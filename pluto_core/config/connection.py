@@ -130,10 +130,18 @@ class Connection:
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     file: str | None = None
     line: int | None = None
+    # why pluto cannot run it exactly as written (config/admission.py); None: admitted
+    refusal: ConfigError | None = field(default=None, compare=False)
 
     @property
     def oriented(self) -> bool:
         return self.local_is_left is not None
+
+    @property
+    def never_negotiate(self) -> bool:
+        """A shunt (``type=passthrough|pass|drop|reject`` or ``authby=never``): kernel policy
+        only, never an IKE conn, so never admitted to the engine (``config/admission.py``)."""
+        return self.type in _NEVER_NEGOTIATE or self.authby == ("never",)
 
     @property
     def local(self) -> End:
@@ -383,7 +391,7 @@ def build_connection(
             conn["authby"] = value
         elif canonical == "keyexchange":
             conn["ike_version"] = 1 if value == "ikev1" else 2
-        elif canonical == "ikev2" and value in ("no", "never"):
+        elif canonical == "ikev2" and value in ("no", "never", "permit"):  # 3.x: permit = IKEv1
             conn["ike_version"] = 1
         elif canonical == "hostaddrfamily":
             conn["hostaddrfamily"] = 6 if value in ("ipv6", "6") else 4

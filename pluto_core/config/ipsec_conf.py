@@ -9,8 +9,13 @@ raises ``ConfigError``. ``parse_config()`` does the same but collects every erro
 A conn whose values are wrong (``rekeymargin=0xA``) does not stop the load: Libreswan rejects
 that conn when it is added, so it lands in ``IpsecConf.failed`` with its error.
 
-A keyword pluto accepts but does not act on yet gets one notice per file in
-``IpsecConf.notices`` (kept apart from ``warnings``, which are Libreswan's own words). A path
+A conn pluto cannot run exactly as written (``admission.refusal``: IKEv1, public-key
+authentication, a keyword whose value changes the wire or the kernel in a way pluto does not
+implement) lands in ``IpsecConf.refused`` with the reason at the keyword's file:line, and
+carries it as ``Connection.refusal``: ``to_engine_conn`` raises it, so no path can run it.
+
+A keyword pluto accepts but does not act on yet, and that is harmless to ignore, gets one
+notice per file in ``IpsecConf.notices`` (kept apart from ``warnings``, which are Libreswan's own words). A path
 ending in ``.yaml``/``.yml`` is read by ``yaml_conf`` into the same model.
 """
 
@@ -23,9 +28,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pluto_core.config import values as V
+from pluto_core.config.admission import REFUSING, refusal
 from pluto_core.config.keywords import CONN, SETUP, Keyword, Kind, VType, lookup
 from pluto_core.config.lexer import Item, tokenize
 from pluto_core.config.setup_config import SetupConfig
+from pluto_core.debug_classes import DebugSettings, apply_debug, ignored_notice
 from pluto_core.errors import ConfigError
 
 __all__ = ["IpsecConf", "Setting", "RawConn", "load_config", "parse_config", "parse_items", "MAX_INCLUDE_DEPTH"]
@@ -79,6 +86,9 @@ class IpsecConf:
     warnings: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # "FILE:LINE: warning: KEY=V is accepted but..."
     failed: dict[str, ConfigError] = field(default_factory=dict)
+    # conns Libreswan would add but pluto cannot run exactly as written (config/admission.py);
+    # they stay in ``conns`` (the parsed model) with ``Connection.refusal`` set
+    refused: dict[str, ConfigError] = field(default_factory=dict)
     raw: dict[str, RawConn] = field(default_factory=dict)
     resolved: dict[str, dict[SettingKey, Setting]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
@@ -303,7 +313,7 @@ class _Loader:
             )
         setting = Setting(item.key, item.value, file, item.line, kw, found.side)
         skey: SettingKey = (found.side, kw.canonical)
-        if not kw.acted and (file, kw.canonical) not in self.noticed:
+        if not kw.acted and kw.canonical not in REFUSING and (file, kw.canonical) not in self.noticed:
             self.noticed.add((file, kw.canonical))
             self.notices.append(
                 f"{file}:{item.line}: warning: {item.key}={item.value} is accepted but not acted on yet")
@@ -344,10 +354,15 @@ class _Loader:
             conf.resolved[name] = resolved
             try:
                 raw = self.conns[name]
-                conf.conns[name] = build_connection(name, resolved, warnings=conf.warnings,
-                                                    file=raw.file, line=raw.line)
+                conn = build_connection(name, resolved, warnings=conf.warnings, file=raw.file, line=raw.line)
             except ConfigError as exc:
                 conf.failed[name] = exc
+                continue
+            refused = refusal(conn, resolved)
+            if refused is not None:
+                conf.refused[name] = refused
+                conn = replace(conn, refusal=refused)
+            conf.conns[name] = conn
         return conf
 
     def build_setup(self) -> SetupConfig:
@@ -355,8 +370,15 @@ class _Loader:
         for s in self.setup.values():
             try:
                 kwargs[s.keyword.field] = _setup_value(s)
-            except ValueError:
+            except ValueError as exc:
+                if s.keyword.canonical == "plutodebug":  # the daemon could not start with it: an error
+                    self.errors.append(ConfigError(f"{s.key}='{s.value}' invalid: {exc}", s.file, s.line))
+                    continue
                 self.warnings.append(f"{s.where()}: {s.key}='{s.value}' invalid, keyword ignored")
+                continue
+            if s.keyword.canonical == "plutodebug":  # classes pluto does not log: one notice each
+                for name in apply_debug(DebugSettings(), s.value).ignored:
+                    self.notices.append(f"{s.where()}: warning: {ignored_notice(name, 'plutodebug=')}")
         return SetupConfig(**kwargs)  # type: ignore[arg-type]
 
     def resolve(self, name: str) -> dict[SettingKey, Setting]:

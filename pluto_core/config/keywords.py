@@ -7,7 +7,9 @@ table also knows the names Libreswan 3.x/4.x accepted and 5.x dropped: a 4.x fil
 
 ``acted`` says whether pluto acts on a keyword today (the daemon's ``config setup`` handling and
 the first IKEv2 engine's conn fields); the rest are accepted, kept on the ``Connection``/
-``SetupConfig`` and reported once per file at load time (``IpsecConf.notices``, docs/config.md).
+``SetupConfig``; a conn keyword that changes the wire or the kernel refuses the conn at the values
+pluto does not implement (``admission.REFUSING``), the harmless rest is reported once per file at
+load time (``IpsecConf.notices``, docs/config.md).
 """
 
 from __future__ import annotations
@@ -104,18 +106,18 @@ _SETUP: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("dnssec-anchors", VType.STRING, None, False, ()),
     ("dumpdir", VType.STRING, None, True, ()),
     ("ipsecdir", VType.STRING, "/etc/ipsec.d", True, ()),
-    ("nssdir", VType.STRING, "/var/lib/ipsec/nss", True, ()),
+    ("nssdir", VType.STRING, "/var/lib/ipsec/nss", False, ()),
     ("exampledir", VType.STRING, None, False, ("optarg",)),
     ("rundir", VType.STRING, None, True, ("optarg",)),
     ("logstderr", VType.BOOL, None, False, ("optarg",)),
     ("secretsfile", VType.STRING, "/etc/ipsec.secrets", True, ()),
-    ("statsbin", VType.STRING, None, True, ()),
+    ("statsbin", VType.STRING, None, False, ()),
     ("uniqueids", VType.BOOL, True, True, ()),
     ("shuntlifetime", VType.TIME, 900, False, ()),
     ("global-redirect", VType.ENUM, "no", False, ("yes", "no", "auto")),
     ("global-redirect-to", VType.STRING, None, False, ()),
-    ("crl-strict", VType.BOOL, False, True, ()),
-    ("crlcheckinterval", VType.TIME, 0, True, ()),
+    ("crl-strict", VType.BOOL, False, False, ()),
+    ("crlcheckinterval", VType.TIME, 0, False, ()),
     ("crl-timeout", VType.TIME, 5, False, ()),
     ("ocsp-strict", VType.BOOL, False, False, ()),
     ("ocsp-enable", VType.BOOL, False, False, ()),
@@ -133,7 +135,7 @@ _SETUP: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("ike-socket-bufsize", VType.UINT, None, False, ()),
     ("ike-socket-errqueue", VType.BOOL, True, False, ()),
     ("expire-lifetime", VType.TIME, 30, False, ()),
-    ("virtual-private", VType.STRING, None, True, ()),
+    ("virtual-private", VType.STRING, None, False, ()),
     ("seeddev", VType.STRING, "/dev/random", False, ()),
     ("seedbits", VType.UINT, 0, True, ()),
     ("keep-alive", VType.TIME, 20, True, ()),
@@ -177,13 +179,13 @@ _HOST_FIELDS = ()
 # Section "conn": leftright keywords (left<NAME>= / right<NAME>=).
 _CONN_LR: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("", VType.HOST, None, True, ()),
-    ("subnets", VType.SUBNETS, None, True, ()),
+    ("subnets", VType.SUBNETS, None, False, ()),
     ("subnet", VType.SUBNETS, None, True, ()),
     ("sourceip", VType.ADDRESSES, None, False, ()),
     ("ikeport", VType.UINT, None, False, ()),
     ("interface-ip", VType.SUBNETS, None, False, ()),
     ("vti", VType.SUBNETS, None, False, ()),
-    ("nexthop", VType.HOST, None, False, ()),
+    ("nexthop", VType.HOST, None, True, ()),
     ("updown", VType.STRING, None, True, ()),
     ("updown-config", VType.STRING, None, False, ()),
     ("id", VType.ID, None, True, ()),
@@ -217,7 +219,7 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("connalias", VType.STRING, None, False, ()),
     ("auto", VType.ENUM, "ignore", True,
      ("ignore", "add", "ondemand", "route", "start", "up", "keep", "manual")),
-    ("hostaddrfamily", VType.ENUM, None, False, ("ipv4", "ipv6", "4", "6")),
+    ("hostaddrfamily", VType.ENUM, None, True, ("ipv4", "ipv6", "4", "6")),
     ("authby", VType.AUTHBY, None, True, ()),
     ("keyexchange", VType.ENUM, "ikev2", True, ("ike", "ikev1", "ikev2")),
     ("ikev2", VType.ENUM, None, True, ("yes", "no", "never", "insist", "propose", "permit", "always")),
@@ -296,8 +298,8 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("ikelifetime", VType.TIME, 28800, True, ()),
     ("type", VType.ENUM, "tunnel", True,
      ("tunnel", "transport", "passthrough", "pass", "drop", "reject")),
-    ("failureshunt", VType.ENUM, "none", False, ("none", "passthrough", "pass", "drop", "hold", "reject")),
-    ("negotiationshunt", VType.ENUM, "hold", False, ("passthrough", "pass", "drop", "hold")),
+    ("failureshunt", VType.ENUM, "none", True, ("none", "passthrough", "pass", "drop", "hold", "reject")),
+    ("negotiationshunt", VType.ENUM, "drop", True, ("passthrough", "pass", "drop", "hold")),
     ("enable-tcp", VType.ENUM, "no", False, ("no", "yes", "fallback")),
     ("tcp-remoteport", VType.UINT, 4500, False, ()),
     ("ike", VType.PROPOSAL, None, True, ()),

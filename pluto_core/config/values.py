@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from pluto_core.debug_classes import DEBUG_WORDS, parse_debug_words
+
 __all__ = [
     "parse_bool",
     "parse_uint",
@@ -122,20 +124,11 @@ def parse_size(text: str) -> int:
     return int(m.group(0)) * unit
 
 
-DEBUG_WORDS = frozenset(
-    "none all base cpu-usage crypt tmi private proposal-parser routing add-prefix whackwatch "
-    "emitting parsing control controlmore lifecycle kernel dns oppo oppoinfo dpd x509 natt "
-    "nattraversal retransmits helper-thread updown crypt-low raw klips netkey pfkey".split()
-)
-
-
 def parse_debug(text: str) -> tuple[str, ...]:
-    """A ``plutodebug=``/``debug=`` list: words separated by blanks or commas, ``no-`` negates."""
-    words = tuple(w for w in re.split(r"[\s,]+", text.strip()) if w)
-    for word in words:
-        base = word.lower()
-        if base.startswith("no-"):
-            base = base[3:]
-        if base not in DEBUG_WORDS:
-            raise ValueError(f"unrecognized debug option '{word}'")
-    return words
+    """A ``plutodebug=``/``debug=`` list: words separated by blanks or commas, ``no-``/``-`` negates.
+
+    The daemon's own parser (:mod:`pluto_core.debug_classes`) decides, so ``checkconfig`` and
+    ``ipsec pluto`` accept the same words; a word naming no class raises ``ValueError``.
+    """
+    parse_debug_words(text)
+    return tuple(w for w in re.split(r"[\s,]+", text.strip()) if w)

@@ -12,6 +12,8 @@ from pluto_core.control.server import CommandError, ControlServer, Progress
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.engine import Event
 from pluto_core.ikev2.sa import IkeState
+from pluto_core.resolve import ResolveError
+from pluto_core.shunts import shunt_word
 
 if TYPE_CHECKING:
     from pluto_core.daemon import Daemon
@@ -44,6 +46,26 @@ class Commands:
             raise CommandError("the IKE engine is not running")
         return host.engine
 
+    def _shunt(self, name: str) -> Any:
+        """The never-negotiate conn ``name`` (type=passthrough|drop|reject), or None."""
+        host = self.daemon.ike
+        return host.shunts.conns.get(name) if host is not None else None
+
+    def _shunt_route(self, name: str, progress: Progress, install: bool) -> dict[str, Any]:
+        """``route``/``unroute`` of a never-negotiate conn: its policies without template."""
+        host = self.daemon.ike
+        assert host is not None
+        word = shunt_word(self._shunt(name).action)
+        try:
+            count = host.shunts.route(name) if install else host.shunts.unroute(name)
+        except KernelError as exc:
+            raise CommandError(f"\"{name}\": cannot install {word} policies: {exc}") from None
+        line = (f"\"{name}\": {count} {word} polic{'y' if count == 1 else 'ies'} "
+                f"{'installed' if install else 'removed'}")
+        self.daemon.log.log(line)
+        progress(line)
+        return {"name": name, "policies": count}
+
     def _conn(self, name: str) -> Any:
         conn = self.engine.conns.get(name)
         if conn is None:
@@ -65,6 +87,14 @@ class Commands:
     async def up(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         """Initiate and wait for the outcome, streaming the conn's log lines."""
         name = _name(args)
+        shunt = self._shunt(name)
+        if shunt is not None:
+            raise CommandError(f"\"{name}\": cannot initiate a never-negotiate (type={shunt.type}) connection; "
+                               f"'ipsec route {name}' installs its policies")
+        try:  # a peer given by host name is resolved anew: it may have moved
+            await self.daemon.names.refresh(name)
+        except ResolveError as exc:
+            raise CommandError(str(exc)) from None
         conn = self._conn(name)
         if conn.remote_addr is None:
             raise CommandError(f"\"{name}\": cannot initiate: the remote end is %any")
@@ -90,6 +120,7 @@ class Commands:
         self.daemon.log_taps.append(tap)
         try:
             state["ike"] = self.engine.initiate(name)
+            host.shunts.negotiating(state["ike"])  # a routed conn: negotiation/failure shunts apply
             host.flush()
             ok, detail = await asyncio.wait_for(outcome, conn.retransmit_timeout + UP_TIMEOUT_SLACK)
         except TimeoutError:
@@ -103,6 +134,8 @@ class Commands:
 
     async def down(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         name = _name(args)
+        if self._shunt(name) is not None:
+            return {"name": name, "deleted": 0}  # no IKE SA ever
         self._conn(name)
         prefix = f"\"{name}\" "
         tap: Callable[[str], None] = lambda text: progress(text) if text.startswith(prefix) else None  # noqa: E731
@@ -118,6 +151,8 @@ class Commands:
     async def route(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         """Install the conn's trap policies: its first packet starts the negotiation."""
         name = _name(args)
+        if self._shunt(name) is not None:
+            return self._shunt_route(name, progress, install=True)
         conn = self._conn(name)
         host = self.daemon.ike
         assert host is not None
@@ -136,6 +171,8 @@ class Commands:
         """Remove the trap policies. Refused while a Child SA of the conn is up: its
         outbound policy shares the trap's selector (``ipsec down`` it first)."""
         name = _name(args)
+        if self._shunt(name) is not None:
+            return self._shunt_route(name, progress, install=False)
         self._conn(name)
         host = self.daemon.ike
         assert host is not None
@@ -148,6 +185,16 @@ class Commands:
         return {"name": name, "policies": count}
 
     async def delete(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        name = _name(args)
+        if self._shunt(name) is not None:
+            self._shunt_route(name, progress, install=False)
+            assert self.daemon.ike is not None
+            self.daemon.ike.shunts.forget(name)
+            progress(f"\"{name}\": deleting non-instance connection")
+            return {"name": name, "deleted": 0}
+        if self.daemon.names.forget(name) and name not in self.engine.conns:  # its name never resolved
+            progress(f"\"{name}\": deleting non-instance connection")
+            return {"name": name, "deleted": 0}
         result = await self.down(args, progress)
         if self.daemon.ike is not None:
             self.daemon.ike.remove_traps(result["name"])

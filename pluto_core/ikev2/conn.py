@@ -96,6 +96,13 @@ class EngineConn:
     ipsec_max_packets: int = 0
     reqid: int = 0  # reqid= (1-16379); 0: one assigned per Child SA from 16384 on
     priority: int = 0  # priority= of the kernel policies; 0: from the selectors
+    # narrowing= (RFC 7296 2.9): False (Libreswan's default) neither narrows a peer's selectors
+    # as responder nor accepts narrowed ones as initiator; True does both
+    narrowing: bool = False
+    # leftauth=/rightauth= (or authby=): how we prove who we are, and how the peer must
+    # ("secret" = shared-key MIC, the only method the engine implements yet)
+    local_auth: str = "secret"
+    remote_auth: str = "secret"
     port: int = 500
     options: dict[str, Any] = field(default_factory=dict, compare=False)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pluto_core.errors import ProtocolError
+from pluto_core.errors import ConfigError, ProtocolError
 from pluto_core.ikev2.chain import encode_payloads, parse_payloads
 from pluto_core.ikev2.conn import (
     ChildInstall,
@@ -158,12 +158,21 @@ class Engine:
         self._cookie_secret = random(32)
         self._last_invalid_spi = -1e9
         self._revive: dict[str, float] = {}  # conn name -> when to initiate it again
+        # The host may resolve a peer's host name anew before a revival (I/O stays out of
+        # here); it then initiates itself. None: initiate at once.
+        self.reviver: Callable[[str], None] | None = None
         self.reqid_base = 16384
         self.routed: set[str] = set()  # conns whose trap policies are in the kernel (ipsec route)
 
     # ------------------------------------------------------------------ API
 
     def add_conn(self, conn: EngineConn) -> None:
+        """Raises ConfigError for an auth method the engine cannot compute or check."""
+        from pluto_core.ikev2.exchange_auth import AUTH_METHODS
+
+        for which, method in (("local", conn.local_auth), ("remote", conn.remote_auth)):
+            if method not in AUTH_METHODS:
+                raise ConfigError(f"\"{conn.name}\": {which} auth method '{method}' is not implemented")
         self.conns[conn.name] = conn
 
     def initiate(self, name: str) -> int:
@@ -265,7 +274,10 @@ class Engine:
             if when <= now:
                 del self._revive[name]
                 if name in self.conns and not any(sa.name == name for sa in self.ike_sas()):
-                    self.initiate(name)
+                    if self.reviver is not None:
+                        self.reviver(name)
+                    else:
+                        self.initiate(name)
 
         while self._timers and self._timers[0][0] <= now:
             _when, _seq, serial, kind = heapq.heappop(self._timers)

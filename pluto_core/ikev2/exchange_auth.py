@@ -27,12 +27,31 @@ from pluto_core.ikev2.payloads import (
 )
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
 from pluto_core.ikev2.sa_select import Chosen, accept_reply, select
-from pluto_core.ikev2.ts_narrow import accept, from_payloads, narrow
+from pluto_core.ikev2.ts_narrow import accept, from_payloads, respond
 
 if TYPE_CHECKING:
     from pluto_core.ikev2.engine import Engine
 
 ESP = int(ProtocolId.ESP)
+# leftauth=/rightauth= (EngineConn.local_auth/remote_auth) as AUTH payload methods (RFC 7296
+# 3.8): the ones the engine can compute and check
+AUTH_METHODS = {"secret": AuthMethod.SHARED_KEY_MIC}
+
+
+def _method_name(method: int) -> str:
+    try:
+        return AuthMethod(method).name
+    except ValueError:
+        return str(method)
+
+
+def _unexpected_method(conn: EngineConn, method: int) -> str | None:
+    """Why the peer's AUTH method is not the one the conn expects of it (None: it is)."""
+    expected = AUTH_METHODS[conn.remote_auth]
+    if method == expected:
+        return None
+    return (f"peer authenticated with AUTH method {_method_name(method)}, but the conn expects "
+            f"{expected.name} ({conn.remote_auth})")
 
 
 def _get(payloads: list[Payload], cls: type) -> Payload | None:
@@ -93,7 +112,7 @@ def send_auth_request(engine: Engine, sa: IkeSa) -> None:
         payloads.append(Notify(NotifyType.INITIAL_CONTACT))
     if conn.remote_id is not None:
         payloads.append(IdentificationResponder(conn.remote_id.id_type, conn.remote_id.data))
-    payloads.append(Authentication(AuthMethod.SHARED_KEY_MIC, _auth_value(sa, psk, True, conn.local_id)))
+    payloads.append(Authentication(AUTH_METHODS[conn.local_auth], _auth_value(sa, psk, True, conn.local_id)))
     if conn.mode == "transport":
         payloads.append(Notify(NotifyType.USE_TRANSPORT_MODE))
     payloads += [SecurityAssociation(_with_spi(conn.esp_proposals, child.spi_in)),
@@ -126,8 +145,12 @@ def on_auth_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pay
         _fail_ike(engine, sa, f"peer ID {peer.kind_name} '{peer.text}' is not the expected "
                   f"'{conn.remote_id.text}': authentication failed", delete=True)
         return
+    wrong_method = _unexpected_method(conn, auth.method)
+    if wrong_method is not None:
+        _fail_ike(engine, sa, f"{wrong_method}: AUTHENTICATION_FAILED", delete=True)
+        return
     psk = engine.credentials.psk(conn.local_id, peer)
-    if auth.method != AuthMethod.SHARED_KEY_MIC or psk is None or not hmac.compare_digest(
+    if psk is None or not hmac.compare_digest(
             auth.data, _auth_value(sa, psk, False, peer)):
         _fail_ike(engine, sa, f"authentication of peer {peer.kind_name} '{peer.text}' using authby=secret "
                   "failed: AUTHENTICATION_FAILED", delete=True)
@@ -159,8 +182,9 @@ def on_auth_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pay
         child_failed(engine, sa, child, "IKE_AUTH response chose an ESP proposal we did not offer", delete=True)
         return
     local_ts, remote_ts = from_payloads(tsi.selectors), from_payloads(tsr.selectors)
-    if not accept(local_ts, conn.local_ts) or not accept(remote_ts, conn.remote_ts):
-        child_failed(engine, sa, child, "IKE_AUTH response traffic selectors are outside ours", delete=True)
+    if not accept(local_ts, conn.local_ts, conn.narrowing) or not accept(remote_ts, conn.remote_ts, conn.narrowing):
+        why = "are outside ours" if conn.narrowing else "are not the ones we proposed (narrowing=no)"
+        child_failed(engine, sa, child, f"IKE_AUTH response traffic selectors {why}", delete=True)
         return
     transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE for p in payloads)
     if conn.mode == "transport" and not transport:
@@ -186,10 +210,17 @@ def on_auth_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payl
         _fail_ike(engine, sa, "IKE_AUTH request was malformed", delete=False)
         return
     peer = IdSpec.from_wire(idi.id_type, idi.data)
+    wrong_method = _unexpected_method(conn, auth.method)
+    if wrong_method is not None:
+        engine.log.log(f"{engine.prefix(sa)} {wrong_method}: sending AUTHENTICATION_FAILED")
+        engine.send_response(sa, ExchangeType.IKE_AUTH, msg.message_id,
+                             [Notify(NotifyType.AUTHENTICATION_FAILED)])
+        _fail_ike(engine, sa, "IKE SA authentication failed", delete=False)
+        return
     psk = None
     if conn.remote_id is None or (peer.id_type, peer.data) == (conn.remote_id.id_type, conn.remote_id.data):
         psk = engine.credentials.psk(conn.local_id, peer)
-    if auth.method != AuthMethod.SHARED_KEY_MIC or psk is None or not hmac.compare_digest(
+    if psk is None or not hmac.compare_digest(
             auth.data, _auth_value(sa, psk, True, peer)):
         engine.log.log(f"{engine.prefix(sa)} authentication of peer {peer.kind_name} '{peer.text}' using "
                        "authby=secret failed: sending AUTHENTICATION_FAILED")
@@ -201,7 +232,7 @@ def on_auth_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payl
     engine.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
     _initial_contact(engine, sa, payloads)
     reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data),
-                            Authentication(AuthMethod.SHARED_KEY_MIC, _auth_value(sa, psk, False, conn.local_id))]
+                            Authentication(AUTH_METHODS[conn.local_auth], _auth_value(sa, psk, False, conn.local_id))]
     _established(engine, sa, "responder")
     child, chosen, child_reply = _responder_child(engine, sa, payloads)
     reply += child_reply
@@ -231,12 +262,13 @@ def _responder_child(engine: Engine, sa: IkeSa,
         engine.event("child-failed", sa, "NO_PROPOSAL_CHOSEN", serial=child.serial)
         return None, None, [Notify(NotifyType.NO_PROPOSAL_CHOSEN)]
     # Their TSi is the remote side for us, their TSr ours (RFC 7296 2.9).
-    remote_ts = narrow(from_payloads(tsi.selectors), conn.remote_ts)
-    local_ts = narrow(from_payloads(tsr.selectors), conn.local_ts)
+    remote_ts = respond(from_payloads(tsi.selectors), conn.remote_ts, conn.narrowing)
+    local_ts = respond(from_payloads(tsr.selectors), conn.local_ts, conn.narrowing)
     if not remote_ts or not local_ts:
         engine.log.log(f"{_child_prefix(engine, sa, child)} traffic selectors "
                        f"{ts_text(from_payloads(tsr.selectors), from_payloads(tsi.selectors))} do not match "
-                       f"{ts_text(list(conn.local_ts), list(conn.remote_ts))}: TS_UNACCEPTABLE")
+                       f"{ts_text(list(conn.local_ts), list(conn.remote_ts))}"
+                       f"{'' if conn.narrowing else ' (narrowing=no)'}: TS_UNACCEPTABLE")
         engine.event("child-failed", sa, "TS_UNACCEPTABLE", serial=child.serial)
         return None, None, [Notify(NotifyType.TS_UNACCEPTABLE)]
     transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE for p in payloads)

@@ -29,7 +29,7 @@ from pluto_core.ikev2.payloads import (
 )
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
 from pluto_core.ikev2.sa_select import Chosen, accept_reply, select
-from pluto_core.ikev2.ts_narrow import accept, from_payloads, narrow
+from pluto_core.ikev2.ts_narrow import accept, from_payloads, respond
 
 if TYPE_CHECKING:
     from pluto_core.ikev2.engine import Engine
@@ -206,7 +206,9 @@ def _finish_child(engine: Engine, sa: IkeSa, ctx: CreateCtx, chosen: Chosen, pay
     proposed_remote = old.remote_ts if old is not None else list(sa.conn.remote_ts if sa.conn else ())
     local_ts = from_payloads(tsi.selectors) if tsi is not None else []
     remote_ts = from_payloads(tsr.selectors) if tsr is not None else []
-    if not accept(local_ts, proposed_local) or not accept(remote_ts, proposed_remote) or len(chosen.peer_spi) != 4:
+    narrowing = sa.conn.narrowing if sa.conn is not None else False
+    if not accept(local_ts, proposed_local, narrowing) or not accept(remote_ts, proposed_remote, narrowing) \
+            or len(chosen.peer_spi) != 4:
         child_failed(engine, sa, child, "CREATE_CHILD_SA response traffic selectors or SPI are not acceptable",
                      delete=False)
         if old is not None:
@@ -343,8 +345,8 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
         reply([Notify.for_invalid_ke(group)])
         return
     tsi, tsr = _get(payloads, TrafficSelectorsInitiator), _get(payloads, TrafficSelectorsResponder)
-    remote_ts = narrow(from_payloads(tsi.selectors), conn.remote_ts) if tsi is not None else []
-    local_ts = narrow(from_payloads(tsr.selectors), conn.local_ts) if tsr is not None else []
+    remote_ts = respond(from_payloads(tsi.selectors), conn.remote_ts, conn.narrowing) if tsi is not None else []
+    local_ts = respond(from_payloads(tsr.selectors), conn.local_ts, conn.narrowing) if tsr is not None else []
     if not remote_ts or not local_ts:
         reply([Notify(NotifyType.TS_UNACCEPTABLE)], "traffic selectors outside the connection's")
         return

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 ESP = int(ProtocolId.ESP)
 LIVENESS = "liveness"  # request_ctx of an empty INFORMATIONAL sent as a liveness probe
+# auto= values whose conn is supposed to stay up: revived after the peer deletes it or stops
+# answering (auto=up reaches the engine as start; keep only once the peer brought it up)
+STAY_UP = frozenset({"start", "keep"})
 
 
 def schedule_ike_timers(engine: Engine, sa: IkeSa) -> None:
@@ -81,8 +84,8 @@ def on_informational_request(engine: Engine, sa: IkeSa, msg: Message, payloads: 
             engine.log.log(f"{engine.prefix(sa)} received Delete SA payload: deleting IKE SA")
             engine.send_response(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
             delete_ike_sa(engine, sa, notify_peer=False)
-            if sa.conn is not None and sa.conn.options.get("auto") == "start":
-                # as Libreswan: an auto=start conn is supposed to stay up (revival skips
+            if sa.conn is not None and sa.conn.options.get("auto") in STAY_UP:
+                # as Libreswan: an auto=start (or keep) conn is supposed to stay up (revival skips
                 # a conn that has another IKE SA by then, e.g. after a uniqueids replacement)
                 engine.revive_later(sa.conn.name)
             return
@@ -145,7 +148,7 @@ def on_timer(engine: Engine, sa: IkeSa, kind: str, now: float) -> None:
                            "request")
             engine.event("ike-failed", sa, "timeout: no response from peer")
             delete_ike_sa(engine, sa, notify_peer=False, quiet=True)
-            if conn.options.get("auto") == "start":
+            if conn.options.get("auto") in STAY_UP:
                 engine.revive_later(conn.name)
             return
         sa.retransmits += 1

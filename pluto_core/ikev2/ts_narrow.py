@@ -1,9 +1,12 @@
 """Traffic selector negotiation and narrowing (RFC 7296 section 2.9).
 
 A selector is a range of addresses, a protocol (0 = any) and a port range.
-The responder answers with the intersection of what was proposed and what
-its policy allows; an empty intersection is TS_UNACCEPTABLE. The initiator
-accepts an answer only when it is inside what it proposed.
+With ``narrowing=yes`` the responder answers with the intersection of what was
+proposed and what its policy allows (an empty one is TS_UNACCEPTABLE) and the
+initiator accepts an answer inside what it proposed. With ``narrowing=no``
+(Libreswan's default) neither end narrows: the responder takes a proposal only
+when it lies inside its policy, unchanged, and the initiator accepts only its
+own proposal back.
 """
 
 from __future__ import annotations
@@ -93,6 +96,20 @@ def narrow(proposed: Sequence[Selector], allowed: Sequence[Selector]) -> list[Se
     return out
 
 
-def accept(answer: Sequence[Selector], proposed: Sequence[Selector]) -> bool:
-    """Initiator side: a non-empty answer each of whose selectors lies inside a proposed one."""
+def respond(proposed: Sequence[Selector], allowed: Sequence[Selector], narrowing: bool) -> list[Selector]:
+    """Responder side: ``narrow`` when narrowing is allowed; else the proposal as it is when
+    each of its selectors lies inside an allowed one, and nothing (TS_UNACCEPTABLE) otherwise."""
+    if narrowing:
+        return narrow(proposed, allowed)
+    unchanged = list(dict.fromkeys(proposed))
+    if all(any(p.within(a) for a in allowed) for p in unchanged):
+        return unchanged
+    return []
+
+
+def accept(answer: Sequence[Selector], proposed: Sequence[Selector], narrowing: bool = True) -> bool:
+    """Initiator side: a non-empty answer each of whose selectors lies inside a proposed one;
+    without narrowing, exactly what was proposed."""
+    if not narrowing:
+        return bool(answer) and set(answer) == set(proposed)
     return bool(answer) and all(any(s.within(p) for p in proposed) for s in answer)

@@ -95,7 +95,7 @@ def test_disjoint_traffic_selectors() -> None:
 
 
 def test_narrowing_to_the_responders_subnet() -> None:
-    _clock, west, east, sides = setup(east_ts="192.0.2.0/24", east_allows="192.0.2.128/25")
+    _clock, west, east, sides = setup(east_ts="192.0.2.0/24", east_allows="192.0.2.128/25", narrowing=True)
     west.engine.initiate("west-east")
     pump(sides)
     (w,) = west.kernel.installed.values()

@@ -19,6 +19,10 @@ EXPECTED_ERRORS = {
         'missing-prefix.conf:6: keyword "subnet" requires "left" or "right" prefix',
     "testing/pluto/addconn-45-unknown-parameter/bad-config-setup-key.conf":
         "bad-config-setup-key.conf:7: unrecognized 'config setup' keyword 'unknown'",
+    # Libreswan's transcript: "should fail but doesn't" (it warns and runs without the keyword);
+    # pluto fails, as the test's author wanted, so that checkconfig and the daemon agree.
+    "testing/pluto/addconn-45-unknown-parameter/bad-config-setup-value.conf":
+        "bad-config-setup-value.conf:6: plutodebug='aksdfjasd;fklj' invalid: unrecognized debug class",
     "testing/pluto/addconn-45-unknown-parameter/bad-conn-key.conf":
         "bad-conn-key.conf:9: unrecognized 'conn' keyword 'unknown'",
     # "Just here to throw an error in case it is mistakenly used"

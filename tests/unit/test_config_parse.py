@@ -212,7 +212,7 @@ def test_values() -> None:
 
 
 def test_checkconfig(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = _write(tmp_path, "conn a\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tauto=add\n", "good.conf")
+    good = _write(tmp_path, "conn a\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tauthby=secret\n\tauto=add\n", "good.conf")
     assert checkconfig(["--config", str(good)]) == 0
     bad = _write(tmp_path, "conn a\n\tleft=1.1.1.1\n\trekeymargin=0xA\n\tauto=add\n"
                  "conn b\n\tunknown=1\n", "bad.conf")

@@ -260,15 +260,16 @@ def test_esp_and_ah_conflict(tmp_path: Path) -> None:
 
 def test_not_acted_notices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = ("config setup\n\tlogfile=/tmp/x\n\tocsp-enable=yes\n"
-            "conn a\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tmobike=yes\n\tleftcert=w\n"
-            "conn b\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tmobike=no\n\trightcert=e\n\tikelifetime=1h\n")
+            "conn a\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tnm-configured=yes\n\tleftcert=w\n"
+            "conn b\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tnm-configured=no\n\trightcert=e\n\tikelifetime=1h\n"
+            "conn c\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tmobike=no\n")  # honoured or refused: no notice
     p = _write(tmp_path, text)
     conf = load_config(p)
     assert conf.warnings == []
     assert conf.notices == [
         f"{p}:3: warning: ocsp-enable=yes is accepted but not acted on yet",
-        f"{p}:7: warning: mobike=yes is accepted but not acted on yet",
+        f"{p}:7: warning: nm-configured=yes is accepted but not acted on yet",
         f"{p}:8: warning: leftcert=w is accepted but not acted on yet",
     ]
     assert checkconfig(["--config", str(p)]) == 0
-    assert f"{p}:7: warning: mobike=yes is accepted but not acted on yet" in capsys.readouterr().out
+    assert f"{p}:7: warning: nm-configured=yes is accepted but not acted on yet" in capsys.readouterr().out

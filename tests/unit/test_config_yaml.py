@@ -92,13 +92,13 @@ def test_same_model_as_ipsec_conf(tmp_path: Path) -> None:
 
 
 def test_line_numbers_are_the_yaml_ones(tmp_path: Path) -> None:
-    text = "conns:\n  c:\n    left: 1.1.1.1\n    right: 2.2.2.2\n    rekeymargin: 0xA\n    mobike: yes\n"
+    text = "conns:\n  c:\n    left: 1.1.1.1\n    right: 2.2.2.2\n    rekeymargin: 0xA\n    nm-configured: yes\n"
     p = _write(tmp_path, text, "c.yml")
     conf = load_yaml_config(p)
     err = conf.failed["c"]
     assert (err.file, err.line) == (str(p), 5)
     assert err.message == '"rekeymargin=0xA" invalid, unrecognized duration multiplier "xA"'
-    assert conf.notices == [f"{p}:6: warning: mobike=yes is accepted but not acted on yet"]
+    assert conf.notices == [f"{p}:6: warning: nm-configured=yes is accepted but not acted on yet"]
 
 
 @pytest.mark.parametrize("text,line,msg", [

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pluto_core.daemon import log_settings
+from pluto_core.debug_classes import DebugSettings
 from pluto_core.logger import Logger, LogRecord, LogSettings, format_line, mask_addresses
 from pluto_core.options import Options, UsageError, apply_debug, build_options, parse_command_line
 from pluto_plugins.logsinks.syslog import SyslogSink
@@ -58,12 +59,16 @@ def test_format_line() -> None:
 
 
 def test_apply_debug_words_in_order() -> None:
-    assert apply_debug(set(), "all", True, "x") >= {"base", "crypt"}
-    assert apply_debug({"base"}, "none", True, "x") == frozenset()
-    assert apply_debug({"base", "crypt"}, "no-crypt", True, "x") == frozenset({"base"})
-    assert apply_debug({"base"}, "base", False, "x") == frozenset()
-    with pytest.raises(UsageError, match="'bogus'"):
-        apply_debug(set(), "base bogus", True, "x")
+    def enabled(start: set[str], spec: str, on: bool = True) -> frozenset[str]:
+        return apply_debug(DebugSettings(frozenset(start)), spec, on, "x").enabled
+
+    assert enabled(set(), "all") == {"base", "control", "kernel", "plugins"}
+    assert enabled({"base"}, "none") == frozenset()
+    assert enabled({"base", "control"}, "no-control") == frozenset({"base"})
+    assert enabled({"base", "control"}, "-control") == frozenset({"base"})
+    assert enabled({"base"}, "base", False) == frozenset()
+    with pytest.raises(UsageError, match="x: unrecognized debug class 'bogus'"):
+        apply_debug(DebugSettings(), "base bogus", True, "x")
 
 
 def test_command_line_wins_over_setup() -> None:
@@ -71,9 +76,9 @@ def test_command_line_wins_over_setup() -> None:
         logfile = "/from/file"
         nhelpers = 4
         logtime = False
-        plutodebug = "base crypt"
+        plutodebug = "base control"
 
-    cmd = parse_command_line(["--logfile", "/from/cli", "--no-debug", "crypt"])
+    cmd = parse_command_line(["--logfile", "/from/cli", "--no-debug", "control"])
     opts = build_options(cmd, Setup())
     assert opts.logfile == "/from/cli"
     assert opts.nhelpers == 4 and opts.logtime is False

@@ -354,6 +354,40 @@ def test_pass_and_drop_policies_carry_no_request(action: PolicyAction, ptype: in
     assert pol == PolicyExt(ptype, 2, 0, 100)
 
 
+@pytest.mark.parametrize(("action", "ptype"), [(PolicyAction.PASS, "01"), (PolicyAction.DROP, "00")])
+def test_shunt_spdupdate_bytes_linux_inbound_and_forward(action: PolicyAction, ptype: str) -> None:
+    """Shunts: IPSEC_POLICY_NONE (passthrough) or IPSEC_POLICY_DISCARD (drop/reject), a
+    two-word sadb_x_policy with no ipsecrequest even when templates were passed along."""
+    for direction, wire_dir in ((Direction.IN, "01"), (Direction.FWD, "03")):
+        policy = PolicySpec("192.0.2.0/24", "192.0.2.1/32", direction, proto=6, dport=22, priority=3515,
+                            action=action, templates=(Template(Mode.TUNNEL, "192.0.2.2", "192.0.2.1", 7),))
+        wire = h(
+            "02 0d 00 00 0a00 0000 05000000 34120000",  # X_SPDUPDATE (13), 10 words
+            "0300 0500 06 18 0000",
+            lin4("00"),  # 192.0.2.0/24, TCP, any port
+            "0300 0600 06 20 0000",
+            lin4("01", "0016"),  # 192.0.2.1/32 port 22
+            f"0200 1200 {ptype}00 {wire_dir} 00 00000000 bb0d0000",  # X_POLICY: type, dir, id 0, priority
+        )
+        roundtrip(codec.add_policy(policy, True, 5, PID, LINUX), wire, LINUX)
+
+
+def test_shunt_spdadd_bytes_kame_and_no_forward_there() -> None:
+    policy = PolicySpec("192.0.2.0/24", "192.0.2.1/32", Direction.OUT, priority=7, action=PolicyAction.DROP)
+    wire = h(
+        "02 0e 00 00 0a00 0000 05000000 34120000",
+        "0300 0500 ff 18 0000",
+        bsd4("00"),
+        "0300 0600 ff 20 0000",
+        bsd4("01"),
+        "0200 1200 0000 02 00 00000000 07000000",  # DISCARD, outbound, priority 7
+    )
+    roundtrip(codec.add_policy(policy, False, 5, PID, FREEBSD), wire, FREEBSD)
+    with pytest.raises(ValueError, match="no forward policies"):
+        codec.add_policy(PolicySpec("192.0.2.0/24", "192.0.2.1/32", Direction.FWD, action=PolicyAction.PASS),
+                         False, 5, PID, FREEBSD)
+
+
 V6_SELECTOR = "0a00 0000 00000000 20010db8000{n}00000000000000000000 00000000 00000000"
 
 

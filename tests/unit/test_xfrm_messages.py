@@ -142,6 +142,24 @@ def test_drop_policy_has_block_action_and_no_template() -> None:
     assert data[16 + 160:16 + 162] == h("01 01")  # dir out, XFRM_POLICY_BLOCK
 
 
+@pytest.mark.parametrize(("action", "wire_action"), [(PolicyAction.PASS, "00"), (PolicyAction.DROP, "01")])
+def test_shunt_policy_bytes_without_template(action: PolicyAction, wire_action: str) -> None:
+    """A passthrough (allow) or drop/reject (block) shunt: the whole message, and no
+    XFRMA_TMPL even when templates were passed along."""
+    p = PolicySpec("203.0.113.0/24", "198.51.100.1/32", Direction.FWD, proto=6, sport=0, dport=22,
+                   priority=3515, action=action, templates=(Template(Mode.TUNNEL, "192.0.2.2", "192.0.2.1", 7),))
+    data = encoded(codec.policy_info(p), m.XFRM_MSG_UPDPOLICY)
+    assert data[:6] == h("b8000000 1900")  # 16 + 168 octets, XFRM_MSG_UPDPOLICY (25), nothing after
+    body = data[16:]
+    assert body[:56] == (
+        V4(198, 51, 100, 1) + V4(203, 0, 113, 0)  # daddr, saddr
+        + h("0016 ffff 0000 0000")  # dport 22/ffff, sport any
+        + h("0200 20 18 06 000000")  # AF_INET, /32, /24, TCP, padding
+        + h("00000000 00000000")
+    )
+    assert body[152:168] == h("bb0d0000 00000000 02") + h(wire_action) + h("00 00 00000000")  # fwd
+
+
 def _sa(**kw: object) -> SaSpec:
     base: dict[str, object] = dict(src="192.0.2.1", dst="192.0.2.2", spi=0xC0FFEE01, encr=EncrId.AES_GCM_16,
                                    encr_key=bytes(range(20)), reqid=0x21, replay_window=0)

@@ -1,0 +1,318 @@
+"""Admission: a conn is run exactly as written, or refused when it is added.
+
+Libreswan and strongSwan refuse a conn they cannot honour instead of running something else;
+pluto does the same. Every reason that needs no knowledge of the host is decided here, once:
+``ipsec_conf`` calls :func:`refusal` for each conn it builds, so the start-up loader, ``ipsec
+add`` and ``ipsec checkconfig`` (all three read the file through ``parse_config``) refuse the
+same conns with the same sentence. Host-dependent reasons (which end is this host) stay in
+``connection.orient`` and ``engine_conn.to_engine_conn``.
+
+Every conn keyword is in one of three classes (``docs/config.md``, "What pluto honours"): acted
+on (``Keyword.acted``), in :data:`REFUSING` (honoured at the values pluto implements, the conn
+refused at any other), or in :data:`HARMLESS` (no effect on what goes on the wire or into the
+kernel for a conn pluto runs; a notice says it is not acted on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pluto_core.config.identity import IdType
+from pluto_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pluto_core.config.connection import Connection
+    from pluto_core.config.ipsec_conf import Setting, SettingKey
+
+__all__ = ["IKEV1", "PUBLIC_KEY", "REFUSING", "HARMLESS", "Rule", "refusal", "end_auth"]
+
+IKEV1 = "IKEv1 is not supported"
+PUBLIC_KEY = "public-key authentication is not supported yet"
+PSK_WORDS = frozenset(("secret", "psk"))
+_PUBKEY_WORDS = frozenset(
+    "rsasig rsa rsa-sha1 rsa-sha2 rsa-sha2_256 rsa-sha2_384 rsa-sha2_512 ecdsa ecdsa-sha2 ecdsa-sha2_256 "
+    "ecdsa-sha2_384 ecdsa-sha2_512 eddsa ed25519".split())
+_KEY_MATERIAL = ("cert", "ckaid", "rsasigkey", "pubkey", "ecdsakey", "eddsakey")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A keyword pluto honours only at some values: ``refuses(typed value)`` says when not."""
+
+    refuses: Callable[[object], bool]
+    why: str
+
+
+def _yes(v: object) -> bool:
+    return v is True
+
+
+def _set(v: object) -> bool:
+    return v is not None and v != "" and v != ()
+
+
+def _not(*ok: str) -> Callable[[object], bool]:
+    return lambda v: str(v).lower() not in ok
+
+
+# canonical keyword (left/right ones without the side) -> when the conn is refused, and why
+REFUSING: Mapping[str, Rule] = {
+    "accept-redirect": Rule(_yes, "REDIRECT (RFC 5685) is not supported"),
+    "aggressive": Rule(_yes, "Aggressive Mode is IKEv1: " + IKEV1),
+    "ah": Rule(_set, "AH is not supported (ESP only)"),
+    "phase2": Rule(_not("esp"), "AH is not supported (ESP only)"),
+    "cisco-split": Rule(_yes, "Cisco split tunnelling is not supported"),
+    "cisco-unity": Rule(_yes, "Cisco Unity is not supported"),
+    "remote-peer-type": Rule(_not("ietf"), "Cisco peer mode is not supported"),
+    "clones": Rule(_not("no", "0", "1"), "per-CPU Child SAs are not supported"),
+    "compress": Rule(_yes, "IPComp is not supported"),
+    "decap-dscp": Rule(_yes, "copying DSCP on decapsulation is not supported"),
+    "encap-dscp": Rule(lambda v: v is False, "not copying DSCP on encapsulation is not supported"),
+    "enable-tcp": Rule(_not("no"), "IKE over TCP (RFC 8229) is not supported"),
+    "fake-strongswan": Rule(_yes, "sending strongSwan's vendor ID is not supported"),
+    "intermediate": Rule(_yes, "IKE_INTERMEDIATE (RFC 9242) is not supported"),
+    "ipsec-interface": Rule(_not("no"), "XFRM interfaces are not supported"),
+    "iptfs": Rule(_yes, "IP-TFS (RFC 9347) is not supported"),
+    "mark": Rule(_set, "XFRM marks are not supported"),
+    "mark-in": Rule(_set, "XFRM marks are not supported"),
+    "mark-out": Rule(_set, "XFRM marks are not supported"),
+    "metric": Rule(_set, "route metrics are not passed to updown yet"),
+    "mtu": Rule(_set, "route MTUs are not passed to updown yet"),
+    "mobike": Rule(_yes, "MOBIKE (RFC 4555) is not supported"),
+    "modecfgbanner": Rule(_set, "the Configuration Payload is not supported"),
+    "modecfgdns": Rule(_set, "the Configuration Payload is not supported"),
+    "modecfgdomains": Rule(_set, "the Configuration Payload is not supported"),
+    "modecfgpull": Rule(_yes, "the Configuration Payload is not supported"),
+    "ms-dh-downgrade": Rule(_yes, "the Microsoft DH downgrade is not supported"),
+    "nflog-group": Rule(_set, "NFLOG groups are not supported"),
+    "nic-offload": Rule(_not("no"), "NIC offload is not supported"),
+    "nopmtudisc": Rule(_yes, "disabling PMTU discovery on SAs is not supported"),
+    "overlapip": Rule(_yes, "overlapping addresses are not supported"),
+    "pam-authorize": Rule(_yes, "PAM authorization is not supported"),
+    "pfs-rekey-workaround": Rule(_yes, "the PFS rekey workaround is not supported"),
+    "ppk": Rule(_not("no", "never"), "postquantum preshared keys (RFC 8784) are not supported"),
+    "reauth": Rule(_yes, "reauthentication is not supported"),
+    "sec-label": Rule(_set, "labeled IPsec is not supported"),
+    "send-esp-tfc-padding-not-supported": Rule(_yes, "the ESP_TFC_PADDING_NOT_SUPPORTED notify is not supported"),
+    "send-redirect": Rule(_not("no", "auto"), "REDIRECT (RFC 5685) is not supported"),
+    "send-supported-auth-methods": Rule(_yes, "SUPPORTED_AUTH_METHODS (RFC 9593) is not supported"),
+    "send-vendorid": Rule(_yes, "sending Libreswan's vendor ID is not supported"),
+    "session-resumption": Rule(_yes, "session resumption (RFC 5723) is not supported"),
+    "sha2-truncbug": Rule(_yes, "truncated SHA2 integrity is not supported"),
+    "tfc": Rule(_set, "TFC padding is not supported"),
+    "vti-interface": Rule(_set, "VTI interfaces are not supported"),
+    # left/right keywords
+    "addresspool": Rule(_set, "address pools (the Configuration Payload) are not supported"),
+    "autheap": Rule(_not("none"), "EAP authentication is not supported"),
+    "cat": Rule(_yes, "client address translation is not supported"),
+    "ikeport": Rule(lambda v: v != 500, "IKE ports other than 500 are not supported yet"),
+    "interface-ip": Rule(_set, "XFRM interfaces are not supported"),
+    "modecfgclient": Rule(_yes, "the Configuration Payload is not supported"),
+    "modecfgserver": Rule(_yes, "the Configuration Payload is not supported"),
+    "nexthop": Rule(lambda v: isinstance(v, tuple) and v[1] is None and str(v[0]).lower() != "%direct",
+                    "a next hop that is not an address (or %direct) is not supported yet"),
+    "sourceip": Rule(_set, "source IPs (the Configuration Payload or a route source) are not supported"),
+    "subnets": Rule(_set, "one Child SA per subnet pair is not supported yet (leftsubnet=a,b gives one "
+                          "Child SA with all of them)"),
+    "updown-config": Rule(_set, "updown-config= is not supported yet"),
+    "username": Rule(_set, "XAUTH/EAP user names are not supported"),
+    "vti": Rule(_set, "VTI interfaces are not supported"),
+    "xauthclient": Rule(_yes, "XAUTH is IKEv1: " + IKEV1),
+    "xauthserver": Rule(_yes, "XAUTH is IKEv1: " + IKEV1),
+}
+
+_PUBKEY_ONLY = "public-key material or policy: unused with a pre-shared key (public-key conns are refused)"
+# Keywords that change nothing on the wire or in the kernel for a conn pluto runs (a notice says
+# they are not acted on): why each is harmless.
+HARMLESS: Mapping[str, str] = {
+    "accept-redirect-to": "only used with accept-redirect=yes (refused)",
+    "connalias": "another name for the conn in Libreswan's whack; no effect on IKE or the kernel",
+    "debug": "per-conn debug logging",
+    "dns-match-id": _PUBKEY_ONLY,
+    "ignore-peer-dns": "only used with the Configuration Payload (refused)",
+    "ikepad": "IKEv1 and ModeCfg padding only",
+    "iptfs-drop-time": "only used with iptfs=yes (refused)",
+    "iptfs-fragmentation": "only used with iptfs=yes (refused)",
+    "iptfs-init-delay": "only used with iptfs=yes (refused)",
+    "iptfs-max-queue-size": "only used with iptfs=yes (refused)",
+    "iptfs-packet-size": "only used with iptfs=yes (refused)",
+    "iptfs-reorder-window": "only used with iptfs=yes (refused)",
+    "nat-ikev1-method": "IKEv1 only",
+    "nm-configured": "NetworkManager bookkeeping",
+    "ppk-ids": "only used with ppk= (refused)",
+    "redirect-to": "only used with send-redirect=yes (refused)",
+    "reject-simultaneous-ike-auth": "how crossing IKE_AUTH exchanges are resolved; no setting is negotiated",
+    "require-id-on-certificate": _PUBKEY_ONLY,
+    "sendca": _PUBKEY_ONLY,
+    "share-lease": "only used with address pools (refused)",
+    "tcp-remoteport": "only used with enable-tcp= (refused)",
+    "vti-routing": "only used with vti-interface= (refused)",
+    "vti-shared": "only used with vti-interface= (refused)",
+    "xauthby": "only used with XAUTH (refused)",
+    "xauthfail": "only used with XAUTH (refused)",
+    # left/right keywords
+    "ca": _PUBKEY_ONLY,
+    "cert": _PUBKEY_ONLY,
+    "ckaid": _PUBKEY_ONLY,
+    "ecdsakey": _PUBKEY_ONLY,
+    "eddsakey": _PUBKEY_ONLY,
+    "groundhog": "Libreswan's test-suite clock skew",
+    "pubkey": _PUBKEY_ONLY,
+    "rsasigkey": _PUBKEY_ONLY,
+    "sendcert": _PUBKEY_ONLY,
+}
+
+
+def _err(message: str, s: Setting | None, conn: Connection) -> ConfigError:
+    if s is not None:
+        return ConfigError(message, s.file, s.line)
+    return ConfigError(message, conn.file, conn.line)
+
+
+def end_auth(conn: Connection, side: str) -> str:
+    """How ``side`` authenticates: its ``leftauth=``, else ``authby=``, else Libreswan's
+    default (public key). PSK is reported as ``secret``."""
+    end = conn.left if side == "left" else conn.right
+    words = (end.auth,) if end.auth is not None else conn.authby
+    if not words:
+        return "rsasig"
+    if all(w in PSK_WORDS for w in words):
+        return "secret"
+    return next(w for w in words if w not in PSK_WORDS)
+
+
+def refusal(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    """Why pluto cannot run ``conn`` exactly as written (file:line of the keyword), or None.
+
+    A conn that never negotiates (``Connection.never_negotiate``: a shunt) is not an IKE conn
+    and is left to the shunt code.
+    """
+    if conn.never_negotiate:
+        return None
+    for check in (_ikev1, _auth, _keywords, _ids, _subnets, _proposals):
+        error = check(conn, settings)
+        if error is not None:
+            return error
+    return None
+
+
+def _ikev1(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    if conn.ike_version != 1:
+        return None
+    s = settings.get((None, "keyexchange"))
+    if s is None or s.value.strip().lower() != "ikev1":
+        s = settings.get((None, "ikev2")) or s
+    return _err(IKEV1, s, conn)
+
+
+def _auth(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    for side in ("left", "right"):
+        method = end_auth(conn, side)
+        if method == "secret":
+            continue
+        s = settings.get((side, "auth")) or settings.get((None, "authby"))
+        if s is None:
+            key = next((settings[(sd, k)] for k in _KEY_MATERIAL for sd in ("left", "right")
+                        if (sd, k) in settings), None)
+            if key is not None:
+                return _err(f"{key.name}= without authby= means authby=rsasig: {PUBLIC_KEY}", key, conn)
+            return _err(f"authby= is not set, so the default rsasig,ecdsa applies: {PUBLIC_KEY} "
+                        "(authby=secret for a pre-shared key)", None, conn)
+        shown = f"{s.name}={s.value}"
+        if method in _PUBKEY_WORDS:
+            return _err(f"{shown}: {PUBLIC_KEY}", s, conn)
+        if method == "null":
+            return _err(f"{shown}: NULL authentication (RFC 7619) is not supported yet", s, conn)
+        if method == "eaponly":
+            return _err(f"{shown}: EAP authentication is not supported", s, conn)
+        return _err(f"{shown}: authentication method '{method}' is not supported", s, conn)
+    return None
+
+
+def _keywords(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    for (_side, canonical), s in sorted(settings.items(), key=lambda kv: (kv[1].file, kv[1].line)):
+        rule = REFUSING.get(canonical)
+        if rule is None:
+            continue
+        value = conn.options.get(s.name)
+        if rule.refuses(value):
+            return _err(f"{s.name}={s.value}: {rule.why}", s, conn)
+    return None
+
+
+def _ids(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    """IDs the engine puts on the wire as written: DN and NULL IDs are not (yet)."""
+    for side, end in (("left", conn.left), ("right", conn.right)):
+        ident = end.id
+        if ident is None:
+            continue
+        s = settings.get((side, "id"))
+        why = None
+        if ident.type is IdType.DER_ASN1_DN:
+            why = "DN IDs (ID_DER_ASN1_DN) are not supported yet"
+        elif ident.type is IdType.NULL:
+            why = "the NULL ID goes with NULL authentication (RFC 7619), which is not supported yet"
+        elif ident.type is IdType.FROMCERT:
+            why = PUBLIC_KEY
+        elif ident.type is IdType.FQDN and not str(ident).lstrip().startswith("@"):
+            why = "an ID without '@' is a host name to resolve to an address ID, which is not supported (@NAME " \
+                  "is an FQDN ID)"
+        if why is not None:
+            return _err(f"{side}id={ident}: {why}", s, conn)
+    return None
+
+
+_VIRTUAL = ("vhost:", "vnet:", "%v4:", "%v6:")
+
+
+def _subnets(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    """``vhost:``/``vnet:``/``%priv`` (virtual-private, Libreswan's IKEv1 NAT forms) are not
+    selectors pluto can negotiate as written."""
+    for side in ("left", "right"):
+        s = settings.get((side, "subnet"))
+        if s is None:
+            continue
+        for part in s.value.replace(",", " ").split():
+            low = part.strip().lower()
+            if low.startswith(_VIRTUAL) or low in ("%priv", "%no", "%all"):
+                return _err(f"{s.name}={s.value}: virtual-private subnets are not supported", s, conn)
+    return None
+
+
+def _proposals(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    """``ike=`` the engine can compute, ``esp=`` without what the engine does not negotiate."""
+    from pluto_core.ikev2.crypto import UnsupportedTransform
+    from pluto_core.ikev2.crypto.registry import make_suite
+
+    for kind in ("ike", "esp"):
+        pset = getattr(conn, kind)
+        s = settings.get((None, kind)) or (settings.get((None, "phase2alg")) if kind == "esp" else None)
+        if pset is None or s is None:
+            continue  # the defaults are all implemented
+        for p in pset.proposals:
+            if p.addke:
+                return _err(f"{s.name}={s.value}: additional key exchanges (RFC 9370) are not supported yet",
+                            s, conn)
+            if kind == "esp" and p.dh:
+                return _err(f"{s.name}={s.value}: a PFS group of the Child SA's own is not supported yet (the "
+                            "IKE SA's group is used; leave the group out)", s, conn)
+            if kind != "ike":
+                continue
+            for encr, bits in p.wire_encr():
+                for prf in p.prf:
+                    for integ in [i for i in p.integ if i] or [None]:
+                        for group in p.dh or (None,):
+                            try:
+                                make_suite(encr, bits, prf, integ, group)
+                            except UnsupportedTransform as exc:
+                                return _err(f"{s.name}={s.value}: {exc}", s, conn)
+    return None
+
+
+def auto_of(settings: Mapping[SettingKey, Setting] | None) -> str:
+    """A conn's ``auto=`` as written (``ignore`` when unset), from its resolved settings: the
+    start-up loader and checkconfig report a refused conn only when it would be added."""
+    s = settings.get((None, "auto")) if settings is not None else None
+    return s.value.strip().lower() if s is not None else "ignore"

@@ -1,0 +1,144 @@
+"""Admission (config/admission.py): each refusal names file:line and its reason; every conn
+keyword is classified (acted on, refused at some values, or harmless); what is admitted
+reaches the engine with leftauth=/narrowing=/leftprotoport= as written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pluto_core.config import load_config
+from pluto_core.config.admission import HARMLESS, IKEV1, PUBLIC_KEY, REFUSING
+from pluto_core.config.checkconfig import main as checkconfig
+from pluto_core.config.connection import orient
+from pluto_core.config.keywords import Kind, conn_keywords
+from pluto_core.engine_conn import to_engine_conn
+from pluto_core.errors import ConfigError
+
+BASE = "conn c\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauto=add\n"
+
+
+def _load(tmp_path: Path, body: str) -> tuple[Path, object]:
+    p = tmp_path / "ipsec.conf"
+    p.write_text(BASE + body)
+    return p, load_config(p)
+
+
+def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
+    p, conf = _load(tmp_path, body)
+    error = conf.refused["c"]  # type: ignore[attr-defined]
+    assert conf.conns["c"].refusal is error  # type: ignore[attr-defined]
+    return p, error
+
+
+@pytest.mark.parametrize("body, line, message", [
+    ("\tauthby=secret\n\tkeyexchange=ikev1\n", 6, IKEV1),
+    ("\tauthby=secret\n\tikev2=no\n", 6, IKEV1),
+    ("\tauthby=secret\n\tikev2=never\n", 6, IKEV1),
+    ("\tauthby=secret\n\tikev2=permit\n", 6, IKEV1),  # Libreswan 3.x: permit initiates IKEv1
+    ("\tauthby=rsasig\n", 5, f"authby=rsasig: {PUBLIC_KEY}"),
+    ("\tauthby=ecdsa-sha2_256\n", 5, f"authby=ecdsa-sha2_256: {PUBLIC_KEY}"),
+    ("\tauthby=null\n", 5, "authby=null: NULL authentication (RFC 7619) is not supported yet"),
+    ("\tleftrsasigkey=0sAwEAAQ==\n", 5, f"leftrsasigkey= without authby= means authby=rsasig: {PUBLIC_KEY}"),
+    ("\tleftid=@w\n\trightcert=east\n", 6, f"rightcert= without authby= means authby=rsasig: {PUBLIC_KEY}"),
+    ("", 1, f"authby= is not set, so the default rsasig,ecdsa applies: {PUBLIC_KEY} "
+            "(authby=secret for a pre-shared key)"),
+    ("\tleftauth=secret\n\trightauth=rsasig\n", 6, f"rightauth=rsasig: {PUBLIC_KEY}"),
+    ("\tauthby=secret\n\trightauth=null\n", 6, "rightauth=null: NULL authentication (RFC 7619) is not supported yet"),
+    ("\tauthby=secret\n\tleftaddresspool=10.0.0.1-10.0.0.9\n\tnarrowing=yes\n", 6,
+     "leftaddresspool=10.0.0.1-10.0.0.9: address pools (the Configuration Payload) are not supported"),
+    ("\tauthby=secret\n\tleftsourceip=192.0.1.1\n", 6,
+     "leftsourceip=192.0.1.1: source IPs (the Configuration Payload or a route source) are not supported"),
+    ("\tauthby=secret\n\tmodecfgdns=1.1.1.1\n", 6, "modecfgdns=1.1.1.1: the Configuration Payload is not supported"),
+    ("\tauthby=secret\n\tleftmodecfgclient=yes\n", 6,
+     "leftmodecfgclient=yes: the Configuration Payload is not supported"),
+    ("\tauthby=secret\n\trightxauthserver=yes\n", 6, f"rightxauthserver=yes: XAUTH is IKEv1: {IKEV1}"),
+    ("\tauthby=secret\n\tleftcat=yes\n", 6, "leftcat=yes: client address translation is not supported"),
+    ("\tauthby=secret\n\tleftvti=10.0.0.1/32\n", 6, "leftvti=10.0.0.1/32: VTI interfaces are not supported"),
+    ("\tauthby=secret\n\tvti-interface=vti0\n", 6, "vti-interface=vti0: VTI interfaces are not supported"),
+    ("\tauthby=secret\n\tipsec-interface=yes\n", 6, "ipsec-interface=yes: XFRM interfaces are not supported"),
+    ("\tauthby=secret\n\tmobike=yes\n", 6, "mobike=yes: MOBIKE (RFC 4555) is not supported"),
+    ("\tauthby=secret\n\tleftsubnets={10.0.1.0/24 10.0.2.0/24}\n", 6,
+     "leftsubnets={10.0.1.0/24 10.0.2.0/24}: one Child SA per subnet pair is not supported yet (leftsubnet=a,b "
+     "gives one Child SA with all of them)"),
+    ("\tauthby=secret\n\tleftid=\"C=CA, O=Libreswan\"\n", 6,
+     "leftid=C=CA, O=Libreswan: DN IDs (ID_DER_ASN1_DN) are not supported yet"),
+    ("\tauthby=secret\n\tesp=aes-sha2;modp2048\n", 6,
+     "esp=aes-sha2;modp2048: a PFS group of the Child SA's own is not supported yet (the IKE SA's group is "
+     "used; leave the group out)"),
+    ("\tauthby=secret\n\tike=3des-sha1-modp2048\n", 6,
+     "ike=3des-sha1-modp2048: encryption transform 3 is not supported"),
+    ("\tauthby=secret\n\tphase2=ah\n", 6, "phase2=ah: AH is not supported (ESP only)"),
+    ("\tauthby=secret\n\trightsubnet=vhost:%priv\n", 6,
+     "rightsubnet=vhost:%priv: virtual-private subnets are not supported"),
+    ("\tauthby=secret\n\tleftnexthop=%defaultroute\n", 6,
+     "leftnexthop=%defaultroute: a next hop that is not an address (or %direct) is not supported yet"),
+])
+def test_refusal_names_file_line_and_reason(tmp_path: Path, body: str, line: int, message: str) -> None:
+    p, error = _refusal(tmp_path, body)
+    assert (error.file, error.line, error.message) == (str(p), line, message)
+    with pytest.raises(ConfigError) as raised:  # the only way into the engine refuses it too
+        to_engine_conn(orient(load_config(p).conns["c"], {"192.0.2.1"}))
+    assert raised.value.message == message
+
+
+@pytest.mark.parametrize("body", [
+    "\tauthby=secret\n\tmobike=no\n\tencap-dscp=yes\n\tnic-offload=no\n\tppk=no\n\tleftnexthop=%direct\n",
+    "\tauthby=psk\n\tkeyexchange=ikev2\n\tikev2=yes\n\tenable-tcp=no\n\tsend-redirect=auto\n",
+    "\tleftauth=secret\n\trightauth=psk\n\tleftikeport=500\n",
+    "\tauthby=secret\n\tleftcert=ignored-with-psk\n\tconnalias=other\n",
+])
+def test_honoured_values_are_admitted(tmp_path: Path, body: str) -> None:
+    _p, conf = _load(tmp_path, body)
+    assert conf.refused == {}  # type: ignore[attr-defined]
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert (engine.local_auth, engine.remote_auth) == ("secret", "secret")
+
+
+def test_shunts_are_left_to_the_shunt_code(tmp_path: Path) -> None:
+    for body in ("\ttype=passthrough\n", "\ttype=drop\n\tmobike=yes\n", "\tauthby=never\n"):
+        _p, conf = _load(tmp_path, body)
+        conn = conf.conns["c"]  # type: ignore[attr-defined]
+        assert conn.never_negotiate and conn.refusal is None and conf.refused == {}  # type: ignore[attr-defined]
+        with pytest.raises(ConfigError, match="never negotiates: a shunt, not an IKE conn"):
+            to_engine_conn(orient(conn, {"192.0.2.1"}))
+
+
+def test_narrowing_protoport_and_nexthop_reach_the_engine(tmp_path: Path) -> None:
+    body = ("\tauthby=secret\n\tnarrowing=yes\n\tleftsubnet=10.0.1.0/24\n\tleftprotoport=udp/1234\n"
+            "\trightsubnet=10.0.2.0/24/tcp/22\n\trightprotoport=udp/1234\n\tleftnexthop=192.0.2.254\n")
+    _p, conf = _load(tmp_path, body)
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert engine.narrowing is True
+    assert [str(s) for s in engine.local_ts] == ["10.0.1.0/24/17/1234"]
+    assert [str(s) for s in engine.remote_ts] == ["10.0.2.0/24/6/22"]  # the subnet's own wins
+    assert engine.options["nexthop"] == "192.0.2.254"
+    _p, conf = _load(tmp_path, "\tauthby=secret\n")
+    assert to_engine_conn(orient(conf.conns["c"], {"192.0.2.2"})).narrowing is False  # type: ignore[attr-defined]
+
+
+def test_every_conn_keyword_is_classified() -> None:
+    """Acted on, refused at the values pluto does not implement, or harmless (with a reason)."""
+    unclassified = []
+    for name, kw in conn_keywords().items():
+        if kw.kind is not Kind.KEYWORD:
+            continue
+        if not kw.acted and kw.canonical not in REFUSING and kw.canonical not in HARMLESS:
+            unclassified.append(name)
+        assert kw.canonical not in HARMLESS or kw.canonical not in REFUSING, name
+    assert unclassified == []
+    assert set(REFUSING) | set(HARMLESS) <= {kw.canonical for kw in conn_keywords().values()}
+
+
+def test_checkconfig_reports_refusals_of_conns_that_would_be_added(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "ipsec.conf"
+    p.write_text(BASE + "\tauthby=secret\n\tkeyexchange=ikev1\n"
+                 "conn d\n\tleft=192.0.2.1\n\tright=192.0.2.3\n\tauthby=secret\n\tmobike=yes\n")
+    assert checkconfig(["--config", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert f'ERROR: "c": {p}:6: {IKEV1}\n' in out
+    assert (f'warning: "d": {p}:11: mobike=yes: MOBIKE (RFC 4555) is not supported (auto=ignore; ipsec add '
+            "would refuse it)") in out
+    assert "accepted but not acted on yet" not in out  # refused keywords give no notice
