@@ -268,20 +268,31 @@ class Daemon:
                 continue
             if name in self.names.pending:
                 continue  # a host name did not resolve: auto= is acted on once it does
-            if self.ike.shunts.is_shunt(name):  # never negotiates: start/ondemand/route route it
-                if conn.auto in ("start", "ondemand", "route"):
-                    self.ike.shunts.route_at_start(name)
-            elif conn.auto == "start":
-                start.append(name)
-            elif conn.auto in ("ondemand", "route"):
-                try:
-                    n = self.ike.install_traps(self.ike.engine.conns[name])  # and marks it routed
-                    self.log.log(f"\"{name}\": {n} trap polic{'y' if n == 1 else 'ies'} installed (auto={conn.auto})")
-                except PlutoError as exc:
-                    self.log.log(f"\"{name}\": cannot install trap policies: {exc}")
+            if conn.auto == "start" and not self.ike.shunts.is_shunt(name):
+                start.append(name)  # once every conn is in: a responder may need another one
+            else:
+                self.act_on_auto(name, conn.auto)
         for name in start:
             self.ike.engine.initiate(name)
         self.ike.flush()
+
+    def act_on_auto(self, name: str, auto: str) -> None:
+        """What ``auto=`` asks of a conn just added (at start-up, or once its peer's host name
+        resolved): a shunt is routed by start/ondemand/route, ``start`` initiates,
+        ``ondemand``/``route`` install trap policies; ``add``/``keep`` wait."""
+        assert self.ike is not None
+        auto = "start" if auto == "up" else auto
+        if self.ike.shunts.is_shunt(name):  # never negotiates: being in effect means being routed
+            if auto in ("start", "ondemand", "route"):
+                self.ike.shunts.route_at_start(name)
+        elif auto == "start":
+            self.ike.engine.initiate(name)
+        elif auto in ("ondemand", "route"):
+            try:
+                n = self.ike.install_traps(self.ike.engine.conns[name])  # and marks it routed
+                self.log.log(f"\"{name}\": {n} trap polic{'y' if n == 1 else 'ies'} installed (auto={auto})")
+            except PlutoError as exc:
+                self.log.log(f"\"{name}\": cannot install trap policies: {exc}")
 
     def _add(self, conn: Any, resolve: bool = True) -> str:
         from pluto_core.engine_conn import to_engine_conn

@@ -264,12 +264,10 @@ class PeerNames:
         self.daemon.log.log(line)
         ike = self.daemon.ike
         auto = pending.conn.auto
+        if auto in ("start", "up") and not initiate and not ike.shunts.is_shunt(name):
+            return
         try:
-            if auto == "start" and initiate:
-                ike.engine.initiate(name)
-            elif auto in ("ondemand", "route"):
-                n = ike.install_traps(ike.engine.conns[name])
-                self.daemon.log.log(f"\"{name}\": {n} trap polic{'y' if n == 1 else 'ies'} installed (auto={auto})")
+            self.daemon.act_on_auto(name, auto)
         except PlutoError as exc:
             self.daemon.log.log(f"\"{name}\": {exc}")
         ike.flush()

@@ -13,7 +13,6 @@ from pluto_core.debug_classes import debug_help
 from pluto_core.errors import ConfigError
 from pluto_core.options import (
     DEFAULT_CONFIG,
-    DEFAULT_IPSECDIR,
     Options,
     UsageError,
     build_options,
@@ -104,12 +103,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "pluto") -> int:
 def _load_setup(path: str, ipsecdir: str | None) -> Any:
     """The config, with ``/etc/ipsec.d`` include paths read from the ipsecdir in force: the
     command line's, else the file's own ``config setup ipsecdir=`` (which needs a second read)."""
-    from pluto_core.config import load_config
+    from pluto_core.config.ipsec_conf import parse_config_in_force
 
-    config = load_config(path, ipsecdir=os.path.abspath(ipsecdir) if ipsecdir else None)
-    from_file = getattr(config.setup, "ipsecdir", None)
-    if ipsecdir is None and from_file and os.path.abspath(from_file) != DEFAULT_IPSECDIR:
-        config = load_config(path, ipsecdir=os.path.abspath(from_file))
+    config, errors = parse_config_in_force(path, ipsecdir=ipsecdir)
+    if errors:
+        raise errors[0]
     return config
 
 

@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from pluto_core.config.admission import auto_of
-from pluto_core.config.ipsec_conf import parse_config
+from pluto_core.config.ipsec_conf import parse_config_in_force
 
 __all__ = ["main"]
 
@@ -23,9 +23,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ipsec checkconfig", description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="/etc/ipsec.conf", help="ipsec.conf to check")
     parser.add_argument("--checkconfig", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ipsecdir", help="stands in for /etc/ipsec.d in include paths, as the daemon's "
+                        "--ipsecdir (default: the file's config setup ipsecdir=)")
     parser.add_argument("--quiet", "-q", action="store_true", help="only print errors")
     args = parser.parse_args(argv)
-    conf, errors = parse_config(args.config)
+    conf, errors = parse_config_in_force(args.config, ipsecdir=args.ipsecdir)
     out = sys.stdout
     if not args.quiet:
         for warning in conf.warnings:

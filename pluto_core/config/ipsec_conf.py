@@ -34,6 +34,7 @@ from pluto_core.config.lexer import Item, tokenize
 from pluto_core.config.setup_config import SetupConfig
 from pluto_core.debug_classes import DebugSettings, apply_debug, ignored_notice
 from pluto_core.errors import ConfigError
+from pluto_core.options import DEFAULT_IPSECDIR
 
 __all__ = ["IpsecConf", "Setting", "RawConn", "load_config", "parse_config", "parse_items", "MAX_INCLUDE_DEPTH"]
 
@@ -135,6 +136,19 @@ def parse_config(
     conf = loader.finish(top)
     _orient_all(conf, local_addresses)
     return conf, loader.errors
+
+
+def parse_config_in_force(
+    path: str | os.PathLike[str], *, ipsecdir: str | None = None
+) -> tuple[IpsecConf, list[ConfigError]]:
+    """``parse_config`` with ``/etc/ipsec.d`` includes read from the ipsecdir in force: the
+    given one (``--ipsecdir``), else the file's own ``config setup ipsecdir=`` (a second read).
+    The daemon's start-up and ``ipsec checkconfig`` both read the file this way."""
+    conf, errors = parse_config(path, ipsecdir=os.path.abspath(ipsecdir) if ipsecdir else None)
+    from_file = getattr(conf.setup, "ipsecdir", None)
+    if ipsecdir is None and from_file and os.path.abspath(from_file) != DEFAULT_IPSECDIR:
+        conf, errors = parse_config(path, ipsecdir=os.path.abspath(from_file))
+    return conf, errors
 
 
 def parse_items(

@@ -130,6 +130,13 @@ def test_ipsecdir_must_exist_and_holds_etc_ipsec_d_includes(env: Env) -> None:
     proc = env.start_nofork("--logfile", str(env.logfile), "--listen", "127.0.0.1")
     env.wait_log('"from-ipsecdir": added IKEv2 connection')
     _stop(proc)
+    # checkconfig reads the includes from the same place as the daemon, so it sees this conn
+    (ipsecdir / "v1.conf").write_text(_conn("v1", "add") + "\tkeyexchange=ikev1\n")
+    status, out = _checkconfig(env)
+    assert status == 1 and '"v1": /etc/ipsec.d/v1.conf:' in out and "IKEv1 is not supported" in out, out
+    env.config.write_text("config setup\n\tlogtime=no\ninclude /etc/ipsec.d/*.conf\n")
+    result = env.ipsec("checkconfig", "--config", str(env.config), "--ipsecdir", str(ipsecdir))
+    assert result.returncode == 1 and "IKEv1 is not supported" in result.stdout, result.stdout
 
 
 def test_auto_up_initiates_and_auto_keep_is_added(env: Env) -> None:

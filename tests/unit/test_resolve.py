@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import os
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from pluto_core.config import load_config
 from pluto_core.config.connection import Connection, orient
+from pluto_core.daemon import Daemon
 from pluto_core.engine_conn import to_engine_conn
 from pluto_core.ikev2.engine import Engine
 from pluto_core.peer_names import PeerNames
@@ -139,6 +141,9 @@ class FakeHost:
         self.engine = Engine(MemoryKernel(), Psks({}), Clock(), os.urandom, SimpleNamespace(log=print))
         self.traps: dict[str, list[Any]] = {}
         self.flushed = 0
+        self.routed_shunts: list[str] = []
+        self.shunts = SimpleNamespace(is_shunt=lambda name: name.startswith("shunt"),
+                                      route_at_start=self.routed_shunts.append)
 
     def flush(self) -> None:
         self.flushed += 1
@@ -156,10 +161,13 @@ def _daemon(names: Names, backoff: float = 0.01) -> Any:
             if resolved is None:
                 return str(fake.names.waiting_line(conn.name))
             conn = resolved
+        if conn.never_negotiate:  # the daemon hands these to the shunt manager, never the engine
+            return f'"{conn.name}": added passthrough connection'
         fake.ike.engine.add_conn(to_engine_conn(conn))
         return f'"{conn.name}": added IKEv2 connection'
 
     fake._add = add
+    fake.act_on_auto = lambda name, auto: Daemon.act_on_auto(fake, name, auto)  # the daemon's own
     fake.names = PeerNames(fake, names, backoff=lambda attempt: backoff * (attempt + 1))
     return fake
 
@@ -292,3 +300,25 @@ def test_revival_resolves_again(tmp_path: Path) -> None:
     asyncio.run(run())
     (sa,) = daemon.ike.engine.ike_sas()
     assert sa.remote[0] == "192.0.2.3"
+
+
+def test_a_shunt_whose_name_resolves_later_is_routed(tmp_path: Path) -> None:
+    """A never-negotiate conn has no engine conn: once its name resolves, auto=route routes
+    its shunt (nothing is initiated, no trap is looked up in the engine)."""
+    names = Names({})
+    daemon = _daemon(names)
+    conn = replace(_conn(tmp_path, auto="route", extra="\ttype=passthrough\n"), name="shunt-named")
+
+    async def run() -> None:
+        daemon._add(conn)
+        assert daemon.names.pending and daemon.ike.routed_shunts == []
+        names.table["east.example"] = EAST
+        for _ in range(400):
+            if daemon.ike.routed_shunts:
+                break
+            await asyncio.sleep(0.005)
+        daemon.names.close()
+
+    asyncio.run(run())
+    assert daemon.ike.routed_shunts == ["shunt-named"]
+    assert "shunt-named" not in daemon.ike.engine.conns and daemon.ike.engine.ike_sas() == []
