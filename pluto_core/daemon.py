@@ -229,13 +229,13 @@ class Daemon:
 
     # -- connections --------------------------------------------------------
 
-    def _local_addresses(self) -> set[str]:
+    def local_addresses(self) -> set[str]:
         return set(self.ike.addresses) if self.ike is not None else set()
 
     def _read_config(self, path: str) -> Any:
         from pluto_core.config import load_config
 
-        return load_config(path, ipsecdir=self.options.ipsecdir, local_addresses=self._local_addresses())
+        return load_config(path, ipsecdir=self.options.ipsecdir, local_addresses=self.local_addresses())
 
     def load_conns(self) -> None:
         """At start-up, as ``addconn --autoall``: every conn with auto=add/keep/start/up/ondemand/route."""
@@ -262,7 +262,7 @@ class Daemon:
                                  "connection not loaded")
                 continue
             try:
-                self.log.log(self._add(conn))
+                self.log.log(self.add_conn(conn))
             except ConfigError as exc:
                 self.log.log(f"\"{name}\": failed to add connection: {exc}")
                 continue
@@ -294,7 +294,7 @@ class Daemon:
             except PlutoError as exc:
                 self.log.log(f"\"{name}\": cannot install trap policies: {exc}")
 
-    def _add(self, conn: Any, resolve: bool = True) -> str:
+    def add_conn(self, conn: Any, resolve: bool = True) -> str:
         from pluto_core.engine_conn import to_engine_conn
         from pluto_core.shunts import is_never_negotiate
 
@@ -381,7 +381,7 @@ class Daemon:
             raise ConfigError(f"\"{name}\": failed to add connection: {error}")
         if conn is None:
             raise ConfigError(f"no connection named \"{name}\" in {path}")
-        line = self._add(conn)
+        line = self.add_conn(conn)
         self.log.log(line)
         return line
 

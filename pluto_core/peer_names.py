@@ -50,7 +50,7 @@ class Pending:
 
 class PeerNames:
     """Resolution of the daemon's host-name conns. ``daemon`` provides ``log``, ``ike``,
-    ``_local_addresses()`` and ``_add(conn, resolve=False)``."""
+    ``local_addresses()`` and ``add_conn(conn, resolve=False)``."""
 
     def __init__(self, daemon: Any, resolver: Resolver = system_resolver, add_wait: float = ADD_WAIT,
                  timeout: float = RESOLVE_TIMEOUT, backoff: Callable[[int], float] = retry_delay) -> None:
@@ -80,7 +80,7 @@ class PeerNames:
             self.named[conn.name] = conn
             self._failed(pending)
             return None
-        oriented = orient(resolved, self.daemon._local_addresses())
+        oriented = orient(resolved, self.daemon.local_addresses())
         self.named[conn.name] = conn
         self.current[conn.name] = oriented
         self._log_resolved(oriented)
@@ -137,7 +137,7 @@ class PeerNames:
         if failures or before is None:
             return
         try:
-            oriented = orient(resolved, self.daemon._local_addresses())
+            oriented = orient(resolved, self.daemon.local_addresses())
         except ConfigError as exc:
             self.daemon.log.log(f"\"{name}\": keeping the last addresses: {exc}")
             return
@@ -253,9 +253,9 @@ class PeerNames:
         (``initiate=False``: not ``auto=start``'s initiation, ``ipsec up`` is about to)."""
         pending = self.pending.pop(name)
         try:
-            oriented = orient(resolved, self.daemon._local_addresses())
+            oriented = orient(resolved, self.daemon.local_addresses())
             self._log_resolved(oriented)
-            line = self.daemon._add(oriented, resolve=False)
+            line = self.daemon.add_conn(oriented, resolve=False)
         except ConfigError as exc:
             self.daemon.log.log(f"\"{name}\": failed to add connection: {exc}")
             self.named.pop(name, None)
@@ -277,7 +277,7 @@ class PeerNames:
         ike = self.daemon.ike
         routed = name in ike.traps
         try:
-            self.daemon._add(oriented, resolve=False)
+            self.daemon.add_conn(oriented, resolve=False)
         except ConfigError as exc:
             self.daemon.log.log(f"\"{name}\": keeping the last addresses: {exc}")
             return

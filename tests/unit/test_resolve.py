@@ -131,11 +131,11 @@ def test_retry_backoff_doubles_up_to_a_minute() -> None:
     assert [retry_delay(n) for n in range(7)] == [5, 10, 20, 40, 60, 60, 60]
 
 
-# -- the daemon's side: PeerNames with the real Daemon._add and a real engine ------------------
+# -- the daemon's side: PeerNames with the real Daemon.add_conn and a real engine ------------------
 
 
 class FakeHost:
-    """What PeerNames and Daemon._add use of IkeHost: the engine, traps, flush."""
+    """What PeerNames and Daemon.add_conn use of IkeHost: the engine, traps, flush."""
 
     def __init__(self) -> None:
         self.engine = Engine(MemoryKernel(), Psks({}), Clock(), os.urandom, SimpleNamespace(log=print))
@@ -152,10 +152,10 @@ class FakeHost:
 def _daemon(names: Names, backoff: float = 0.01) -> Any:
     lines: list[str] = []
     fake = SimpleNamespace(log=SimpleNamespace(log=lines.append), ike=FakeHost(), lines=lines,
-                           _local_addresses=lambda: {WEST}, _kernel_filter=lambda conn: conn)
+                           local_addresses=lambda: {WEST}, _kernel_filter=lambda conn: conn)
 
     def add(conn: Connection, resolve: bool = True) -> str:
-        """Daemon._add's part that concerns names (the daemon's own is run by the host tier)."""
+        """Daemon.add_conn's part that concerns names (the daemon's own is run by the host tier)."""
         if resolve:
             resolved = fake.names.prepare(conn)
             if resolved is None:
@@ -166,7 +166,7 @@ def _daemon(names: Names, backoff: float = 0.01) -> Any:
         fake.ike.engine.add_conn(to_engine_conn(conn))
         return f'"{conn.name}": added IKEv2 connection'
 
-    fake._add = add
+    fake.add_conn = add
     fake.act_on_auto = lambda name, auto: Daemon.act_on_auto(fake, name, auto)  # the daemon's own
     fake.names = PeerNames(fake, names, backoff=lambda attempt: backoff * (attempt + 1))
     return fake
@@ -174,7 +174,7 @@ def _daemon(names: Names, backoff: float = 0.01) -> Any:
 
 def test_resolved_at_add_time(tmp_path: Path) -> None:
     daemon = _daemon(Names({"east.example": EAST}))
-    line = daemon._add(_conn(tmp_path))
+    line = daemon.add_conn(_conn(tmp_path))
     assert line == '"named": added IKEv2 connection'
     conn = daemon.ike.engine.conns["named"]
     assert (conn.local_addr, conn.remote_addr) == (WEST, EAST)
@@ -190,7 +190,7 @@ def test_unresolvable_at_add_is_pending_retried_then_started(tmp_path: Path) -> 
     conn = _conn(tmp_path, auto="start")
 
     async def run() -> None:
-        line = daemon._add(conn)
+        line = daemon.add_conn(conn)
         assert line == '"named": added IKEv2 connection; not usable until right=east.example resolves'
         assert "named" not in daemon.ike.engine.conns  # never a %any responder meanwhile
         (row,) = daemon.names.status_rows()
@@ -221,7 +221,7 @@ def test_unresolvable_at_add_is_pending_retried_then_started(tmp_path: Path) -> 
 def test_a_changed_address_is_picked_up_before_initiating(tmp_path: Path) -> None:
     names = Names({"east.example": EAST})
     daemon = _daemon(names)
-    daemon._add(_conn(tmp_path))
+    daemon.add_conn(_conn(tmp_path))
     names.table["east.example"] = "192.0.2.3"
 
     async def run() -> None:
@@ -237,7 +237,7 @@ def test_a_changed_address_is_picked_up_before_initiating(tmp_path: Path) -> Non
 def test_a_failure_before_initiating_keeps_the_last_address(tmp_path: Path) -> None:
     names = Names({"east.example": EAST})
     daemon = _daemon(names)
-    daemon._add(_conn(tmp_path))
+    daemon.add_conn(_conn(tmp_path))
     del names.table["east.example"]
 
     async def run() -> None:
@@ -255,7 +255,7 @@ def test_up_on_a_pending_conn_names_file_line_and_name(tmp_path: Path) -> None:
     conn = _conn(tmp_path)
 
     async def run() -> None:
-        daemon._add(conn)
+        daemon.add_conn(conn)
         with pytest.raises(ResolveError) as info:
             await daemon.names.refresh("named")
         assert str(info.value) == f'{tmp_path / "ipsec.conf"}:{conn.line}: "named": cannot resolve ' \
@@ -273,7 +273,7 @@ def test_up_on_a_pending_conn_that_now_resolves_initiates_once(tmp_path: Path) -
     daemon = _daemon(names, backoff=60)
 
     async def run() -> None:
-        daemon._add(_conn(tmp_path, auto="start"))
+        daemon.add_conn(_conn(tmp_path, auto="start"))
         names.table["east.example"] = EAST
         await daemon.names.refresh("named")
         assert daemon.ike.engine.conns["named"].remote_addr == EAST and daemon.ike.engine.ike_sas() == []
@@ -286,7 +286,7 @@ def test_up_on_a_pending_conn_that_now_resolves_initiates_once(tmp_path: Path) -
 def test_revival_resolves_again(tmp_path: Path) -> None:
     names = Names({"east.example": EAST})
     daemon = _daemon(names)
-    daemon._add(_conn(tmp_path, auto="start"))
+    daemon.add_conn(_conn(tmp_path, auto="start"))
     names.table["east.example"] = "192.0.2.3"
 
     async def run() -> None:
@@ -310,7 +310,7 @@ def test_a_shunt_whose_name_resolves_later_is_routed(tmp_path: Path) -> None:
     conn = replace(_conn(tmp_path, auto="route", extra="\ttype=passthrough\n"), name="shunt-named")
 
     async def run() -> None:
-        daemon._add(conn)
+        daemon.add_conn(conn)
         assert daemon.names.pending and daemon.ike.routed_shunts == []
         names.table["east.example"] = EAST
         for _ in range(400):
