@@ -7,6 +7,7 @@ import ipaddress
 from typing import Any
 
 from pluto_core.config.admission import end_auth
+from pluto_core.config.connection import oriented_ends
 from pluto_core.config.identity import IdType as ConfigIdType
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.conn import EngineConn, IdSpec
@@ -107,10 +108,7 @@ def to_engine_conn(conn: Any) -> EngineConn:
     if conn.never_negotiate:
         raise ConfigError(f"\"{conn.name}\": type={conn.type} authby={','.join(conn.authby) or '-'} never "
                           "negotiates: a shunt, not an IKE conn", conn.file, conn.line)
-    if not conn.oriented:
-        raise ConfigError(f"\"{conn.name}\": neither left={conn.left.host} nor right={conn.right.host} is an "
-                          "address of this host", conn.file, conn.line)
-    local, remote = conn.local, conn.remote
+    local, remote = oriented_ends(conn)
     if local.address is None:
         raise ConfigError(f"\"{conn.name}\": the local end needs an IP address", conn.file, conn.line)
     local_addr = str(local.address)

@@ -26,6 +26,7 @@ import errno
 from dataclasses import dataclass
 from typing import Any
 
+from pluto_core.config.connection import oriented_ends
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.kernel_types import Direction, PolicyAction, PolicySpec, policy_priority, selector_pairs
@@ -144,10 +145,7 @@ def to_shunt_conn(conn: Any) -> ShuntConn:
     if str(conn.type) not in NEVER_NEGOTIATE:
         raise ConfigError(f"\"{conn.name}\": authby=never with type={conn.type}: a never-negotiate conn needs "
                           "type=passthrough, drop or reject", conn.file, conn.line)
-    if not conn.oriented:
-        raise ConfigError(f"\"{conn.name}\": neither left={conn.left.host} nor right={conn.right.host} is an "
-                          "address of this host", conn.file, conn.line)
-    local, remote = conn.local, conn.remote
+    local, remote = oriented_ends(conn)
     local_ts = _end_selectors(conn, local, None)
     remote_ts = _end_selectors(conn, remote, local_ts[0].version)
     if not any(lt.version == rt.version for lt in local_ts for rt in remote_ts):

@@ -24,7 +24,7 @@ from pluto_core.errors import ConfigError
 if TYPE_CHECKING:
     from pluto_core.config.ipsec_conf import Setting, SettingKey
 
-__all__ = ["Selector", "ProtoPort", "End", "Connection", "build_connection", "orient", "PROTOCOLS"]
+__all__ = ["Selector", "ProtoPort", "End", "Connection", "build_connection", "orient", "oriented_ends", "PROTOCOLS"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -587,6 +587,15 @@ def orient(conn: Connection, local_addresses: LocalAddresses) -> Connection:
                 "host's IP address", conn.file, conn.line)
         return replace(conn, local_is_left=None)
     return replace(conn, local_is_left=left)
+
+
+def oriented_ends(conn: Connection) -> tuple[End, End]:
+    """``(local, remote)`` of an oriented conn; ConfigError (file:line) when neither end is
+    this host, the one reason shared by every kind of conn (IKE or shunt)."""
+    if not conn.oriented:
+        raise ConfigError(f"\"{conn.name}\": neither left={conn.left.host} nor right={conn.right.host} is an "
+                          "address of this host", conn.file, conn.line)
+    return conn.local, conn.remote
 
 
 def _is_ip(text: str) -> bool:

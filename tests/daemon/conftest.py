@@ -145,3 +145,17 @@ def env(tmp_path: Path) -> Iterator[Env]:
             os.kill(pid, signal.SIGKILL)
         except (ValueError, ProcessLookupError):
             pass
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live (not zombie) children of ``pid``: the daemon's crypto helpers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.conftest import Env, pid_alive, wait_gone
+from tests.daemon.conftest import Env, child_pids, pid_alive, wait_gone
 
 # Every option of the man page's synopsis (and the debug forms).
 MAN_PAGE_OPTIONS = [
@@ -129,7 +129,7 @@ def test_fork_mode_startup_failure_exits_1_and_removes_lock(env: Env) -> None:
 
 def test_nhelpers_sizes_the_worker_pool(env: Env) -> None:
     proc = env.start_nofork("--logfile", str(env.logfile), "--nhelpers", "2")
-    assert sorted(_children(proc.pid)) and len(_children(proc.pid)) == 2
+    assert sorted(child_pids(proc.pid)) and len(child_pids(proc.pid)) == 2
     assert "starting 2 helper processes" in env.log_text()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
@@ -137,7 +137,7 @@ def test_nhelpers_sizes_the_worker_pool(env: Env) -> None:
 
 def test_nhelpers_zero_runs_inline(env: Env) -> None:
     proc = env.start_nofork("--logfile", str(env.logfile), "--nhelpers", "0")
-    assert _children(proc.pid) == []
+    assert child_pids(proc.pid) == []
     assert "crypto jobs run in the main process" in env.log_text()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
@@ -156,22 +156,11 @@ def test_nhelpers_default_is_cpus_minus_one(env: Env) -> None:
     env.procs.append(proc)
     assert proc.stdout is not None and proc.stdout.readline() == "Pluto initialized\n"
     expected = max(len(os.sched_getaffinity(0)) - 1, 0)
-    assert len(_children(proc.pid)) == expected
+    assert len(child_pids(proc.pid)) == expected
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _pfkey_available() -> bool:

@@ -10,24 +10,10 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.daemon.conftest import IPSEC, Env, pid_alive, wait_gone
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
+from tests.daemon.conftest import IPSEC, Env, child_pids, pid_alive, wait_gone
 
 
 @pytest.fixture
@@ -68,7 +54,7 @@ def _assert_stopped_cleanly(env: Env, helpers: list[int]) -> None:
 def test_sigterm_to_the_process_group_stops_promptly(env: Env, group_procs: list[subprocess.Popen[str]],
                                                      nhelpers: int) -> None:
     proc = _start_in_group(env, group_procs, nhelpers)
-    helpers = _children(proc.pid)
+    helpers = child_pids(proc.pid)
     assert len(helpers) == nhelpers
     started = time.monotonic()
     os.killpg(proc.pid, signal.SIGTERM)
@@ -98,7 +84,7 @@ def test_timeout_command_stops_the_daemon(env: Env, group_procs: list[subprocess
 def test_helper_killed_alone_is_noticed_and_the_daemon_goes_on(
         env: Env, group_procs: list[subprocess.Popen[str]]) -> None:
     proc = _start_in_group(env, group_procs, 2)
-    first, second = _children(proc.pid)
+    first, second = child_pids(proc.pid)
     os.kill(first, signal.SIGKILL)
     env.wait_log(f"crypto helper process {first} was killed by SIGKILL; 1 helper process left")
     status = json.loads(env.ipsec("globalstatus", "--ctlsocket", str(env.ctl), "--json").stdout)
@@ -114,11 +100,11 @@ def test_helper_killed_alone_is_noticed_and_the_daemon_goes_on(
 
 def test_sigterm_to_a_helper_alone_is_ignored(env: Env, group_procs: list[subprocess.Popen[str]]) -> None:
     proc = _start_in_group(env, group_procs, 1)
-    (helper,) = _children(proc.pid)
+    (helper,) = child_pids(proc.pid)
     os.kill(helper, signal.SIGTERM)
     os.kill(helper, signal.SIGINT)
     time.sleep(0.5)
-    assert pid_alive(helper) and _children(proc.pid) == [helper]
+    assert pid_alive(helper) and child_pids(proc.pid) == [helper]
     assert "crypto helper process" not in env.log_text()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(8) == 0
