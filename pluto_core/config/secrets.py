@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pluto_core.config.identity import Identity, IdType, parse_id
+from pluto_core.config.lexer import strip_comment
 from pluto_core.errors import ConfigError
 
 __all__ = ["Secret", "SecretEntry", "Secrets", "load_secrets", "parse_secrets_text", "decode_secret"]
@@ -212,7 +213,7 @@ def parse_secrets_text(text: str, file: str, *, secrets: Secrets | None = None, 
     # Group lines into entries: an entry starts in column 1; indented lines continue it.
     entries: list[tuple[int, list[str]]] = []
     for n, raw_line in enumerate(text.split("\n"), 1):
-        line = _strip_comment(raw_line.rstrip("\r"))
+        line = strip_comment(raw_line.rstrip("\r"))
         if not line.strip():
             continue
         if line[0] in " \t":
@@ -230,20 +231,6 @@ def parse_secrets_text(text: str, file: str, *, secrets: Secrets | None = None, 
             continue
         out.entries.append(_entry(" \n".join(lines), file, line_no))
     return out
-
-
-def _strip_comment(line: str) -> str:
-    if "#" not in line:
-        return line
-    in_quote = False
-    prev_blank = True
-    for i, ch in enumerate(line):
-        if ch == '"':
-            in_quote = not in_quote
-        elif ch == "#" and not in_quote and prev_blank:
-            return line[:i]
-        prev_blank = ch in " \t"
-    return line
 
 
 def _entry(text: str, file: str, line: int) -> SecretEntry:

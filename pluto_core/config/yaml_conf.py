@@ -8,7 +8,7 @@ Shape (docs/config.md)::
       west-east: {left: 192.1.2.45, right: 192.1.2.23, also: [base], authby: secret}
 
 Each ``key: value`` becomes the ``key=value`` item the ipsec.conf lexer would have produced, with
-the YAML line number, and goes through the one loader (``ipsec_conf.parse_items``): keyword
+the YAML line number, and goes through the one loader (``loader.parse_items``): keyword
 table, value parsers, ``also=``, ``%default`` and the warnings are the ipsec.conf ones. The node
 tree is composed (not ``safe_load``ed) so every value keeps its line and its text as written:
 ``yes`` stays ``yes``, ``010`` stays ``010``. A list value is joined with commas, except
@@ -22,8 +22,8 @@ from collections.abc import Iterator, Mapping
 
 import yaml
 
-from pluto_core.config.ipsec_conf import IpsecConf, LocalAddresses, parse_items
 from pluto_core.config.lexer import Item
+from pluto_core.config.loader import IpsecConf, LocalAddresses, parse_items
 from pluto_core.errors import ConfigError
 
 __all__ = ["load_yaml_config", "parse_yaml_config", "SECTIONS"]
