@@ -21,6 +21,7 @@ from pluto_core.config.admission import REFUSING, refusal
 from pluto_core.config.connection import build_connection, orient
 from pluto_core.config.keywords import CONN, SETUP, Kind, VType, lookup
 from pluto_core.config.lexer import Item, tokenize
+from pluto_core.config.paths import decode_text, longest_first, map_path
 from pluto_core.config.setting import Setting, SettingKey
 from pluto_core.config.setup_config import SetupConfig
 from pluto_core.debug_classes import DebugSettings, apply_debug, ignored_notice
@@ -94,9 +95,7 @@ class Loader:
     """One read of a top file and its includes: ``errors`` collects every fatal one."""
 
     def __init__(self, *, ipsecdir: str | None, path_map: Mapping[str, str] | None) -> None:
-        self.map: list[tuple[str, str]] = []
-        if path_map:
-            self.map.extend(sorted(path_map.items(), key=lambda kv: -len(kv[0])))
+        self.map = longest_first(path_map)
         if ipsecdir is not None:
             self.map.append(("/etc/ipsec.d", ipsecdir))
         self.errors: list[ConfigError] = []
@@ -114,10 +113,7 @@ class Loader:
 
     # -- files ---------------------------------------------------------------------------------
     def physical(self, logical: str) -> str:
-        for prefix, target in self.map:
-            if logical == prefix or logical.startswith(prefix.rstrip("/") + "/"):
-                return target + logical[len(prefix):]
-        return logical
+        return map_path(logical, self.map)
 
     def read_top(self, logical: str) -> None:
         try:
@@ -345,11 +341,7 @@ def _unmap(found: str, physical_pattern: str, logical_pattern: str) -> str:
 
 def _read(path: str) -> str:
     with open(path, "rb") as fh:
-        data = fh.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+        return decode_text(fh.read())
 
 
 def _setup_value(s: Setting) -> object:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from pluto_core.config.identity import Identity, IdType, parse_id
 from pluto_core.config.lexer import strip_comment
+from pluto_core.config.paths import decode_text, longest_first, map_path
 from pluto_core.errors import ConfigError
 
 __all__ = ["Secret", "SecretEntry", "Secrets", "load_secrets", "parse_secrets_text", "decode_secret"]
@@ -318,7 +319,7 @@ def _include(pattern: str, file: str, line: int, out: Secrets, depth: int,
         out.warnings.append(f"{file}:{line}: including '{pattern}' exceeds max inclusion depth of "
                             f"{MAX_INCLUDE_DEPTH}")
         return
-    physical = _map(pattern, path_map)
+    physical = map_path(pattern, longest_first(path_map))
     if any(c in pattern for c in "*?["):
         matches = sorted(glob.glob(physical))
     else:
@@ -333,13 +334,6 @@ def _include(pattern: str, file: str, line: int, out: Secrets, depth: int,
         parse_secrets_text(text, logical, secrets=out, depth=depth + 1, path_map=path_map)
 
 
-def _map(path: str, path_map: dict[str, str] | None) -> str:
-    for prefix, target in sorted((path_map or {}).items(), key=lambda kv: -len(kv[0])):
-        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-            return target + path[len(prefix):]
-    return path
-
-
 def _read(path: str, logical: str, out: Secrets) -> str:
     with open(path, "rb") as fh:
         mode = os.fstat(fh.fileno()).st_mode
@@ -349,10 +343,7 @@ def _read(path: str, logical: str, out: Secrets) -> str:
             f"{logical}: secrets file is readable by other users (mode {stat.S_IMODE(mode):04o}); "
             "chmod 600 it"
         )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    return decode_text(data)
 
 
 def load_secrets(pattern: str | os.PathLike[str] = "/etc/ipsec.secrets", *,
@@ -363,7 +354,7 @@ def load_secrets(pattern: str | os.PathLike[str] = "/etc/ipsec.secrets", *,
     """
     text_pattern = os.fspath(pattern)
     out = Secrets()
-    physical = _map(text_pattern, path_map)
+    physical = map_path(text_pattern, longest_first(path_map))
     if any(c in text_pattern for c in "*?["):
         paths = sorted(glob.glob(physical))
     else:

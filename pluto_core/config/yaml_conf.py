@@ -24,6 +24,7 @@ import yaml
 
 from pluto_core.config.lexer import Item
 from pluto_core.config.loader import IpsecConf, LocalAddresses, parse_items
+from pluto_core.config.paths import longest_first, map_path
 from pluto_core.errors import ConfigError
 
 __all__ = ["load_yaml_config", "parse_yaml_config", "SECTIONS"]
@@ -53,11 +54,7 @@ def parse_yaml_config(
     """Like ``load_yaml_config`` but return every fatal error (the YAML syntax error is the only one
     that stops the load early)."""
     logical = os.fspath(path)
-    physical = logical
-    for prefix, target in sorted((path_map or {}).items(), key=lambda kv: -len(kv[0])):
-        if logical == prefix or logical.startswith(prefix.rstrip("/") + "/"):
-            physical = target + logical[len(prefix):]
-            break
+    physical = map_path(logical, longest_first(path_map))
     try:
         with open(physical, encoding="utf-8") as fh:
             text = fh.read()

@@ -95,6 +95,16 @@ def modules() -> dict[str, Path]:
     return found
 
 
+@cache
+def tree_of(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
+@cache
+def lines_of(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
 def _imports_of(module: str, path: Path) -> Iterator[Import]:
     known = modules()
     package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
@@ -117,7 +127,7 @@ def _imports_of(module: str, path: Path) -> Iterator[Import]:
                         yield Import(module, base, alias.name, child.lineno, lazy, path)
             yield from visit(child, inner)
 
-    yield from visit(ast.parse(path.read_text(), str(path)), False)
+    yield from visit(tree_of(path), False)
 
 
 @cache
@@ -204,10 +214,6 @@ def where(imp: Import) -> str:
     return f"{imp.path.relative_to(REPO)}:{imp.line}"
 
 
-def _unexpected(violations: dict[tuple[str, str, str], str]) -> list[str]:
-    return sorted(f"{text}  [{key}]" for key, text in violations.items() if key not in KNOWN)
-
-
 # -- the rules: each returns every violation, the known ones included ----------------------------
 
 def cycle_violations() -> dict[tuple[str, str, str], str]:
@@ -261,7 +267,7 @@ def private_violations() -> dict[tuple[str, str, str], str]:
             found[("private", imp.importer, full)] = f"{where(imp)}: {imp.importer} imports {full}"
     for module, path in modules().items():
         bound = aliases.get(module, {})
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(tree_of(path)):
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and _private(node.attr)
                     and node.value.id in bound):
                 full = f"{bound[node.value.id]}.{node.attr}"
@@ -278,7 +284,7 @@ def lazy_violations() -> dict[tuple[str, str, str], str]:
     for imp in imports():
         if not imp.lazy or not matches(imp.importer, ["pluto_core"]):
             continue
-        lines = imp.path.read_text().splitlines()
+        lines = lines_of(imp.path)
         here, above = lines[imp.line - 1], lines[imp.line - 2].strip() if imp.line > 1 else ""
         if not (REASON.search(here) or (above.startswith("#") and REASON.search(above))):
             found[("lazy", imp.importer, imp.target)] = f"{where(imp)}: {here.strip()}"
