@@ -19,20 +19,24 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import IO, Any
 
 from pluto_core import __version__
-from pluto_core.control.commands import register as register_commands
-from pluto_core.control.server import CommandError, ControlServer
+from pluto_core.config import load_config
+from pluto_core.config.secrets import Secrets, load_secrets
+from pluto_core.control.server import ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
+from pluto_core.engine_conn import to_engine_conn
 from pluto_core.errors import ConfigError, PlutoError
+from pluto_core.esp_filter import kernel_filter
 from pluto_core.ike_host import IkeHost
 from pluto_core.kernel_port import HookKernel
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
 from pluto_core.peer_names import PeerNames
 from pluto_core.plugins import PluginSet
+from pluto_core.shunts import is_never_negotiate
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -67,10 +71,13 @@ class Daemon:
     """One running pluto. ``initialize`` may fail; ``serve`` runs until shutdown."""
 
     def __init__(self, options: Options, plugins: PluginSet, lock_fd: int,
-                 warnings: list[str] | None = None) -> None:
+                 warnings: list[str] | None = None, *, commands: Callable[[Daemon], None]) -> None:
+        """``commands`` puts the control commands on ``self.control`` (``control.commands.register``):
+        handed in, since they are built on the daemon and it must not import them back."""
         self.options = options
         self.plugins = plugins
         self.lock_fd = lock_fd
+        self.register_commands = commands
         self.startup_warnings = warnings or []
         self.log = Logger(emit=self._emit)
         self.pool: CryptoPool | None = None
@@ -140,7 +147,7 @@ class Daemon:
         self.ike = IkeHost(opts, self.log, HookKernel(self.plugins.hook, opts.kernel_backend), self.secrets,
                            self.pool, hook=self.plugins.hook)
         self.ike.engine.reviver = self.names.revive  # resolves a peer's host name anew first
-        self._register_commands()
+        self.register_commands(self)  # before bind: no request finds a command missing
         self._ctl_sock = self.control.bind()
         os.ftruncate(self.lock_fd, 0)
         os.pwrite(self.lock_fd, f"{os.getpid()}\n".encode(), 0)
@@ -174,8 +181,6 @@ class Daemon:
     def _load_secrets(self) -> None:
         """Read ``--secretsfile`` (a glob). A bad file is logged, never fatal: the
         daemon runs on with what it could read, as Libreswan does."""
-        from pluto_core.config.secrets import Secrets, load_secrets
-
         pattern = self.options.secretsfile
         if not glob.glob(pattern):
             self.log.log(f"no secrets filename matched \"{pattern}\"")
@@ -193,48 +198,12 @@ class Daemon:
             self.log.log(f"warning: {warning}")
         self.log.log(f"loaded {len(self.secrets.entries)} secret(s)")
 
-    def _register_commands(self) -> None:
-        async def hello(_args: dict[str, Any], _progress: Any) -> dict[str, Any]:
-            return {"version": __version__, "pid": os.getpid(), "kernel": self.options.kernel_backend}
-
-        async def globalstatus(_args: dict[str, Any], _progress: Any) -> dict[str, Any]:
-            opts = asdict(self.options)
-            opts["debug"] = sorted(self.options.debug)
-            if self.ike is not None:  # what runs now (whack --ddos-* changes it)
-                opts["ddos_mode"] = self.ike.engine.ddos_mode
-            return {"options": opts, "pid": os.getpid(), "uptime": time.time() - self.started,
-                    "half_open_ike": len(self.ike.engine.half_open) if self.ike is not None else 0,
-                    "helpers": len(self.pool.worker_pids()) if self.pool else 0,
-                    "plugins": [n for n, _ in self.plugins.manager.list_name_plugin()]}
-
-        async def ddos(args: dict[str, Any], _progress: Any) -> dict[str, Any]:
-            """``ipsec whack --ddos-auto|--ddos-busy|--ddos-unlimited``: cookies by load, always, never."""
-            mode = args.get("mode")
-            if mode not in ("auto", "busy", "unlimited"):
-                raise CommandError("mode must be auto, busy or unlimited")
-            if self.ike is not None:
-                self.ike.engine.ddos_mode = mode
-            self.log.log(f"pluto DDoS protection mode set to {mode}")
-            return {"mode": mode}
-
-        async def shutdown(_args: dict[str, Any], _progress: Any) -> dict[str, Any]:
-            self.request_stop("shutdown requested through the control socket")
-            return {}
-
-        register_commands(self.control, self)
-        self.control.command("hello", hello)
-        self.control.command("globalstatus", globalstatus)
-        self.control.command("shutdown", shutdown)
-        self.control.command("ddos", ddos)
-
     # -- connections --------------------------------------------------------
 
     def local_addresses(self) -> set[str]:
         return set(self.ike.addresses) if self.ike is not None else set()
 
     def _read_config(self, path: str) -> Any:
-        from pluto_core.config import load_config
-
         return load_config(path, ipsecdir=self.options.ipsecdir, local_addresses=self.local_addresses())
 
     def load_conns(self) -> None:
@@ -295,9 +264,6 @@ class Daemon:
                 self.log.log(f"\"{name}\": cannot install trap policies: {exc}")
 
     def add_conn(self, conn: Any, resolve: bool = True) -> str:
-        from pluto_core.engine_conn import to_engine_conn
-        from pluto_core.shunts import is_never_negotiate
-
         assert self.ike is not None
         if conn.refusal is not None:  # what pluto cannot honour (config/admission.py), before any DNS
             raise conn.refusal
@@ -308,70 +274,11 @@ class Daemon:
             conn = resolved
         if is_never_negotiate(conn):  # type=passthrough|drop|reject: kernel policies only, no IKE
             return self.ike.shunts.add(conn)
-        engine_conn = self._kernel_filter(to_engine_conn(conn))
+        engine_conn = kernel_filter(to_engine_conn(conn), self.plugins.hook, self.options.kernel_backend,
+                                    self.log.log)  # only the ESP algorithms the kernel can install
         self.ike.shunts.configure_trap(conn)
         self.ike.engine.add_conn(engine_conn)
         return f"\"{conn.name}\": added IKEv2 connection"
-
-    def _kernel_filter(self, conn: Any) -> Any:
-        """Keep only the ESP algorithms the kernel backend can install
-        (``pluto_kernel_check_child``, e.g. no AES-GCM over Linux af_key): the rest are
-        not offered, with a log line; a conn left with none is refused."""
-        import dataclasses
-
-        from pluto_core.ikev2.enums import TransformType
-        from pluto_core.ikev2.payloads import Proposal
-
-        check = self.plugins.hook.pluto_kernel_check_child
-        if not check.get_hookimpls():
-            return conn
-        reasons: list[str] = []
-        kept: list[Proposal] = []
-        for proposal in conn.esp_proposals:
-            integs = [t.id for t in proposal.transforms if t.type == TransformType.INTEG] or [None]
-            drop = []
-            for t in proposal.transforms:
-                if t.type == TransformType.ENCR:
-                    why = [check(encr_id=t.id, key_bits=t.key_length, integ_id=i) for i in integs]
-                    if all(why):
-                        drop.append(t)
-                        reasons += [w for w in why if w]
-                elif t.type == TransformType.INTEG:
-                    encrs = [e for e in proposal.transforms if e.type == TransformType.ENCR]
-                    why = [check(encr_id=e.id, key_bits=e.key_length, integ_id=t.id) for e in encrs]
-                    if encrs and all(why):
-                        drop.append(t)
-                        reasons += [w for w in why if w]
-            transforms = [t for t in proposal.transforms if t not in drop]
-            if any(t.type == TransformType.ENCR for t in transforms):
-                kept.append(Proposal(len(kept) + 1, proposal.protocol_id, proposal.spi, transforms))
-        for reason in dict.fromkeys(reasons):
-            self.log.log(f"\"{conn.name}\": ESP algorithm not offered: {reason}")
-        if not kept:
-            raise ConfigError(f"\"{conn.name}\": kernel backend '{self.options.kernel_backend}' cannot install "
-                              f"any of its ESP algorithms")
-        check_esn = self.plugins.hook.pluto_kernel_check_esn
-        why_not = check_esn() if check_esn.get_hookimpls() else None
-        if why_not:
-            kept = self._without_esn(conn.name, kept, why_not)
-        return dataclasses.replace(conn, esp_proposals=tuple(kept))
-
-    def _without_esn(self, name: str, proposals: list[Any], why_not: str) -> list[Any]:
-        """The kernel cannot do ESN: offer ESN=0 only (esn=either), refuse esn=yes."""
-        from pluto_core.ikev2.enums import TransformType
-        from pluto_core.ikev2.payloads import Proposal
-
-        out = []
-        for proposal in proposals:
-            esn = [t for t in proposal.transforms if t.type == TransformType.ESN]
-            if esn and all(t.id == 1 for t in esn):
-                raise ConfigError(f"\"{name}\": esn=yes, but kernel backend '{self.options.kernel_backend}' "
-                                  f"cannot: {why_not}")
-            if any(t.id == 1 for t in esn):
-                self.log.log(f"\"{name}\": ESN not offered: {why_not}")
-            transforms = [t for t in proposal.transforms if not (t.type == TransformType.ESN and t.id == 1)]
-            out.append(Proposal(proposal.num, proposal.protocol_id, proposal.spi, transforms))
-        return out
 
     def add_conn_from_config(self, path: str, name: str) -> str:
         config = self._read_config(path)
@@ -390,44 +297,6 @@ class Daemon:
         self._load_secrets()
         if self.ike is not None:
             self.ike.credentials.secrets = self.secrets
-
-    def status_data(self) -> dict[str, Any]:
-        from pluto_core.control.commands import child_counters, ike_state_name, wall_time
-
-        assert self.ike is not None
-        engine = self.ike.engine
-        conns = []
-        for c in engine.conns.values():
-            conns.append({"name": c.name, "local": c.local_addr, "remote": c.remote_addr or "%any",
-                          "local_id": c.local_id.text, "remote_id": c.remote_id.text if c.remote_id else "%any",
-                          "local_ts": [str(t) for t in c.local_ts], "remote_ts": [str(t) for t in c.remote_ts],
-                          "mode": c.mode, "ikelifetime": c.ikelifetime, "salifetime": c.salifetime,
-                          "rekeymargin": c.rekeymargin, "dpddelay": c.dpddelay,
-                          "retransmit_interval": c.retransmit_interval,
-                          "retransmit_timeout": c.retransmit_timeout, **self.names.hosts(c.name),
-                          "routing": self.ike.shunts.routing(c.name)})
-        conns += self.names.status_rows()  # added, but a host name of theirs does not resolve yet
-        conns += self.ike.shunts.status()  # never-negotiate conns (type=passthrough|drop|reject)
-        sas, children = [], []
-        for sa in engine.ike_sas():
-            sas.append({"serial": sa.serial, "conn": sa.name, "state": ike_state_name(sa.state),
-                        "established": sa.state.name == "ESTABLISHED", "initiator": sa.initiator,
-                        "local": list(sa.local), "remote": list(sa.remote),
-                        "peer_id": sa.peer_id.text if sa.peer_id else None,
-                        "spi_i": sa.spi_i.hex(), "spi_r": sa.spi_r.hex(),
-                        "encapsulation": bool(sa.transport and sa.transport.encapsulate)})
-            for child in sa.children:
-                counters = child_counters(self, child)
-                children.append({"serial": child.serial, "conn": sa.name, "ike_serial": sa.serial,
-                                 "type": "ESP", "spi_in": f"{child.spi_in:08x}", "spi_out": f"{child.spi_out:08x}",
-                                 "local": sa.local[0], "remote": sa.remote[0],
-                                 "local_ts": [str(t) for t in child.local_ts],
-                                 "remote_ts": [str(t) for t in child.remote_ts],
-                                 "mode": child.conn.mode, "add_time": wall_time(child.established_at),
-                                 "peer_id": sa.peer_id.text if sa.peer_id else "", **counters})
-        ddos = {"mode": engine.ddos_mode, "cookies": engine.busy(),
-                "accepting": len(engine.half_open) < engine.max_halfopen_ike}
-        return {"conns": conns, "ike_sas": sas, "children": children, "ddos": ddos}
 
     # -- running ----------------------------------------------------------
 
@@ -508,10 +377,11 @@ class Daemon:
                 pass
 
 
-def run_daemon(options: Options, plugins: PluginSet, lock_fd: int, warnings: list[str]) -> int:
+def run_daemon(options: Options, plugins: PluginSet, lock_fd: int, warnings: list[str],
+               commands: Callable[[Daemon], None]) -> int:
     """Initialize and serve, in this process (``--nofork``) or the forked child."""
     if options.nofork:
-        return _run(Daemon(options, plugins, lock_fd, warnings), notify=None)
+        return _run(Daemon(options, plugins, lock_fd, warnings, commands=commands), notify=None)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid:
@@ -524,7 +394,7 @@ def run_daemon(options: Options, plugins: PluginSet, lock_fd: int, warnings: lis
     os.dup2(devnull, 0)
     status = EXIT_FAIL
     try:
-        daemon = Daemon(options, plugins, lock_fd, warnings)
+        daemon = Daemon(options, plugins, lock_fd, warnings, commands=commands)
         daemon.inherited_fds = (write_fd, lock_fd)
         status = _run(daemon, notify=write_fd)
     finally:

@@ -24,7 +24,7 @@ Receiver = Callable[[bytes, tuple[str, int], tuple[str, int]], None]
 
 def local_addresses() -> list[tuple[str, str]]:
     """(interface, address) of every usable local address, via netlink (pyroute2)."""
-    from pyroute2 import IPRoute
+    from pyroute2 import IPRoute  # lazy: a quarter of a second to import, needed only here
 
     out: list[tuple[str, str]] = []
     with IPRoute() as ipr:

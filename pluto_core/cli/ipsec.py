@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,6 +37,7 @@ def _ctlsocket(ns: argparse.Namespace) -> str:
 
 
 def _pluto(args: list[str]) -> int:
+    # lazy: the daemon's modules (config, engine, crypto) would slow every other verb
     from pluto_core.cli.pluto import main as pluto_main
 
     return pluto_main(args, prog="ipsec pluto")
@@ -134,8 +136,6 @@ def _conn_verb(verb: str, command: str) -> Callable[[list[str]], int]:
         ns = parser.parse_args(args)
         request_args: dict[str, Any] = {"name": ns.name}
         if verb == "add":
-            import os
-
             request_args["config"] = os.path.abspath(ns.config) if ns.config else "/etc/ipsec.conf"
         request(_ctlsocket(ns), command, request_args, timeout=600, progress=print)
         return 0
@@ -251,6 +251,7 @@ def _replace(args: list[str]) -> int:
 
 
 def _checkconfig(args: list[str]) -> int:
+    # lazy: the config modules (and the crypto they check proposals with) only for this verb
     from pluto_core.config import checkconfig
 
     return int(checkconfig.main(args))

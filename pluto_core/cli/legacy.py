@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from pluto_core.control.client import ControlError
+
 Verb = Callable[[list[str]], int]
 
 # ipsec auto --ACTION: the verb it means, and whether it takes a conn name
@@ -55,8 +57,6 @@ def run_auto(parser: argparse.ArgumentParser, args: list[str], verbs: dict[str, 
 def replace(delete: Verb, add: Verb, ctl: list[str], name: str, config: list[str]) -> int:
     """``ipsec replace NAME``: take the conn down and out of pluto (if loaded), then
     load it again from the file: how an edited conn takes effect."""
-    from pluto_core.control.client import ControlError
-
     try:
         delete(ctl + [name])
     except ControlError as exc:

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pluto_core.config.ipsec_conf import parse_config_in_force
+from pluto_core.control.commands import register as register_commands
 from pluto_core.daemon import EXIT_FAIL, EXIT_LOCKED, EXIT_OK, create_lock, run_daemon
 from pluto_core.debug_classes import debug_help
 from pluto_core.errors import ConfigError
@@ -97,14 +99,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "pluto") -> int:
     if lock_fd is None:
         print(f"pluto: FATAL ERROR: lock file \"{options.pidfile}\" already exists", file=sys.stderr)
         return EXIT_LOCKED
-    return run_daemon(options, plugins, lock_fd, warnings)
+    return run_daemon(options, plugins, lock_fd, warnings, register_commands)
 
 
 def _load_setup(path: str, ipsecdir: str | None) -> Any:
     """The config, with ``/etc/ipsec.d`` include paths read from the ipsecdir in force: the
     command line's, else the file's own ``config setup ipsecdir=`` (which needs a second read)."""
-    from pluto_core.config.ipsec_conf import parse_config_in_force
-
     config, errors = parse_config_in_force(path, ipsecdir=ipsecdir)
     if errors:
         raise errors[0]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pluto_core.config.connection import Connection, End, orient
 from pluto_core.config.identity import Identity, IdType, parse_id
-from pluto_core.config.ipsec_conf import IpsecConf, load_config, parse_config
+from pluto_core.config.ipsec_conf import load_config, parse_config
+from pluto_core.config.loader import IpsecConf
 from pluto_core.config.proposals import Proposal, ProposalError, ProposalSet, default_proposals, parse_proposals
 from pluto_core.config.setup_config import SetupConfig
 from pluto_core.config.yaml_conf import load_yaml_config

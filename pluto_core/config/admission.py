@@ -2,7 +2,7 @@
 
 Libreswan and strongSwan refuse a conn they cannot honour instead of running something else;
 pluto does the same. Every reason that needs no knowledge of the host is decided here, once:
-``ipsec_conf`` calls :func:`refusal` for each conn it builds, so the start-up loader, ``ipsec
+``loader`` calls :func:`refusal` for each conn it builds, so the start-up loader, ``ipsec
 add`` and ``ipsec checkconfig`` (all three read the file through ``parse_config``) refuse the
 same conns with the same sentence. Host-dependent reasons (which end is this host) stay in
 ``connection.orient`` and ``engine_conn.to_engine_conn``.
@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 
 from pluto_core.config.identity import IdType
 from pluto_core.errors import ConfigError
+from pluto_core.ikev2.crypto import UnsupportedTransform
+from pluto_core.ikev2.crypto.registry import make_suite
 
 if TYPE_CHECKING:
     from pluto_core.config.connection import Connection
-    from pluto_core.config.ipsec_conf import Setting, SettingKey
+    from pluto_core.config.setting import Setting, SettingKey
 
 __all__ = ["IKEV1", "PUBLIC_KEY", "REFUSING", "HARMLESS", "Rule", "refusal", "end_auth"]
 
@@ -283,9 +285,6 @@ def _subnets(conn: Connection, settings: Mapping[SettingKey, Setting]) -> Config
 
 def _proposals(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
     """``ike=`` the engine can compute, ``esp=`` without what the engine does not negotiate."""
-    from pluto_core.ikev2.crypto import UnsupportedTransform
-    from pluto_core.ikev2.crypto.registry import make_suite
-
     for kind in ("ike", "esp"):
         pset = getattr(conn, kind)
         s = settings.get((None, kind)) or (settings.get((None, "phase2alg")) if kind == "esp" else None)

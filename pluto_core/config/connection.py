@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from pluto_core.config import values as V
 from pluto_core.config.identity import Identity, IdType, parse_id
-from pluto_core.config.keywords import VType
+from pluto_core.config.keywords import VType, conn_keywords
 from pluto_core.config.proposals import ProposalSet, default_proposals, parse_proposals
 from pluto_core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pluto_core.config.ipsec_conf import Setting, SettingKey
+    from pluto_core.config.setting import Setting, SettingKey
 
 __all__ = ["Selector", "ProtoPort", "End", "Connection", "build_connection", "orient", "oriented_ends", "PROTOCOLS"]
 
@@ -159,8 +159,6 @@ class Connection:
         """A keyword's typed value as set in the file (``leftsubnet``, ``ike``...), or its default."""
         if name in self.options:
             return self.options[name]
-        from pluto_core.config.keywords import conn_keywords
-
         kw = conn_keywords().get(name)
         return kw.default if kw is not None else None
 

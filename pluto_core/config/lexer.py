@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pluto_core.errors import ConfigError
 
-__all__ = ["Item", "tokenize"]
+__all__ = ["Item", "strip_comment", "tokenize"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +39,9 @@ _BARE = re.compile(r"[^\s\"]+")
 _HEADER = re.compile(r"(\S+)(?:[ \t]+(.*))?$")
 
 
-def _strip_comment(text: str) -> str:
-    """Drop a ``#`` comment that starts the text or follows a blank (outside quotes)."""
+def strip_comment(text: str) -> str:
+    """Drop a ``#`` comment that starts the text or follows a blank (outside quotes): the rule of
+    ipsec.conf and ipsec.secrets alike."""
     if "#" not in text:
         return text
     in_quote = False
@@ -72,7 +73,7 @@ def tokenize(text: str, file: str) -> list[Item]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if line[0] not in " \t":
-            body = _strip_comment(line).rstrip()
+            body = strip_comment(line).rstrip()
             m = _HEADER.match(body)
             if m is None:  # pragma: no cover - body is non-blank here
                 continue

@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pluto_core.config.identity import Identity, IdType, parse_id
+from pluto_core.config.lexer import strip_comment
+from pluto_core.config.paths import decode_text, longest_first, map_path
 from pluto_core.errors import ConfigError
 
 __all__ = ["Secret", "SecretEntry", "Secrets", "load_secrets", "parse_secrets_text", "decode_secret"]
@@ -212,7 +214,7 @@ def parse_secrets_text(text: str, file: str, *, secrets: Secrets | None = None, 
     # Group lines into entries: an entry starts in column 1; indented lines continue it.
     entries: list[tuple[int, list[str]]] = []
     for n, raw_line in enumerate(text.split("\n"), 1):
-        line = _strip_comment(raw_line.rstrip("\r"))
+        line = strip_comment(raw_line.rstrip("\r"))
         if not line.strip():
             continue
         if line[0] in " \t":
@@ -230,20 +232,6 @@ def parse_secrets_text(text: str, file: str, *, secrets: Secrets | None = None, 
             continue
         out.entries.append(_entry(" \n".join(lines), file, line_no))
     return out
-
-
-def _strip_comment(line: str) -> str:
-    if "#" not in line:
-        return line
-    in_quote = False
-    prev_blank = True
-    for i, ch in enumerate(line):
-        if ch == '"':
-            in_quote = not in_quote
-        elif ch == "#" and not in_quote and prev_blank:
-            return line[:i]
-        prev_blank = ch in " \t"
-    return line
 
 
 def _entry(text: str, file: str, line: int) -> SecretEntry:
@@ -331,7 +319,7 @@ def _include(pattern: str, file: str, line: int, out: Secrets, depth: int,
         out.warnings.append(f"{file}:{line}: including '{pattern}' exceeds max inclusion depth of "
                             f"{MAX_INCLUDE_DEPTH}")
         return
-    physical = _map(pattern, path_map)
+    physical = map_path(pattern, longest_first(path_map))
     if any(c in pattern for c in "*?["):
         matches = sorted(glob.glob(physical))
     else:
@@ -346,13 +334,6 @@ def _include(pattern: str, file: str, line: int, out: Secrets, depth: int,
         parse_secrets_text(text, logical, secrets=out, depth=depth + 1, path_map=path_map)
 
 
-def _map(path: str, path_map: dict[str, str] | None) -> str:
-    for prefix, target in sorted((path_map or {}).items(), key=lambda kv: -len(kv[0])):
-        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
-            return target + path[len(prefix):]
-    return path
-
-
 def _read(path: str, logical: str, out: Secrets) -> str:
     with open(path, "rb") as fh:
         mode = os.fstat(fh.fileno()).st_mode
@@ -362,10 +343,7 @@ def _read(path: str, logical: str, out: Secrets) -> str:
             f"{logical}: secrets file is readable by other users (mode {stat.S_IMODE(mode):04o}); "
             "chmod 600 it"
         )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+    return decode_text(data)
 
 
 def load_secrets(pattern: str | os.PathLike[str] = "/etc/ipsec.secrets", *,
@@ -376,7 +354,7 @@ def load_secrets(pattern: str | os.PathLike[str] = "/etc/ipsec.secrets", *,
     """
     text_pattern = os.fspath(pattern)
     out = Secrets()
-    physical = _map(text_pattern, path_map)
+    physical = map_path(text_pattern, longest_first(path_map))
     if any(c in text_pattern for c in "*?["):
         paths = sorted(glob.glob(physical))
     else:

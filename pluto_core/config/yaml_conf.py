@@ -8,7 +8,7 @@ Shape (docs/config.md)::
       west-east: {left: 192.1.2.45, right: 192.1.2.23, also: [base], authby: secret}
 
 Each ``key: value`` becomes the ``key=value`` item the ipsec.conf lexer would have produced, with
-the YAML line number, and goes through the one loader (``ipsec_conf.parse_items``): keyword
+the YAML line number, and goes through the one loader (``loader.parse_items``): keyword
 table, value parsers, ``also=``, ``%default`` and the warnings are the ipsec.conf ones. The node
 tree is composed (not ``safe_load``ed) so every value keeps its line and its text as written:
 ``yes`` stays ``yes``, ``010`` stays ``010``. A list value is joined with commas, except
@@ -22,8 +22,9 @@ from collections.abc import Iterator, Mapping
 
 import yaml
 
-from pluto_core.config.ipsec_conf import IpsecConf, LocalAddresses, parse_items
 from pluto_core.config.lexer import Item
+from pluto_core.config.loader import IpsecConf, LocalAddresses, parse_items
+from pluto_core.config.paths import longest_first, map_path
 from pluto_core.errors import ConfigError
 
 __all__ = ["load_yaml_config", "parse_yaml_config", "SECTIONS"]
@@ -53,11 +54,7 @@ def parse_yaml_config(
     """Like ``load_yaml_config`` but return every fatal error (the YAML syntax error is the only one
     that stops the load early)."""
     logical = os.fspath(path)
-    physical = logical
-    for prefix, target in sorted((path_map or {}).items(), key=lambda kv: -len(kv[0])):
-        if logical == prefix or logical.startswith(prefix.rstrip("/") + "/"):
-            physical = target + logical[len(prefix):]
-            break
+    physical = map_path(logical, longest_first(path_map))
     try:
         with open(physical, encoding="utf-8") as fh:
             text = fh.read()

@@ -1,17 +1,22 @@
-"""Control commands that act on connections and SAs: add, up, down, route,
-unroute, delete, status, trafficstatus, listen, rereadsecrets. The ``ipsec`` verbs call them."""
+"""The control commands: hello, globalstatus, ddos and shutdown for the daemon itself; add, up,
+down, route, unroute, delete, status, trafficstatus, listen and rereadsecrets for connections and
+SAs. The ``ipsec`` verbs call them. They use the daemon's public surface; the daemon never imports
+them (``cli/pluto.py`` hands ``register`` to it), so the two have no import cycle."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from pluto_core.control.server import CommandError, ControlServer, Progress
+from pluto_core import __version__
+from pluto_core.control.server import CommandError, Progress
+from pluto_core.control.status import status_data
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.engine import Event
-from pluto_core.ikev2.sa import IkeState
 from pluto_core.resolve import ResolveError
 from pluto_core.shunts import shunt_word
 
@@ -21,11 +26,15 @@ if TYPE_CHECKING:
 UP_TIMEOUT_SLACK = 5.0
 
 
-def register(server: ControlServer, daemon: Daemon) -> None:
+NAMES = ("add", "up", "down", "route", "unroute", "delete", "status", "trafficstatus", "listen",
+         "rereadsecrets", "hello", "globalstatus", "shutdown", "ddos")
+
+
+def register(daemon: Daemon) -> None:
+    """Every command on the daemon's control server (called once its IKE host exists)."""
     commands = Commands(daemon)
-    for name in ("add", "up", "down", "route", "unroute", "delete", "status", "trafficstatus", "listen",
-                 "rereadsecrets"):
-        server.command(name, getattr(commands, name))
+    for name in NAMES:
+        daemon.control.command(name, getattr(commands, name))
 
 
 def _name(args: dict[str, Any]) -> str:
@@ -203,10 +212,10 @@ class Commands:
         return result
 
     async def status(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
-        return self.daemon.status_data()
+        return status_data(self.daemon)
 
     async def trafficstatus(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
-        return {"children": [c for c in self.daemon.status_data()["children"]
+        return {"children": [c for c in status_data(self.daemon)["children"]
                              if not args.get("name") or c["conn"] == args.get("name")]}
 
     async def listen(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
@@ -218,37 +227,30 @@ class Commands:
         self.daemon.reload_secrets()
         return {}
 
+    async def hello(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return {"version": __version__, "pid": os.getpid(), "kernel": self.daemon.options.kernel_backend}
 
-def child_counters(daemon: Daemon, child: Any) -> dict[str, int]:
-    """Bytes in/out from the kernel backend's SA query (0 when the backend cannot say)."""
-    from pluto_core.kernel_types import IPPROTO_ESP, SaId
+    async def globalstatus(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        daemon = self.daemon
+        opts = asdict(daemon.options)
+        opts["debug"] = sorted(daemon.options.debug)
+        if daemon.ike is not None:  # what runs now (whack --ddos-* changes it)
+            opts["ddos_mode"] = daemon.ike.engine.ddos_mode
+        return {"options": opts, "pid": os.getpid(), "uptime": time.time() - daemon.started,
+                "half_open_ike": len(daemon.ike.engine.half_open) if daemon.ike is not None else 0,
+                "helpers": len(daemon.pool.worker_pids()) if daemon.pool else 0,
+                "plugins": [n for n, _ in daemon.plugins.manager.list_name_plugin()]}
 
-    query = daemon.plugins.hook.pluto_kernel_query_sa
-    installed = child.installed
-    if installed is None or not query.get_hookimpls():
-        return {"inBytes": 0, "outBytes": 0}
-    counts = {}
-    for key, dst, src, spi in (("inBytes", installed.local_addr, installed.remote_addr, installed.inbound.spi),
-                               ("outBytes", installed.remote_addr, installed.local_addr, installed.outbound.spi)):
-        try:
-            counters = query(sa=SaId(dst, spi, IPPROTO_ESP, src=src))
-            counts[key] = int(counters.bytes) if counters is not None else 0
-        except KernelError:
-            counts[key] = 0
-    return counts
+    async def ddos(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """``ipsec whack --ddos-auto|--ddos-busy|--ddos-unlimited``: cookies by load, always, never."""
+        mode = args.get("mode")
+        if mode not in ("auto", "busy", "unlimited"):
+            raise CommandError("mode must be auto, busy or unlimited")
+        if self.daemon.ike is not None:
+            self.daemon.ike.engine.ddos_mode = mode
+        self.daemon.log.log(f"pluto DDoS protection mode set to {mode}")
+        return {"mode": mode}
 
-
-def ike_state_name(state: IkeState) -> str:
-    return {
-        IkeState.INIT_SENT: "sent IKE_SA_INIT request",
-        IkeState.INIT_DONE: "sent IKE_SA_INIT response",
-        IkeState.AUTH_SENT: "sent IKE_AUTH request",
-        IkeState.ESTABLISHED: "established IKE SA",
-        IkeState.DELETING: "deleting IKE SA",
-        IkeState.DEAD: "dead",
-    }[state]
-
-
-def wall_time(monotonic_then: float) -> int:
-    """A monotonic timestamp as seconds since the epoch (add_time in trafficstatus)."""
-    return int(time.time() - (time.monotonic() - monotonic_then))
+    async def shutdown(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        self.daemon.request_stop("shutdown requested through the control socket")
+        return {}

@@ -1,4 +1,5 @@
-"""Network namespaces for the host tier: two hosts (west, east) over a veth pair.
+"""Network namespaces of two hosts (west, east) over a veth pair: the host tier's ``netns_pair``
+fixture, and the lab's topology (``tests/lab/topology.py``) built on the same helpers.
 
 Each test gets fresh namespaces with unique names; they are deleted afterwards
 with everything in them. Nothing outside them is touched.
@@ -8,10 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import pytest
 
@@ -20,8 +24,20 @@ WEST_NET, EAST_NET = "198.51.100.0/24", "203.0.113.0/24"
 WEST_IN, EAST_IN = "198.51.100.1", "203.0.113.1"
 
 
-def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=60)
+def run(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    """Poll until ``predicate`` returns something true, and return it; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
 
 
 def host_tier_available() -> str | None:
@@ -38,13 +54,52 @@ def host_tier_available() -> str | None:
     return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pair:
     west: str
     east: str
 
-    def exec(self, ns: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run("ip", "netns", "exec", ns, *cmd, check=check)
+    def exec(self, ns: str, *cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return run("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
+
+
+def add_namespaces(*names: str) -> None:
+    """New namespaces, each with its loopback up."""
+    for ns in names:
+        run("ip", "netns", "add", ns)
+        run("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def remove_namespaces(*names: str) -> None:
+    """Kill what still runs in each namespace, then delete it."""
+    for ns in names:
+        for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        run("ip", "netns", "del", ns, check=False)
+
+
+def join_pair(pair: Pair, inside: Literal["lo", "dummy"]) -> None:
+    """West and east (namespaces that exist) over a veth ``ext0`` (WEST_IP <-> EAST_IP), each with
+    its inside address and a route to the other's inside subnet through the other host.
+    ``inside="lo"`` puts the inside address (/32) on lo, for a kernel without the dummy module
+    (the host tier); ``"dummy"`` on a dummy ``in0`` (/24), as the lab recipe does."""
+    run("ip", "link", "add", "ext0", "netns", pair.west, "type", "veth", "peer", "name", "ext0",
+        "netns", pair.east)
+    for ns, outer, inner, other_net, gw in ((pair.west, WEST_IP, WEST_IN, EAST_NET, EAST_IP),
+                                            (pair.east, EAST_IP, EAST_IN, WEST_NET, WEST_IP)):
+        run("ip", "-n", ns, "addr", "add", f"{outer}/24", "dev", "ext0")
+        run("ip", "-n", ns, "link", "set", "ext0", "up")
+        if inside == "lo":
+            run("ip", "-n", ns, "addr", "add", f"{inner}/32", "dev", "lo")
+        else:
+            run("ip", "-n", ns, "link", "add", "in0", "type", "dummy")
+            run("ip", "-n", ns, "addr", "add", f"{inner}/24", "dev", "in0")
+            run("ip", "-n", ns, "link", "set", "in0", "up")
+        # route to the other inside subnet (no updown script installs it)
+        run("ip", "-n", ns, "route", "add", other_net, "via", gw, "src", inner)
 
 
 @pytest.fixture
@@ -55,26 +110,8 @@ def netns_pair() -> Iterator[Pair]:
     tag = uuid.uuid4().hex[:6]
     pair = Pair(f"pw-{tag}", f"pe-{tag}")
     try:
-        for ns in (pair.west, pair.east):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "link", "add", "ext0", "netns", pair.west, "type", "veth", "peer", "name", "ext0",
-            "netns", pair.east)
-        for ns, outer, inner, other_net, gw in ((pair.west, WEST_IP, WEST_IN, EAST_NET, EAST_IP),
-                                                (pair.east, EAST_IP, EAST_IN, WEST_NET, WEST_IP)):
-            run("ip", "-n", ns, "addr", "add", f"{outer}/24", "dev", "ext0")
-            run("ip", "-n", ns, "link", "set", "ext0", "up")
-            # The inner subnet lives on lo (no dummy module on every host kernel).
-            run("ip", "-n", ns, "addr", "add", f"{inner}/32", "dev", "lo")
-            run("ip", "-n", ns, "route", "add", other_net, "via", gw, "src", inner)
+        add_namespaces(pair.west, pair.east)
+        join_pair(pair, "lo")
         yield pair
     finally:
-        for ns in (pair.west, pair.east):
-            run("ip", "netns", "pids", ns, check=False)
-            pids = run("ip", "netns", "pids", ns, check=False).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), 9)
-                except (ProcessLookupError, ValueError):
-                    pass
-            run("ip", "netns", "del", ns, check=False)
+        remove_namespaces(pair.west, pair.east)

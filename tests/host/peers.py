@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.host.netns import wait_for
 
 LIBRESWAN_ROOT = Path(os.environ.get("LIBRESWAN_ROOT", "/opt/libreswan"))
 LSW = LIBRESWAN_ROOT / "usr/libexec/ipsec"
@@ -23,15 +24,6 @@ def libreswan_available() -> bool:
 
 def strongswan_available() -> bool:
     return CHARON.exists() and shutil.which("swanctl") is not None
-
-
-def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 LIBRESWAN_CONF = """\
@@ -86,7 +78,8 @@ class Libreswan:
              "--ipsecdir", str(self.root / "ipsec.d"), "--dumpdir", str(self.root / "run"),
              "--logfile", str(self.root / "pluto.log"), "--no-dnssec"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait(lambda: self.ctl.exists() and self.whack("--status").returncode == 0, 60, "Libreswan pluto")
+        wait_for(lambda: self.ctl.exists() and self.whack("--status").returncode == 0, 60, "Libreswan pluto",
+                 interval=0.1)
         self.whack("--listen")  # pluto listens and loads secrets only when told (lab pitfall 3)
 
     def add(self, name: str) -> None:
@@ -191,8 +184,8 @@ class Strongswan:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, "sh", "-c", f'mount --bind "$1" /run && exec {CHARON}', "sh",
              str(self.root / "run")], stdout=self.logfile, stderr=subprocess.STDOUT, env=env)
-        _wait(lambda: (self.root / "run" / "charon.vici").exists() and self.swanctl("--stats").returncode == 0,
-              60, "strongSwan charon")
+        wait_for(lambda: (self.root / "run" / "charon.vici").exists() and self.swanctl("--stats").returncode == 0,
+              60, "strongSwan charon", interval=0.1)
         result = self.swanctl("--load-all", "--file", str(self.root / "swanctl.conf"))
         assert result.returncode == 0, result.stdout + result.stderr
 

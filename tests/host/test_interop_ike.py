@@ -9,7 +9,7 @@ tier proves the tunnel itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +46,7 @@ conn west-east
 """
 
 
-def _wait_for(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+def _wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -188,7 +188,7 @@ def test_fragmented_ike_auth_with_strongswan_both_ways(netns_pair: Pair, tmp_pat
         ours.ipsec("add", "west-east", "--config", str(tmp_path / "ours-frag.conf"))
         peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
         assert _wait_for(lambda: "IKE_AUTH reassembled from" in ours.log_text()), ours.log_text() + peer.log()
-        assert _wait_for(lambda: _our_ike_up(ours)), ours.log_text()  # type: ignore[arg-type]
+        assert _wait_for(lambda: _our_ike_up(ours)), ours.log_text()
     finally:
         if ours is not None:
             ours.stop()

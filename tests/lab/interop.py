@@ -5,6 +5,9 @@ SAs on both sides (ours obeyed by the peer, or the peer's obeyed by ours)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from tests.lab import conns
 from tests.lab.checks import assert_kernel_algorithms, ping_through, wait_for_esp_pairs, wait_no_esp
 from tests.lab.ours import Ours
@@ -12,10 +15,26 @@ from tests.lab.peers import Peer
 from tests.lab.topology import LabPair, wait_for
 
 
-def interop_round(pair: LabPair, west: Ours, peer: Peer, suite: conns.Suite, ours_initiates: bool) -> None:
+@contextmanager
+def loaded(pair: LabPair, ours: Ours, peer: Peer, suite: conns.Suite) -> Iterator[None]:
+    """The conn loaded on both sides (``ours`` in west) for the body; a failure carries both logs;
+    afterwards nothing of it is left in either daemon or kernel."""
     peer.load(suite)
-    west.add(suite.name)
+    ours.add(suite.name)
     try:
+        yield
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- {peer.kind} log (tail) ---\n{peer.log()[-4000:]}"
+                             f"\n--- our log (tail) ---\n{ours.log_text()[-4000:]}") from None
+    finally:
+        ours.forget(suite.name)
+        peer.unload(suite)
+        pair.flush(pair.west)
+        pair.flush(pair.east)
+
+
+def interop_round(pair: LabPair, west: Ours, peer: Peer, suite: conns.Suite, ours_initiates: bool) -> None:
+    with loaded(pair, west, peer, suite):
         if ours_initiates:
             west.up(suite.name)
         else:
@@ -37,11 +56,3 @@ def interop_round(pair: LabPair, west: Ours, peer: Peer, suite: conns.Suite, our
         wait_no_esp(pair, pair.east)
         wait_for(lambda: not pair.policies(pair.west), 30, "west to remove its policies")
         assert west.ike_sas(suite.name) == [], west.ike_sas(suite.name)
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- {peer.kind} log (tail) ---\n{peer.log()[-4000:]}"
-                             f"\n--- our log (tail) ---\n{west.log_text()[-4000:]}") from None
-    finally:
-        west.forget(suite.name)
-        peer.unload(suite)
-        pair.flush(pair.west)
-        pair.flush(pair.east)

@@ -4,11 +4,14 @@ peers from tests/host/peers.py, configured from tests/lab/conns.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from tests.host.peers import Libreswan, Strongswan
 from tests.lab import conns
+from tests.lab.topology import LabPair
 
 
 class Peer(Protocol):
@@ -97,3 +100,18 @@ class StrongswanPeer:
         """SIGKILL: charon vanishes without a word (its kernel state stays)."""
         self.daemon.proc.kill()
         self.daemon.proc.wait(10)
+
+
+Started = TypeVar("Started", bound=LibreswanPeer | StrongswanPeer)
+
+
+@contextmanager
+def running(peer: Started, pair: LabPair) -> Iterator[Started]:
+    """``peer`` running in east for the body; then stopped, and east's SAs and policies flushed
+    so that the next peer starts from a clean kernel."""
+    try:
+        peer.start()
+        yield peer
+    finally:
+        peer.stop()
+        pair.flush(pair.east)

@@ -10,7 +10,6 @@ A pair of namespaces of its own: the session's west runs our daemon over XFRM.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,9 +25,9 @@ from tests.lab.checks import (
     wait_for_esp_pairs,
     wait_no_esp,
 )
-from tests.lab.interop import interop_round
+from tests.lab.interop import interop_round, loaded
 from tests.lab.ours import Ours
-from tests.lab.peers import LibreswanPeer, Peer, StrongswanPeer
+from tests.lab.peers import LibreswanPeer, Peer, StrongswanPeer, running
 from tests.lab.topology import EAST_IN, WEST_IN, LabPair, make_pair, remove_pair, wait_for
 
 pytestmark = pytest.mark.lab
@@ -76,30 +75,8 @@ def peer(request: pytest.FixtureRequest, kame_pair: LabPair, lab_root: Path) -> 
         if not strongswan_available():
             pytest.fail("strongSwan is not installed (scripts/lab.sh installs it)")
         started = StrongswanPeer(kame_pair.east, lab_root / "kame-strongswan")
-    try:
-        started.start()
+    with running(started, kame_pair):
         yield started
-    finally:
-        started.stop()
-        kame_pair.flush(kame_pair.east)
-
-
-@contextmanager
-def _loaded(pair: LabPair, kame: Ours, peer: Peer, suite: conns.Suite) -> Iterator[None]:
-    """The conn loaded on both sides for the body; a failure carries both logs;
-    afterwards nothing of it is left in either daemon or kernel."""
-    peer.load(suite)
-    kame.add(suite.name)
-    try:
-        yield
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n--- {peer.kind} log (tail) ---\n{peer.log()[-4000:]}"
-                             f"\n--- our log (tail) ---\n{kame.log_text()[-4000:]}") from None
-    finally:
-        kame.forget(suite.name)
-        peer.unload(suite)
-        pair.flush(pair.west)
-        pair.flush(pair.east)
 
 
 def test_startup_trap_and_refused_algorithms(kame_pair: LabPair, kame: Ours) -> None:
@@ -125,7 +102,7 @@ def test_acquire_starts_the_ondemand_conn(kame_pair: LabPair, kame: Ours, peer: 
     """The trap policy (SADB_X_SPDADD, no SA) catches the first packet; af_key sends
     SADB_ACQUIRE and the daemon negotiates; later pings cross the tunnel."""
     suite = conns.KAME_ONDEMAND
-    with _loaded(kame_pair, kame, peer, suite):  # re-added for each peer: `route` puts the trap back
+    with loaded(kame_pair, kame, peer, suite):  # re-added for each peer: `route` puts the trap back
         routed = kame.call("route", name=suite.name)
         assert routed["policies"] == 1, routed
         traps = [p for p in kame_pair.policies(kame_pair.west) if p.get("dir") == "out" and p.get("tmpl")]
@@ -149,7 +126,7 @@ def test_sadb_expire_rekeys(kame_pair: LabPair, kame: Ours, peer: Peer) -> None:
     daemon's timers know nothing of packets), the daemon rekeys the Child SA while a
     5/s ping runs; at most one echo is lost and the new SAs carry the rest."""
     suite = conns.KAME_VOLUME
-    with _loaded(kame_pair, kame, peer, suite):
+    with loaded(kame_pair, kame, peer, suite):
         kame.up(suite.name)
         wait_for_esp_pairs(kame_pair)
         old = {ns: {s["spi"] for s in esp_states(kame_pair, ns)} for ns in (kame_pair.west, kame_pair.east)}

@@ -13,7 +13,7 @@ from tests.host.peers import libreswan_available
 from tests.lab import conns
 from tests.lab.interop import interop_round
 from tests.lab.ours import Ours
-from tests.lab.peers import LibreswanPeer
+from tests.lab.peers import LibreswanPeer, running
 from tests.lab.topology import LabPair
 
 pytestmark = pytest.mark.lab
@@ -23,13 +23,8 @@ pytestmark = pytest.mark.lab
 def libreswan(lab_pair: LabPair, lab_root: Path) -> Iterator[LibreswanPeer]:
     if not libreswan_available():
         pytest.fail("Libreswan is not installed in /opt/libreswan (scripts/lab.sh installs it)")
-    peer = LibreswanPeer(lab_pair.east, lab_root / "libreswan")
-    try:
-        peer.start()
+    with running(LibreswanPeer(lab_pair.east, lab_root / "libreswan"), lab_pair) as peer:
         yield peer
-    finally:
-        peer.stop()
-        lab_pair.flush(lab_pair.east)
 
 
 @pytest.mark.parametrize("suite", [conns.GCM, conns.CBC], ids=lambda s: s.name)

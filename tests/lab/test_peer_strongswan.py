@@ -17,7 +17,7 @@ from tests.lab import conns
 from tests.lab.checks import ping_through, wait_for_esp_pairs, wait_no_esp
 from tests.lab.interop import interop_round
 from tests.lab.ours import Ours
-from tests.lab.peers import StrongswanPeer
+from tests.lab.peers import StrongswanPeer, running
 from tests.lab.topology import LabPair, wait_for
 
 pytestmark = pytest.mark.lab
@@ -31,13 +31,8 @@ EMULATION_SLACK = 8.0
 def strongswan(lab_pair: LabPair, lab_root: Path) -> Iterator[StrongswanPeer]:
     if not strongswan_available():
         pytest.fail("strongSwan is not installed (scripts/lab.sh installs it)")
-    peer = StrongswanPeer(lab_pair.east, lab_root / "strongswan")
-    try:
-        peer.start()
+    with running(StrongswanPeer(lab_pair.east, lab_root / "strongswan"), lab_pair) as peer:
         yield peer
-    finally:
-        peer.stop()
-        lab_pair.flush(lab_pair.east)
 
 
 @pytest.mark.parametrize("suite", [conns.GCM, conns.CBC], ids=lambda s: s.name)

@@ -10,17 +10,26 @@ grow on both sides, in both directions.
 from __future__ import annotations
 
 import math
-import os
 import re
-import signal
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.host.netns import EAST_IN, EAST_IP, EAST_NET, WEST_IN, WEST_IP, WEST_NET
+from tests.host.netns import (
+    EAST_IN,
+    EAST_IP,
+    EAST_NET,
+    WEST_IN,
+    WEST_IP,
+    WEST_NET,
+    Pair,
+    add_namespaces,
+    join_pair,
+    remove_namespaces,
+    run,
+    wait_for,
+)
 from tests.kernel import ipxfrm
 
 __all__ = ["EAST_IN", "EAST_IP", "EAST_NET", "NAT_PUBLIC", "ROAD_IP", "ROAD_NET", "WEST_IN", "WEST_IP", "WEST_NET",
@@ -41,22 +50,6 @@ table ip lab_nat {
 """
 
 
-def run(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=timeout)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
-    """Poll until ``predicate`` returns something true; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
-
-
 @dataclass(frozen=True)
 class PingResult:
     sent: int
@@ -69,13 +62,8 @@ _PING_SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?recei
 
 
 @dataclass(frozen=True)
-class LabPair:
-    west: str
-    east: str
+class LabPair(Pair):
     west_ip: str = WEST_IP  # west's outer address (the road warrior's own, behind its NAT)
-
-    def exec(self, ns: str, *cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return run("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
 
     def states(self, ns: str) -> list[dict[str, Any]]:
         """The SAs of ``ns`` with their byte and packet counters (``ip -s xfrm state``)."""
@@ -122,20 +110,8 @@ def make_pair() -> LabPair:
     tag = uuid.uuid4().hex[:6]
     pair = LabPair(f"lw-{tag}", f"le-{tag}")
     try:
-        for ns in (pair.west, pair.east):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "link", "add", "ext0", "netns", pair.west, "type", "veth", "peer", "name", "ext0",
-            "netns", pair.east)
-        for ns, outer, inner, other_net, gw in ((pair.west, WEST_IP, WEST_IN, EAST_NET, EAST_IP),
-                                                (pair.east, EAST_IP, EAST_IN, WEST_NET, WEST_IP)):
-            run("ip", "-n", ns, "addr", "add", f"{outer}/24", "dev", "ext0")
-            run("ip", "-n", ns, "link", "set", "ext0", "up")
-            run("ip", "-n", ns, "link", "add", "in0", "type", "dummy")
-            run("ip", "-n", ns, "addr", "add", f"{inner}/24", "dev", "in0")
-            run("ip", "-n", ns, "link", "set", "in0", "up")
-            # route to the other inside subnet (no updown script installs it)
-            run("ip", "-n", ns, "route", "add", other_net, "via", gw, "src", inner)
+        add_namespaces(pair.west, pair.east)
+        join_pair(pair, "dummy")
     except BaseException:
         remove_pair(pair)
         raise
@@ -144,13 +120,7 @@ def make_pair() -> LabPair:
 
 def remove_pair(pair: LabPair) -> None:
     """Kill what still runs in the namespaces, then delete them."""
-    for ns in (pair.west, pair.east):
-        for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        run("ip", "netns", "del", ns, check=False)
+    remove_namespaces(pair.west, pair.east)
 
 
 @dataclass(frozen=True)
@@ -166,9 +136,7 @@ def make_nat_lab() -> NatLab:
     tag = uuid.uuid4().hex[:6]
     lab = NatLab(f"lr-{tag}", f"lx-{tag}", ROAD_IP, f"ln-{tag}")
     try:
-        for ns in (lab.west, lab.nat, lab.east):
-            run("ip", "netns", "add", ns)
-            run("ip", "-n", ns, "link", "set", "lo", "up")
+        add_namespaces(lab.west, lab.nat, lab.east)
         run("ip", "link", "add", "eth0", "netns", lab.west, "type", "veth", "peer", "name", "in0", "netns", lab.nat)
         run("ip", "link", "add", "out0", "netns", lab.nat, "type", "veth", "peer", "name", "ext0", "netns", lab.east)
         for ns, dev, addr in ((lab.west, "eth0", f"{ROAD_IP}/24"), (lab.nat, "in0", f"{NAT_INSIDE}/24"),
@@ -190,5 +158,4 @@ def make_nat_lab() -> NatLab:
 
 
 def remove_nat_lab(lab: NatLab) -> None:
-    remove_pair(lab)
-    run("ip", "netns", "del", lab.nat, check=False)
+    remove_namespaces(lab.west, lab.east, lab.nat)

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from pluto_core.daemon import Daemon
 from pluto_core.engine_conn import default_esp_proposals
 from pluto_core.errors import ConfigError
+from pluto_core.esp_filter import kernel_filter
 from pluto_core.ikev2.conn import EngineConn, IdSpec
 
 
@@ -38,12 +38,13 @@ class CheckEsn:
         return self.answer
 
 
-def _fake(lines: list[str], esn: str | None = "PF_KEY v2 carries no extended sequence numbers (ESN)") -> Any:
-    fake = SimpleNamespace(plugins=SimpleNamespace(hook=SimpleNamespace(pluto_kernel_check_child=Check(),
-                                                                        pluto_kernel_check_esn=CheckEsn(esn))),
-                           log=SimpleNamespace(log=lines.append), options=SimpleNamespace(kernel_backend="bsdkame"))
-    fake._without_esn = lambda *args: Daemon._without_esn(fake, *args)
-    return fake
+def _hook(esn: str | None = "PF_KEY v2 carries no extended sequence numbers (ESN)") -> Any:
+    return SimpleNamespace(pluto_kernel_check_child=Check(), pluto_kernel_check_esn=CheckEsn(esn))
+
+
+def _filter(lines: list[str], conn: EngineConn, esn: str | None = "PF_KEY v2 carries no extended sequence numbers "
+            "(ESN)") -> EngineConn:
+    return kernel_filter(conn, _hook(esn), "bsdkame", lines.append)
 
 
 def _conn(esp: tuple) -> EngineConn:  # type: ignore[type-arg]
@@ -52,7 +53,7 @@ def _conn(esp: tuple) -> EngineConn:  # type: ignore[type-arg]
 
 def test_unsupported_algorithms_are_left_out() -> None:
     lines: list[str] = []
-    conn = Daemon._kernel_filter(_fake(lines), _conn(default_esp_proposals()))
+    conn = _filter(lines, _conn(default_esp_proposals()))
     # Only AES-CBC with HMAC-SHA2-512-256 remains of the defaults.
     (only,) = conn.esp_proposals
     assert sorted((t.type, t.id) for t in only.transforms if t.type in (1, 3)) == [(1, 12), (1, 12), (3, 14)]
@@ -63,7 +64,7 @@ def test_nothing_left_refuses_the_conn() -> None:
     from pluto_core.ikev2.proposal_build import esp_proposal
 
     with pytest.raises(ConfigError, match="cannot install any of its ESP algorithms"):
-        Daemon._kernel_filter(_fake([]), _conn((esp_proposal(1, [(20, 256)]),)))
+        _filter([], _conn((esp_proposal(1, [(20, 256)]),)))
 
 
 def _esn_ids(conn: EngineConn) -> list[list[int]]:
@@ -77,11 +78,11 @@ def test_esn_not_offered_where_the_kernel_cannot() -> None:
 
     either = esp_proposal(1, [(12, 256)], [2], esn=(1, 0))
     lines: list[str] = []
-    conn = Daemon._kernel_filter(_fake(lines), _conn((either,)))
+    conn = _filter(lines, _conn((either,)))
     assert _esn_ids(conn) == [[0]]
     assert lines == ['"c": ESN not offered: PF_KEY v2 carries no extended sequence numbers (ESN)']
     # a kernel with ESN keeps both
-    assert _esn_ids(Daemon._kernel_filter(_fake([], esn=None), _conn((either,)))) == [[1, 0]]
+    assert _esn_ids(_filter([], _conn((either,)), esn=None)) == [[1, 0]]
     # esn=yes cannot be met: the conn is refused, saying why
     with pytest.raises(ConfigError, match=r"esn=yes, but kernel backend 'bsdkame' cannot: PF_KEY v2"):
-        Daemon._kernel_filter(_fake([]), _conn((esp_proposal(1, [(12, 256)], [2], esn=(1,)),)))
+        _filter([], _conn((esp_proposal(1, [(12, 256)], [2], esn=(1,)),)))

@@ -152,7 +152,7 @@ class FakeHost:
 def _daemon(names: Names, backoff: float = 0.01) -> Any:
     lines: list[str] = []
     fake = SimpleNamespace(log=SimpleNamespace(log=lines.append), ike=FakeHost(), lines=lines,
-                           local_addresses=lambda: {WEST}, _kernel_filter=lambda conn: conn)
+                           local_addresses=lambda: {WEST})
 
     def add(conn: Connection, resolve: bool = True) -> str:
         """Daemon.add_conn's part that concerns names (the daemon's own is run by the host tier)."""

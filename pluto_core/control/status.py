@@ -1,0 +1,87 @@
+"""What ``ipsec status`` and ``ipsec trafficstatus`` show, read from the daemon's public surface
+(its IKE host, peer names and kernel backend hooks)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from pluto_core.errors import KernelError
+from pluto_core.ikev2.sa import IkeState
+from pluto_core.kernel_types import IPPROTO_ESP, SaId
+
+if TYPE_CHECKING:
+    from pluto_core.daemon import Daemon
+
+__all__ = ["status_data", "child_counters", "ike_state_name", "wall_time"]
+
+
+def status_data(daemon: Daemon) -> dict[str, Any]:
+    """Conns (negotiating, waiting for a host name, never-negotiate), IKE SAs, Child SAs, DDoS state."""
+    assert daemon.ike is not None
+    engine = daemon.ike.engine
+    conns = []
+    for c in engine.conns.values():
+        conns.append({"name": c.name, "local": c.local_addr, "remote": c.remote_addr or "%any",
+                      "local_id": c.local_id.text, "remote_id": c.remote_id.text if c.remote_id else "%any",
+                      "local_ts": [str(t) for t in c.local_ts], "remote_ts": [str(t) for t in c.remote_ts],
+                      "mode": c.mode, "ikelifetime": c.ikelifetime, "salifetime": c.salifetime,
+                      "rekeymargin": c.rekeymargin, "dpddelay": c.dpddelay,
+                      "retransmit_interval": c.retransmit_interval,
+                      "retransmit_timeout": c.retransmit_timeout, **daemon.names.hosts(c.name),
+                      "routing": daemon.ike.shunts.routing(c.name)})
+    conns += daemon.names.status_rows()  # added, but a host name of theirs does not resolve yet
+    conns += daemon.ike.shunts.status()  # never-negotiate conns (type=passthrough|drop|reject)
+    sas, children = [], []
+    for sa in engine.ike_sas():
+        sas.append({"serial": sa.serial, "conn": sa.name, "state": ike_state_name(sa.state),
+                    "established": sa.state.name == "ESTABLISHED", "initiator": sa.initiator,
+                    "local": list(sa.local), "remote": list(sa.remote),
+                    "peer_id": sa.peer_id.text if sa.peer_id else None,
+                    "spi_i": sa.spi_i.hex(), "spi_r": sa.spi_r.hex(),
+                    "encapsulation": bool(sa.transport and sa.transport.encapsulate)})
+        for child in sa.children:
+            counters = child_counters(daemon, child)
+            children.append({"serial": child.serial, "conn": sa.name, "ike_serial": sa.serial,
+                             "type": "ESP", "spi_in": f"{child.spi_in:08x}", "spi_out": f"{child.spi_out:08x}",
+                             "local": sa.local[0], "remote": sa.remote[0],
+                             "local_ts": [str(t) for t in child.local_ts],
+                             "remote_ts": [str(t) for t in child.remote_ts],
+                             "mode": child.conn.mode, "add_time": wall_time(child.established_at),
+                             "peer_id": sa.peer_id.text if sa.peer_id else "", **counters})
+    ddos = {"mode": engine.ddos_mode, "cookies": engine.busy(),
+            "accepting": len(engine.half_open) < engine.max_halfopen_ike}
+    return {"conns": conns, "ike_sas": sas, "children": children, "ddos": ddos}
+
+
+def child_counters(daemon: Daemon, child: Any) -> dict[str, int]:
+    """Bytes in/out from the kernel backend's SA query (0 when the backend cannot say)."""
+    query = daemon.plugins.hook.pluto_kernel_query_sa
+    installed = child.installed
+    if installed is None or not query.get_hookimpls():
+        return {"inBytes": 0, "outBytes": 0}
+    counts = {}
+    for key, dst, src, spi in (("inBytes", installed.local_addr, installed.remote_addr, installed.inbound.spi),
+                               ("outBytes", installed.remote_addr, installed.local_addr, installed.outbound.spi)):
+        try:
+            counters = query(sa=SaId(dst, spi, IPPROTO_ESP, src=src))
+            counts[key] = int(counters.bytes) if counters is not None else 0
+        except KernelError:
+            counts[key] = 0
+    return counts
+
+
+def ike_state_name(state: IkeState) -> str:
+    return {
+        IkeState.INIT_SENT: "sent IKE_SA_INIT request",
+        IkeState.INIT_DONE: "sent IKE_SA_INIT response",
+        IkeState.AUTH_SENT: "sent IKE_AUTH request",
+        IkeState.ESTABLISHED: "established IKE SA",
+        IkeState.DELETING: "deleting IKE SA",
+        IkeState.DEAD: "dead",
+    }[state]
+
+
+def wall_time(monotonic_then: float) -> int:
+    """A monotonic timestamp as seconds since the epoch (add_time in trafficstatus)."""
+    return int(time.time() - (time.monotonic() - monotonic_then))
