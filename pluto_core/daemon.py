@@ -28,7 +28,7 @@ from pluto_core.control.server import CommandError, ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
 from pluto_core.errors import ConfigError, PlutoError
 from pluto_core.ike_host import IkeHost
-from pluto_core.kernel_port import HookKernel
+from pluto_core.kernel.port import HookKernel
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
 from pluto_core.peer_names import PeerNames

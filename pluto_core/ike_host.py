@@ -164,7 +164,7 @@ class IkeHost:
     def install_traps(self, conn: Any) -> int:
         """``auto=ondemand``/``route`` or ``ipsec route``: outbound trap policies for the
         conn's subnets; the engine then answers the kernel's ACQUIRE for them."""
-        from pluto_core.kernel_types import trap_policies
+        from pluto_core.kernel.types import trap_policies
 
         if conn.remote_addr is None or not self.hook.pluto_kernel_add_policy.get_hookimpls():
             return 0

@@ -29,7 +29,7 @@ from typing import Any
 from pluto_core.config.connection import oriented_ends
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.kernel_types import Direction, PolicyAction, PolicySpec, policy_priority, selector_pairs
+from pluto_core.kernel.types import Direction, PolicyAction, PolicySpec, policy_priority, selector_pairs
 
 NEVER_NEGOTIATE: dict[str, PolicyAction] = {
     "passthrough": PolicyAction.PASS, "pass": PolicyAction.PASS,

@@ -32,8 +32,8 @@ from pluto_bsdkame.reqids import ReqidMap
 from pluto_core.errors import KernelError
 from pluto_core.hookspecs import hookimpl
 from pluto_core.ikev2.enums import EncrId, IntegId
-from pluto_core.kernel_owned import OwnedRecord, sa_key
-from pluto_core.kernel_types import (
+from pluto_core.kernel.owned import OwnedRecord, sa_key
+from pluto_core.kernel.types import (
     IPPROTO_AH,
     IPPROTO_ESP,
     Direction,

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pluto_core.errors import KernelError
 from pluto_core.hookspecs import hookimpl
-from pluto_core.kernel_owned import OwnedRecord
-from pluto_core.kernel_types import (
+from pluto_core.kernel.owned import OwnedRecord
+from pluto_core.kernel.types import (
     IPPROTO_AH,
     IPPROTO_ESP,
     Expire,

@@ -221,7 +221,7 @@ class Commands:
 
 def child_counters(daemon: Daemon, child: Any) -> dict[str, int]:
     """Bytes in/out from the kernel backend's SA query (0 when the backend cannot say)."""
-    from pluto_core.kernel_types import IPPROTO_ESP, SaId
+    from pluto_core.kernel.types import IPPROTO_ESP, SaId
 
     query = daemon.plugins.hook.pluto_kernel_query_sa
     installed = child.installed

@@ -98,8 +98,8 @@ class Event:
 
 def _trap_priority(conn: EngineConn, local: Selector, remote: Selector, src: Selector, dst: Selector) -> int:
     """The priority of the conn's trap policy that covers ``src`` to ``dst`` (as
-    ``kernel_types.trap_policies`` computes it)."""
-    from pluto_core.kernel_types import policy_priority, selector_subnets
+    ``pluto_core.kernel.types.trap_policies`` computes it)."""
+    from pluto_core.kernel.types import policy_priority, selector_subnets
 
     if conn.priority:
         return conn.priority

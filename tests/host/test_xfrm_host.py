@@ -18,7 +18,7 @@ from pluto_core.errors import KernelError
 from pluto_core.ikev2.conn import ChildInstall, ChildKeys
 from pluto_core.ikev2.enums import EncrId
 from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.kernel_types import Direction, Mode, PolicySpec, Template
+from pluto_core.kernel.types import Direction, Mode, PolicySpec, Template
 from pluto_xfrm.plugin import XfrmBackend
 from tests.kernel import ipxfrm
 from tests.kernel.conformance import *  # noqa: F401,F403
@@ -133,7 +133,7 @@ def _read(path: Path) -> str:
 
 
 def test_errors_are_kernel_errors_with_errno(kernel: KernelUnderTest) -> None:
-    from pluto_core.kernel_types import SaId
+    from pluto_core.kernel.types import SaId
 
     with pytest.raises(KernelError) as err:
         kernel.hook.pluto_kernel_del_sa(sa=SaId("192.0.2.9", 0x4242))

@@ -32,7 +32,7 @@ import pytest
 from pluto_bsdkame.plugin import BsdKameBackend
 from pluto_core.errors import KernelError
 from pluto_core.ikev2.enums import EncrId, IntegId
-from pluto_core.kernel_types import (
+from pluto_core.kernel.types import (
     Acquire,
     Direction,
     Encap,

@@ -13,7 +13,7 @@ from pluto_core.config import load_config
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.engine import Event
 from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.kernel_types import Direction, Mode, PolicyAction, PolicySpec, Template, trap_policies
+from pluto_core.kernel.types import Direction, Mode, PolicyAction, PolicySpec, Template, trap_policies
 from pluto_core.shunts import (
     ROUTED_FAILURE,
     ROUTED_NEGOTIATION,

@@ -7,7 +7,7 @@ from typing import Any
 
 from pluto_core.errors import KernelError
 from pluto_core.ikev2.conn import ChildInstall
-from pluto_core.kernel_types import IPPROTO_ESP, SaId
+from pluto_core.kernel.types import IPPROTO_ESP, SaId
 
 
 class HookKernel:

@@ -2,7 +2,7 @@
 exactly that and nothing another daemon, ``ip xfrm`` or ``setkey`` put there.
 
 Shared by every kernel backend: keyed by the kernel-type objects
-(:mod:`pluto_core.kernel_types`), never by a backend's own messages.
+(:mod:`pluto_core.kernel.types`), never by a backend's own messages.
 Policies are reference-counted because a rekeyed Child SA installs the same
 policies (same selectors) before the old one is removed.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from pluto_core.kernel_types import PolicySpec, SaId
+from pluto_core.kernel.types import PolicySpec, SaId
 
 
 def sa_key(sa: SaId) -> tuple[object, ...]:
