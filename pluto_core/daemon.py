@@ -28,7 +28,7 @@ from pluto_core.control.server import CommandError, ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
 from pluto_core.errors import ConfigError, PlutoError
 from pluto_core.ike_host import IkeHost
-from pluto_core.kernel.port import HookKernel
+from pluto_core.kernel.port import Kernel
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
 from pluto_core.peer_names import PeerNames
@@ -75,6 +75,7 @@ class Daemon:
         self.log = Logger(emit=self._emit)
         self.pool: CryptoPool | None = None
         self.control = ControlServer(options.ctlsocket, self.log)
+        self.kernel = Kernel(plugins.hook, options.kernel_backend)  # the one route into the kernel
         self.kernel_open = False
         self.started = time.time()
         self._stop: asyncio.Event | None = None
@@ -121,7 +122,7 @@ class Daemon:
         if opts.seedbits:
             self._seed(opts.seedbits)
         try:
-            description = self.plugins.hook.pluto_kernel_open(options=opts, log=self.log)
+            description = self.kernel.open(options=opts, log=self.log)
         except PlutoError as exc:
             raise StartupError(f"kernel backend '{opts.kernel_backend}': {exc}") from None
         except Exception as exc:
@@ -137,7 +138,7 @@ class Daemon:
             self.plugins.hook.pluto_startup(options=opts, log=self.log)
         except Exception as exc:
             raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
-        self.ike = IkeHost(opts, self.log, HookKernel(self.plugins.hook, opts.kernel_backend), self.secrets,
+        self.ike = IkeHost(opts, self.log, self.kernel, self.secrets,
                            self.pool, hook=self.plugins.hook)
         self.ike.engine.reviver = self.names.revive  # resolves a peer's host name anew first
         self._register_commands()
@@ -316,15 +317,17 @@ class Daemon:
     def _kernel_filter(self, conn: Any) -> Any:
         """Keep only the ESP algorithms the kernel backend can install
         (``pluto_kernel_check_child``, e.g. no AES-GCM over Linux af_key): the rest are
-        not offered, with a log line; a conn left with none is refused."""
+        not offered, with a log line; a conn left with none is refused. Without ESN
+        in the kernel, ESN=1 is not offered either."""
         import dataclasses
 
         from pluto_core.ikev2.enums import TransformType
         from pluto_core.ikev2.payloads import Proposal
 
-        check = self.plugins.hook.pluto_kernel_check_child
-        if not check.get_hookimpls():
+        features = self.kernel.features()
+        if not features.algorithm_check and features.esn:
             return conn
+        check = self.kernel.check_child
         reasons: list[str] = []
         kept: list[Proposal] = []
         for proposal in conn.esp_proposals:
@@ -350,10 +353,8 @@ class Daemon:
         if not kept:
             raise ConfigError(f"\"{conn.name}\": kernel backend '{self.options.kernel_backend}' cannot install "
                               f"any of its ESP algorithms")
-        check_esn = self.plugins.hook.pluto_kernel_check_esn
-        why_not = check_esn() if check_esn.get_hookimpls() else None
-        if why_not:
-            kept = self._without_esn(conn.name, kept, why_not)
+        if features.esn_refusal is not None:
+            kept = self._without_esn(conn.name, kept, features.esn_refusal)
         return dataclasses.replace(conn, esp_proposals=tuple(kept))
 
     def _without_esn(self, name: str, proposals: list[Any], why_not: str) -> list[Any]:
@@ -451,7 +452,7 @@ class Daemon:
         await self.control.start(self._ctl_sock)
         if self.ike is not None:
             await self.ike.start()
-            self.ike.watch_kernel(self.plugins.hook)
+            self.ike.watch_kernel()
             self.load_conns()
         ready()
         await self._stop.wait()
@@ -470,12 +471,12 @@ class Daemon:
         hook = self.plugins.hook
         if self.kernel_open:
             try:
-                removed = hook.pluto_kernel_flush_owned()
-                self.log.log(f"removed {removed or 0} kernel SA and policy entries this daemon installed")
+                removed = self.kernel.flush_owned()
+                self.log.log(f"removed {removed} kernel SA and policy entries this daemon installed")
             except Exception as exc:
                 self.log.error(f"kernel backend could not remove its state: {exc}")
             try:
-                hook.pluto_kernel_close()
+                self.kernel.close()
             except Exception as exc:
                 self.log.error(f"kernel backend close failed: {exc}")
             self.kernel_open = False

@@ -220,22 +220,13 @@ class Commands:
 
 
 def child_counters(daemon: Daemon, child: Any) -> dict[str, int]:
-    """Bytes in/out from the kernel backend's SA query (0 when the backend cannot say)."""
-    from pluto_core.kernel.types import IPPROTO_ESP, SaId
-
-    query = daemon.plugins.hook.pluto_kernel_query_sa
+    """Bytes in/out from the kernel's SA counters (0 when the kernel cannot say)."""
     installed = child.installed
-    if installed is None or not query.get_hookimpls():
+    if installed is None:
         return {"inBytes": 0, "outBytes": 0}
-    counts = {}
-    for key, dst, src, spi in (("inBytes", installed.local_addr, installed.remote_addr, installed.inbound.spi),
-                               ("outBytes", installed.remote_addr, installed.local_addr, installed.outbound.spi)):
-        try:
-            counters = query(sa=SaId(dst, spi, IPPROTO_ESP, src=src))
-            counts[key] = int(counters.bytes) if counters is not None else 0
-        except KernelError:
-            counts[key] = 0
-    return counts
+    kernel = daemon.kernel
+    return {"inBytes": kernel.sa_bytes(installed.local_addr, installed.remote_addr, installed.inbound.spi) or 0,
+            "outBytes": kernel.sa_bytes(installed.remote_addr, installed.local_addr, installed.outbound.spi) or 0}
 
 
 def ike_state_name(state: IkeState) -> str:

@@ -27,8 +27,17 @@ from pluto_core import PLUGIN_PROJECT
 if TYPE_CHECKING:
     import socket
 
-    from pluto_core.ikev2.conn import ChildInstall
-    from pluto_core.kernel.types import Acquire, Expire, KernelEvent, Mapping, PolicySpec, SaCounters, SaId, SaSpec
+    from pluto_core.kernel.types import (
+        Acquire,
+        Expire,
+        KernelEvent,
+        KernelFeatures,
+        Mapping,
+        PolicySpec,
+        SaCounters,
+        SaId,
+        SaSpec,
+    )
     from pluto_core.options import Options
 
 hookspec = pluggy.HookspecMarker(PLUGIN_PROJECT)
@@ -59,12 +68,23 @@ def pluto_kernel_open(options: Options, log: Any) -> str:
 
 
 @hookspec(firstresult=True)
-def pluto_kernel_check_esn() -> str | None:
-    """Whether this kernel can install Child SAs with 64-bit extended sequence
-    numbers (RFC 4303 section 2.2.1). None: it can; else a sentence saying why
-    not (PF_KEY v2 has no field for them). Asked at ``ipsec add`` time like
-    ``pluto_kernel_check_child``, so that ESN=1 is not offered to a peer that
-    would pick it."""
+def pluto_kernel_features() -> KernelFeatures:
+    """What this backend can do beyond the primitives every backend implements,
+    as one :class:`pluto_core.kernel.types.KernelFeatures`: extended sequence
+    numbers (or the sentence why not), forward policies, whether
+    ``pluto_kernel_check_child`` can refuse algorithms before negotiation, SA
+    counters, kernel events, ESP in UDP, per-socket bypass.
+
+    Asked once, after ``pluto_kernel_open``, by :class:`pluto_core.kernel.port.Kernel`;
+    the answer must not change afterwards. Nobody probes which hooks a backend
+    implements: what is declared absent is not called. Only the selected backend
+    answers (first result wins); a backend that answers nothing is taken to
+    implement no kernel hooks, and every kernel operation fails with ``ENOSYS``.
+    New in pluto 0.2.0 (it replaces ``pluto_kernel_check_esn``, now
+    ``KernelFeatures.esn_refusal``); Child SA assembly and rollback
+    (``pluto_kernel_install_child``/``_remove_child`` in 0.1.0) moved out of the
+    backends into the port at the same time."""
+    raise NotImplementedError
 
 
 @hookspec(firstresult=True)
@@ -81,7 +101,8 @@ def pluto_kernel_check_child(encr_id: int, key_bits: int, integ_id: int | None) 
     has no AEAD). Only the selected backend answers (first result wins); a
     backend that cannot tell returns None. Must not block: it may read what
     ``pluto_kernel_open`` learned (PF_KEY's SADB_REGISTER reply) but asks
-    the kernel nothing."""
+    the kernel nothing. Asked only when the backend declares
+    ``KernelFeatures.algorithm_check``."""
 
 
 @hookspec(firstresult=True)
@@ -154,27 +175,6 @@ def pluto_kernel_add_policy(policy: PolicySpec, update: bool) -> None:
 def pluto_kernel_del_policy(policy: PolicySpec) -> None:
     """Delete the policy with this selector, direction, mark and ``if_id``
     (priority, action and templates are ignored) and forget it."""
-    raise NotImplementedError
-
-
-@hookspec(firstresult=True)
-def pluto_kernel_install_child(child: ChildInstall) -> None:
-    """Install everything one Child SA needs: its inbound and outbound SAs
-    and the out/in/fwd policies of every pair of traffic selectors
-    (``pluto_core.kernel.types.plan_child``).
-
-    Called by the engine through ``pluto_core.kernel.port``. All or nothing:
-    on failure what this call installed is removed again and the
-    ``KernelError`` propagates. Policies are shared between Child SAs with the
-    same selectors (a rekey), so they are counted, not duplicated."""
-    raise NotImplementedError
-
-
-@hookspec(firstresult=True)
-def pluto_kernel_remove_child(child: ChildInstall) -> None:
-    """Undo ``pluto_kernel_install_child``: delete both SAs and drop this
-    Child SA's hold on its policies (deleting those no other Child SA holds).
-    What is already gone is not an error."""
     raise NotImplementedError
 
 

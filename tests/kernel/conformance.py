@@ -35,6 +35,7 @@ import pytest
 from pluto_core import hookspecs
 from pluto_core.errors import KernelError
 from pluto_core.ikev2.enums import EncrId, IntegId
+from pluto_core.kernel.port import Kernel
 from pluto_core.kernel.types import (
     Acquire,
     Direction,
@@ -79,6 +80,7 @@ class KernelUnderTest:
     hook: Any
     caps: Caps
     backend: Any
+    port: Kernel  # what the daemon uses: Child SAs, shared policies, features
 
     def events(self, want: type, timeout: float = 5.0) -> list[KernelEvent]:
         """Wait on the backend's event descriptor, as the daemon's loop does."""
@@ -110,7 +112,7 @@ def kernel_under_test(backend: Any, caps: Caps) -> Iterator[KernelUnderTest]:
     try:
         manager.hook.pluto_kernel_open(options=None, log=None)
         try:
-            yield KernelUnderTest(manager.hook, caps, backend)
+            yield KernelUnderTest(manager.hook, caps, backend, Kernel(manager.hook, caps.name))
         finally:
             manager.hook.pluto_kernel_flush_owned()
             manager.hook.pluto_kernel_close()

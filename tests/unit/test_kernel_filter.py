@@ -11,36 +11,21 @@ from pluto_core.daemon import Daemon
 from pluto_core.engine_conn import default_esp_proposals
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.conn import EngineConn, IdSpec
+from pluto_core.kernel.types import KernelFeatures
 
 
-class Check:
+def check(encr_id: int, key_bits: int | None, integ_id: int | None) -> str | None:
     """Like Linux af_key: no AEAD, no HMAC-SHA2-256-128."""
-
-    def get_hookimpls(self) -> list[int]:
-        return [1]
-
-    def __call__(self, encr_id: int, key_bits: int | None, integ_id: int | None) -> str | None:
-        if encr_id in (20, 28):
-            return f"ENCR {encr_id} is an AEAD, which af_key cannot install"
-        if integ_id == 12:
-            return "af_key installs HMAC-SHA2-256 with a 96-bit ICV"
-        return None
-
-
-class CheckEsn:
-    def __init__(self, answer: str | None) -> None:
-        self.answer = answer
-
-    def get_hookimpls(self) -> list[int]:
-        return [1]
-
-    def __call__(self) -> str | None:
-        return self.answer
+    if encr_id in (20, 28):
+        return f"ENCR {encr_id} is an AEAD, which af_key cannot install"
+    if integ_id == 12:
+        return "af_key installs HMAC-SHA2-256 with a 96-bit ICV"
+    return None
 
 
 def _fake(lines: list[str], esn: str | None = "PF_KEY v2 carries no extended sequence numbers (ESN)") -> Any:
-    fake = SimpleNamespace(plugins=SimpleNamespace(hook=SimpleNamespace(pluto_kernel_check_child=Check(),
-                                                                        pluto_kernel_check_esn=CheckEsn(esn))),
+    features = KernelFeatures(esn_refusal=esn, algorithm_check=True)
+    fake = SimpleNamespace(kernel=SimpleNamespace(features=lambda: features, check_child=check),
                            log=SimpleNamespace(log=lines.append), options=SimpleNamespace(kernel_backend="bsdkame"))
     fake._without_esn = lambda *args: Daemon._without_esn(fake, *args)
     return fake
