@@ -31,7 +31,7 @@ from pluto_core.engine_conn import to_engine_conn
 from pluto_core.errors import ConfigError, PlutoError
 from pluto_core.esp_filter import kernel_filter
 from pluto_core.ike_host import IkeHost
-from pluto_core.kernel_port import HookKernel
+from pluto_core.kernel.port import Kernel
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
 from pluto_core.peer_names import PeerNames
@@ -82,6 +82,7 @@ class Daemon:
         self.log = Logger(emit=self._emit)
         self.pool: CryptoPool | None = None
         self.control = ControlServer(options.ctlsocket, self.log)
+        self.kernel = Kernel(plugins.hook, options.kernel_backend)  # the one route into the kernel
         self.kernel_open = False
         self.started = time.time()
         self._stop: asyncio.Event | None = None
@@ -128,7 +129,7 @@ class Daemon:
         if opts.seedbits:
             self._seed(opts.seedbits)
         try:
-            description = self.plugins.hook.pluto_kernel_open(options=opts, log=self.log)
+            description = self.kernel.open(options=opts, log=self.log)
         except PlutoError as exc:
             raise StartupError(f"kernel backend '{opts.kernel_backend}': {exc}") from None
         except Exception as exc:
@@ -144,7 +145,7 @@ class Daemon:
             self.plugins.hook.pluto_startup(options=opts, log=self.log)
         except Exception as exc:
             raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
-        self.ike = IkeHost(opts, self.log, HookKernel(self.plugins.hook, opts.kernel_backend), self.secrets,
+        self.ike = IkeHost(opts, self.log, self.kernel, self.secrets,
                            self.pool, hook=self.plugins.hook)
         self.ike.engine.reviver = self.names.revive  # resolves a peer's host name anew first
         self.register_commands(self)  # before bind: no request finds a command missing
@@ -274,7 +275,7 @@ class Daemon:
             conn = resolved
         if is_never_negotiate(conn):  # type=passthrough|drop|reject: kernel policies only, no IKE
             return self.ike.shunts.add(conn)
-        engine_conn = kernel_filter(to_engine_conn(conn), self.plugins.hook, self.options.kernel_backend,
+        engine_conn = kernel_filter(to_engine_conn(conn), self.kernel, self.options.kernel_backend,
                                     self.log.log)  # only the ESP algorithms the kernel can install
         self.ike.shunts.configure_trap(conn)
         self.ike.engine.add_conn(engine_conn)
@@ -320,7 +321,7 @@ class Daemon:
         await self.control.start(self._ctl_sock)
         if self.ike is not None:
             await self.ike.start()
-            self.ike.watch_kernel(self.plugins.hook)
+            self.ike.watch_kernel()
             self.load_conns()
         ready()
         await self._stop.wait()
@@ -339,12 +340,12 @@ class Daemon:
         hook = self.plugins.hook
         if self.kernel_open:
             try:
-                removed = hook.pluto_kernel_flush_owned()
-                self.log.log(f"removed {removed or 0} kernel SA and policy entries this daemon installed")
+                removed = self.kernel.flush_owned()
+                self.log.log(f"removed {removed} kernel SA and policy entries this daemon installed")
             except Exception as exc:
                 self.log.error(f"kernel backend could not remove its state: {exc}")
             try:
-                hook.pluto_kernel_close()
+                self.kernel.close()
             except Exception as exc:
                 self.log.error(f"kernel backend close failed: {exc}")
             self.kernel_open = False

@@ -3,29 +3,31 @@
 A peer that picked an algorithm the kernel cannot install (AES-GCM over Linux ``af_key``, ESN
 over PF_KEY v2) would get an IKE SA whose Child SA fails to install; filtering before the conn
 reaches the engine turns that into a log line when the conn is added, or a refusal when nothing
-is left. The backend answers through ``pluto_kernel_check_child`` and ``pluto_kernel_check_esn``.
+is left. The backend answers through the kernel port: ``Kernel.check_child`` and the ESN refusal
+it declares in its features.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.conn import EngineConn
 from pluto_core.ikev2.enums import TransformType
 from pluto_core.ikev2.payloads import Proposal
+from pluto_core.kernel.port import Kernel
 
 __all__ = ["kernel_filter", "without_esn"]
 
 
-def kernel_filter(conn: EngineConn, hook: Any, backend: str, log: Callable[[str], None]) -> EngineConn:
+def kernel_filter(conn: EngineConn, kernel: Kernel, backend: str, log: Callable[[str], None]) -> EngineConn:
     """``conn`` with only the ESP algorithms ``backend`` can install; each one left out is logged,
-    and a conn left with none is refused (``ConfigError``). ``hook`` is the plugin manager's."""
-    check = hook.pluto_kernel_check_child
-    if not check.get_hookimpls():
+    and a conn left with none is refused (``ConfigError``)."""
+    features = kernel.features()
+    if not features.algorithm_check and features.esn_refusal is None:
         return conn
+    check = kernel.check_child
     reasons: list[str] = []
     kept: list[Proposal] = []
     for proposal in conn.esp_proposals:
@@ -51,10 +53,8 @@ def kernel_filter(conn: EngineConn, hook: Any, backend: str, log: Callable[[str]
     if not kept:
         raise ConfigError(f"\"{conn.name}\": kernel backend '{backend}' cannot install "
                           f"any of its ESP algorithms")
-    check_esn = hook.pluto_kernel_check_esn
-    why_not = check_esn() if check_esn.get_hookimpls() else None
-    if why_not:
-        kept = without_esn(conn.name, kept, why_not, backend, log)
+    if features.esn_refusal is not None:
+        kept = without_esn(conn.name, kept, features.esn_refusal, backend, log)
     return dataclasses.replace(conn, esp_proposals=tuple(kept))
 
 

@@ -12,8 +12,10 @@ from typing import Any
 
 from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
-from pluto_core.ikev2.conn import IdSpec, InlineJobs, KernelPort
+from pluto_core.ikev2.conn import IdSpec, InlineJobs
 from pluto_core.ikev2.engine import Engine, Event
+from pluto_core.kernel.port import Kernel
+from pluto_core.kernel.types import Acquire, Expire, trap_policies
 from pluto_core.shunts import ShuntManager
 
 
@@ -49,13 +51,13 @@ class PoolJobs:
 
 
 class IkeHost:
-    def __init__(self, options: Any, log: Any, kernel: KernelPort, secrets: Any, pool: CryptoPool | None,
+    def __init__(self, options: Any, log: Any, kernel: Kernel, secrets: Any, pool: CryptoPool | None,
                  on_event: Callable[[Event], None] | None = None, hook: Any = None) -> None:
         self.options = options
         self.log = log
+        self.kernel = kernel  # the engine, traps, shunts and sockets all reach the kernel through it
         self.sockets: dict[tuple[str, int], IkeSocket] = {}
         self.addresses: list[str] = []  # every local address, found at start
-        self.hook: Any = None
         self._event_fd: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.credentials = SecretsCredentials(secrets)
@@ -120,43 +122,42 @@ class IkeHost:
 
     # -- the kernel's events (ACQUIRE, EXPIRE, MAPPING) -----------------------
 
-    def watch_kernel(self, hook: Any) -> None:
-        """Read the backend's event socket on the loop; events also reach every plugin."""
-        self.hook = hook
-        fd = hook.pluto_kernel_event_fd() if hook.pluto_kernel_event_fd.get_hookimpls() else None
+    def watch_kernel(self) -> None:
+        """Read the backend's event socket on the loop (events also reach every plugin);
+        exempt the IKE sockets from IPsec policy and take ESP in UDP on port 4500, where
+        the backend can."""
+        fd = self.kernel.event_fd()
         if fd is not None:
             asyncio.get_running_loop().add_reader(fd, self._kernel_events)
             self._event_fd = fd
-        bypass = hook.pluto_kernel_bypass_socket
         for (address, port), sock in self.sockets.items():
-            if bypass.get_hookimpls() and sock.transport is not None:
+            if sock.transport is not None:
                 try:
-                    bypass(sock=sock.transport.get_extra_info("socket"))
+                    self.kernel.bypass_socket(sock.transport.get_extra_info("socket"))
                 except Exception as exc:
                     self.log.log(f"cannot exempt {address}:{port} from IPsec policy: {exc}")
-        encap = hook.pluto_kernel_enable_udp_encap
         for (address, port), sock in self.sockets.items():
-            if port == NATT_PORT and encap.get_hookimpls():
+            if port == NATT_PORT:
                 try:
-                    encap(sock=sock.transport.get_extra_info("socket") if sock.transport else None)
+                    self.kernel.enable_udp_encap(sock.transport.get_extra_info("socket") if sock.transport else None)
                 except Exception as exc:  # a kernel without ESP-in-UDP: IKE still works
                     self.log.log(f"cannot enable ESP-in-UDP on {address}:{port}: {exc}")
 
     def _kernel_events(self) -> None:
         try:
-            events = self.hook.pluto_kernel_read_events() or []
+            events = self.kernel.read_events()
         except Exception as exc:
             self.log.error(f"reading kernel events failed: {exc}")
             return
         for ev in events:
             kind = ev.hook
-            if kind == "pluto_kernel_acquire":
+            if isinstance(ev, Acquire):
                 self.shunts.negotiating(self.engine.acquire(ev.sel_src, ev.sel_dst))
-            elif kind == "pluto_kernel_expire":
+            elif isinstance(ev, Expire):
                 self.log.debug(f"kernel: {'hard' if ev.hard else 'soft'} expire of SPI 0x{ev.sa.spi:08x}", "kernel")
                 self.engine.expire(ev.sa.spi, ev.hard)
             try:
-                getattr(self.hook, kind)(event=ev)
+                self.kernel.dispatch(ev)
             except Exception as exc:
                 self.log.error(f"a plugin failed on {kind}: {exc}")
         self.flush()
@@ -164,15 +165,13 @@ class IkeHost:
     def install_traps(self, conn: Any) -> int:
         """``auto=ondemand``/``route`` or ``ipsec route``: outbound trap policies for the
         conn's subnets; the engine then answers the kernel's ACQUIRE for them."""
-        from pluto_core.kernel_types import trap_policies
-
-        if conn.remote_addr is None or not self.hook.pluto_kernel_add_policy.get_hookimpls():
+        if conn.remote_addr is None:
             return 0
         installed = self.traps.setdefault(conn.name, [])
         for policy in trap_policies(conn.local_ts, conn.remote_ts, conn.local_addr, conn.remote_addr,
                                     conn.mode == "tunnel", conn.reqid or self.engine.reqid_base,
                                     conn.priority):
-            self.hook.pluto_kernel_add_policy(policy=policy, update=True)
+            self.kernel.add_policy(policy, update=True)
             if policy not in installed:
                 installed.append(policy)
         self.engine.routed.add(conn.name)
@@ -185,7 +184,7 @@ class IkeHost:
         removed = 0
         for policy in self.traps.pop(name, []):
             try:
-                self.hook.pluto_kernel_del_policy(policy=policy)
+                self.kernel.del_policy(policy)
                 removed += 1
             except Exception as exc:  # KernelError from the backend
                 if getattr(exc, "errno", None) not in (errno.ENOENT, errno.ESRCH):

@@ -15,8 +15,8 @@ with no IKE behind them (Libreswan's "never-negotiate" conns and its
   place (``none``, the default, puts the trap back).
 
 The pure part (which policies) is separate from :class:`ShuntManager`, which
-the IKE host owns and which does the kernel I/O through the backend hooks; the
-engine only reports events.
+the IKE host owns and which does the kernel I/O through the host's
+:class:`pluto_core.kernel.port.Kernel`; the engine only reports events.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 from pluto_core.config.connection import oriented_ends
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.kernel_types import Direction, PolicyAction, PolicySpec, policy_priority, selector_pairs
+from pluto_core.kernel.types import Direction, PolicyAction, PolicySpec, shunt_policies
 
 NEVER_NEGOTIATE: dict[str, PolicyAction] = {
     "passthrough": PolicyAction.PASS, "pass": PolicyAction.PASS,
@@ -66,21 +66,6 @@ def is_never_negotiate(conn: Any) -> bool:
     """A shunt conn: ``type=passthrough|pass|drop|reject`` or ``authby=never``."""
     never = getattr(conn, "never_negotiate", None)
     return bool(never) if never is not None else str(getattr(conn, "type", "tunnel")) in NEVER_NEGOTIATE
-
-
-def shunt_policies(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...], action: PolicyAction,
-                   priority: int = 0) -> list[PolicySpec]:
-    """Out, in and fwd policies without template for every selector pair (fwd so that
-    the shunt also decides for traffic this host routes, as a tunnel's policies do).
-    Priorities follow the selectors as for tunnels, so a narrower shunt wins over a
-    wider tunnel; with identical selectors the two are one kernel object anyway."""
-    out: list[PolicySpec] = []
-    for lnet, rnet, upper, lport, rport in selector_pairs(local_ts, remote_ts):
-        prio = priority or policy_priority(lnet, rnet, upper, lport, rport)
-        out.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport, prio, action))
-        out.append(PolicySpec(rnet, lnet, Direction.IN, upper, rport, lport, prio, action))
-        out.append(PolicySpec(rnet, lnet, Direction.FWD, upper, rport, lport, prio, action))
-    return out
 
 
 def without_template(policies: list[PolicySpec], action: PolicyAction) -> list[PolicySpec]:
@@ -180,7 +165,7 @@ def trap_shunts(conn: Any) -> TrapShunts:
 class ShuntManager:
     """The daemon's shunts: never-negotiate conns and the negotiation/failure shunts
     of trap conns. ``host`` is the :class:`~pluto_core.ike_host.IkeHost` (its
-    backend hooks, trap policies, engine and log); the engine's events arrive
+    kernel port, trap policies, engine and log); the engine's events arrive
     through :meth:`on_event`."""
 
     def __init__(self, host: Any) -> None:
@@ -234,13 +219,11 @@ class ShuntManager:
         KernelError when the backend refuses one; those already in stay recorded."""
         shunt = self.conns[name]
         installed = self.routed.setdefault(name, [])
+        fwd = self.host.kernel.features().fwd_policies
         for policy in shunt.policies():
-            try:
-                self.host.hook.pluto_kernel_add_policy(policy=policy, update=True)
-            except KernelError as exc:
-                if policy.direction is Direction.FWD and exc.errno == errno.EOPNOTSUPP:
-                    continue  # FreeBSD/NetBSD PF_KEY: no forward policies (out and in decide there)
-                raise
+            if policy.direction is Direction.FWD and not fwd:
+                continue  # FreeBSD/NetBSD PF_KEY: no forward policies (out and in decide there)
+            self.host.kernel.add_policy(policy, update=True)
             if policy not in installed:
                 installed.append(policy)
         return len(installed)
@@ -254,7 +237,7 @@ class ShuntManager:
 
     def _delete(self, name: str, policy: PolicySpec) -> bool:
         try:
-            self.host.hook.pluto_kernel_del_policy(policy=policy)
+            self.host.kernel.del_policy(policy)
             return True
         except KernelError as exc:
             if exc.errno not in (errno.ENOENT, errno.ESRCH):
@@ -324,7 +307,7 @@ class ShuntManager:
         traps = self.host.traps.get(name, [])
         try:
             for policy in without_template(traps, action):
-                self.host.hook.pluto_kernel_add_policy(policy=policy, update=True)
+                self.host.kernel.add_policy(policy, update=True)
         except KernelError as exc:
             self.host.log.log(f"\"{name}\": cannot install {shunt_word(action)} shunt: {exc}")
             return False
@@ -333,7 +316,7 @@ class ShuntManager:
     def _restore_trap(self, name: str) -> None:
         try:
             for policy in self.host.traps.get(name, []):
-                self.host.hook.pluto_kernel_add_policy(policy=policy, update=True)
+                self.host.kernel.add_policy(policy, update=True)
         except KernelError as exc:
             self.host.log.log(f"\"{name}\": cannot put the trap policy back: {exc}")
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pluto_bsdkame.extensions import Alg
 from pluto_core.errors import KernelError
 from pluto_core.ikev2.enums import EncrId, IntegId
-from pluto_core.kernel_types import SaSpec
+from pluto_core.kernel.types import SaSpec
 
 
 @dataclass(frozen=True, slots=True)

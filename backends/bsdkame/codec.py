@@ -1,4 +1,4 @@
-"""Kernel types (:mod:`pluto_core.kernel_types`) to PF_KEY messages and back.
+"""Kernel types (:mod:`pluto_core.kernel.types`) to PF_KEY messages and back.
 
 Pure: every function takes the sequence number and pid to stamp and the
 :class:`Layout`, and returns a :class:`Message`; nothing here opens a socket.
@@ -38,7 +38,7 @@ from pluto_bsdkame.extensions import (
 )
 from pluto_bsdkame.layout import Layout
 from pluto_bsdkame.messages import Message
-from pluto_core.kernel_types import (
+from pluto_core.kernel.types import (
     IPPROTO_AH,
     IPPROTO_COMP,
     IPPROTO_ESP,

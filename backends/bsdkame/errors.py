@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 
 from pluto_core.errors import KernelError
-from pluto_core.kernel_errors import lacks_protocol_sentence, sentence
+from pluto_core.kernel.errors import lacks_protocol_sentence, sentence
 
 NO_PFKEY = (
     "this kernel has no PF_KEY v2 support (on Linux: modprobe af_key, CONFIG_NET_KEY; or use --use-xfrm)"
@@ -32,7 +32,7 @@ def lacks_algorithm(operation: str, names: list[str], code: int = errno.ENOSYS) 
     )
 
 
-# Only PF_KEY's; the rest are pluto_core.kernel_errors'.
+# Only PF_KEY's; the rest are pluto_core.kernel.errors'.
 _GENERIC = {
     errno.ENOBUFS: "the kernel ran out of buffer space for PF_KEY messages; retry",
     errno.EMSGSIZE: "the kernel found the PF_KEY message malformed (lengths)",

@@ -19,7 +19,7 @@ import errno
 import socket
 import sys
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pluto_bsdkame import codec
 from pluto_bsdkame.algorithms import PLATFORMS, Supported, refusal, sa_algorithms
@@ -32,22 +32,20 @@ from pluto_bsdkame.reqids import ReqidMap
 from pluto_core.errors import KernelError
 from pluto_core.hookspecs import hookimpl
 from pluto_core.ikev2.enums import EncrId, IntegId
-from pluto_core.kernel_owned import OwnedRecord, sa_key
-from pluto_core.kernel_types import (
+from pluto_core.kernel.owned import OwnedRecord, sa_key
+from pluto_core.kernel.types import (
     IPPROTO_AH,
     IPPROTO_ESP,
     Direction,
     Expire,
     KernelEvent,
+    KernelFeatures,
     PolicySpec,
     SaCounters,
     SaId,
     SaSpec,
-    plan_child,
+    sa_id,
 )
-
-if TYPE_CHECKING:
-    from pluto_core.ikev2.conn import ChildInstall
 
 AF_KEY = getattr(socket, "AF_KEY", 15)  # 15 on Linux and the BSDs
 PF_KEY_V2 = 2  # RFC 2367 section 2: the protocol argument of socket(2)
@@ -60,10 +58,6 @@ def policy_key(policy: PolicySpec) -> Hashable:
     """What names a policy in the kernel: selector and direction (PF_KEY has
     no marks or interface ids)."""
     return (policy.src, policy.dst, policy.direction, policy.proto, policy.sport, policy.dport)
-
-
-def _sa_id(sa: SaSpec) -> SaId:
-    return SaId(sa.dst, sa.spi, sa.proto, sa.mark, sa.src)
 
 
 class BsdKameBackend:
@@ -146,10 +140,13 @@ class BsdKameBackend:
         return refusal(self.platform, encr_id, key_bits, integ_id, self.supported.get(SaType.ESP))
 
     @hookimpl
-    def pluto_kernel_check_esn(self) -> str | None:
+    def pluto_kernel_features(self) -> KernelFeatures:
         # RFC 2367's sadb_sa has a 32-bit replay counter and no ESN flag; the KAME
-        # extensions of Linux af_key add none either.
-        return "PF_KEY v2 carries no extended sequence numbers (ESN)"
+        # extensions of Linux af_key add none either. The BSDs have no forward
+        # policies; the REGISTER reply lets check_child refuse algorithms early.
+        return KernelFeatures(esn_refusal="PF_KEY v2 carries no extended sequence numbers (ESN)",
+                              fwd_policies=self.layout is not None and self.layout.has_fwd,
+                              algorithm_check=True)
 
     # ------------------------------------------------------------------ SAs
 
@@ -183,7 +180,7 @@ class BsdKameBackend:
     @hookimpl
     def pluto_kernel_add_sa(self, sa: SaSpec, update: bool) -> None:
         assert self.platform is not None and self.layout is not None
-        ident = _sa_id(sa)
+        ident = sa_id(sa)
         larval = self.owned.is_larval(ident)
         operation = "update SA" if (update or larval) else "add SA"
         sa_type = codec.satype(sa.proto)
@@ -241,16 +238,6 @@ class BsdKameBackend:
             raise explain("delete SA", exc.code) from None
         self.owned.drop_sa(sa)
 
-    def _quiet_del_sa(self, sa: SaId) -> bool:
-        source = self._source_of(sa)
-        self.owned.drop_sa(sa)
-        seq, pid = self._seq()
-        try:
-            self._request("delete SA", codec.sa_request(MsgType.DELETE, sa, seq, pid, source))
-        except PfkeyRefused:
-            return False
-        return True
-
     # ------------------------------------------------------------------ policies
 
     def _check_policy(self, operation: str, policy: PolicySpec) -> None:
@@ -280,11 +267,7 @@ class BsdKameBackend:
     @hookimpl
     def pluto_kernel_add_policy(self, policy: PolicySpec, update: bool) -> None:
         self._put_policy("update policy" if update else "add policy", policy, update)
-        key = policy_key(policy)
-        if key not in self.owned.policies:
-            self.owned.add_policy(policy)
-        else:
-            self.owned.policies[key].policy = policy
+        self.owned.keep_policy(policy)
 
     def _delete_policy(self, policy: PolicySpec) -> None:
         """SPDDELETE2 by the id the kernel gave it, else SPDDELETE by selector."""
@@ -314,49 +297,6 @@ class BsdKameBackend:
                 self.owned.drop_policy(policy)
             raise explain("delete policy", exc.code) from None
         self.owned.drop_policy(policy)
-
-    def _release(self, policy: PolicySpec) -> None:
-        if self.owned.release_policy(policy) == 0:
-            try:
-                self._delete_policy(policy)
-            except PfkeyRefused:
-                pass
-
-    # ------------------------------------------------------------------ Child SAs (the engine's view)
-
-    @hookimpl
-    def pluto_kernel_install_child(self, child: ChildInstall) -> None:
-        assert self.layout is not None
-        plan = plan_child(child)
-        done_sas: list[SaSpec] = []
-        done_policies: list[PolicySpec] = []
-        try:
-            for sa in (plan.inbound, plan.outbound):
-                self.pluto_kernel_add_sa(sa=sa, update=False)
-                done_sas.append(sa)
-            for policy in plan.policies:
-                if policy.direction is Direction.FWD and not self.layout.has_fwd:
-                    continue  # the BSDs check forwarded traffic against the in policy
-                self._put_policy("add policy", policy, update=True)
-                self.owned.add_policy(policy)
-                done_policies.append(policy)
-        except (KernelError, PfkeyRefused) as exc:
-            for policy in done_policies:
-                self._release(policy)
-            for sa in done_sas:
-                self._quiet_del_sa(_sa_id(sa))
-            self._quiet_del_sa(_sa_id(plan.inbound))  # the larval SA of its SPI
-            if isinstance(exc, PfkeyRefused):
-                raise explain("add policy", exc.code) from None
-            raise
-
-    @hookimpl
-    def pluto_kernel_remove_child(self, child: ChildInstall) -> None:
-        plan = plan_child(child)
-        for policy in plan.policies:
-            self._release(policy)
-        for sa in (plan.outbound, plan.inbound):
-            self._quiet_del_sa(_sa_id(sa))
 
     # ------------------------------------------------------------------ shutdown and status
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pluto_core.errors import KernelError
 from pluto_core.ikev2.enums import EncrId, IntegId
-from pluto_core.kernel_types import SaSpec
+from pluto_core.kernel.types import SaSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Backend-neutral kernel objects (``pluto_core.kernel_types``) to XFRM
+"""Backend-neutral kernel objects (``pluto_core.kernel.types``) to XFRM
 messages and back. Pure: builds and reads pyroute2 message objects, never
 touches a socket, so every mapping is unit-tested byte for byte.
 """
@@ -9,7 +9,7 @@ import ipaddress
 import socket
 from typing import Any
 
-from pluto_core.kernel_types import (
+from pluto_core.kernel.types import (
     Acquire,
     Direction,
     Expire,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 
 from pluto_core.errors import KernelError
-from pluto_core.kernel_errors import lacks_protocol_sentence, sentence
+from pluto_core.kernel.errors import lacks_protocol_sentence, sentence
 
 
 def lacks_protocol(operation: str, proto: int, code: int = errno.EPROTONOSUPPORT, extack: str = "") -> KernelError:
@@ -24,7 +24,7 @@ def lacks_algorithm(operation: str, names: list[str], code: int, extack: str = "
                                               extack))
 
 
-# Only netlink's; the rest are pluto_core.kernel_errors'.
+# Only netlink's; the rest are pluto_core.kernel.errors'.
 _GENERIC = {
     errno.ENOBUFS: "the kernel ran out of memory for netlink messages; retry, or raise net.core.rmem_max",
 }

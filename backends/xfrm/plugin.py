@@ -12,30 +12,28 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pluto_core.errors import KernelError
 from pluto_core.hookspecs import hookimpl
-from pluto_core.kernel_owned import OwnedRecord
-from pluto_core.kernel_types import (
+from pluto_core.kernel.owned import OwnedRecord
+from pluto_core.kernel.types import (
     IPPROTO_AH,
     IPPROTO_ESP,
     Expire,
     KernelEvent,
+    KernelFeatures,
     PolicySpec,
     SaCounters,
     SaId,
     SaSpec,
-    plan_child,
+    sa_id,
 )
 from pluto_xfrm import codec
 from pluto_xfrm import messages as m
 from pluto_xfrm.algorithms import kernel_algorithms
 from pluto_xfrm.errors import explain, lacks_algorithm, lacks_protocol
 from pluto_xfrm.netlink import NetlinkError, XfrmSocket
-
-if TYPE_CHECKING:
-    from pluto_core.ikev2.conn import ChildInstall
 
 NETLINK_XFRM = m.NETLINK_XFRM
 SPI_MIN = 0x100  # RFC 4303 section 2.1: SPIs 1-255 are reserved by IANA
@@ -45,10 +43,8 @@ UDP_ENCAP = 100  # <linux/udp.h>
 GONE = (errno.ENOENT, errno.ESRCH)
 EVENT_GROUPS = (m.XFRMNLGRP_ACQUIRE, m.XFRMNLGRP_EXPIRE, m.XFRMNLGRP_MAPPING)
 _IKE_PROTOCOL = {2: IPPROTO_AH, 3: IPPROTO_ESP}  # RFC 7296 section 3.3.1 Protocol ID -> IP protocol
-
-
-def _sa_id(sa: SaSpec) -> SaId:
-    return SaId(sa.dst, sa.spi, sa.proto, sa.mark, sa.src)
+FEATURES = KernelFeatures(esn_refusal=None, fwd_policies=True, algorithm_check=False, sa_counters=True,
+                          events=True, udp_encap=True, socket_bypass=True)
 
 
 class XfrmBackend:
@@ -80,10 +76,11 @@ class XfrmBackend:
         return "Using Linux XFRM/netlink IPsec kernel interface"
 
     @hookimpl
-    def pluto_kernel_check_child(self, encr_id: int, key_bits: int, integ_id: int | None) -> str | None:
-        """XFRM names algorithms by crypto-API name: whatever the kernel lacks
-        shows up when the SA is added (``lacks_algorithm``), not before."""
-        return None
+    def pluto_kernel_features(self) -> KernelFeatures:
+        """Everything, but no algorithm check: XFRM names algorithms by crypto-API
+        name, and whatever the kernel lacks shows up when the SA is added
+        (``lacks_algorithm``), not before."""
+        return FEATURES
 
     @hookimpl
     def pluto_kernel_close(self) -> None:
@@ -116,7 +113,7 @@ class XfrmBackend:
 
     @hookimpl
     def pluto_kernel_add_sa(self, sa: SaSpec, update: bool) -> None:
-        ident = _sa_id(sa)
+        ident = sa_id(sa)
         kernel_algorithms(sa)  # refuse what cannot be expressed before asking the kernel
         msg_type = m.XFRM_MSG_UPDSA if (update or self.owned.is_larval(ident)) else m.XFRM_MSG_NEWSA
         operation = "update SA" if msg_type == m.XFRM_MSG_UPDSA else "add SA"
@@ -163,7 +160,7 @@ class XfrmBackend:
         except KernelError:
             has = True  # cannot tell: report the algorithm
         finally:
-            ident = _sa_id(probe)
+            ident = sa_id(probe)
             if self.owned.drop_sa(ident):
                 try:
                     self._request("delete SA", codec.sa_id(ident), m.XFRM_MSG_DELSA)
@@ -200,10 +197,7 @@ class XfrmBackend:
                           m.XFRM_MSG_UPDPOLICY if update else m.XFRM_MSG_NEWPOLICY)
         except _Refused as exc:
             raise explain(exc.operation, exc.code, exc.extack) from None
-        if self.owned.policy_key(policy) not in self.owned.policies:
-            self.owned.add_policy(policy)
-        else:
-            self.owned.policies[self.owned.policy_key(policy)].policy = policy
+        self.owned.keep_policy(policy)
 
     @hookimpl
     def pluto_kernel_del_policy(self, policy: PolicySpec) -> None:
@@ -214,54 +208,6 @@ class XfrmBackend:
                 self.owned.drop_policy(policy)
             raise explain(exc.operation, exc.code, exc.extack) from None
         self.owned.drop_policy(policy)
-
-    # ------------------------------------------------------------------ Child SAs (the engine's view)
-
-    @hookimpl
-    def pluto_kernel_install_child(self, child: ChildInstall) -> None:
-        plan = plan_child(child)
-        done_sas: list[SaSpec] = []
-        done_policies: list[PolicySpec] = []
-        try:
-            for sa in (plan.inbound, plan.outbound):
-                self.pluto_kernel_add_sa(sa=sa, update=False)
-                done_sas.append(sa)
-            for policy in plan.policies:
-                self._request("add policy", codec.policy_info(policy), m.XFRM_MSG_UPDPOLICY)
-                self.owned.add_policy(policy)
-                done_policies.append(policy)
-        except (KernelError, _Refused) as exc:
-            for policy in done_policies:
-                self._release(policy)
-            for sa in done_sas:
-                self._quiet_del_sa(_sa_id(sa))
-            self._quiet_del_sa(_sa_id(plan.inbound))  # the larval SA of its SPI
-            if isinstance(exc, _Refused):
-                raise explain(exc.operation, exc.code, exc.extack) from None
-            raise
-
-    @hookimpl
-    def pluto_kernel_remove_child(self, child: ChildInstall) -> None:
-        plan = plan_child(child)
-        for policy in plan.policies:
-            self._release(policy)
-        for sa in (plan.outbound, plan.inbound):
-            self._quiet_del_sa(_sa_id(sa))
-
-    def _release(self, policy: PolicySpec) -> None:
-        if self.owned.release_policy(policy) == 0:
-            try:
-                self._request("delete policy", codec.policy_id(policy), m.XFRM_MSG_DELPOLICY)
-            except _Refused:
-                pass
-
-    def _quiet_del_sa(self, sa: SaId) -> bool:
-        self.owned.drop_sa(sa)
-        try:
-            self._request("delete SA", codec.sa_id(sa), m.XFRM_MSG_DELSA)
-        except _Refused:
-            return False
-        return True
 
     # ------------------------------------------------------------------ shutdown
 

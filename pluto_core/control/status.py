@@ -6,9 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from pluto_core.errors import KernelError
 from pluto_core.ikev2.sa import IkeState
-from pluto_core.kernel_types import IPPROTO_ESP, SaId
 
 if TYPE_CHECKING:
     from pluto_core.daemon import Daemon
@@ -55,20 +53,13 @@ def status_data(daemon: Daemon) -> dict[str, Any]:
 
 
 def child_counters(daemon: Daemon, child: Any) -> dict[str, int]:
-    """Bytes in/out from the kernel backend's SA query (0 when the backend cannot say)."""
-    query = daemon.plugins.hook.pluto_kernel_query_sa
+    """Bytes in/out from the kernel's SA counters (0 when the kernel cannot say)."""
     installed = child.installed
-    if installed is None or not query.get_hookimpls():
+    if installed is None:
         return {"inBytes": 0, "outBytes": 0}
-    counts = {}
-    for key, dst, src, spi in (("inBytes", installed.local_addr, installed.remote_addr, installed.inbound.spi),
-                               ("outBytes", installed.remote_addr, installed.local_addr, installed.outbound.spi)):
-        try:
-            counters = query(sa=SaId(dst, spi, IPPROTO_ESP, src=src))
-            counts[key] = int(counters.bytes) if counters is not None else 0
-        except KernelError:
-            counts[key] = 0
-    return counts
+    kernel = daemon.kernel
+    return {"inBytes": kernel.sa_bytes(installed.local_addr, installed.remote_addr, installed.inbound.spi) or 0,
+            "outBytes": kernel.sa_bytes(installed.remote_addr, installed.local_addr, installed.outbound.spi) or 0}
 
 
 def ike_state_name(state: IkeState) -> str:

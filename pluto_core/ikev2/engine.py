@@ -38,6 +38,7 @@ from pluto_core.ikev2.parse_error import ParseError
 from pluto_core.ikev2.payloads import EncryptedFragment, EncryptedPayload, Notify, Payload
 from pluto_core.ikev2.sa import IkeSa, IkeState
 from pluto_core.ikev2.ts_narrow import Selector
+from pluto_core.kernel.types import trap_priority
 
 FLAG_INITIATOR = 0x08
 FLAG_RESPONSE = 0x20
@@ -94,20 +95,6 @@ class Event:
     serial: int
     detail: str = ""
     child: ChildInfo | None = None
-
-
-def _trap_priority(conn: EngineConn, local: Selector, remote: Selector, src: Selector, dst: Selector) -> int:
-    """The priority of the conn's trap policy that covers ``src`` to ``dst`` (as
-    ``kernel_types.trap_policies`` computes it)."""
-    from pluto_core.kernel_types import policy_priority, selector_subnets
-
-    if conn.priority:
-        return conn.priority
-    lnet = next(n for n in selector_subnets(local) if src.within(Selector.from_subnet(n)))
-    rnet = next(n for n in selector_subnets(remote) if dst.within(Selector.from_subnet(n)))
-    upper = local.proto or remote.proto
-    return policy_priority(lnet, rnet, upper, local.start_port if local.start_port == local.end_port else 0,
-                           remote.start_port if remote.start_port == remote.end_port else 0)
 
 
 class Engine:
@@ -209,7 +196,7 @@ class Engine:
             local = [t for t in conn.local_ts if src.within(t)]
             remote = [t for t in conn.remote_ts if dst.within(t)]
             if local and remote:
-                candidates.append((_trap_priority(conn, local[0], remote[0], src, dst), order, conn))
+                candidates.append((trap_priority(conn, local[0], remote[0], src, dst), order, conn))
         if not candidates:
             return None
         # the conn whose trap policy the kernel matched: the lowest priority number

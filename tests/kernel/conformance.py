@@ -20,6 +20,7 @@ them all.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import select
 import socket
@@ -35,7 +36,8 @@ import pytest
 from pluto_core import hookspecs
 from pluto_core.errors import KernelError
 from pluto_core.ikev2.enums import EncrId, IntegId
-from pluto_core.kernel_types import (
+from pluto_core.kernel.port import Kernel
+from pluto_core.kernel.types import (
     Acquire,
     Direction,
     Encap,
@@ -67,11 +69,13 @@ LOCAL, REMOTE = "192.0.2.1", "192.0.2.2"
 
 @dataclass(frozen=True)
 class Caps:
-    """What a backend can express beyond the common core."""
+    """What the suite must know of a backend beyond what it declares itself
+    (``pluto_kernel_features`` and ``pluto_kernel_check_child``, which decide
+    the algorithms and ESN each test uses or expects refused)."""
 
     name: str
     marks: bool = False  # XFRMA_MARK / XFRMA_IF_ID
-    aead: bool = True  # Linux af_key knows no AEAD (DESIGN.md, lab notes)
+    acquire_packet_selector: bool = True  # ACQUIRE names the packet; Linux af_key names the policy (by id)
 
 
 @dataclass
@@ -79,6 +83,7 @@ class KernelUnderTest:
     hook: Any
     caps: Caps
     backend: Any
+    port: Kernel  # what the daemon uses: Child SAs, shared policies, features
 
     def events(self, want: type, timeout: float = 5.0) -> list[KernelEvent]:
         """Wait on the backend's event descriptor, as the daemon's loop does."""
@@ -110,7 +115,7 @@ def kernel_under_test(backend: Any, caps: Caps) -> Iterator[KernelUnderTest]:
     try:
         manager.hook.pluto_kernel_open(options=None, log=None)
         try:
-            yield KernelUnderTest(manager.hook, caps, backend)
+            yield KernelUnderTest(manager.hook, caps, backend, Kernel(manager.hook, caps.name))
         finally:
             manager.hook.pluto_kernel_flush_owned()
             manager.hook.pluto_kernel_close()
@@ -268,7 +273,10 @@ def test_acquire_for_trap_policy(kernel: KernelUnderTest) -> None:
     assert acquires, f"no ACQUIRE (saw {seen})"
     a = acquires[0]
     assert (a.src, a.dst, a.reqid) == (LOCAL, REMOTE, 11)
-    assert (a.sel_src, a.sel_dst, a.proto, a.sport, a.dport) == ("10.1.0.1/32", "10.3.4.5/32", 17, 40001, 7)
+    if kernel.caps.acquire_packet_selector:
+        assert (a.sel_src, a.sel_dst, a.proto, a.sport, a.dport) == ("10.1.0.1/32", "10.3.4.5/32", 17, 40001, 7)
+    else:  # the selector of the trap policy the kernel named by id
+        assert (a.sel_src, a.sel_dst, a.proto, a.sport, a.dport) == ("10.1.0.0/16", "10.3.0.0/16", 0, 0, 0)
     assert a.policy_direction is Direction.OUT
 
 
@@ -350,6 +358,22 @@ def _sa(name: str, spi: int = 0x1000) -> SaSpec:
     return SaSpec(LOCAL, REMOTE, spi, reqid=21, **SA_CASES[name])
 
 
+def refusal(kernel: KernelUnderTest, sa: SaSpec) -> str | None:
+    """Why the backend refuses ``sa`` before asking the kernel, from what it declares
+    (its algorithm check, then ESN), or None when it is to be installed."""
+    key_bits = len(sa.encr_key) * 8 - (32 if sa.encr == EncrId.AES_CTR else 0)  # AES-CTR: key + 4-octet nonce
+    reason = kernel.port.check_child(encr_id=sa.encr, key_bits=key_bits, integ_id=sa.integ or None)
+    if reason is None and sa.esn:
+        return kernel.port.features().esn_refusal
+    return reason
+
+
+def installable(kernel: KernelUnderTest, *names: str) -> str:
+    """The first of these SA cases the backend can carry (Linux af_key: no AEAD, no
+    HMAC-SHA2-256-128; so PF_KEY runs on AES-CBC with HMAC-SHA1-96)."""
+    return next(name for name in names if refusal(kernel, _sa(name)) is None)
+
+
 def _esp_or_skip(kernel: KernelUnderTest) -> None:
     probe = SaSpec(LOCAL, REMOTE, 0x999, encr=EncrId.AES_CBC, encr_key=_key(16), integ=IntegId.HMAC_SHA1_96,
                    integ_key=_key(20))
@@ -363,8 +387,10 @@ def _esp_or_skip(kernel: KernelUnderTest) -> None:
 
 
 def test_sa_without_esp_names_the_module(kernel: KernelUnderTest) -> None:
-    """On a kernel without ESP, every ESP SA, AEAD or not, says so plainly."""
-    for name in ("aes128gcm16-tunnel", "aes256cbc-sha2_256_128"):
+    """On a kernel without ESP, every ESP SA the backend can carry, AEAD or not,
+    says so plainly."""
+    names = [n for n in ("aes128gcm16-tunnel", "aes256cbc-sha2_256_128") if refusal(kernel, _sa(n)) is None]
+    for name in names or ["aes128cbc-sha1_96"]:
         try:
             kernel.hook.pluto_kernel_add_sa(sa=_sa(name), update=False)
         except KernelError as exc:
@@ -380,10 +406,17 @@ def test_sa_without_esp_names_the_module(kernel: KernelUnderTest) -> None:
 
 @pytest.mark.parametrize("name", sorted(SA_CASES))
 def test_sa_algorithm_installed_exactly(kernel: KernelUnderTest, name: str) -> None:
+    """What the backend can carry is installed exactly as asked (``ip xfrm state``);
+    what it declares it cannot is refused first, says why, and installs nothing."""
     _esp_or_skip(kernel)
     sa = _sa(name)
-    if sa.encr in (EncrId.AES_GCM_16, EncrId.AES_GCM_8, EncrId.CHACHA20_POLY1305) and not kernel.caps.aead:
-        pytest.skip(f"{kernel.caps.name} has no AEAD")
+    reason = refusal(kernel, sa)
+    if reason is not None:
+        with pytest.raises(KernelError) as err:
+            kernel.hook.pluto_kernel_add_sa(sa=sa, update=False)
+        assert err.value.errno == errno.EOPNOTSUPP and reason in str(err.value)
+        assert ipxfrm.states() == []
+        return
     kernel.hook.pluto_kernel_add_sa(sa=sa, update=False)
     (shown,) = ipxfrm.states()
     assert_sa_shown(sa, shown)
@@ -393,7 +426,8 @@ def test_sa_algorithm_installed_exactly(kernel: KernelUnderTest, name: str) -> N
 
 def test_sa_query_and_delete(kernel: KernelUnderTest) -> None:
     _esp_or_skip(kernel)
-    kernel.hook.pluto_kernel_add_sa(sa=_sa("aes256cbc-sha2_256_128"), update=False)
+    kernel.hook.pluto_kernel_add_sa(sa=_sa(installable(kernel, "aes256cbc-sha2_256_128", "aes128cbc-sha1_96")),
+                                    update=False)
     counters = kernel.hook.pluto_kernel_query_sa(sa=SaId(REMOTE, 0x1000))
     assert (counters.bytes, counters.packets, counters.use_time) == (0, 0, 0)
     assert abs(counters.add_time - time.time()) < 60
@@ -405,8 +439,8 @@ def test_sa_query_and_delete(kernel: KernelUnderTest) -> None:
 
 def test_sa_soft_and_hard_expire(kernel: KernelUnderTest) -> None:
     _esp_or_skip(kernel)
-    sa = SaSpec(LOCAL, REMOTE, 0x1001, reqid=22, encr=EncrId.AES_CBC, encr_key=_key(16),
-                integ=IntegId.HMAC_SHA2_256_128, integ_key=_key(32), lifetime=Lifetime(soft_seconds=1, hard_seconds=3))
+    name = installable(kernel, "aes256cbc-sha2_256_128", "aes128cbc-sha1_96")
+    sa = dataclasses.replace(_sa(name, 0x1001), reqid=22, lifetime=Lifetime(soft_seconds=1, hard_seconds=3))
     kernel.hook.pluto_kernel_add_sa(sa=sa, update=False)
     seen = kernel.events(Expire, timeout=3.0)
     soft = [e for e in seen if isinstance(e, Expire)]
@@ -437,12 +471,10 @@ def _open_peer(kernel: KernelUnderTest) -> Any:
 
 
 def _key_side(hook: Any, here: str, there: str, inner_here: str, inner_there: str, spi_out: int, spi_in: int,
-              encap: Encap | None) -> None:
-    common: dict[str, Any] = dict(encr=EncrId.AES_GCM_16, reqid=31, encap=encap)
-    hook.pluto_kernel_add_sa(sa=SaSpec(here, there, spi_out, encr_key=_key(20, spi_out & 0xFF), **common),
-                             update=False)
-    hook.pluto_kernel_add_sa(sa=SaSpec(there, here, spi_in, encr_key=_key(20, spi_in & 0xFF), **common),
-                             update=False)
+              encap: Encap | None, case: str) -> None:
+    for src, dst, spi in ((here, there, spi_out), (there, here, spi_in)):
+        hook.pluto_kernel_add_sa(sa=dataclasses.replace(_sa(case, spi), src=src, dst=dst, reqid=31, encap=encap),
+                                 update=False)
     out = (Template(Mode.TUNNEL, here, there, 31),)
     back = (Template(Mode.TUNNEL, there, here, 31),)
     hook.pluto_kernel_add_policy(policy=PolicySpec(f"{inner_here}/32", f"{inner_there}/32", Direction.OUT,
@@ -453,9 +485,11 @@ def _key_side(hook: Any, here: str, there: str, inner_here: str, inner_there: st
 
 @pytest.mark.parametrize("encap", [None, Encap(4500, 4500)], ids=["esp", "udp-encap-4500"])
 def test_tunnel_traffic_and_counters(kernel: KernelUnderTest, encap: Encap | None) -> None:
-    """Fixed keys on both ends through the hooks only; datagrams cross the
-    tunnel, and the counters read back equal those of ``ip -s xfrm state``."""
+    """Fixed keys on both ends through the hooks only (AES-GCM, or AES-CBC with
+    HMAC-SHA1-96 where the backend has no AEAD); datagrams cross the tunnel, and
+    the counters read back equal those of ``ip -s xfrm state``."""
     _esp_or_skip(kernel)
+    case = installable(kernel, "aes128gcm16-tunnel", "aes128cbc-sha1_96")
     with named_netns(PEER_NS):
         ip("link", "add", "pv0", "type", "veth", "peer", "name", "pv1")
         ip("link", "set", "pv1", "netns", PEER_NS)
@@ -478,9 +512,9 @@ def test_tunnel_traffic_and_counters(kernel: KernelUnderTest, encap: Encap | Non
                     theirs.bind((REMOTE, 4500))
                 peer.pluto_kernel_enable_udp_encap(sock=theirs)
                 sockets += [mine, theirs]
-            _key_side(kernel.hook, LOCAL, REMOTE, INNER_A, INNER_B, SPI_AB, SPI_BA, encap)
-            _key_side(peer, REMOTE, LOCAL, INNER_B, INNER_A, SPI_BA, SPI_AB, encap)
+            _key_side(kernel.hook, LOCAL, REMOTE, INNER_A, INNER_B, SPI_AB, SPI_BA, encap, case)
             with inside(PEER_NS):
+                _key_side(peer, REMOTE, LOCAL, INNER_B, INNER_A, SPI_BA, SPI_AB, encap, case)
                 sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 sink.bind((INNER_B, 7777))
             sockets.append(sink)
@@ -500,5 +534,6 @@ def test_tunnel_traffic_and_counters(kernel: KernelUnderTest, encap: Encap | Non
         finally:
             for sock in sockets:
                 sock.close()
-            peer.pluto_kernel_flush_owned()
-            peer.pluto_kernel_close()
+            with inside(PEER_NS):
+                peer.pluto_kernel_flush_owned()
+                peer.pluto_kernel_close()

@@ -39,7 +39,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("private", "pluto_core.ikev2.exchange_create", "pluto_core.ikev2.exchange_init._keypair_job"): ENGINE_KERNEL,
     ("private", "pluto_core.ikev2.exchange_create", "pluto_core.ikev2.exchange_init._spi"): ENGINE_KERNEL,
     # the engine's lazy imports, none saying why
-    ("lazy", "pluto_core.ikev2.engine", "pluto_core.kernel_types"): ENGINE_KERNEL,
     ("lazy", "pluto_core.ikev2.engine", "pluto_core.ikev2.exchange_auth"): ENGINE_KERNEL,
     ("lazy", "pluto_core.ikev2.engine", "pluto_core.ikev2.exchange_create"): ENGINE_KERNEL,
     ("lazy", "pluto_core.ikev2.engine", "pluto_core.ikev2.exchange_info"): ENGINE_KERNEL,
@@ -50,7 +49,6 @@ KNOWN: dict[tuple[str, str, str], str] = {
     ("lazy", "pluto_core.ikev2.exchange_info", "pluto_core.ikev2.exchange_create"): ENGINE_KERNEL,
     ("lazy", "pluto_core.ikev2.exchange_init", "pluto_core.ikev2.engine"): ENGINE_KERNEL,
     ("lazy", "pluto_core.ikev2.exchange_init", "pluto_core.ikev2.exchange_auth"): ENGINE_KERNEL,
-    ("lazy", "pluto_core.ike_host", "pluto_core.kernel_types"): ENGINE_KERNEL,
     # SA event types live in ikev2/engine.py, so a plugin that reads events has to import it
     ("edge", "pluto_plugins.updown", "pluto_core.ikev2.engine"): ENGINE_KERNEL,
 }
@@ -64,7 +62,7 @@ STATEFUL = ("pluto_core.ikev2.engine", "pluto_core.ikev2.sa", "pluto_core.ikev2.
 # The engine is sans-I/O: none of the daemon side, no event loop, no plugin manager.
 ENGINE_MAY_NOT = ("pluto_core.daemon", "pluto_core.control", "pluto_core.config", "pluto_core.cli",
                   "pluto_core.ike_host", "pluto_core.ike_socket", "pluto_core.crypto_pool",
-                  "pluto_core.plugins", "pluto_core.kernel_port", "pluto_xfrm",
+                  "pluto_core.plugins", "pluto_core.kernel.port", "pluto_core.kernel.hookspecs", "pluto_xfrm",
                   "pluto_bsdkame", "pluto_plugins", "asyncio", "pluggy", "stevedore")
 # Backends and plugins talk to the engine through hooks, never to its insides or the daemon.
 EDGE_MAY_NOT = ("pluto_core.ikev2.engine", "pluto_core.ikev2.exchange*", "pluto_core.ikev2.task*",

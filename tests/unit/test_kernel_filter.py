@@ -11,40 +11,26 @@ from pluto_core.engine_conn import default_esp_proposals
 from pluto_core.errors import ConfigError
 from pluto_core.esp_filter import kernel_filter
 from pluto_core.ikev2.conn import EngineConn, IdSpec
+from pluto_core.kernel.types import KernelFeatures
 
 
-class Check:
+def check(encr_id: int, key_bits: int | None, integ_id: int | None) -> str | None:
     """Like Linux af_key: no AEAD, no HMAC-SHA2-256-128."""
-
-    def get_hookimpls(self) -> list[int]:
-        return [1]
-
-    def __call__(self, encr_id: int, key_bits: int | None, integ_id: int | None) -> str | None:
-        if encr_id in (20, 28):
-            return f"ENCR {encr_id} is an AEAD, which af_key cannot install"
-        if integ_id == 12:
-            return "af_key installs HMAC-SHA2-256 with a 96-bit ICV"
-        return None
+    if encr_id in (20, 28):
+        return f"ENCR {encr_id} is an AEAD, which af_key cannot install"
+    if integ_id == 12:
+        return "af_key installs HMAC-SHA2-256 with a 96-bit ICV"
+    return None
 
 
-class CheckEsn:
-    def __init__(self, answer: str | None) -> None:
-        self.answer = answer
-
-    def get_hookimpls(self) -> list[int]:
-        return [1]
-
-    def __call__(self) -> str | None:
-        return self.answer
-
-
-def _hook(esn: str | None = "PF_KEY v2 carries no extended sequence numbers (ESN)") -> Any:
-    return SimpleNamespace(pluto_kernel_check_child=Check(), pluto_kernel_check_esn=CheckEsn(esn))
+def _kernel(esn: str | None) -> Any:
+    features = KernelFeatures(esn_refusal=esn, algorithm_check=True)
+    return SimpleNamespace(features=lambda: features, check_child=check)
 
 
 def _filter(lines: list[str], conn: EngineConn, esn: str | None = "PF_KEY v2 carries no extended sequence numbers "
             "(ESN)") -> EngineConn:
-    return kernel_filter(conn, _hook(esn), "bsdkame", lines.append)
+    return kernel_filter(conn, _kernel(esn), "bsdkame", lines.append)
 
 
 def _conn(esp: tuple) -> EngineConn:  # type: ignore[type-arg]

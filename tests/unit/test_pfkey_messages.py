@@ -38,7 +38,7 @@ from pluto_bsdkame.plugin import BsdKameBackend, policy_key
 from pluto_bsdkame.reqids import ReqidMap
 from pluto_core.errors import KernelError
 from pluto_core.ikev2.enums import EncrId, IntegId
-from pluto_core.kernel_types import (
+from pluto_core.kernel.types import (
     Acquire,
     Direction,
     Encap,

@@ -13,7 +13,7 @@ from pluto_core.engine_conn import to_engine_conn
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.conn import ChildInstall, ChildKeys
 from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.kernel_types import Direction, plan_child, policy_priority, trap_policies
+from pluto_core.kernel.types import Direction, plan_child, policy_priority, trap_policies
 
 
 def _child(**kw: object) -> ChildInstall:

@@ -13,7 +13,17 @@ from pluto_core.config import load_config
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.engine import Event
 from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.kernel_types import Direction, Mode, PolicyAction, PolicySpec, Template, trap_policies
+from pluto_core.kernel.port import Kernel
+from pluto_core.kernel.types import (
+    Direction,
+    KernelFeatures,
+    Mode,
+    PolicyAction,
+    PolicySpec,
+    Template,
+    shunt_policies,
+    trap_policies,
+)
 from pluto_core.shunts import (
     ROUTED_FAILURE,
     ROUTED_NEGOTIATION,
@@ -23,7 +33,6 @@ from pluto_core.shunts import (
     ShuntManager,
     implemented_as_drop,
     is_never_negotiate,
-    shunt_policies,
     to_shunt_conn,
     trap_shunts,
 )
@@ -107,12 +116,16 @@ def test_unoriented_shunt_is_a_clear_error(tmp_path: Path) -> None:
 # The manager: kernel calls through the hooks, state from the engine's events
 
 
-class Kernel:
-    """The two backend hooks the manager uses, recording what the kernel would hold."""
+class Backend:
+    """The backend hooks the manager's kernel port uses, recording what the kernel would hold."""
 
     def __init__(self) -> None:
         self.held: dict[tuple[Any, ...], PolicySpec] = {}
         self.refuse = False
+        self.fwd = True
+
+    def pluto_kernel_features(self) -> KernelFeatures:
+        return KernelFeatures(fwd_policies=self.fwd)
 
     @staticmethod
     def key(p: PolicySpec) -> tuple[Any, ...]:
@@ -132,7 +145,9 @@ def make_host(tmp_path: Path, body: str) -> tuple[SimpleNamespace, dict[str, Any
     lines: list[str] = []
     engine = SimpleNamespace(conns={}, routed=set(), sas=[])
     engine.ike_sas = lambda: engine.sas
-    host = SimpleNamespace(hook=Kernel(), traps={}, engine=engine, log=SimpleNamespace(log=lines.append),
+    backend = Backend()
+    host = SimpleNamespace(hook=backend, kernel=Kernel(backend, "fake"), traps={}, engine=engine,
+                           log=SimpleNamespace(log=lines.append),
                            lines=lines)
     host.shunts = ShuntManager(host)
     return host, conns(tmp_path, body)
@@ -194,9 +209,9 @@ def test_failure_shunt_replaces_the_trap(tmp_path: Path, failureshunt: str, acti
     traps = route_trap(host, "t")
     negotiate(host, "t", 3)
     assert host.shunts.routing("t") == ROUTED_NEGOTIATION
-    assert host.hook.held[Kernel.key(traps[0])] == traps[0]  # negotiationshunt=drop (default): trap kept
+    assert host.hook.held[Backend.key(traps[0])] == traps[0]  # negotiationshunt=drop (default): trap kept
     host.shunts.on_event(Event("ike-failed", "t", 3, "timeout: no response from peer"))
-    held = host.hook.held[Kernel.key(traps[0])]
+    held = host.hook.held[Backend.key(traps[0])]
     assert (held.action, held.templates, held.priority) == (action, (), traps[0].priority)
     assert host.shunts.routing("t") == ROUTED_FAILURE
     word = "passthrough" if action is PolicyAction.PASS else "drop"
@@ -214,7 +229,7 @@ def test_failureshunt_none_keeps_the_trap_and_other_serials_are_ignored(tmp_path
     host.shunts.on_event(Event("ike-failed", "t", 4, "an older IKE SA"))
     assert host.shunts.routing("t") == ROUTED_NEGOTIATION
     host.shunts.on_event(Event("child-failed", "t", 6, "TS_UNACCEPTABLE"))
-    assert host.hook.held[Kernel.key(traps[0])] == traps[0]
+    assert host.hook.held[Backend.key(traps[0])] == traps[0]
     assert host.shunts.routing("t") == ROUTED_ONDEMAND
 
 
@@ -223,10 +238,10 @@ def test_negotiation_passthrough_then_back_to_the_trap(tmp_path: Path) -> None:
     host.shunts.configure_trap(found["t"])
     traps = route_trap(host, "t")
     negotiate(host, "t", 1)
-    held = host.hook.held[Kernel.key(traps[0])]
+    held = host.hook.held[Backend.key(traps[0])]
     assert (held.action, held.templates) == (PolicyAction.PASS, ())
     host.shunts.on_event(Event("ike-failed", "t", 1, "AUTHENTICATION_FAILED"))
-    assert host.hook.held[Kernel.key(traps[0])] == traps[0]  # failureshunt=none: the trap again
+    assert host.hook.held[Backend.key(traps[0])] == traps[0]  # failureshunt=none: the trap again
     assert traps[0].templates == (Template(Mode.TUNNEL, WEST, EAST, 16384),)
 
 
@@ -244,7 +259,8 @@ def test_success_ends_the_negotiation_and_unrouted_conns_are_not_tracked(tmp_pat
 
 
 def test_kernel_without_forward_policies_routes_out_and_in(tmp_path: Path) -> None:
-    """FreeBSD/NetBSD PF_KEY refuse FWD with EOPNOTSUPP: the shunt is routed without it."""
+    """FreeBSD/NetBSD PF_KEY have no FWD (declared; a FWD policy is refused with
+    EOPNOTSUPP): the shunt is routed without it."""
     import errno
 
     host, found = make_host(tmp_path, "conn d\n\ttype=drop\n")
@@ -257,5 +273,6 @@ def test_kernel_without_forward_policies_routes_out_and_in(tmp_path: Path) -> No
         add(policy=policy, update=update)
 
     host.hook.pluto_kernel_add_policy = no_fwd
+    host.hook.fwd = False
     assert host.shunts.route("d") == 2
     assert {p.direction for p in host.hook.held.values()} == {Direction.OUT, Direction.IN}

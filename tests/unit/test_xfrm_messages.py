@@ -16,7 +16,8 @@ from pluto_core.errors import KernelError
 from pluto_core.ikev2.conn import ChildInstall, ChildKeys
 from pluto_core.ikev2.enums import EncrId, IntegId
 from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.kernel_types import (
+from pluto_core.kernel.owned import OwnedRecord
+from pluto_core.kernel.types import (
     Acquire,
     Direction,
     Encap,
@@ -37,7 +38,6 @@ from pluto_xfrm import messages as m
 from pluto_xfrm.algorithms import kernel_algorithms
 from pluto_xfrm.errors import explain, lacks_protocol
 from pluto_xfrm.netlink import _extack
-from pluto_xfrm.owned import OwnedRecord
 
 V4 = lambda a, b, c, d: bytes([a, b, c, d]) + bytes(12)  # noqa: E731  xfrm_address_t holding IPv4
 

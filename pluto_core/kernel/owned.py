@@ -1,10 +1,11 @@
 """The record of what this daemon installed, so that shutdown removes
 exactly that and nothing another daemon, ``ip xfrm`` or ``setkey`` put there.
 
-Shared by every kernel backend: keyed by the kernel-type objects
-(:mod:`pluto_core.kernel_types`), never by a backend's own messages.
-Policies are reference-counted because a rekeyed Child SA installs the same
-policies (same selectors) before the old one is removed.
+Keyed by the kernel-type objects (:mod:`pluto_core.kernel.types`), never by
+a backend's own messages. Each backend keeps one (what is in its kernel, for
+``pluto_kernel_flush_owned``); the port keeps one more whose policy counts
+are the holders: a rekeyed Child SA installs the same policies (same
+selectors) before the old one is removed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from pluto_core.kernel_types import PolicySpec, SaId
+from pluto_core.kernel.types import PolicySpec, SaId
 
 
 def sa_key(sa: SaId) -> tuple[object, ...]:
@@ -55,6 +56,15 @@ class OwnedRecord:
         held.policy = policy
         held.refs += 1
         return held.refs
+
+    def keep_policy(self, policy: PolicySpec) -> None:
+        """Held at least once from now on (a replace keeps the count): what a plain
+        add or update of a policy means, as opposed to one more Child SA holding it."""
+        held = self.policies.get(self.policy_key(policy))
+        if held is None:
+            self.add_policy(policy)
+        else:
+            held.policy = policy
 
     def release_policy(self, policy: PolicySpec) -> int:
         """One holder fewer; returns how many remain (0: remove it from the kernel)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from pluto_core.kernel_types import IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP
+from pluto_core.kernel.types import IPPROTO_AH, IPPROTO_COMP, IPPROTO_ESP
 
 PROTO_NAMES = {IPPROTO_ESP: "ESP", IPPROTO_AH: "AH", IPPROTO_COMP: "IPComp"}
 PROTO_MODULES = {IPPROTO_ESP: "esp4/esp6 (CONFIG_INET_ESP, CONFIG_INET6_ESP)",

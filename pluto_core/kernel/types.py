@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, ClassVar
 
+from pluto_core.ikev2.ts_narrow import Selector
+
 if TYPE_CHECKING:
-    from pluto_core.ikev2.conn import ChildInstall, ChildKeys
-    from pluto_core.ikev2.ts_narrow import Selector
+    from pluto_core.ikev2.conn import ChildInstall, ChildKeys, EngineConn
 
 IPPROTO_ESP = 50
 IPPROTO_AH = 51
@@ -170,6 +171,18 @@ class PolicySpec:
         return ipaddress.ip_network(self.src, strict=False).version
 
 
+def policy_identity(policy: PolicySpec) -> tuple[object, ...]:
+    """What makes two policies the same kernel object: selector, direction,
+    mark and ``if_id`` (not priority, action or templates)."""
+    return (policy.src, policy.dst, policy.direction, policy.proto, policy.sport, policy.dport,
+            policy.mark, policy.if_id)
+
+
+def sa_id(sa: SaSpec) -> SaId:
+    """The name of an SA once installed."""
+    return SaId(sa.dst, sa.spi, sa.proto, sa.mark, sa.src)
+
+
 @dataclass(frozen=True, slots=True)
 class SaCounters:
     """What ``trafficstatus`` shows: bytes and packets through the SA, when it
@@ -179,6 +192,25 @@ class SaCounters:
     packets: int
     add_time: int
     use_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class KernelFeatures:
+    """What the selected backend can do beyond the primitives every backend has,
+    declared once (``pluto_kernel_features``) so that nobody probes which hooks
+    exist. The defaults are what a full backend (XFRM) offers."""
+
+    esn_refusal: str | None = None  # why ESN SAs cannot be installed; None: they can
+    fwd_policies: bool = True  # Direction.FWD exists (the BSDs have none: in policies decide)
+    algorithm_check: bool = False  # pluto_kernel_check_child tells before negotiation what cannot be installed
+    sa_counters: bool = True  # pluto_kernel_query_sa reads bytes and packets
+    events: bool = True  # pluto_kernel_event_fd / pluto_kernel_read_events deliver ACQUIRE, EXPIRE, MAPPING
+    udp_encap: bool = True  # pluto_kernel_enable_udp_encap
+    socket_bypass: bool = True  # pluto_kernel_bypass_socket
+
+    @property
+    def esn(self) -> bool:
+        return self.esn_refusal is None
 
 
 # --------------------------------------------------------------------------
@@ -279,13 +311,55 @@ def policy_priority(src: str, dst: str, proto: int = 0, sport: int = 0, dport: i
     return POLICY_PRIORITY_BASE - 8 * bits - (4 if proto else 0) - (1 if sport else 0) - (1 if dport else 0)
 
 
+@dataclass(frozen=True, slots=True)
+class PolicySelector:
+    """One (local prefix, remote prefix) pair the policies of a conn cover, seen
+    from this end, with the priority every policy of the pair gets."""
+
+    local: str
+    remote: str
+    proto: int  # upper-layer protocol, 0: any
+    lport: int  # 0: any
+    rport: int
+    priority: int
+
+
+def policy_selectors(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...],
+                     priority: int = 0) -> list[PolicySelector]:
+    """Every selector pair that policies for these traffic selectors need: same-family
+    pairs only, ranges as covering prefixes (RFC 7296 section 3.13.1 allows ranges;
+    kernels take prefixes), a port range other than one port widened to any. The one
+    place a policy's priority is decided: ``priority`` when the conn sets one, else
+    :func:`policy_priority` of the pair. Child SA, trap and shunt policies all come
+    from here, and the engine picks the conn of an ACQUIRE with it
+    (:func:`trap_priority`)."""
+    out: list[PolicySelector] = []
+    for lsel in local_ts:
+        for rsel in remote_ts:
+            if lsel.version != rsel.version:
+                continue
+            upper = lsel.proto or rsel.proto
+            lport, rport = _port(lsel.start_port, lsel.end_port), _port(rsel.start_port, rsel.end_port)
+            for lnet in _subnets(lsel.version, lsel.start, lsel.end):
+                for rnet in _subnets(rsel.version, rsel.start, rsel.end):
+                    out.append(PolicySelector(lnet, rnet, upper, lport, rport,
+                                              priority or policy_priority(lnet, rnet, upper, lport, rport)))
+    return out
+
+
+def trap_priority(conn: EngineConn, local: Selector, remote: Selector, src: Selector, dst: Selector) -> int:
+    """The priority of ``conn``'s trap policy (for its selectors ``local`` and
+    ``remote``) that covers traffic from ``src`` to ``dst``: the number the kernel
+    compared when it chose that trap and sent ACQUIRE."""
+    for pair in policy_selectors((local,), (remote,), conn.priority):
+        if src.within(Selector.from_subnet(pair.local)) and dst.within(Selector.from_subnet(pair.remote)):
+            return pair.priority
+    raise ValueError(f"{src}->{dst} is not within {local}->{remote}")
+
+
 def plan_child(child: ChildInstall) -> ChildPlan:
     """Turn the engine's description of a Child SA into two SAs and the
-    out/in/fwd policies for every pair of (local, remote) selectors.
-
-    A selector that is an address range rather than a subnet becomes the
-    subnets covering it (RFC 7296 section 3.13.1 allows ranges; kernels
-    take prefixes)."""
+    out/in/fwd policies for every pair of (local, remote) selectors."""
     mode = Mode.TUNNEL if child.mode == "tunnel" else Mode.TRANSPORT
     soft = int(child.lifetime_soft)
     hard = int(child.lifetime_hard)
@@ -313,50 +387,38 @@ def plan_child(child: ChildInstall) -> ChildPlan:
     else:
         out_tmpl = in_tmpl = (Template(mode, reqid=child.reqid, proto=proto),)
     policies: list[PolicySpec] = []
-    for local in child.local_ts:
-        for remote in child.remote_ts:
-            if local.version != remote.version:
-                continue
-            upper = local.proto or remote.proto
-            lport, rport = _port(local.start_port, local.end_port), _port(remote.start_port, remote.end_port)
-            for lnet in _subnets(local.version, local.start, local.end):
-                for rnet in _subnets(remote.version, remote.start, remote.end):
-                    priority = child.priority or policy_priority(lnet, rnet, upper, lport, rport)
-                    policies.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport, priority,
-                                               templates=out_tmpl))
-                    policies.append(PolicySpec(rnet, lnet, Direction.IN, upper, rport, lport, priority,
-                                               templates=in_tmpl))
-                    if mode is Mode.TUNNEL:
-                        policies.append(PolicySpec(rnet, lnet, Direction.FWD, upper, rport, lport, priority,
-                                                   templates=in_tmpl))
+    for pair in policy_selectors(child.local_ts, child.remote_ts, child.priority):
+        lnet, rnet, upper, lport, rport, priority = (pair.local, pair.remote, pair.proto, pair.lport, pair.rport,
+                                                     pair.priority)
+        policies.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport, priority, templates=out_tmpl))
+        policies.append(PolicySpec(rnet, lnet, Direction.IN, upper, rport, lport, priority, templates=in_tmpl))
+        if mode is Mode.TUNNEL:
+            policies.append(PolicySpec(rnet, lnet, Direction.FWD, upper, rport, lport, priority,
+                                       templates=in_tmpl))
     return ChildPlan(inbound, outbound, tuple(policies))
 
 
 def trap_policies(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...], local: str, remote: str,
                   tunnel: bool, reqid: int, priority: int = 0) -> list[PolicySpec]:
     """Outbound policies with a template and no SA (``auto=ondemand``/``route``): the first
-    matching packet makes the kernel send ACQUIRE."""
+    matching packet makes the kernel send ACQUIRE. Same selectors and priorities as the
+    Child SA's out policies they become."""
     mode = Mode.TUNNEL if tunnel else Mode.TRANSPORT
     template = (Template(mode, local, remote, reqid, IPPROTO_ESP) if tunnel
                 else Template(mode, reqid=reqid, proto=IPPROTO_ESP),)
-    return [PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport,
-                       priority or policy_priority(lnet, rnet, upper, lport, rport), templates=template)
-            for lnet, rnet, upper, lport, rport in selector_pairs(local_ts, remote_ts)]
+    return [PolicySpec(p.local, p.remote, Direction.OUT, p.proto, p.lport, p.rport, p.priority, templates=template)
+            for p in policy_selectors(local_ts, remote_ts, priority)]
 
 
-def selector_pairs(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...]
-                   ) -> list[tuple[str, str, int, int, int]]:
-    """Every (local prefix, remote prefix, upper protocol, local port, remote port) that
-    policies for these selectors need: same-family pairs only, ranges as covering prefixes,
-    a port range other than one port widened to any (a kernel selector holds one port)."""
-    out: list[tuple[str, str, int, int, int]] = []
-    for lsel in local_ts:
-        for rsel in remote_ts:
-            if lsel.version != rsel.version:
-                continue
-            upper = lsel.proto or rsel.proto
-            lport, rport = _port(lsel.start_port, lsel.end_port), _port(rsel.start_port, rsel.end_port)
-            for lnet in _subnets(lsel.version, lsel.start, lsel.end):
-                for rnet in _subnets(rsel.version, rsel.start, rsel.end):
-                    out.append((lnet, rnet, upper, lport, rport))
+def shunt_policies(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...], action: PolicyAction,
+                   priority: int = 0) -> list[PolicySpec]:
+    """Out, in and fwd policies without template for every selector pair (fwd so that
+    the shunt also decides for traffic this host routes, as a tunnel's policies do).
+    Priorities follow the selectors as for tunnels, so a narrower shunt wins over a
+    wider tunnel; with identical selectors the two are one kernel object anyway."""
+    out: list[PolicySpec] = []
+    for p in policy_selectors(local_ts, remote_ts, priority):
+        out.append(PolicySpec(p.local, p.remote, Direction.OUT, p.proto, p.lport, p.rport, p.priority, action))
+        out.append(PolicySpec(p.remote, p.local, Direction.IN, p.proto, p.rport, p.lport, p.priority, action))
+        out.append(PolicySpec(p.remote, p.local, Direction.FWD, p.proto, p.rport, p.lport, p.priority, action))
     return out

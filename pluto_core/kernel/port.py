@@ -1,0 +1,224 @@
+"""The one route into the kernel: the engine (through its ``KernelPort``
+protocol), the IKE host (traps, socket bypass, ESP in UDP, events), the
+shunts and the control commands (SA counters) all go through :class:`Kernel`.
+
+Backends implement primitives only (SPI, SA, policy, events) and declare what
+they can do once (``pluto_kernel_features``). What is built from the
+primitives lives here, once for every backend: a Child SA's SAs and policies
+in order with rollback on failure, and policies shared between holders (the
+Child SAs of a rekey, a trap) counted so that the last holder removes them.
+This is strongSwan's split between ``kernel_ipsec_t`` and ``child_sa_t``.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+from pluto_core.errors import KernelError
+from pluto_core.ikev2.conn import ChildInstall
+from pluto_core.kernel.owned import OwnedRecord
+from pluto_core.kernel.types import (
+    IPPROTO_ESP,
+    Direction,
+    KernelEvent,
+    KernelFeatures,
+    PolicySpec,
+    SaCounters,
+    SaId,
+    plan_child,
+    policy_identity,
+    sa_id,
+)
+
+GONE = (errno.ENOENT, errno.ESRCH)
+
+
+class Kernel:
+    """The selected backend's hooks behind the operations pluto needs.
+
+    ``hook`` is the plugin manager's hook relay (only the selected backend
+    implements the ``pluto_kernel_*`` primitives); ``backend`` its name, for
+    messages."""
+
+    def __init__(self, hook: Any, backend: str) -> None:
+        self.hook = hook
+        self.backend = backend
+        self.holders = OwnedRecord(policy_identity)
+        self._features: KernelFeatures | None = None
+
+    # ------------------------------------------------------------------ what the backend can do
+
+    def features(self) -> KernelFeatures:
+        """The backend's declaration, asked once. A backend that declares nothing
+        implements none of the kernel hooks: every operation is refused."""
+        if self._features is None:
+            declared = self.hook.pluto_kernel_features()
+            if declared is None:
+                raise KernelError("ask kernel features", errno.ENOSYS,
+                                  f"kernel backend '{self.backend}' implements no kernel hooks "
+                                  "(no pluto_kernel_features)")
+            self._features = declared
+        return self._features
+
+    def check_child(self, encr_id: int, key_bits: int | None, integ_id: int | None) -> str | None:
+        """Why the kernel cannot install these ESP transforms, or None (also when
+        the backend cannot tell before trying)."""
+        if not self.features().algorithm_check:
+            return None
+        answer: str | None = self.hook.pluto_kernel_check_child(encr_id=encr_id, key_bits=key_bits,
+                                                                 integ_id=integ_id)
+        return answer
+
+    # ------------------------------------------------------------------ life cycle
+
+    def open(self, options: Any, log: Any) -> str | None:
+        """Open the backend; its one-line description for the start-up log."""
+        description: str | None = self.hook.pluto_kernel_open(options=options, log=log)
+        return description
+
+    def flush_owned(self) -> int:
+        """Remove what this daemon installed (shutdown); how many entries went."""
+        self.holders = OwnedRecord(policy_identity)
+        return int(self.hook.pluto_kernel_flush_owned() or 0)
+
+    def close(self) -> None:
+        self.hook.pluto_kernel_close()
+
+    # ------------------------------------------------------------------ the engine's KernelPort
+
+    def allocate_spi(self, src: str, dst: str, protocol: int) -> int:
+        self.features()
+        return int(self.hook.pluto_kernel_allocate_spi(src=src, dst=dst, protocol=protocol))
+
+    def install_child(self, child: ChildInstall) -> None:
+        """Both SAs, then the out/in/(fwd) policies of every selector pair (each held
+        once more). All or nothing: on failure what this call installed is removed
+        again, the larval SA of the inbound SPI too, and the KernelError propagates."""
+        plan = plan_child(child)
+        fwd = self.features().fwd_policies
+        added = []
+        held: list[PolicySpec] = []
+        try:
+            for sa in (plan.inbound, plan.outbound):
+                self.hook.pluto_kernel_add_sa(sa=sa, update=False)
+                added.append(sa)
+            for policy in plan.policies:
+                if policy.direction is Direction.FWD and not fwd:
+                    continue  # the BSDs check forwarded traffic against the in policy
+                self.hold_policy(policy)
+                held.append(policy)
+        except KernelError:
+            for policy in held:
+                self.release_policy(policy)
+            for sa in added:
+                self._quiet_del_sa(sa_id(sa))
+            if plan.inbound not in added:
+                self._quiet_del_sa(sa_id(plan.inbound))  # the larval SA of its SPI
+            raise
+
+    def remove_child(self, child: ChildInstall) -> tuple[int, int] | None:
+        """Read the SAs' byte counters (for the ``child-down`` event: ``updown``'s
+        PLUTO_INBYTES / PLUTO_OUTBYTES), then undo :meth:`install_child`; what is
+        already gone is not an error."""
+        counts = self.child_bytes(child)
+        plan = plan_child(child)
+        for policy in plan.policies:
+            self.release_policy(policy)
+        for sa in (plan.outbound, plan.inbound):
+            self._quiet_del_sa(sa_id(sa))
+        return counts
+
+    def _quiet_del_sa(self, sa: SaId) -> None:
+        try:
+            self.hook.pluto_kernel_del_sa(sa=sa)
+        except KernelError:
+            pass  # already gone, or cannot be helped: the caller is undoing
+
+    # ------------------------------------------------------------------ policies
+
+    def hold_policy(self, policy: PolicySpec) -> None:
+        """Install (or replace) ``policy`` for one more holder: a Child SA of a rekey
+        installs the policies its predecessor still holds."""
+        self.hook.pluto_kernel_add_policy(policy=policy, update=True)
+        self.holders.add_policy(policy)
+
+    def release_policy(self, policy: PolicySpec) -> None:
+        """One holder fewer; the last one takes the policy out of the kernel."""
+        if self.holders.release_policy(policy) == 0:
+            try:
+                self.hook.pluto_kernel_del_policy(policy=policy)
+            except KernelError:
+                pass  # already gone
+
+    def add_policy(self, policy: PolicySpec, update: bool = True) -> None:
+        """Install or replace a trap or shunt policy: held at least once from now on,
+        so a Child SA on the same selectors does not take it out when it goes.
+        ``KernelError`` when refused (``EOPNOTSUPP`` for what the backend cannot
+        express)."""
+        self.hook.pluto_kernel_add_policy(policy=policy, update=update)
+        self.holders.keep_policy(policy)
+
+    def del_policy(self, policy: PolicySpec) -> None:
+        """Take a policy out of the kernel whoever holds it. ``KernelError`` with
+        ``ENOENT``/``ESRCH`` when it is already gone."""
+        self.holders.drop_policy(policy)
+        self.hook.pluto_kernel_del_policy(policy=policy)
+
+    # ------------------------------------------------------------------ counters
+
+    def query_sa(self, sa: SaId) -> SaCounters | None:
+        """The SA's counters; None when the backend cannot read them."""
+        if not self.features().sa_counters:
+            return None
+        counters: SaCounters | None = self.hook.pluto_kernel_query_sa(sa=sa)
+        return counters
+
+    def sa_bytes(self, dst: str, src: str, spi: int) -> int | None:
+        """Bytes through one ESP SA; None when the kernel cannot say (no counters,
+        or the SA is gone)."""
+        try:
+            counters = self.query_sa(SaId(dst, spi, IPPROTO_ESP, src=src))
+        except KernelError:
+            return None
+        return int(counters.bytes) if counters is not None else None
+
+    def child_bytes(self, child: ChildInstall) -> tuple[int, int] | None:
+        """Bytes through the Child SA (inbound, outbound); None unless both are known."""
+        inbound = self.sa_bytes(child.local_addr, child.remote_addr, child.inbound.spi)
+        outbound = self.sa_bytes(child.remote_addr, child.local_addr, child.outbound.spi)
+        if inbound is None or outbound is None:
+            return None
+        return inbound, outbound
+
+    # ------------------------------------------------------------------ sockets and events
+
+    def bypass_socket(self, sock: socket.socket) -> bool:
+        """Exempt an IKE socket from IPsec policy; False when the backend has no way to."""
+        if not self.features().socket_bypass:
+            return False
+        self.hook.pluto_kernel_bypass_socket(sock=sock)
+        return True
+
+    def enable_udp_encap(self, sock: socket.socket | None) -> bool:
+        """ESP in UDP on the NAT-T socket; False when the backend has no way to."""
+        if not self.features().udp_encap:
+            return False
+        self.hook.pluto_kernel_enable_udp_encap(sock=sock)
+        return True
+
+    def event_fd(self) -> int | None:
+        if not self.features().events:
+            return None
+        fd: int | None = self.hook.pluto_kernel_event_fd()
+        return fd
+
+    def read_events(self) -> list[KernelEvent]:
+        if not self.features().events:
+            return []
+        return list(self.hook.pluto_kernel_read_events() or [])
+
+    def dispatch(self, event: KernelEvent) -> None:
+        """Hand a kernel event to every plugin (``pluto_kernel_acquire`` ...)."""
+        getattr(self.hook, event.hook)(event=event)
