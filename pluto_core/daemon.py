@@ -213,7 +213,7 @@ class Daemon:
             if mode not in ("auto", "busy", "unlimited"):
                 raise CommandError("mode must be auto, busy or unlimited")
             if self.ike is not None:
-                self.ike.engine.ddos_mode = mode
+                self.ike.engine.set_ddos_mode(mode)
             self.log.log(f"pluto DDoS protection mode set to {mode}")
             return {"mode": mode}
 

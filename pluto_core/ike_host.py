@@ -13,7 +13,8 @@ from typing import Any
 from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
 from pluto_core.ikev2.conn import IdSpec, InlineJobs, KernelPort
-from pluto_core.ikev2.engine import Engine, Event
+from pluto_core.ikev2.engine import Engine
+from pluto_core.ikev2.events import Event
 from pluto_core.shunts import ShuntManager
 
 
@@ -175,7 +176,7 @@ class IkeHost:
             self.hook.pluto_kernel_add_policy(policy=policy, update=True)
             if policy not in installed:
                 installed.append(policy)
-        self.engine.routed.add(conn.name)
+        self.engine.route(conn.name)
         self.shunts.trap_installed(conn.name)
         return len(installed)
 
@@ -190,7 +191,7 @@ class IkeHost:
             except Exception as exc:  # KernelError from the backend
                 if getattr(exc, "errno", None) not in (errno.ENOENT, errno.ESRCH):
                     self.log.log(f"\"{name}\": cannot remove trap policy: {exc}")
-        self.engine.routed.discard(name)
+        self.engine.unroute(name)
         self.shunts.trap_removed(name)
         return removed
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pluto_core.control.server import CommandError, ControlServer, Progress
 from pluto_core.errors import ConfigError, KernelError
-from pluto_core.ikev2.engine import Event
+from pluto_core.ikev2.events import Event
 from pluto_core.ikev2.sa import IkeState
 from pluto_core.resolve import ResolveError
 from pluto_core.shunts import shunt_word
@@ -198,7 +198,7 @@ class Commands:
         result = await self.down(args, progress)
         if self.daemon.ike is not None:
             self.daemon.ike.remove_traps(result["name"])
-        self.engine.conns.pop(result["name"], None)
+        self.engine.remove_conn(result["name"])
         progress(f"\"{result['name']}\": deleting non-instance connection")
         return result
 
@@ -244,7 +244,6 @@ def ike_state_name(state: IkeState) -> str:
         IkeState.INIT_DONE: "sent IKE_SA_INIT response",
         IkeState.AUTH_SENT: "sent IKE_AUTH request",
         IkeState.ESTABLISHED: "established IKE SA",
-        IkeState.DELETING: "deleting IKE SA",
         IkeState.DEAD: "dead",
     }[state]
 

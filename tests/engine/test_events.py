@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 
-from pluto_core.ikev2.engine import ChildInfo
+from pluto_core.ikev2.events import ChildInfo
 from pluto_core.ikev2.ts_narrow import Selector
 from tests.engine.harness import Clock, advance, conn_pair, make_side, pump
 from tests.engine.test_establish import PSK, setup

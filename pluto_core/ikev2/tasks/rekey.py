@@ -1,20 +1,17 @@
-"""CREATE_CHILD_SA (RFC 7296 1.3): a new Child SA, a Child SA rekey (1.3.3,
-with PFS when ``pfs=yes``), an IKE SA rekey (1.3.2, SKEYSEED per 2.18), and
-the collision rule for simultaneous rekeys (2.8.1); plus the lifetimes that
-trigger rekeying or expiry."""
+"""CREATE_CHILD_SA (RFC 7296 1.3): a Child SA rekey (1.3.3, with PFS when
+``pfs=yes``), an IKE SA rekey (1.3.2, SKEYSEED per 2.18), and the collision rule
+for simultaneous rekeys (2.8.1). Initiator: ``rekey_child``/``rekey_ike`` then
+``process_i``; responder: ``process_r``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pluto_core.errors import KernelError, ProtocolError
 from pluto_core.ikev2.crypto import UnsupportedTransform, compute_shared, sk_contexts
 from pluto_core.ikev2.crypto.keys import derive_ike_sa_keys, rekey_skeyseed
-from pluto_core.ikev2.engine import first_error, notify_name
-from pluto_core.ikev2.enums import ExchangeType, NotifyType, ProtocolId, TransformType
-from pluto_core.ikev2.exchange_auth import child_failed, install_child
-from pluto_core.ikev2.exchange_init import NONCE_SIZE, _keypair_job, _spi, suite_of
+from pluto_core.ikev2.enums import ExchangeType, NotifyType, ProtocolId, TransformType, notify_name
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import (
     KeyExchange,
@@ -27,12 +24,14 @@ from pluto_core.ikev2.payloads import (
     TrafficSelectorsResponder,
     Transform,
 )
-from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
+from pluto_core.ikev2.sa import ChildSa, ChildState, IkeSa, IkeState
 from pluto_core.ikev2.sa_select import Chosen, accept_reply, select
+from pluto_core.ikev2.tasks import lifetimes
+from pluto_core.ikev2.tasks.child_create import child_failed, install
+from pluto_core.ikev2.tasks.common import NONCE_SIZE, first_error, get, keypair_job, new_spi, suite_of
+from pluto_core.ikev2.tasks.delete import build_i_child, delete_ike_sa
+from pluto_core.ikev2.tasks.services import Services
 from pluto_core.ikev2.ts_narrow import accept, from_payloads, respond
-
-if TYPE_CHECKING:
-    from pluto_core.ikev2.engine import Engine
 
 ESP = int(ProtocolId.ESP)
 IKE = int(ProtocolId.IKE)
@@ -52,8 +51,10 @@ class CreateCtx:
     proposals: list[Proposal] = field(default_factory=list)
 
 
-def _get(payloads: list[Payload], cls: type) -> Any:
-    return next((p for p in payloads if isinstance(p, cls)), None)
+def end_rekey(old: ChildSa | None) -> None:
+    """A rekey of ``old`` that did not happen: it stays as it was (unless gone meanwhile)."""
+    if old is not None and old.state == ChildState.REKEYING:
+        old.to(ChildState.INSTALLED)
 
 
 def _esp_proposals(sa: IkeSa, spi: int, pfs_group: int | None) -> list[Proposal]:
@@ -83,15 +84,15 @@ def _acceptable_esp(sa: IkeSa) -> list[Proposal]:
     return out
 
 
-def _with_keypair(engine: Engine, group: int, then: Any) -> None:
+def _with_keypair(engine: Services, group: int, then: Any) -> None:
     if not group:
         then(None)
         return
-    fn, args = _keypair_job(engine, group)
+    fn, args = keypair_job(engine.random, group)
     engine.jobs.submit(fn, args, then)
 
 
-def _shared(engine: Engine, group: int, pair: Any, peer: bytes | None, then: Any) -> None:
+def _shared(engine: Services, group: int, pair: Any, peer: bytes | None, then: Any) -> None:
     if not group or pair is None or peer is None:
         then(None)
         return
@@ -101,19 +102,19 @@ def _shared(engine: Engine, group: int, pair: Any, peer: bytes | None, then: Any
 # ------------------------------------------------------------------ initiator side
 
 
-def rekey_child(engine: Engine, sa: IkeSa, old: ChildSa) -> None:
+def rekey_child(engine: Services, sa: IkeSa, old: ChildSa) -> None:
     """Start rekeying ``old`` (soft lifetime reached)."""
-    if sa.state != IkeState.ESTABLISHED or old.rekeying or old not in sa.children:
+    if sa.state != IkeState.ESTABLISHED or old.state != ChildState.INSTALLED or old not in sa.children:
         return
     conn = sa.conn
     assert conn is not None
-    old.rekeying = True
+    old.to(ChildState.REKEYING)
     child = ChildSa(engine.next_serial(), conn)
     try:
         child.spi_in = engine.kernel.allocate_spi(sa.remote[0], sa.local[0], ESP)
     except KernelError as exc:
         engine.log.log(f"\"{sa.name}\" #{old.serial}: cannot rekey: {exc}")
-        old.rekeying = False
+        end_rekey(old)
         return
     group = sa.ke_group if conn.pfs else 0
     ctx = CreateCtx("rekey-child", engine.random(NONCE_SIZE), group=group, child=child, old=old)
@@ -121,7 +122,7 @@ def rekey_child(engine: Engine, sa: IkeSa, old: ChildSa) -> None:
 
     def send(pair: Any) -> None:
         if isinstance(pair, Exception) or sa.state != IkeState.ESTABLISHED:
-            old.rekeying = False
+            end_rekey(old)
             return
         ctx.dh = pair
         payloads: list[Payload] = [Notify(NotifyType.REKEY_SA, b"", ESP, old.spi_in.to_bytes(4, "big"))]
@@ -139,10 +140,10 @@ def rekey_child(engine: Engine, sa: IkeSa, old: ChildSa) -> None:
     _with_keypair(engine, group, send)
 
 
-def rekey_ike(engine: Engine, sa: IkeSa) -> None:
+def rekey_ike(engine: Services, sa: IkeSa) -> None:
     if sa.state != IkeState.ESTABLISHED or sa.rekeyed_by or sa.conn is None:
         return
-    ctx = CreateCtx("rekey-ike", engine.random(NONCE_SIZE), group=sa.ke_group, new_spi=_spi(engine))
+    ctx = CreateCtx("rekey-ike", engine.random(NONCE_SIZE), group=sa.ke_group, new_spi=new_spi(engine.random))
     ctx.proposals = [Proposal(p.num, IKE, ctx.new_spi, list(p.transforms)) for p in sa.conn.ike_proposals]
 
     def send(pair: Any) -> None:
@@ -157,18 +158,17 @@ def rekey_ike(engine: Engine, sa: IkeSa) -> None:
     _with_keypair(engine, ctx.group, send)
 
 
-def on_create_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payload], ctx: CreateCtx) -> None:
+def process_i(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload], ctx: CreateCtx) -> None:
     error = first_error(payloads)
     if error is not None:
-        if ctx.old is not None:
-            ctx.old.rekeying = False
+        end_rekey(ctx.old)
         engine.log.log(f"{engine.prefix(sa)} CREATE_CHILD_SA request rejected by peer: {notify_name(error)}")
         if ctx.child is not None:
             engine.event("child-failed", sa, notify_name(error), serial=ctx.child.serial)
         return
-    sa_payload = _get(payloads, SecurityAssociation)
-    nonce = _get(payloads, Nonce)
-    ke = _get(payloads, KeyExchange)
+    sa_payload = get(payloads, SecurityAssociation)
+    nonce = get(payloads, Nonce)
+    ke = get(payloads, KeyExchange)
     if sa_payload is None or nonce is None or not 16 <= len(nonce.data) <= 256:
         engine.log.log(f"{engine.prefix(sa)} CREATE_CHILD_SA response lacks SA or Nonce: dropped")
         return
@@ -178,8 +178,7 @@ def on_create_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[P
         chosen = None
     if chosen is None or (ctx.group and (ke is None or ke.group != ctx.group)):
         engine.log.log(f"{engine.prefix(sa)} CREATE_CHILD_SA response chose what we did not offer")
-        if ctx.old is not None:
-            ctx.old.rekeying = False
+        end_rekey(ctx.old)
         return
     peer_public = ke.data if ke is not None else None
 
@@ -196,12 +195,12 @@ def on_create_response(engine: Engine, sa: IkeSa, msg: Message, payloads: list[P
     _shared(engine, ctx.group, ctx.dh, peer_public, have_shared)
 
 
-def _finish_child(engine: Engine, sa: IkeSa, ctx: CreateCtx, chosen: Chosen, payloads: list[Payload],
+def _finish_child(engine: Services, sa: IkeSa, ctx: CreateCtx, chosen: Chosen, payloads: list[Payload],
                   nr: bytes, g_ir: bytes | None) -> None:
     child, old = ctx.child, ctx.old
     assert child is not None
-    tsi = _get(payloads, TrafficSelectorsInitiator)
-    tsr = _get(payloads, TrafficSelectorsResponder)
+    tsi = get(payloads, TrafficSelectorsInitiator)
+    tsr = get(payloads, TrafficSelectorsResponder)
     proposed_local = old.local_ts if old is not None else list(sa.conn.local_ts if sa.conn else ())
     proposed_remote = old.remote_ts if old is not None else list(sa.conn.remote_ts if sa.conn else ())
     local_ts = from_payloads(tsi.selectors) if tsi is not None else []
@@ -211,40 +210,36 @@ def _finish_child(engine: Engine, sa: IkeSa, ctx: CreateCtx, chosen: Chosen, pay
             or len(chosen.peer_spi) != 4:
         child_failed(engine, sa, child, "CREATE_CHILD_SA response traffic selectors or SPI are not acceptable",
                      delete=False)
-        if old is not None:
-            old.rekeying = False
+        end_rekey(old)
         return
     child.local_ts, child.remote_ts = local_ts, remote_ts
     child.spi_out = int.from_bytes(chosen.peer_spi, "big")
     child.proposal = chosen.proposal
     child.made_by_us = True
-    if not install_child(engine, sa, child, chosen, "initiator", (ctx.nonce, nr), g_ir, initiator=True):
-        if old is not None:
-            old.rekeying = False
+    if not install(engine, sa, child, chosen, "initiator", (ctx.nonce, nr), g_ir, initiator=True):
+        end_rekey(old)
         return
     if old is not None:
         old.replaced_by.append(child)
         _settle_rekey(engine, sa, old)
 
 
-def _settle_rekey(engine: Engine, sa: IkeSa, old: ChildSa) -> None:
+def _settle_rekey(engine: Services, sa: IkeSa, old: ChildSa) -> None:
     """Once rekeyed: delete the old SA if we started the rekey; with two new SAs
     (a simultaneous rekey), the one whose exchange holds the lowest nonce is
     deleted by whoever initiated that exchange (RFC 7296 2.8.1)."""
-    from pluto_core.ikev2.exchange_info import send_child_delete
-
     ours = [c for c in old.replaced_by if c.made_by_us]
     if len(old.replaced_by) >= 2:
         redundant = min(old.replaced_by, key=lambda c: min(c.nonces))
         if redundant.made_by_us and redundant in sa.children:
             engine.log.log(f"\"{sa.name}\" #{redundant.serial}: simultaneous rekey of #{old.serial}: "
                            "deleting our redundant Child SA")
-            send_child_delete(engine, sa, [redundant.spi_in])
+            build_i_child(engine, sa, [redundant.spi_in])
     if ours and old in sa.children:
-        send_child_delete(engine, sa, [old.spi_in])
+        build_i_child(engine, sa, [old.spi_in])
 
 
-def _finish_ike_rekey(engine: Engine, old: IkeSa, chosen: Chosen, ni: bytes, nr: bytes, g_ir: bytes,
+def _finish_ike_rekey(engine: Services, old: IkeSa, chosen: Chosen, ni: bytes, nr: bytes, g_ir: bytes,
                       our_spi: bytes, peer_spi: bytes, initiator: bool) -> IkeSa | None:
     """Make the new IKE SA (2.18), move the Child SAs to it; the rekey's initiator deletes the old one."""
     assert old.keys is not None and old.suite is not None and old.conn is not None
@@ -270,9 +265,7 @@ def _finish_ike_rekey(engine: Engine, old: IkeSa, chosen: Chosen, ni: bytes, nr:
     engine.log.log(f"{engine.prefix(new)} {role} rekeyed IKE SA #{old.serial} "
                    f"{{cipher={suite.encr.name} prf={suite.prf.name.removeprefix('PRF_')}}}")
     engine.event("ike-rekeyed", new, f"#{old.serial}")
-    from pluto_core.ikev2.exchange_info import delete_ike_sa, schedule_ike_timers
-
-    schedule_ike_timers(engine, new)
+    lifetimes.schedule_ike(engine, new)
     old.replacements.append(new)
     old.rekeyed_by = new.serial
     _move_children(engine, old, new)
@@ -292,17 +285,17 @@ def _finish_ike_rekey(engine: Engine, old: IkeSa, chosen: Chosen, ni: bytes, nr:
     return new
 
 
-def _move_children(engine: Engine, source: IkeSa, target: IkeSa) -> None:
+def _move_children(engine: Services, source: IkeSa, target: IkeSa) -> None:
     target.children.extend(source.children)
     source.children = []
     for child in target.children:
-        engine._by_serial[child.serial] = target
+        engine.attach_child(target, child)
 
 
 # ------------------------------------------------------------------ responder side
 
 
-def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
+def process_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
     def reply(answer: list[Payload], why: str = "") -> None:
         error = answer[0] if len(answer) == 1 and isinstance(answer[0], Notify) and answer[0].type < 16384 else None
         if error is not None:  # a refusal: say why, naming the peer (the answer carries only the notify)
@@ -311,9 +304,9 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
         if sa.state == IkeState.ESTABLISHED:
             engine.send_response(sa, ExchangeType.CREATE_CHILD_SA, msg.message_id, answer)
 
-    sa_payload = _get(payloads, SecurityAssociation)
-    nonce = _get(payloads, Nonce)
-    ke = _get(payloads, KeyExchange)
+    sa_payload = get(payloads, SecurityAssociation)
+    nonce = get(payloads, Nonce)
+    ke = get(payloads, KeyExchange)
     if sa_payload is None or nonce is None or not 16 <= len(nonce.data) <= 256:
         reply([Notify(NotifyType.INVALID_SYNTAX)], "no SA payload, or no Nonce of 16 to 256 bytes")
         return
@@ -344,7 +337,7 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
     if group and (ke is None or ke.group != group):
         reply([Notify.for_invalid_ke(group)])
         return
-    tsi, tsr = _get(payloads, TrafficSelectorsInitiator), _get(payloads, TrafficSelectorsResponder)
+    tsi, tsr = get(payloads, TrafficSelectorsInitiator), get(payloads, TrafficSelectorsResponder)
     remote_ts = respond(from_payloads(tsi.selectors), conn.remote_ts, conn.narrowing) if tsi is not None else []
     local_ts = respond(from_payloads(tsr.selectors), conn.local_ts, conn.narrowing) if tsr is not None else []
     if not remote_ts or not local_ts:
@@ -373,7 +366,7 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
         answer += [TrafficSelectorsInitiator([s.to_payload() for s in remote_ts]),
                    TrafficSelectorsResponder([s.to_payload() for s in local_ts])]
         reply(answer)
-        if install_child(engine, sa, child, chosen, "responder", (nonce.data, nr), g_ir, initiator=False) \
+        if install(engine, sa, child, chosen, "responder", (nonce.data, nr), g_ir, initiator=False) \
                 and old is not None:
             old.replaced_by.append(child)
             _settle_rekey(engine, sa, old)
@@ -381,7 +374,7 @@ def on_create_request(engine: Engine, sa: IkeSa, msg: Message, payloads: list[Pa
     _respond_dh(engine, group, ke.data if ke is not None else None, reply, answer_with)
 
 
-def _respond_ike_rekey(engine: Engine, sa: IkeSa, theirs: list[Proposal], ni: bytes, ke: Any, reply: Any) -> None:
+def _respond_ike_rekey(engine: Services, sa: IkeSa, theirs: list[Proposal], ni: bytes, ke: Any, reply: Any) -> None:
     conn = sa.conn
     assert conn is not None
     chosen = select(conn.ike_proposals, theirs)
@@ -392,7 +385,7 @@ def _respond_ike_rekey(engine: Engine, sa: IkeSa, theirs: list[Proposal], ni: by
     if ke is None or ke.group != group:
         reply([Notify.for_invalid_ke(group)])
         return
-    our_spi, nr = _spi(engine), engine.random(NONCE_SIZE)
+    our_spi, nr = new_spi(engine.random), engine.random(NONCE_SIZE)
 
     def answer_with(pair: Any, g_ir: bytes | None) -> None:
         reply([SecurityAssociation([Proposal(chosen.proposal.num, IKE, our_spi, chosen.proposal.transforms)]),
@@ -403,7 +396,7 @@ def _respond_ike_rekey(engine: Engine, sa: IkeSa, theirs: list[Proposal], ni: by
     _respond_dh(engine, group, ke.data, reply, answer_with)
 
 
-def _respond_dh(engine: Engine, group: int, peer_public: bytes | None, reply: Any, then: Any) -> None:
+def _respond_dh(engine: Services, group: int, peer_public: bytes | None, reply: Any, then: Any) -> None:
     """Our key pair and g^ir for a CREATE_CHILD_SA answer (no group: no KE), then
     ``then(pair, g_ir)``; a failure answers with a notify instead."""
 
@@ -421,30 +414,3 @@ def _respond_dh(engine: Engine, group: int, peer_public: bytes | None, reply: An
         _shared(engine, group, pair, peer_public, have_shared)
 
     _with_keypair(engine, group, have_pair)
-
-
-# ------------------------------------------------------------------ lifetimes
-
-
-def _fuzzed_margin(engine: Engine, margin: float, fuzz: float) -> float:
-    """rekeymargin plus a random part of up to rekeyfuzz of it (ipsec.conf(5))."""
-    return margin * (1.0 + fuzz * int.from_bytes(engine.random(2), "big") / 65535.0)
-
-
-def schedule_child_timers(engine: Engine, sa: IkeSa, child: ChildSa) -> None:
-    conn = child.conn
-    engine._by_serial[child.serial] = sa
-    if conn.rekey:
-        soft = max(conn.salifetime - _fuzzed_margin(engine, conn.rekeymargin, conn.rekeyfuzz), 1.0)
-        engine.schedule_serial(child.serial, soft, f"rekey-child:{child.serial}")
-    engine.schedule_serial(child.serial, conn.salifetime, f"expire-child:{child.serial}")
-
-
-def schedule_ike_lifetime(engine: Engine, sa: IkeSa) -> None:
-    conn = sa.conn
-    if conn is None:
-        return
-    if conn.rekey:
-        soft = max(conn.ikelifetime - _fuzzed_margin(engine, conn.rekeymargin, conn.rekeyfuzz), 1.0)
-        engine.schedule(sa, soft, "rekey-ike")
-    engine.schedule(sa, conn.ikelifetime, "expire-ike")
