@@ -11,26 +11,25 @@ state, which task owns which timer.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from pluto_core.errors import ConfigError
-from pluto_core.ikev2 import protect, stateless, timers
+from pluto_core.ikev2 import acquire, stateless, timers
 from pluto_core.ikev2.enums import ExchangeType, exchange_name
 from pluto_core.ikev2.events import ChildInfo, Datagram, Event
 from pluto_core.ikev2.message import Message, parse_message
+from pluto_core.ikev2.messages import Messages
 from pluto_core.ikev2.parse_error import ParseError
-from pluto_core.ikev2.payloads import EncryptedFragment, Notify, Payload
+from pluto_core.ikev2.payloads import Payload
 from pluto_core.ikev2.ports import Credentials, CryptoJobs, Extensions, InlineJobs, KernelPort, NoExtensions
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
 from pluto_core.ikev2.tasks import delete, ike_auth, ike_init, liveness, rekey
-from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.ikev2.types import ChildInstall, EngineConn, MessageContext, TransportHint
+from pluto_core.ikev2.types import ChildInstall, EngineConn
 
 __all__ = ["ChildInfo", "Datagram", "Engine", "Event"]
 
 REVIVE_DELAY = 5.0
-NATT_KEEPALIVE = b"\xff"  # RFC 3948 section 2.3: one octet, 0xFF, no non-ESP marker
 Handler = Callable[[Any, IkeSa, Message, list[Payload]], None]
 
 # What may arrive in which state (anything else is logged and dropped): requests...
@@ -46,22 +45,7 @@ RESPONSES: dict[tuple[int, IkeState | None], Handler] = {
 }
 
 
-def _trap_priority(conn: EngineConn, local: Selector, remote: Selector, src: Selector, dst: Selector) -> int:
-    """The priority of the conn's trap policy that covers ``src`` to ``dst`` (as
-    ``kernel_types.trap_policies`` computes it)."""
-    # Imported here: kernel_types is the host's (the engine needs it only for an ACQUIRE).
-    from pluto_core.kernel_types import policy_priority, selector_subnets
-
-    if conn.priority:
-        return conn.priority
-    lnet = next(n for n in selector_subnets(local) if src.within(Selector.from_subnet(n)))
-    rnet = next(n for n in selector_subnets(remote) if dst.within(Selector.from_subnet(n)))
-    upper = local.proto or remote.proto
-    return policy_priority(lnet, rnet, upper, local.start_port if local.start_port == local.end_port else 0,
-                           remote.start_port if remote.start_port == remote.end_port else 0)
-
-
-class Engine:
+class Engine(Messages):
     """All IKE SAs of one daemon."""
 
     def __init__(self, kernel: KernelPort, credentials: Credentials, clock: Callable[[], float],
@@ -70,22 +54,18 @@ class Engine:
                  extensions: Extensions | None = None, keepalive_interval: float = 20.0, ddos_mode: str = "auto",
                  ddos_ike_threshold: int = stateless.DDOS_IKE_THRESHOLD,
                  max_halfopen_ike: int = stateless.MAX_HALFOPEN_IKE) -> None:
-        self.kernel, self.credentials, self.clock, self.random, self.log = kernel, credentials, clock, random, log
+        super().__init__(clock, random, log, extensions or NoExtensions(), random(32))
+        self.kernel, self.credentials = kernel, credentials
         self.jobs: CryptoJobs = jobs or InlineJobs()
         self.on_event = on_event or (lambda event: None)
         self.ddos = stateless.DdosPolicy("busy" if force_busy else ddos_mode, ddos_ike_threshold, max_halfopen_ike)
         self.uniqueids = uniqueids
-        self.extensions: Extensions = extensions or NoExtensions()
         self.keepalive_interval = keepalive_interval  # NAT-T keepalives from behind a NAT (RFC 3948 2.3)
         self.conns: dict[str, EngineConn] = {}
         self.sas: dict[bytes, IkeSa] = {}  # by our SPI
         self.half_open: dict[tuple[bytes, str, int], IkeSa] = {}  # responder: (SPIi, peer)
-        self.outbox: list[Datagram] = []
         self._serial = 0
-        self._timers: list[tuple[float, int, int, timers.Timer]] = []  # (when, seq, serial, timer)
-        self._timer_seq = 0
         self._by_serial: dict[int, IkeSa] = {}  # IKE SA serials, and Child SA serials to their IKE SA
-        self._cookie_secret = random(32)
         self._reply_limit = stateless.RateLimit()
         self._revive: dict[str, float] = {}  # conn name -> when to initiate it again
         # The host may resolve a peer's host name anew before a revival (I/O stays out of
@@ -154,23 +134,9 @@ class Engine:
     def acquire(self, sel_src: str, sel_dst: str) -> int | None:
         """The kernel saw traffic for a trap policy: initiate the ``auto=ondemand`` conn
         covering it, unless an IKE SA for it is already on its way. Returns the serial."""
-        try:
-            src, dst = Selector.from_subnet(sel_src), Selector.from_subnet(sel_dst)
-        except ValueError:
+        conn = acquire.trapped_conn(self.conns.values(), self._routed, sel_src, sel_dst)
+        if conn is None:
             return None
-        candidates: list[tuple[int, int, EngineConn]] = []
-        for order, conn in enumerate(self.conns.values()):
-            routed = conn.name in self._routed or conn.options.get("auto") in ("ondemand", "route")
-            if not routed or conn.remote_addr is None:
-                continue
-            local = [t for t in conn.local_ts if src.within(t)]
-            remote = [t for t in conn.remote_ts if dst.within(t)]
-            if local and remote:
-                candidates.append((_trap_priority(conn, local[0], remote[0], src, dst), order, conn))
-        if not candidates:
-            return None
-        # the conn whose trap policy the kernel matched: the lowest priority number
-        _, _, conn = min(candidates, key=lambda c: c[:2])
         if any(sa.conn is conn or (sa.conn is not None and sa.conn.name == conn.name) for sa in self.ike_sas()):
             return None
         self.log.log(f"\"{conn.name}\": initiating on demand for {sel_src} to {sel_dst}")
@@ -189,13 +155,6 @@ class Engine:
                                      f"SPI 0x{spi:08x} reached; rekeying Child SA")
                     rekey.rekey_child(self, sa, child)
                     return
-
-    def pop_datagrams(self) -> list[Datagram]:
-        out, self.outbox = self.outbox, []
-        return out
-
-    def next_deadline(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
 
     def ike_sas(self) -> list[IkeSa]:
         return sorted((sa for sa in self.sas.values() if sa.state != IkeState.DEAD), key=lambda s: s.serial)
@@ -270,14 +229,6 @@ class Engine:
         self.log.debug(f"{self.prefix(sa)} retransmit {sa.retransmits} of request {timer.message_id}")
         self.schedule(sa, delay, timer)
 
-    def schedule(self, sa: IkeSa, delay: float, timer: timers.Timer) -> None:
-        self.schedule_serial(sa.serial, delay, timer)
-
-    def schedule_serial(self, serial: int, delay: float, timer: timers.Timer) -> None:
-        """A timer for an IKE SA or a Child SA serial (a Child SA's resolves to its current IKE SA)."""
-        self._timer_seq += 1
-        heapq.heappush(self._timers, (self.clock() + delay, self._timer_seq, serial, timer))
-
     # ------------------------------------------------------------------ the SA table
 
     def next_serial(self) -> int:
@@ -302,12 +253,6 @@ class Engine:
 
     # ------------------------------------------------------------------ log lines and events
 
-    def prefix(self, sa: IkeSa, serial: int | None = None) -> str:
-        return f"\"{sa.name}\" #{sa.serial if serial is None else serial}:"
-
-    def peer_text(self, sa: IkeSa) -> str:
-        return sa.peer_text
-
     def event(self, kind: str, sa: IkeSa, detail: str = "", serial: int | None = None,
               child: ChildInfo | None = None) -> None:
         self.on_event(Event(kind, sa.name, sa.serial if serial is None else serial, detail, child))
@@ -320,96 +265,6 @@ class Engine:
                          install.local_ts, install.remote_ts, install.inbound.spi, install.outbound.spi,
                          install.reqid, install.encap is not None,
                          counts[0] if counts is not None else None, counts[1] if counts is not None else None)
-
-    # ------------------------------------------------------------------ sending
-
-    def send_request(self, sa: IkeSa, exchange: int, payloads: Sequence[Payload],
-                     plain: bool = False, ctx: Any = None) -> None:
-        """Send now, or queue until the outstanding request is answered (window of one)."""
-        if sa.last_request and exchange != ExchangeType.IKE_SA_INIT:
-            sa.queue.append((exchange, list(payloads), ctx))
-            return
-        sa.request_ctx = ctx
-        payloads = list(payloads) + self._extend(sa, exchange, request=True)
-        mid = sa.next_request_id
-        data = protect.plain(sa, exchange, mid, payloads, False) if plain else \
-            protect.encode(sa, exchange, mid, payloads, False, self.random, self.log)
-        sa.next_request_id = mid + 1
-        sa.last_request, sa.last_request_id = data, mid
-        sa.retransmits = 0
-        sa.request_started = self.clock()
-        self.transmit(sa, data)
-        if sa.conn is not None:
-            self.schedule(sa, sa.conn.retransmit_interval, timers.Retransmit(mid))
-
-    def encode(self, sa: IkeSa, exchange: int, message_id: int, payloads: Sequence[Payload],
-               response: bool) -> bytes | tuple[bytes, ...]:
-        """A protected message of ``sa`` (SK, or SKF fragments: :mod:`~pluto_core.ikev2.protect`)."""
-        return protect.encode(sa, exchange, message_id, payloads, response, self.random, self.log)
-
-    def send_once(self, sa: IkeSa, exchange: int, payloads: Sequence[Payload]) -> None:
-        """A request outside the window, never retransmitted: the Delete of an IKE SA
-        that is gone either way (RFC 7296 1.4.1)."""
-        data = self.encode(sa, exchange, sa.next_request_id, payloads, False)
-        sa.next_request_id += 1
-        self.transmit(sa, data)
-
-    def send_response(self, sa: IkeSa, exchange: int, message_id: int, payloads: Sequence[Payload],
-                      plain: bool = False) -> bytes | tuple[bytes, ...]:
-        payloads = list(payloads) + self._extend(sa, exchange, request=False)
-        data = protect.plain(sa, exchange, message_id, payloads, True) if plain else \
-            protect.encode(sa, exchange, message_id, payloads, True, self.random, self.log)
-        sa.last_response, sa.last_response_id = data, message_id
-        sa.expected_request_id = message_id + 1
-        self.transmit(sa, data)
-        return data
-
-    def transmit(self, sa: IkeSa, data: bytes | tuple[bytes, ...]) -> None:
-        for datagram in (data,) if isinstance(data, bytes) else data:
-            self.outbox.append(Datagram(datagram, sa.local, sa.remote))
-
-    def send_keepalive(self, sa: IkeSa) -> None:
-        self.outbox.append(Datagram(NATT_KEEPALIVE, sa.local, sa.remote, raw=True))
-
-    def reply_stateless(self, request: Message, local: tuple[str, int], remote: tuple[str, int],
-                        notify: Notify) -> None:
-        """An unprotected IKE_SA_INIT answer that keeps no state (COOKIE, INVALID_KE, NO_PROPOSAL)."""
-        self.outbox.append(Datagram(stateless.init_refusal(request, notify), local, remote))
-
-    def cookie_for(self, spi_i: bytes, nonce: bytes, remote: tuple[str, int]) -> bytes:
-        return stateless.cookie(self._cookie_secret, spi_i, nonce, remote)
-
-    # ------------------------------------------------------------------ extensions (plugins)
-
-    def context(self, sa: IkeSa, exchange: int, request: bool, outbound: bool,
-                msg: Message | None = None) -> MessageContext:
-        """What extensions are told of a message: ``msg``'s SPIs when one was received."""
-        spi_i, spi_r = (msg.spi_i, msg.spi_r) if msg is not None else (sa.spi_i, sa.spi_r)
-        return MessageContext(exchange, request, outbound, sa.name, sa.serial, sa.initiator, sa.local, sa.remote,
-                              spi_i, spi_r, sa.conn.options if sa.conn is not None else {})
-
-    def _extend(self, sa: IkeSa, exchange: int, request: bool) -> list[Payload]:
-        try:
-            return list(self.extensions.build(self.context(sa, exchange, request, True)))
-        except Exception as exc:  # a plugin's failure must not stop the exchange
-            self.log.log(f"{self.prefix(sa)} extension failed while building a message: {exc}")
-            return []
-
-    def extensions_read(self, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
-        ctx = self.context(sa, msg.exchange_type, not msg.is_response, False, msg)
-        try:
-            hints = self.extensions.read(ctx, payloads) or []
-        except Exception as exc:
-            self.log.log(f"{self.prefix(sa)} extension failed while reading a message: {exc}")
-            return
-        for hint in hints:
-            self._apply(sa, hint)
-
-    def _apply(self, sa: IkeSa, hint: TransportHint) -> None:
-        sa.transport = hint if sa.transport is None else sa.transport.merged(hint)
-        if hint.port is not None and sa.initiator and sa.state == IkeState.INIT_SENT:
-            # RFC 7296 2.23: the initiator moves to port 4500 once a NAT is detected
-            sa.local, sa.remote = (sa.local[0], hint.port), (sa.remote[0], hint.port)
 
     # ------------------------------------------------------------------ receiving
 
@@ -450,37 +305,11 @@ class Engine:
         else:
             self._on_request(sa, msg, data, local, remote)
 
-    def _follow_peer(self, sa: IkeSa, local: tuple[str, int], remote: tuple[str, int]) -> None:
-        """With NAT-T, send where the latest authenticated message came from (RFC 7296
-        section 2.23): the initiator's move to port 4500, or a NAT's new mapping."""
-        if sa.transport is None or not sa.transport.follow_peer or (local == sa.local and remote == sa.remote):
-            return
-        self.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
-        self.log.debug(f"{self.prefix(sa)} peer now at {remote[0]}:{remote[1]} (from {sa.remote[0]}:"
-                       f"{sa.remote[1]}), our end {local[0]}:{local[1]}", "base")
-        sa.local, sa.remote = local, remote
-
     def _on_request(self, sa: IkeSa, msg: Message, data: bytes, local: tuple[str, int],
                     remote: tuple[str, int]) -> None:
-        mid = msg.message_id
-        sk = msg.sk_payload
-        if mid == sa.last_response_id and sa.last_response and not (
-                isinstance(sk, EncryptedFragment) and sk.fragment_number != 1):
-            # RFC 7296 2.1: a retransmitted request gets the same response again (once per
-            # fragmented retransmission, on its first fragment: RFC 7383 2.6.1).
-            self.log.debug(f"{self.prefix(sa)} retransmitted {exchange_name(msg.exchange_type)} request {mid}: "
-                           "resending response")
-            self.transmit(sa, sa.last_response)
-            return
-        if mid != sa.expected_request_id:
-            self.log.debug(f"{self.prefix(sa)} {exchange_name(msg.exchange_type)} request with message ID {mid}, "
-                           f"expected {sa.expected_request_id}: dropped")
-            return
-        payloads = protect.decrypt(sa, msg, data, self.log)
+        payloads = self.admit_request(sa, msg, data, local, remote)
         if payloads is None:
             return
-        self._follow_peer(sa, local, remote)
-        self.extensions_read(sa, msg, payloads)
         handler = REQUESTS.get((msg.exchange_type, sa.state))
         if handler is None:
             self.log.log(f"{self.prefix(sa)} unexpected {exchange_name(msg.exchange_type)} request in state "
@@ -499,12 +328,9 @@ class Engine:
                 self.extensions_read(sa, msg, msg.payloads)
                 ike_init.process_i(self, sa, msg, data)
             return
-        payloads = protect.decrypt(sa, msg, data, self.log)
+        payloads = self.admit_response(sa, msg, data, local, remote)
         if payloads is None:
             return
-        self._follow_peer(sa, local, remote)
-        sa.last_request = b""  # answered: stop retransmitting
-        self.extensions_read(sa, msg, payloads)
         ctx, sa.request_ctx = sa.request_ctx, None
         if msg.exchange_type == ExchangeType.CREATE_CHILD_SA and isinstance(ctx, rekey.CreateCtx):
             rekey.process_i(self, sa, msg, payloads, ctx)
