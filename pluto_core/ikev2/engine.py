@@ -57,7 +57,10 @@ class Engine(Messages):
         super().__init__(clock, random, log, extensions or NoExtensions(), random(32))
         self.kernel, self.credentials = kernel, credentials
         self.jobs: CryptoJobs = jobs or InlineJobs()
-        self.on_event = on_event or (lambda event: None)
+        # Events wait in a queue the host drains (pop_events) once a call returns, so that no
+        # plugin runs in the middle of an exchange; tests and the benchmark may take each at once.
+        self.on_event = on_event
+        self._events: list[Event] = []
         self.ddos = stateless.DdosPolicy("busy" if force_busy else ddos_mode, ddos_ike_threshold, max_halfopen_ike)
         self.uniqueids = uniqueids
         self.keepalive_interval = keepalive_interval  # NAT-T keepalives from behind a NAT (RFC 3948 2.3)
@@ -255,7 +258,16 @@ class Engine(Messages):
 
     def event(self, kind: str, sa: IkeSa, detail: str = "", serial: int | None = None,
               child: ChildInfo | None = None) -> None:
-        self.on_event(Event(kind, sa.name, sa.serial if serial is None else serial, detail, child))
+        ev = Event(kind, sa.name, sa.serial if serial is None else serial, detail, child)
+        if self.on_event is None:
+            self._events.append(ev)
+        else:
+            self.on_event(ev)
+
+    def pop_events(self) -> list[Event]:
+        """What happened since the last call (with no ``on_event`` given)."""
+        out, self._events = self._events, []
+        return out
 
     def child_info(self, sa: IkeSa, install: ChildInstall, counts: tuple[int, int] | None = None) -> ChildInfo:
         conn = self.conns.get(sa.name)
