@@ -24,7 +24,8 @@ from pluto_core.ikev2.parse_error import ParseError
 from pluto_core.ikev2.payloads import Payload
 from pluto_core.ikev2.ports import Credentials, CryptoJobs, Extensions, InlineJobs, KernelPort, NoExtensions
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
-from pluto_core.ikev2.tasks import delete, ike_auth, ike_init, liveness, rekey
+from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, ike_rekey, liveness, rekey
+from pluto_core.ikev2.tasks.common import CreateCtx
 from pluto_core.ikev2.types import ChildInstall, EngineConn
 
 __all__ = ["ChildInfo", "Datagram", "Engine", "Event"]
@@ -156,7 +157,7 @@ class Engine(Messages):
                     if not child.rekeying:
                         self.log.log(f"\"{sa.name}\" #{child.serial}: kernel reports the soft lifetime of "
                                      f"SPI 0x{spi:08x} reached; rekeying Child SA")
-                    rekey.rekey_child(self, sa, child)
+                    child_rekey.rekey_child(self, sa, child)
                     return
 
     def ike_sas(self) -> list[IkeSa]:
@@ -196,13 +197,13 @@ class Engine(Messages):
             if child is None or sa.state != IkeState.ESTABLISHED:
                 return
             if isinstance(timer, timers.RekeyChild):
-                rekey.rekey_child(self, sa, child)
+                child_rekey.rekey_child(self, sa, child)
             else:
                 delete.expire_child(self, sa, child)
         elif isinstance(timer, timers.Retransmit):
             self._retransmit(sa, timer, now)
         elif isinstance(timer, timers.RekeyIke):
-            rekey.rekey_ike(self, sa)
+            ike_rekey.rekey_ike(self, sa)
         elif isinstance(timer, timers.ExpireIke):
             delete.expire_ike(self, sa)
         elif isinstance(timer, timers.HalfOpen):
@@ -344,7 +345,7 @@ class Engine(Messages):
         if payloads is None:
             return
         ctx, sa.request_ctx = sa.request_ctx, None
-        if msg.exchange_type == ExchangeType.CREATE_CHILD_SA and isinstance(ctx, rekey.CreateCtx):
+        if msg.exchange_type == ExchangeType.CREATE_CHILD_SA and isinstance(ctx, CreateCtx):
             rekey.process_i(self, sa, msg, payloads, ctx)
         else:
             handler = RESPONSES.get((msg.exchange_type, sa.state)) or RESPONSES.get((msg.exchange_type, None))

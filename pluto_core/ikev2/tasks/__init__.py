@@ -11,7 +11,9 @@ and never import it.
 | ``ike_init`` | IKE_SA_INIT (1.2, 2.6 cookies, INVALID_KE_PAYLOAD 1.2) |
 | ``ike_auth`` | IKE_AUTH (1.2, 2.15; INITIAL_CONTACT 2.4) |
 | ``child_create`` | the Child SA of IKE_AUTH (1.3, 2.9, 2.17) and its install |
-| ``rekey`` | CREATE_CHILD_SA: Child SA rekey (1.3.3), IKE SA rekey (1.3.2, 2.18), collisions (2.8.1) |
+| ``rekey`` | CREATE_CHILD_SA (1.3): the checks every request and response passes, then one of: |
+| ``child_rekey`` | a Child SA rekey (1.3.3, PFS 1.3.1) or a new Child SA the peer asks for; collisions (2.8.1) |
+| ``ike_rekey`` | an IKE SA rekey (1.3.2, SKEYSEED 2.18); collisions (2.8.1) |
 | ``delete`` | INFORMATIONAL Delete (1.4.1), removing SAs, expiry |
 | ``liveness`` | INFORMATIONAL liveness (1.4, 2.4), NAT-T keepalives (RFC 3948 2.3) |
 | ``lifetimes`` | the rekey and expiry timers (2.8) |

@@ -4,14 +4,17 @@ names log lines use."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, TypeVar
 
-from pluto_core.ikev2.crypto import Suite, make_suite
+from pluto_core.ikev2.crypto import Suite, compute_shared, make_suite
 from pluto_core.ikev2.crypto import dh as dh_module
-from pluto_core.ikev2.enums import TransformType
+from pluto_core.ikev2.enums import NotifyType, TransformType
 from pluto_core.ikev2.payloads import Notify, Payload, Proposal
-from pluto_core.ikev2.sa import IkeSa
+from pluto_core.ikev2.sa import ChildSa, ChildState, IkeSa
 from pluto_core.ikev2.sa_select import Chosen
+from pluto_core.ikev2.tasks.services import Services
 
 NONCE_SIZE = 32
 P = TypeVar("P", bound=Payload)
@@ -102,3 +105,70 @@ def with_spi(proposals: Sequence[Proposal], spi: int) -> list[Proposal]:
     raw = spi.to_bytes(4, "big")
     return [Proposal(p.num, p.protocol_id, raw, list(p.transforms)) for p in proposals]
 
+
+class CreateKind(Enum):
+    """What an outstanding CREATE_CHILD_SA request of ours is for."""
+
+    REKEY_CHILD = "rekey-child"
+    REKEY_IKE = "rekey-ike"
+
+
+@dataclass(slots=True)
+class CreateCtx:
+    """An outstanding CREATE_CHILD_SA request of ours."""
+
+    kind: CreateKind
+    nonce: bytes
+    dh: Any = None
+    group: int = 0
+    child: ChildSa | None = None
+    old: ChildSa | None = None
+    new_spi: bytes = b""
+    proposals: list[Proposal] = field(default_factory=list)
+
+
+def end_rekey(old: ChildSa | None) -> None:
+    """A rekey of ``old`` that did not happen: it stays as it was (unless gone meanwhile)."""
+    if old is not None and old.state == ChildState.REKEYING:
+        old.to(ChildState.INSTALLED)
+
+
+def with_keypair(engine: Services, group: int, then: Any) -> None:
+    """``then(pair)`` with a new key pair for ``group`` (a crypto job), or ``then(None)`` without a group."""
+    if not group:
+        then(None)
+        return
+    fn, args = keypair_job(engine.random, group)
+    engine.jobs.submit(fn, args, then)
+
+
+def shared(engine: Services, group: int, pair: Any, peer: bytes | None, then: Any) -> None:
+    """``then(g_ir)`` (a crypto job), or ``then(None)`` when no KE was exchanged."""
+    if not group or pair is None or peer is None:
+        then(None)
+        return
+    engine.jobs.submit(compute_shared, (group, pair, peer), then)
+
+
+# answers a CREATE_CHILD_SA request: the payloads, and why when it is a refusal
+Reply = Callable[..., None]
+
+
+def respond_dh(engine: Services, group: int, peer_public: bytes | None, reply: Reply, then: Any) -> None:
+    """Our key pair and g^ir for a CREATE_CHILD_SA answer (no group: no KE), then
+    ``then(pair, g_ir)``; a failure answers with a notify instead."""
+
+    def have_pair(pair: Any) -> None:
+        if isinstance(pair, Exception):
+            reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)], f"no key pair for DH{group}: {pair}")
+            return
+
+        def have_shared(g_ir: Any) -> None:
+            if isinstance(g_ir, Exception):
+                reply([Notify(NotifyType.INVALID_SYNTAX)], f"the peer's KE payload: {g_ir}")
+                return
+            then(pair, g_ir)
+
+        shared(engine, group, pair, peer_public, have_shared)
+
+    with_keypair(engine, group, have_pair)
