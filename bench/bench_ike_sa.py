@@ -115,6 +115,8 @@ def establish(n: int, trace: bool) -> tuple[float, float, int, int]:
                         west_cpu += spent
             if not moved:
                 break
+        west.pop_events()  # as the daemon's host drains them after each call
+        east.pop_events()
     gc.collect()
     # Responder-side memory: measure east's SAs only by dropping west's.
     west.sas.clear()

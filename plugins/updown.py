@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pluto_core.hookspecs import hookimpl
-from pluto_core.ikev2.engine import ChildInfo, Event
+from pluto_core.ikev2.events import ChildInfo, Event
 from pluto_core.ikev2.ts_narrow import Selector
 
 TIMEOUT = 30.0  # seconds one command may run

@@ -58,7 +58,7 @@ from pluto_core.kernel.hookspecs import (
 if TYPE_CHECKING:
 
     from pluto_core.ikev2.conn import EngineConn, MessageContext, TransportHint
-    from pluto_core.ikev2.engine import Event
+    from pluto_core.ikev2.events import Event
     from pluto_core.logger import LogRecord, LogSettings
     from pluto_core.options import Options
 
@@ -161,7 +161,7 @@ def pluto_event(event: Event, conn: EngineConn | None) -> None:
     ``event.kind`` is ``ike-up``, ``ike-down``, ``ike-failed``, ``ike-rekeyed``,
     ``child-up``, ``child-down`` or ``child-failed``; ``event.conn`` and
     ``event.serial`` name the conn and the SA. On ``child-up`` and ``child-down``
-    ``event.child`` (``pluto_core.ikev2.engine.ChildInfo``) has the addresses,
+    ``event.child`` (``pluto_core.ikev2.events.ChildInfo``) has the addresses,
     traffic selectors, SPIs, reqid and IDs (never keys), and on ``child-down`` the
     bytes the kernel counted. A Child SA rekey shows as the new Child SA's
     ``child-up`` and then the old one's ``child-down``. ``conn`` is the conn as

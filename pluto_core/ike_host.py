@@ -13,7 +13,8 @@ from typing import Any
 from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
 from pluto_core.ikev2.conn import IdSpec, InlineJobs
-from pluto_core.ikev2.engine import Engine, Event
+from pluto_core.ikev2.engine import Engine
+from pluto_core.ikev2.events import Event
 from pluto_core.kernel.port import Kernel
 from pluto_core.kernel.types import Acquire, Expire, trap_policies
 from pluto_core.shunts import ShuntManager
@@ -67,7 +68,7 @@ class IkeHost:
         self.listeners = listeners
         jobs = PoolJobs(pool, self.flush) if pool is not None and pool.size > 0 else InlineJobs()
 
-        def event(ev: Event) -> None:
+        def event(ev: Event) -> None:  # the engine's events, drained by flush
             if on_event is not None:
                 on_event(ev)
             for listener in list(listeners):
@@ -76,12 +77,13 @@ class IkeHost:
                 self._plugin_event(hook, ev)
 
         self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log, jobs=jobs,
-                             on_event=event, force_busy=options.force_busy, ddos_mode=options.ddos_mode,
+                             force_busy=options.force_busy, ddos_mode=options.ddos_mode,
                              ddos_ike_threshold=options.ddos_ike_threshold,
                              max_halfopen_ike=options.max_halfopen_ike,
                              uniqueids=options.uniqueids,
                              keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
                              extensions=HookExtensions(hook) if hook is not None else None)
+        self._deliver = event
 
     def _plugin_event(self, hook: Any, ev: Event) -> None:
         """``pluto_event`` to each plugin in turn; one that fails does not stop the others."""
@@ -174,7 +176,7 @@ class IkeHost:
             self.kernel.add_policy(policy, update=True)
             if policy not in installed:
                 installed.append(policy)
-        self.engine.routed.add(conn.name)
+        self.engine.route(conn.name)
         self.shunts.trap_installed(conn.name)
         return len(installed)
 
@@ -189,7 +191,7 @@ class IkeHost:
             except Exception as exc:  # KernelError from the backend
                 if getattr(exc, "errno", None) not in (errno.ENOENT, errno.ESRCH):
                     self.log.log(f"\"{name}\": cannot remove trap policy: {exc}")
-        self.engine.routed.discard(name)
+        self.engine.unroute(name)
         self.shunts.trap_removed(name)
         return removed
 
@@ -198,7 +200,11 @@ class IkeHost:
         self.flush()
 
     def flush(self) -> None:
-        """Send what the engine queued and re-arm the timer for its next deadline."""
+        """Hand the engine's events to the listeners and plugins, send what it queued, and
+        re-arm the timer for its next deadline."""
+        while events := self.engine.pop_events():  # a listener may act on the engine again
+            for ev in events:
+                self._deliver(ev)
         for d in self.engine.pop_datagrams():
             sock = self.sockets.get(d.local)
             if sock is None:

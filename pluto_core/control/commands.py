@@ -16,7 +16,7 @@ from pluto_core import __version__
 from pluto_core.control.server import CommandError, Progress
 from pluto_core.control.status import status_data
 from pluto_core.errors import ConfigError, KernelError
-from pluto_core.ikev2.engine import Event
+from pluto_core.ikev2.events import Event
 from pluto_core.resolve import ResolveError
 from pluto_core.shunts import shunt_word
 
@@ -207,7 +207,7 @@ class Commands:
         result = await self.down(args, progress)
         if self.daemon.ike is not None:
             self.daemon.ike.remove_traps(result["name"])
-        self.engine.conns.pop(result["name"], None)
+        self.engine.remove_conn(result["name"])
         progress(f"\"{result['name']}\": deleting non-instance connection")
         return result
 
@@ -247,7 +247,7 @@ class Commands:
         if mode not in ("auto", "busy", "unlimited"):
             raise CommandError("mode must be auto, busy or unlimited")
         if self.daemon.ike is not None:
-            self.daemon.ike.engine.ddos_mode = mode
+            self.daemon.ike.engine.set_ddos_mode(mode)
         self.daemon.log.log(f"pluto DDoS protection mode set to {mode}")
         return {"mode": mode}
 

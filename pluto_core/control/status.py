@@ -68,7 +68,6 @@ def ike_state_name(state: IkeState) -> str:
         IkeState.INIT_DONE: "sent IKE_SA_INIT response",
         IkeState.AUTH_SENT: "sent IKE_AUTH request",
         IkeState.ESTABLISHED: "established IKE SA",
-        IkeState.DELETING: "deleting IKE SA",
         IkeState.DEAD: "dead",
     }[state]
 

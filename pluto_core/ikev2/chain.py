@@ -13,7 +13,7 @@ from pluto_core.ikev2.payloads import (
     EncryptedPayload,
     Payload,
     RawPayload,
-    _parse_skf,
+    parse_skf,
 )
 
 _GH = struct.Struct(">BBH")
@@ -52,7 +52,7 @@ def parse_chain(data: bytes, next_type: int, pos: int, end: int) -> list[Payload
             if next_type == _SK:
                 append(EncryptedPayload(nxt, data[pos + 4 : pend], flags))
             else:
-                append(_parse_skf(data, pos + 4, pend, flags, nxt))
+                append(parse_skf(data, pos + 4, pend, flags, nxt))
             return out
         elif flags & 0x80:
             # RFC 7296 3.2: an unrecognized payload with the critical bit rejects the message.

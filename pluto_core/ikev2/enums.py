@@ -430,3 +430,19 @@ class GatewayIdType(IntEnum):
     IPV4 = 1
     IPV6 = 2
     FQDN = 3
+
+
+def exchange_name(exchange: int) -> str:
+    """``IKE_AUTH``, or ``exchange 99`` for a number outside the registry (log lines)."""
+    try:
+        return ExchangeType(exchange).name
+    except ValueError:
+        return f"exchange {exchange}"
+
+
+def notify_name(code: int) -> str:
+    """``AUTHENTICATION_FAILED``, or ``NOTIFY 99`` outside the registry (log lines)."""
+    try:
+        return NotifyType(code).name
+    except ValueError:
+        return f"NOTIFY {code}"

@@ -825,7 +825,7 @@ class EncryptedFragment(Payload):
         return _SKF.pack(self.fragment_number, self.total_fragments) + self.data
 
 
-def _parse_skf(data: bytes, pos: int, end: int, flags: int, inner: int) -> EncryptedFragment:
+def parse_skf(data: bytes, pos: int, end: int, flags: int, inner: int) -> EncryptedFragment:
     if end - pos < 4:
         raise ParseError("SKF payload shorter than 4 octets", pos)
     num, total = _SKF.unpack_from(data, pos)

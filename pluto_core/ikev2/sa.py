@@ -1,4 +1,6 @@
-"""IKE SA and Child SA state: small slotted dataclasses (thousands must stay cheap)."""
+"""IKE SA and Child SA state: small slotted dataclasses (thousands must stay cheap),
+their states as enums and the legal changes between them as one table each (as
+h11's ``_state.py``): any other change is a bug, raised as :class:`StateError`."""
 
 from __future__ import annotations
 
@@ -6,10 +8,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pluto_core.ikev2.conn import ChildInstall, EngineConn, IdSpec, TransportHint
 from pluto_core.ikev2.crypto import IkeSaKeys, SkContext, Suite
 from pluto_core.ikev2.payloads import Proposal
 from pluto_core.ikev2.ts_narrow import Selector
+from pluto_core.ikev2.types import ChildInstall, EngineConn, IdSpec, TransportHint
+
+
+class StateError(RuntimeError):
+    """A state change the tables below do not allow: a bug in the engine, not the peer."""
 
 
 class IkeState(Enum):
@@ -17,8 +23,36 @@ class IkeState(Enum):
     INIT_DONE = "responder: IKE_SA_INIT answered"
     AUTH_SENT = "initiator: IKE_AUTH sent"
     ESTABLISHED = "established"
-    DELETING = "deleting"
     DEAD = "dead"
+
+
+# The IKE SA's life (RFC 7296 1.2): the initiator goes INIT_SENT -> AUTH_SENT ->
+# ESTABLISHED, the responder INIT_DONE -> ESTABLISHED; an IKE SA made by a rekey
+# (1.3.2) starts ESTABLISHED. Any state may end (DEAD): failure, Delete, timeout.
+IKE_TRANSITIONS: dict[IkeState, frozenset[IkeState]] = {
+    IkeState.INIT_SENT: frozenset({IkeState.AUTH_SENT, IkeState.DEAD}),
+    IkeState.INIT_DONE: frozenset({IkeState.ESTABLISHED, IkeState.DEAD}),
+    IkeState.AUTH_SENT: frozenset({IkeState.ESTABLISHED, IkeState.DEAD}),
+    IkeState.ESTABLISHED: frozenset({IkeState.DEAD}),
+    IkeState.DEAD: frozenset({IkeState.DEAD}),  # forgetting twice is harmless
+}
+
+
+class ChildState(Enum):
+    LARVAL = "negotiating"  # SPI allocated, not installed
+    INSTALLED = "installed"
+    REKEYING = "rekeying"  # installed; a rekey of it is on its way (RFC 7296 2.8)
+    GONE = "gone"  # removed from the kernel
+
+
+# A rekey that fails goes back to INSTALLED; an installed SA is removed (GONE)
+# by a Delete, an expiry or the end of its IKE SA.
+CHILD_TRANSITIONS: dict[ChildState, frozenset[ChildState]] = {
+    ChildState.LARVAL: frozenset({ChildState.INSTALLED, ChildState.GONE}),
+    ChildState.INSTALLED: frozenset({ChildState.REKEYING, ChildState.GONE}),
+    ChildState.REKEYING: frozenset({ChildState.INSTALLED, ChildState.GONE}),
+    ChildState.GONE: frozenset({ChildState.GONE}),
+}
 
 
 @dataclass(slots=True)
@@ -32,10 +66,20 @@ class ChildSa:
     proposal: Proposal | None = None
     installed: ChildInstall | None = None
     established_at: float = 0.0
-    rekeying: bool = False
+    state: ChildState = ChildState.LARVAL
     nonces: tuple[bytes, bytes] = (b"", b"")  # (Ni, Nr) of the exchange that made it (RFC 7296 2.8.1)
     made_by_us: bool = True  # we initiated the exchange that created it
     replaced_by: list[ChildSa] = field(default_factory=list)  # new SAs from rekeys of this one
+
+    def to(self, state: ChildState) -> None:
+        """Change state as CHILD_TRANSITIONS allows."""
+        if state not in CHILD_TRANSITIONS[self.state]:
+            raise StateError(f"Child SA #{self.serial}: {self.state.value} -> {state.value} is not a transition")
+        self.state = state
+
+    @property
+    def rekeying(self) -> bool:
+        return self.state == ChildState.REKEYING
 
 
 @dataclass(slots=True)
@@ -85,6 +129,21 @@ class IkeSa:
     last_contact: float = 0.0
     transport: TransportHint | None = None  # what extensions (NAT-T) said of how packets travel
     fragments_in: Any = None  # the fragments of the message being reassembled (RFC 7383 2.6)
+
+    def to(self, state: IkeState) -> None:
+        """Change state as IKE_TRANSITIONS allows."""
+        if state not in IKE_TRANSITIONS[self.state]:
+            raise StateError(f"IKE SA #{self.serial}: {self.state.value} -> {state.value} is not a transition")
+        self.state = state
+
+    @property
+    def prefix(self) -> str:
+        """``"conn" #1:``, as log lines start."""
+        return f"\"{self.name}\" #{self.serial}:"
+
+    @property
+    def peer_text(self) -> str:
+        return f"{self.remote[0]}:UDP/{self.remote[1]}"
 
     @property
     def our_spi(self) -> bytes:

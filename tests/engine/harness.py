@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pluto_core.errors import KernelError
-from pluto_core.ikev2.conn import ChildInstall, EngineConn, IdSpec
-from pluto_core.ikev2.engine import Datagram, Engine, Event
+from pluto_core.ikev2.engine import Engine
+from pluto_core.ikev2.events import Datagram, Event
 from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
 from pluto_core.ikev2.ts_narrow import Selector
+from pluto_core.ikev2.types import ChildInstall, EngineConn, IdSpec
 
 ENCR_AES_CBC, ENCR_AES_GCM_16, ENCR_CHACHA = 12, 20, 28
 PRF_SHA256 = 5

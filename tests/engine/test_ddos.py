@@ -57,7 +57,7 @@ def test_busy_always_and_unlimited_never() -> None:
 def test_switching_the_mode_at_run_time() -> None:
     _clock, west, east = _pair()
     assert not _is_cookie(_init_requests(west, east, 1)[0])
-    east.engine.ddos_mode = "busy"  # ipsec whack --ddos-busy
+    east.engine.set_ddos_mode("busy")  # ipsec whack --ddos-busy
     assert _is_cookie(_init_requests(west, east, 1)[0])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 
-from pluto_core.ikev2.engine import ChildInfo
+from pluto_core.ikev2.events import ChildInfo
 from pluto_core.ikev2.ts_narrow import Selector
 from tests.engine.harness import Clock, advance, conn_pair, make_side, pump
 from tests.engine.test_establish import PSK, setup
@@ -62,3 +62,16 @@ def test_a_child_rekey_shows_the_new_sa_up_before_the_old_goes() -> None:
         (_, old, old_info), (_, new, new_info), (_, gone, _) = events
         assert gone == old != new
         assert old_info is not None and new_info is not None and old_info.spi_in != new_info.spi_in
+
+
+def test_without_a_listener_events_wait_for_the_host() -> None:
+    """The daemon's mode: nothing is called back from inside receive; the host drains
+    the events (``pop_events``) once each call returned."""
+    _clock, west, east, sides = setup()
+    west.engine.on_event = east.engine.on_event = None
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert west.events == [] and east.events == []
+    assert [e.kind for e in west.engine.pop_events()] == ["ike-up", "child-up"]
+    assert [e.kind for e in east.engine.pop_events()] == ["ike-up", "child-up"]
+    assert west.engine.pop_events() == []

@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from pluto_core.ikev2.engine import FRAGMENT_DATAGRAM_IPV4, Datagram
+from pluto_core.ikev2.events import Datagram
 from pluto_core.ikev2.message import parse_message
 from pluto_core.ikev2.payloads import EncryptedFragment
+from pluto_core.ikev2.protect import FRAGMENT_DATAGRAM_IPV4, fragments
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_plugins.fragmentation import Fragmentation
 from tests.engine.harness import Clock, Side, advance, conn_pair, make_side, pump
@@ -141,9 +142,9 @@ def test_fragments_without_negotiation_are_dropped() -> None:
     assert _up(east)
     (w_sa,) = west.engine.ike_sas()
     first, plain = encode_payloads([Notify(16384 + 999, bytes(300))])
-    fragments = west.engine._fragments(w_sa, 37, w_sa.next_request_id, False, first, plain, 200)
-    assert len(fragments) > 1
-    for data in fragments:
+    parts = fragments(w_sa, 37, w_sa.next_request_id, False, first, plain, 200, west.engine.random, west.log)
+    assert len(parts) > 1
+    for data in parts:
         east.engine.receive(data, (EAST, 500), (WEST, 500))
     assert "fragment 1/" in east.log.text() and "fragmentation was not negotiated: dropped" in east.log.text()
     assert east.engine.pop_datagrams() == [] and "internal error" not in east.log.text()

@@ -10,7 +10,6 @@ import pytest
 
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.enums import AuthMethod, ExchangeType
-from pluto_core.ikev2.exchange_auth import _auth_value
 from pluto_core.ikev2.payloads import (
     Authentication,
     IdentificationInitiator,
@@ -19,6 +18,8 @@ from pluto_core.ikev2.payloads import (
     TrafficSelectorsInitiator,
     TrafficSelectorsResponder,
 )
+from pluto_core.ikev2.tasks.common import with_spi
+from pluto_core.ikev2.tasks.ike_auth import auth_value
 from tests.engine.harness import Clock, conn_pair, make_side, pump
 from tests.engine.test_establish import PSK, setup
 
@@ -74,9 +75,8 @@ def test_initiator_with_narrowing_yes_takes_a_narrowed_answer() -> None:
 
 
 def _child_payloads(conn):  # type: ignore[no-untyped-def]
-    from pluto_core.ikev2.exchange_auth import _with_spi
 
-    return [SecurityAssociation(_with_spi(conn.esp_proposals, 0x01020304)),
+    return [SecurityAssociation(with_spi(conn.esp_proposals, 0x01020304)),
             TrafficSelectorsInitiator([s.to_payload() for s in conn.local_ts]),
             TrafficSelectorsResponder([s.to_payload() for s in conn.remote_ts])]
 
@@ -95,7 +95,7 @@ def test_responder_checks_the_peers_auth_method(method: AuthMethod) -> None:
     conn = w_sa.conn
     assert conn is not None
     payloads = [IdentificationInitiator(conn.local_id.id_type, conn.local_id.data),
-                Authentication(method, _auth_value(w_sa, SECRET, True, conn.local_id)), *_child_payloads(conn)]
+                Authentication(method, auth_value(w_sa, SECRET, True, conn.local_id)), *_child_payloads(conn)]
     east.engine.receive(west.engine.encode(w_sa, ExchangeType.IKE_AUTH, 1, payloads, response=False),
                         (EAST, 500), (WEST, 500))
     if method == AuthMethod.SHARED_KEY_MIC:
@@ -122,7 +122,7 @@ def test_initiator_checks_the_peers_auth_method(method: AuthMethod) -> None:
     assert conn is not None
     (child,) = east.kernel.installed.values()
     payloads = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data),
-                Authentication(method, _auth_value(e_sa, SECRET, False, conn.local_id)),
+                Authentication(method, auth_value(e_sa, SECRET, False, conn.local_id)),
                 SecurityAssociation(list(child_proposal(east))), TrafficSelectorsInitiator(
                     [s.to_payload() for s in child.remote_ts]),
                 TrafficSelectorsResponder([s.to_payload() for s in child.local_ts])]

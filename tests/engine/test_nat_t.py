@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from pluto_core.ikev2.conn import EngineConn, IdSpec, TransportHint
-from pluto_core.ikev2.engine import Datagram
 from pluto_core.ikev2.enums import NotifyType
+from pluto_core.ikev2.events import Datagram
 from pluto_core.ikev2.message import parse_message
 from pluto_core.ikev2.payloads import Notify
 from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
 from pluto_core.ikev2.ts_narrow import Selector
+from pluto_core.ikev2.types import EngineConn, IdSpec, TransportHint
 from pluto_plugins.natt import NatFinding, NatTraversal, detection_notifies, evaluate, nat_hash
 from tests.engine.harness import ENCR_AES_GCM_16, PRF_SHA256, Clock, Side, advance, make_side, pump
 from tests.engine.test_establish import PSK

@@ -11,7 +11,7 @@ import pytest
 
 from pluto_core.config import load_config
 from pluto_core.errors import ConfigError, KernelError
-from pluto_core.ikev2.engine import Event
+from pluto_core.ikev2.events import Event
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.kernel.port import Kernel
 from pluto_core.kernel.types import (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pluto_core.ikev2.engine import ChildInfo, Event
+from pluto_core.ikev2.events import ChildInfo, Event
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_plugins import updown
 from pluto_plugins.updown import Updown, updown_env, verb_suffix

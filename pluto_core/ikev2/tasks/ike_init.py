@@ -1,90 +1,41 @@
-"""IKE_SA_INIT (RFC 7296 section 1.2): proposal and group, nonces, cookies.
+"""IKE_SA_INIT (RFC 7296 1.2): proposal and group, nonces, cookies.
 
-Initiator: ``start_initiator`` then ``on_init_response``. Responder:
-``on_init_request``, which keeps no state until a demanded cookie checks out
-(section 2.6) and answers INVALID_KE_PAYLOAD / NO_PROPOSAL_CHOSEN statelessly.
+Initiator: ``build_i`` then ``process_i``, which goes on to IKE_AUTH. Responder:
+``process_r``, which keeps no state until a demanded cookie checks out (2.6) and
+answers INVALID_KE_PAYLOAD / NO_PROPOSAL_CHOSEN statelessly.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pluto_core.errors import ProtocolError
-from pluto_core.ikev2.crypto import UnsupportedTransform, compute_shared, make_suite, sk_contexts
-from pluto_core.ikev2.crypto import dh as dh_module
-from pluto_core.ikev2.enums import ExchangeType, NotifyType, ProtocolId, TransformType
+from pluto_core.ikev2.crypto import UnsupportedTransform, compute_shared, sk_contexts
+from pluto_core.ikev2.enums import ExchangeType, NotifyType, ProtocolId, TransformType, notify_name
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import KeyExchange, Nonce, Notify, Payload, Proposal, SecurityAssociation
 from pluto_core.ikev2.sa import IkeSa, IkeState
-from pluto_core.ikev2.sa_select import Chosen, accept_reply, select
-
-if TYPE_CHECKING:
-    from pluto_core.ikev2.conn import EngineConn
-    from pluto_core.ikev2.engine import Engine
-
-NONCE_SIZE = 32
-
-
-def _spi(engine: Engine) -> bytes:
-    while True:
-        spi = engine.random(8)
-        if spi != bytes(8):
-            return spi
-
-
-def _groups(proposals: tuple[Proposal, ...] | list[Proposal]) -> list[int]:
-    out: list[int] = []
-    for p in proposals:
-        for t in p.transforms:
-            if t.type == TransformType.KE and t.id not in out:
-                out.append(t.id)
-    return out
-
-
-def suite_of(chosen: Chosen) -> Any:
-    encr = chosen.transform(TransformType.ENCR)
-    assert encr is not None
-    prf = chosen.id_of(TransformType.PRF)
-    assert prf is not None
-    return make_suite(encr.id, encr.key_length, prf, chosen.id_of(TransformType.INTEG) or None,
-                      chosen.id_of(TransformType.KE))
-
-
-def suite_text(sa: IkeSa) -> str:
-    """``{cipher=AES_GCM_16_256 integ=n/a prf=HMAC_SHA2_512 ke=DH19}`` as Libreswan logs it."""
-    suite = sa.suite
-    assert suite is not None
-    integ = suite.integ.name if suite.integ is not None else "n/a"
-    prf = suite.prf.name.removeprefix("PRF_")
-    return f"{{cipher={suite.encr.name} integ={integ} prf={prf} ke={_dh_name(sa.ke_group)}}}"
-
-
-def _dh_name(group: int) -> str:
-    return {19: "DH19", 20: "DH20", 21: "DH21", 31: "DH31", 32: "DH32"}.get(group, f"MODP{_modp_bits(group)}")
-
-
-def _modp_bits(group: int) -> int:
-    return {5: 1536, 14: 2048, 15: 3072, 16: 4096, 17: 6144, 18: 8192}.get(group, group)
-
-
-def _keypair_job(engine: Engine, group: int) -> tuple[Any, tuple[Any, ...]]:
-    """``dh.generate`` with our random private value: a picklable job for the helper pool."""
-    return dh_module.generate, (group, engine.random(dh_module.secret_size(group)))
-
+from pluto_core.ikev2.sa_select import accept_reply, select
+from pluto_core.ikev2.tasks import ike_auth
+from pluto_core.ikev2.tasks.common import NONCE_SIZE, dh_name, groups, keypair_job, new_spi, suite_of, suite_text
+from pluto_core.ikev2.tasks.services import Services
+from pluto_core.ikev2.timers import HALF_OPEN
+from pluto_core.ikev2.types import EngineConn
 
 # ------------------------------------------------------------------ initiator
 
 
-def start_initiator(engine: Engine, conn: EngineConn) -> int:
+def build_i(engine: Services, conn: EngineConn) -> int:
+    """A new IKE SA for ``conn``: its key pair (a crypto job), then the request. The serial."""
     if conn.remote_addr is None:
         raise ValueError(f"\"{conn.name}\": cannot initiate to %any")
     sa = IkeSa(engine.next_serial(), conn, True, (conn.local_addr, conn.port), (conn.remote_addr, conn.port),
-               _spi(engine))
+               new_spi(engine.random))
     sa.ike_proposals = conn.ike_proposals
-    groups = _groups(conn.ike_proposals)
-    if not groups:
+    ours = groups(conn.ike_proposals)
+    if not ours:
         raise ValueError(f"\"{conn.name}\": no key exchange group in the IKE proposals")
-    sa.ke_group = groups[0]
+    sa.ke_group = ours[0]
     sa.nonce_i = engine.random(NONCE_SIZE)
     engine.register(sa)
     engine.log.log(f"{engine.prefix(sa)} initiating IKEv2 connection to {conn.remote_addr} using UDP")
@@ -92,22 +43,22 @@ def start_initiator(engine: Engine, conn: EngineConn) -> int:
     return sa.serial
 
 
-def _new_keypair_then_send(engine: Engine, sa: IkeSa) -> None:
-    fn, args = _keypair_job(engine, sa.ke_group)
+def _new_keypair_then_send(engine: Services, sa: IkeSa) -> None:
+    fn, args = keypair_job(engine.random, sa.ke_group)
 
     def done(result: Any) -> None:
         if sa.state == IkeState.DEAD:
             return
         if isinstance(result, Exception):
-            fail_init(engine, sa, f"key exchange failed: {result}")
+            fail(engine, sa, f"key exchange failed: {result}")
             return
         sa.dh_private = result
-        _send_init_request(engine, sa)
+        _send_request(engine, sa)
 
     engine.jobs.submit(fn, args, done)
 
 
-def _send_init_request(engine: Engine, sa: IkeSa) -> None:
+def _send_request(engine: Services, sa: IkeSa) -> None:
     payloads: list[Payload] = []
     if sa.cookie:
         payloads.append(Notify(NotifyType.COOKIE, sa.cookie))  # must come first (RFC 7296 2.6)
@@ -120,13 +71,14 @@ def _send_init_request(engine: Engine, sa: IkeSa) -> None:
     engine.log.log(f"{engine.prefix(sa)} sent IKE_SA_INIT request to {engine.peer_text(sa)}")
 
 
-def fail_init(engine: Engine, sa: IkeSa, why: str) -> None:
+def fail(engine: Services, sa: IkeSa, why: str) -> None:
+    """The IKE SA never got its keys: forget it (``ike-failed``)."""
     engine.log.log(f"{engine.prefix(sa)} {why}")
     engine.event("ike-failed", sa, why)
     engine.forget(sa)
 
 
-def on_init_response(engine: Engine, sa: IkeSa, msg: Message, data: bytes) -> None:
+def process_i(engine: Services, sa: IkeSa, msg: Message, data: bytes) -> None:
     payloads = msg.payloads
     notifies = {p.type: p for p in payloads if isinstance(p, Notify)}
     if NotifyType.COOKIE in notifies:
@@ -140,28 +92,26 @@ def on_init_response(engine: Engine, sa: IkeSa, msg: Message, data: bytes) -> No
         engine.log.log(f"{engine.prefix(sa)} received anti-DDOS COOKIE response, resending IKE_SA_INIT "
                        "request with COOKIE")
         sa.last_request = b""
-        _send_init_request(engine, sa)
+        _send_request(engine, sa)
         return
     if NotifyType.INVALID_KE_PAYLOAD in notifies:
         try:
             group = notifies[NotifyType.INVALID_KE_PAYLOAD].ke_group
         except ProtocolError:
             group = -1
-        if group == sa.ke_group or group not in _groups(sa.ike_proposals):
-            fail_init(engine, sa, f"IKE_SA_INIT response asks for key exchange group {group}, "
-                      "which we did not propose: giving up")
+        if group == sa.ke_group or group not in groups(sa.ike_proposals):
+            fail(engine, sa, f"IKE_SA_INIT response asks for key exchange group {group}, "
+                 "which we did not propose: giving up")
             return
         engine.log.log(f"{engine.prefix(sa)} received INVALID_KE_PAYLOAD response suggesting "
-                       f"{_dh_name(group)}; resending IKE_SA_INIT request with {_dh_name(group)}")
+                       f"{dh_name(group)}; resending IKE_SA_INIT request with {dh_name(group)}")
         sa.ke_group = group
         sa.last_request = b""
         _new_keypair_then_send(engine, sa)
         return
     errors = [t for t in notifies if t < 16384]
     if errors:
-        from pluto_core.ikev2.engine import notify_name
-
-        fail_init(engine, sa, f"IKE_SA_INIT request rejected by peer: {notify_name(errors[0])}")
+        fail(engine, sa, f"IKE_SA_INIT request rejected by peer: {notify_name(errors[0])}")
         return
     sa_payload = msg.get(SecurityAssociation)
     ke = msg.get(KeyExchange)
@@ -176,15 +126,15 @@ def on_init_response(engine: Engine, sa: IkeSa, msg: Message, data: bytes) -> No
         engine.log.log(f"{engine.prefix(sa)} IKE_SA_INIT response: {exc}: dropped")
         return
     if chosen is None or chosen.id_of(TransformType.KE) != sa.ke_group or ke.group != sa.ke_group:
-        fail_init(engine, sa, "IKE_SA_INIT response chose a proposal we did not offer: giving up")
+        fail(engine, sa, "IKE_SA_INIT response chose a proposal we did not offer: giving up")
         return
     if not 16 <= len(nonce.data) <= 256:
-        fail_init(engine, sa, f"IKE_SA_INIT response has a {len(nonce.data)}-byte nonce: giving up")
+        fail(engine, sa, f"IKE_SA_INIT response has a {len(nonce.data)}-byte nonce: giving up")
         return
     try:
         sa.suite = suite_of(chosen)
     except UnsupportedTransform as exc:
-        fail_init(engine, sa, f"IKE_SA_INIT response: {exc}")
+        fail(engine, sa, f"IKE_SA_INIT response: {exc}")
         return
     sa.last_request = b""
     sa.init_response = data  # RealMessage2: the responder's AUTH signs it (RFC 7296 2.15)
@@ -196,14 +146,12 @@ def on_init_response(engine: Engine, sa: IkeSa, msg: Message, data: bytes) -> No
         if sa.state == IkeState.DEAD:
             return
         if isinstance(result, Exception):
-            fail_init(engine, sa, f"key exchange with the responder's KE failed: {result}")
+            fail(engine, sa, f"key exchange with the responder's KE failed: {result}")
             return
         derive_keys(sa, result)
         engine.log.log(f"{engine.prefix(sa)} processed IKE_SA_INIT response from {engine.peer_text(sa)} "
                        f"{suite_text(sa)}, initiating IKE_AUTH")
-        from pluto_core.ikev2.exchange_auth import send_auth_request
-
-        send_auth_request(engine, sa)
+        ike_auth.build_i(engine, sa)
 
     engine.jobs.submit(compute_shared, (sa.ke_group, sa.dh_private, peer_public), done)
 
@@ -218,8 +166,8 @@ def derive_keys(sa: IkeSa, g_ir: bytes) -> None:
 # ------------------------------------------------------------------ responder
 
 
-def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str, int],
-                    remote: tuple[str, int]) -> None:
+def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int],
+              remote: tuple[str, int]) -> None:
     peer = f"{remote[0]}:UDP/{remote[1]}"
     if msg.message_id != 0 or msg.spi_r != bytes(8) or msg.is_response or not msg.is_initiator:
         engine.log.log(f"IKE_SA_INIT request from {peer} has a bad header: dropped")
@@ -239,22 +187,23 @@ def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str,
     if not 16 <= len(nonce.data) <= 256:
         engine.log.log(f"IKE_SA_INIT request from {peer} has a {len(nonce.data)}-byte nonce: dropped")
         return
-    if engine.busy():
+    ddos = engine.ddos
+    if ddos.busy(len(engine.half_open)):
         expected = engine.cookie_for(msg.spi_i, nonce.data, remote)
         first = msg.payloads[0] if msg.payloads else None
         if not (isinstance(first, Notify) and first.type == NotifyType.COOKIE and first.data == expected):
             engine.log.debug(f"IKE_SA_INIT request from {peer}: demanding a COOKIE")
             engine.reply_stateless(msg, local, remote, Notify(NotifyType.COOKIE, expected))
             return
-    if len(engine.half_open) >= engine.max_halfopen_ike:
-        if not engine.halfopen_full:  # once, not per packet of a flood
-            engine.halfopen_full = True
+    if len(engine.half_open) >= ddos.max_halfopen:
+        if not ddos.full:  # once, not per packet of a flood
+            ddos.full = True
             engine.log.log(f"dropping IKE_SA_INIT request from {peer}: {len(engine.half_open)} half-open IKE SAs "
-                           f"reach max-halfopen-ike={engine.max_halfopen_ike}; dropping new requests until "
+                           f"reach max-halfopen-ike={ddos.max_halfopen}; dropping new requests until "
                            "some complete or time out")
         return
-    engine.halfopen_full = False
-    conn = _find_conn(engine, local, remote)
+    ddos.full = False
+    conn = find_conn(engine, local, remote)
     if conn is None:
         engine.log.log(f"IKE_SA_INIT request from {peer}: no connection for {local[0]} and {remote[0]}: "
                        "NO_PROPOSAL_CHOSEN")
@@ -273,8 +222,8 @@ def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str,
     group = chosen.id_of(TransformType.KE) or 0
     if ke.group != group:
         # RFC 7296 1.2 / 3.10.1: tell the initiator which group we chose; keep no state.
-        engine.log.log(f"\"{conn.name}\": IKE_SA_INIT request from {peer} has KE {_dh_name(ke.group)}, "
-                       f"we chose {_dh_name(group)}: INVALID_KE_PAYLOAD")
+        engine.log.log(f"\"{conn.name}\": IKE_SA_INIT request from {peer} has KE {dh_name(ke.group)}, "
+                       f"we chose {dh_name(group)}: INVALID_KE_PAYLOAD")
         engine.reply_stateless(msg, local, remote, Notify.for_invalid_ke(group))
         return
     try:
@@ -283,7 +232,7 @@ def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str,
         engine.log.log(f"\"{conn.name}\": IKE_SA_INIT request from {peer}: {exc}: NO_PROPOSAL_CHOSEN")
         engine.reply_stateless(msg, local, remote, Notify(NotifyType.NO_PROPOSAL_CHOSEN))
         return
-    sa = IkeSa(engine.next_serial(), conn, False, local, remote, msg.spi_i, _spi(engine),
+    sa = IkeSa(engine.next_serial(), conn, False, local, remote, msg.spi_i, new_spi(engine.random),
                state=IkeState.INIT_DONE)
     sa.suite, sa.ke_group = suite, group
     sa.nonce_i, sa.nonce_r = nonce.data, engine.random(NONCE_SIZE)
@@ -292,17 +241,17 @@ def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str,
     sa.last_contact = engine.clock()
     engine.register(sa)
     engine.half_open[key] = sa
-    engine.schedule(sa, conn.retransmit_timeout, "half-open")
+    engine.schedule(sa, conn.retransmit_timeout, HALF_OPEN)
     engine.extensions_read(sa, msg, msg.payloads)
     chosen_proposal = Proposal(chosen.proposal.num, ProtocolId.IKE, b"", chosen.proposal.transforms)
-    fn, args = _keypair_job(engine, group)
+    fn, args = keypair_job(engine.random, group)
     peer_public = ke.data
 
     def have_keypair(pair: Any) -> None:
         if sa.state == IkeState.DEAD:
             return
         if isinstance(pair, Exception):
-            fail_init(engine, sa, f"key exchange failed: {pair}")
+            fail(engine, sa, f"key exchange failed: {pair}")
             return
 
         def have_shared(g_ir: Any) -> None:
@@ -328,7 +277,14 @@ def on_init_request(engine: Engine, msg: Message, data: bytes, local: tuple[str,
     engine.jobs.submit(fn, args, have_keypair)
 
 
-def _find_conn(engine: Engine, local: tuple[str, int], remote: tuple[str, int]) -> EngineConn | None:
+def half_open_expired(engine: Services, sa: IkeSa, now: float) -> None:
+    """A responder's IKE SA that never saw IKE_AUTH within retransmit-timeout."""
+    if sa.state == IkeState.INIT_DONE:
+        engine.log.log(f"{engine.prefix(sa)} half-open IKE SA timed out: deleted")
+        engine.forget(sa)
+
+
+def find_conn(engine: Services, local: tuple[str, int], remote: tuple[str, int]) -> EngineConn | None:
     """The first conn for these addresses; a conn with a specific peer beats one for %any."""
     wildcard = None
     for conn in engine.conns.values():
