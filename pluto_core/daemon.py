@@ -36,7 +36,6 @@ from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
 from pluto_core.peer_names import PeerNames
 from pluto_core.plugins import PluginSet
-from pluto_core.shunts import is_never_negotiate
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -273,7 +272,7 @@ class Daemon:
             if resolved is None:
                 return self.names.waiting_line(conn.name)
             conn = resolved
-        if is_never_negotiate(conn):  # type=passthrough|drop|reject: kernel policies only, no IKE
+        if conn.never_negotiate:  # type=passthrough|drop|reject: kernel policies only, no IKE
             return self.ike.shunts.add(conn)
         engine_conn = kernel_filter(to_engine_conn(conn), self.kernel, self.options.kernel_backend,
                                     self.log.log)  # only the ESP algorithms the kernel can install

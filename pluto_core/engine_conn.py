@@ -73,8 +73,9 @@ def _id(end: Any, address: str | None) -> IdSpec | None:
     return IdSpec.parse(address) if address else None
 
 
-def _selectors(end: Any, address: str | None) -> tuple[Selector, ...]:
-    """``leftsubnet=`` (else the host), each with ``leftprotoport=`` unless the subnet has its own."""
+def end_selectors(end: Any, address: str | None) -> tuple[Selector, ...]:
+    """``leftsubnet=`` (else the host), each with ``leftprotoport=`` unless the subnet has its own.
+    IKE conns and shunts (``shunts.py``) build their selectors here, so both read an end alike."""
     proto = end.protoport.protocol if end.protoport else 0
     port = end.protoport.port if end.protoport else 0
     subnets = tuple(end.subnets) + tuple(end.extra_subnets)
@@ -127,8 +128,8 @@ def to_engine_conn(conn: Any) -> EngineConn:
         remote_addr=remote_addr,
         local_id=local_id,
         remote_id=_id(remote, remote_addr),
-        local_ts=_selectors(local, local_addr),
-        remote_ts=_selectors(remote, remote_addr),
+        local_ts=end_selectors(local, local_addr),
+        remote_ts=end_selectors(remote, remote_addr),
         ike_proposals=_proposals(conn, "ike"),
         esp_proposals=_proposals(conn, "esp"),
         mode="transport" if conn.type == "transport" else "tunnel",

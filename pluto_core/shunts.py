@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pluto_core.config.connection import oriented_ends
+from pluto_core.engine_conn import end_selectors
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.kernel.types import Direction, PolicyAction, PolicySpec, shunt_policies
@@ -60,12 +61,6 @@ ROUTED_TUNNEL = "routed-tunnel"
 def shunt_word(action: PolicyAction) -> str:
     """The word Libreswan uses in ``added ... connection`` and in status."""
     return "passthrough" if action is PolicyAction.PASS else "drop"
-
-
-def is_never_negotiate(conn: Any) -> bool:
-    """A shunt conn: ``type=passthrough|pass|drop|reject`` or ``authby=never``."""
-    never = getattr(conn, "never_negotiate", None)
-    return bool(never) if never is not None else str(getattr(conn, "type", "tunnel")) in NEVER_NEGOTIATE
 
 
 def without_template(policies: list[PolicySpec], action: PolicyAction) -> list[PolicySpec]:
@@ -106,18 +101,16 @@ class ShuntConn:
 
 
 def _end_selectors(conn: Any, end: Any, version: int | None) -> tuple[Selector, ...]:
-    """An end's subnets, else its host address, else (``%any``, ``0.0.0.0``) all of the
-    family; ``protoport`` applies where the subnet does not name its own."""
-    pp = end.protoport
-    proto, port = (pp.protocol, pp.port) if pp is not None else (0, 0)
-    subnets = tuple(end.subnets) + tuple(end.extra_subnets)
-    if subnets:
-        return tuple(Selector.from_subnet(str(s.network), s.protocol or proto, (s.port or port) or None)
-                     for s in subnets)
+    """An end's selectors as an IKE conn's (``engine_conn.end_selectors``); an end with no
+    subnet and no usable address (``%any``, ``0.0.0.0``) stands for all of the family."""
     address = end.address
-    if address is not None and not address.is_unspecified:
-        return (Selector.from_subnet(f"{address}/{address.max_prefixlen}", proto, port or None),)
+    usable = address is not None and not address.is_unspecified
+    selectors = end_selectors(end, str(address) if usable else None)
+    if selectors:
+        return selectors
     if end.is_any or address is not None:
+        pp = end.protoport
+        proto, port = (pp.protocol, pp.port) if pp is not None else (0, 0)
         family = version or (address.version if address is not None else 4)
         return (Selector.from_subnet("0.0.0.0/0" if family == 4 else "::/0", proto, port or None),)
     raise ConfigError(f"\"{conn.name}\": {end.host} has no address and no subnet to build a "

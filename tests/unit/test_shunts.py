@@ -32,7 +32,6 @@ from pluto_core.shunts import (
     UNROUTED,
     ShuntManager,
     implemented_as_drop,
-    is_never_negotiate,
     to_shunt_conn,
     trap_shunts,
 )
@@ -92,7 +91,7 @@ def test_conn_types_and_selectors(tmp_path: Path) -> None:
     assert implemented_as_drop(found["block"]) == ['warning: "block": "type=reject" implemented as "drop"']
     host = to_shunt_conn(found["drop-host"])
     assert [str(s) for s in host.remote_ts] == ["192.0.2.2/32"] and implemented_as_drop(found["drop-host"]) == []
-    assert not is_never_negotiate(found["tunnel"]) and is_never_negotiate(found["block"])
+    assert not found["tunnel"].never_negotiate and found["block"].never_negotiate
     shunts = trap_shunts(found["tunnel"])
     assert (shunts.negotiation, shunts.failure) == (PolicyAction.PASS, PolicyAction.DROP)
     assert implemented_as_drop(found["tunnel"]) == ['warning: "tunnel": "failureshunt=reject" implemented as "drop"']
