@@ -19,7 +19,6 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import replace
 from typing import IO, Any
 
 from pluto_core import __version__
@@ -223,8 +222,6 @@ class Daemon:
                 self.log.log(f"\"{name}\": failed to add connection: {error}")
         start = []
         for name, conn in config.conns.items():
-            if conn.auto == "up":  # Libreswan 5: a synonym of start
-                conn = replace(conn, auto="start")
             if conn.auto not in ("add", "keep", "start", "ondemand", "route"):
                 if conn.auto != "ignore":
                     self.log.log(f"{conn.file}:{conn.line}: \"{name}\": auto={conn.auto} is not supported; "
@@ -250,7 +247,6 @@ class Daemon:
         resolved): a shunt is routed by start/ondemand/route, ``start`` initiates,
         ``ondemand``/``route`` install trap policies; ``add``/``keep`` wait."""
         assert self.ike is not None
-        auto = "start" if auto == "up" else auto
         if self.ike.shunts.is_shunt(name):  # never negotiates: being in effect means being routed
             if auto in ("start", "ondemand", "route"):
                 self.ike.shunts.route_at_start(name)

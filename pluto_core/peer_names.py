@@ -264,7 +264,7 @@ class PeerNames:
         self.daemon.log.log(line)
         ike = self.daemon.ike
         auto = pending.conn.auto
-        if auto in ("start", "up") and not initiate and not ike.shunts.is_shunt(name):
+        if auto == "start" and not initiate and not ike.shunts.is_shunt(name):
             return
         try:
             self.daemon.act_on_auto(name, auto)

@@ -393,6 +393,8 @@ def build_connection(
             conn["ike_version"] = 1
         elif canonical == "hostaddrfamily":
             conn["hostaddrfamily"] = 6 if value in ("ipv6", "6") else 4
+    if conn.get("auto") == "up":  # Libreswan 5's spelling of start: the daemon sees one word
+        conn["auto"] = "start"
     conn.update(_proposals(settings, conn, name, warnings))
     left = End(**ends["left"], options=MappingProxyType(end_opts["left"]))
     right = End(**ends["right"], options=MappingProxyType(end_opts["right"]))
