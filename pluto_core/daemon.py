@@ -145,7 +145,7 @@ class Daemon:
             raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
         self.ike = IkeHost(opts, self.log, self.kernel, self.secrets,
                            self.pool, hook=self.plugins.hook)
-        self.ike.engine.reviver = self.names.revive  # resolves a peer's host name anew first
+        self.ike.listeners.append(self.names.on_event)  # revivals: the peer's host name resolved anew first
         self.register_commands(self)  # before bind: no request finds a command missing
         self._ctl_sock = self.control.bind()
         os.ftruncate(self.lock_fd, 0)

@@ -158,8 +158,11 @@ def pluto_ike_read(context: MessageContext, payloads: list[Any]) -> list[Transpo
 @hookspec
 def pluto_event(event: Event, conn: EngineConn | None) -> None:
     """Called on the daemon's loop for every SA event, after the engine acted:
-    ``event.kind`` is ``ike-up``, ``ike-down``, ``ike-failed``, ``ike-rekeyed``,
-    ``child-up``, ``child-down`` or ``child-failed``; ``event.conn`` and
+    ``event`` is one of the classes of ``pluto_core.ikev2.events`` (``IkeUp``,
+    ``IkeDown``, ``IkeFailed``, ``IkeRekeyed``, ``ChildUp``, ``ChildDown``,
+    ``ChildFailed``, ``ReviveDue``) and ``event.kind`` names it as a
+    string (``ike-up``, ``ike-down``, ``ike-failed``, ``ike-rekeyed``, ``child-up``,
+    ``child-down``, ``child-failed``, ``revive-due``); ``event.conn`` and
     ``event.serial`` name the conn and the SA. On ``child-up`` and ``child-down``
     ``event.child`` (``pluto_core.ikev2.events.ChildInfo``) has the addresses,
     traffic selectors, SPIs, reqid and IDs (never keys), and on ``child-down`` the

@@ -12,9 +12,9 @@ from typing import Any
 
 from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
-from pluto_core.ikev2.conn import IdSpec, InlineJobs
+from pluto_core.ikev2.conn import IdSpec
 from pluto_core.ikev2.engine import Engine
-from pluto_core.ikev2.events import Event
+from pluto_core.ikev2.events import CryptoJob, Event
 from pluto_core.kernel.port import Kernel
 from pluto_core.kernel.types import Acquire, Expire, trap_policies
 from pluto_core.shunts import ShuntManager
@@ -33,24 +33,6 @@ class SecretsCredentials:
         return secret.reveal() if secret is not None else None
 
 
-class PoolJobs:
-    """Crypto jobs on the ``--nhelpers`` pool; ``after`` runs once each result was delivered."""
-
-    def __init__(self, pool: CryptoPool, after: Callable[[], None]) -> None:
-        self.pool = pool
-        self.after = after
-
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Callable[[Any], None]) -> None:
-        future = self.pool.submit(fn, *args)
-
-        def finished(f: asyncio.Future[Any]) -> None:
-            exc = f.exception()
-            done(exc if exc is not None else f.result())
-            self.after()
-
-        future.add_done_callback(finished)
-
-
 class IkeHost:
     def __init__(self, options: Any, log: Any, kernel: Kernel, secrets: Any, pool: CryptoPool | None,
                  on_event: Callable[[Event], None] | None = None, hook: Any = None) -> None:
@@ -66,7 +48,7 @@ class IkeHost:
         self.shunts = ShuntManager(self)  # never-negotiate conns, negotiation and failure shunts
         listeners: list[Callable[[Event], None]] = [self.shunts.on_event]
         self.listeners = listeners
-        jobs = PoolJobs(pool, self.flush) if pool is not None and pool.size > 0 else InlineJobs()
+        self.pool = pool if pool is not None and pool.size > 0 else None  # None: jobs run in the engine
 
         def event(ev: Event) -> None:  # the engine's events, drained by flush
             if on_event is not None:
@@ -76,7 +58,8 @@ class IkeHost:
             if hook is not None:
                 self._plugin_event(hook, ev)
 
-        self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log, jobs=jobs,
+        self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log,
+                             offload_jobs=self.pool is not None, host_revives=True,
                              force_busy=options.force_busy, ddos_mode=options.ddos_mode,
                              ddos_ike_threshold=options.ddos_ike_threshold,
                              max_halfopen_ike=options.max_halfopen_ike,
@@ -205,6 +188,8 @@ class IkeHost:
         while events := self.engine.pop_events():  # a listener may act on the engine again
             for ev in events:
                 self._deliver(ev)
+        for job in self.engine.pop_jobs():
+            self._run_job(job)
         for d in self.engine.pop_datagrams():
             sock = self.sockets.get(d.local)
             if sock is None:
@@ -219,6 +204,18 @@ class IkeHost:
             loop = asyncio.get_running_loop()
             delay = max(deadline - time.monotonic(), 0.0)
             self._timer = loop.call_later(delay, self._tick)
+
+    def _run_job(self, job: CryptoJob) -> None:
+        """On a ``--nhelpers`` process; the result goes back to the engine when it is there."""
+        assert self.pool is not None
+        future = self.pool.submit(job.fn, *job.args)
+
+        def finished(f: asyncio.Future[Any]) -> None:
+            exc = f.exception()
+            self.engine.job_done(job.id, exc if exc is not None else f.result())
+            self.flush()
+
+        future.add_done_callback(finished)
 
     def _tick(self) -> None:
         self._timer = None

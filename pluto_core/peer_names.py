@@ -21,6 +21,7 @@ from typing import Any
 
 from pluto_core.config.connection import Connection, End, orient
 from pluto_core.errors import ConfigError, PlutoError
+from pluto_core.ikev2.events import Event, ReviveDue
 from pluto_core.resolve import (
     ResolveError,
     Resolver,
@@ -151,8 +152,13 @@ class PeerNames:
                                     f"(was {old})")
         self._replace(name, oriented)
 
+    def on_event(self, ev: Event) -> None:
+        """The engine (built with ``host_revives``) says a conn is due to be revived."""
+        if isinstance(ev, ReviveDue):
+            self.revive(ev.conn)
+
     def revive(self, name: str) -> None:
-        """The engine's reviver: initiate again, after resolving the conn's names anew."""
+        """Initiate again, after resolving the conn's names anew."""
         ike = self.daemon.ike
         if name not in self.named:
             ike.engine.initiate(name)

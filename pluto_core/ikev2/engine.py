@@ -1,6 +1,7 @@
-"""The IKEv2 engine: datagrams, timer ticks and crypto-job results in; datagrams,
-kernel calls, log lines and events out. Sans-I/O: the clock, randomness, the
-kernel, credentials and crypto jobs are injected (:mod:`pluto_core.ikev2.ports`).
+"""The IKEv2 engine: datagrams, timer ticks, kernel notices and crypto-job results
+in; datagrams, crypto jobs, kernel calls, log lines and events out. Sans-I/O: the
+clock, randomness, the kernel and credentials are injected
+(:mod:`pluto_core.ikev2.ports`); what comes out is :mod:`pluto_core.ikev2.events`.
 
 This module holds the SA table, message IDs and the window of one (RFC 7296 2.3),
 retransmission and cached responses (2.1), and routes what arrives to the task
@@ -17,18 +18,18 @@ from typing import Any
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2 import acquire, stateless, timers
 from pluto_core.ikev2.enums import ExchangeType, exchange_name
-from pluto_core.ikev2.events import ChildInfo, Datagram, Event
+from pluto_core.ikev2.events import EVENT_CLASSES, ChildInfo, CryptoJob, Datagram, Event, ReviveDue
 from pluto_core.ikev2.message import Message, parse_message
 from pluto_core.ikev2.messages import Messages
 from pluto_core.ikev2.parse_error import ParseError
 from pluto_core.ikev2.payloads import Payload
-from pluto_core.ikev2.ports import Credentials, CryptoJobs, Extensions, InlineJobs, KernelPort, NoExtensions
+from pluto_core.ikev2.ports import Credentials, Extensions, KernelPort, NoExtensions
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
 from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, ike_rekey, liveness, rekey
 from pluto_core.ikev2.tasks.common import CreateCtx
-from pluto_core.ikev2.types import ChildInstall, EngineConn
+from pluto_core.ikev2.types import EngineConn
 
-__all__ = ["ChildInfo", "Datagram", "Engine", "Event"]
+__all__ = ["ChildInfo", "CryptoJob", "Datagram", "Engine", "Event"]
 
 REVIVE_DELAY = 5.0
 Handler = Callable[[Any, IkeSa, Message, list[Payload]], None]
@@ -50,14 +51,19 @@ class Engine(Messages):
     """All IKE SAs of one daemon."""
 
     def __init__(self, kernel: KernelPort, credentials: Credentials, clock: Callable[[], float],
-                 random: Callable[[int], bytes], log: Any, jobs: CryptoJobs | None = None,
+                 random: Callable[[int], bytes], log: Any, offload_jobs: bool = False, host_revives: bool = False,
                  on_event: Callable[[Event], None] | None = None, force_busy: bool = False, uniqueids: bool = True,
                  extensions: Extensions | None = None, keepalive_interval: float = 20.0, ddos_mode: str = "auto",
                  ddos_ike_threshold: int = stateless.DDOS_IKE_THRESHOLD,
                  max_halfopen_ike: int = stateless.MAX_HALFOPEN_IKE) -> None:
         super().__init__(clock, random, log, extensions or NoExtensions(), random(32))
         self.kernel, self.credentials = kernel, credentials
-        self.jobs: CryptoJobs = jobs or InlineJobs()
+        # With offload_jobs, crypto jobs wait in pop_jobs() for the host (--nhelpers), whose
+        # results come back through job_done(); without, they run at once, in here.
+        self.offload_jobs, self.host_revives = offload_jobs, host_revives
+        self._jobs: list[CryptoJob] = []
+        self._waiting: dict[int, Callable[[Any], None]] = {}  # job id -> what goes on with its result
+        self._job_seq = 0
         # Events wait in a queue the host drains (pop_events) once a call returns, so that no
         # plugin runs in the middle of an exchange; tests and the benchmark may take each at once.
         self.on_event = on_event
@@ -72,9 +78,6 @@ class Engine(Messages):
         self._by_serial: dict[int, IkeSa] = {}  # IKE SA serials, and Child SA serials to their IKE SA
         self._reply_limit = stateless.RateLimit()
         self._revive: dict[str, float] = {}  # conn name -> when to initiate it again
-        # The host may resolve a peer's host name anew before a revival (I/O stays out of
-        # here); it then initiates itself. None: initiate at once.
-        self.reviver: Callable[[str], None] | None = None
         self.reqid_base = 16384
         self._routed: set[str] = set()  # conns whose trap policies are in the kernel (ipsec route)
 
@@ -148,17 +151,7 @@ class Engine(Messages):
 
     def expire(self, spi: int, hard: bool) -> None:
         """The kernel says an SA of ours reached a lifetime: soft rekeys, hard deletes."""
-        for sa in self.ike_sas():
-            for child in list(sa.children):
-                if spi in (child.spi_in, child.spi_out):
-                    if hard:
-                        delete.expire_child(self, sa, child, "Child SA expired (kernel hard lifetime)")
-                        return
-                    if not child.rekeying:
-                        self.log.log(f"\"{sa.name}\" #{child.serial}: kernel reports the soft lifetime of "
-                                     f"SPI 0x{spi:08x} reached; rekeying Child SA")
-                    child_rekey.rekey_child(self, sa, child)
-                    return
+        child_rekey.on_kernel_expire(self, spi, hard)
 
     def ike_sas(self) -> list[IkeSa]:
         return sorted((sa for sa in self.sas.values() if sa.state != IkeState.DEAD), key=lambda s: s.serial)
@@ -180,9 +173,8 @@ class Engine(Messages):
             if when <= now:
                 del self._revive[name]
                 if name in self.conns and not any(sa.name == name for sa in self.ike_sas()):
-                    if self.reviver is not None:
-                        self.reviver(name)
-                    else:
+                    self._emit(ReviveDue(name, 0))
+                    if not self.host_revives:
                         self.initiate(name)
         while self._timers and self._timers[0][0] <= now:
             _when, _seq, serial, timer = heapq.heappop(self._timers)
@@ -201,7 +193,7 @@ class Engine(Messages):
             else:
                 delete.expire_child(self, sa, child)
         elif isinstance(timer, timers.Retransmit):
-            self._retransmit(sa, timer, now)
+            liveness.on_retransmit(self, sa, timer, now)
         elif isinstance(timer, timers.RekeyIke):
             ike_rekey.rekey_ike(self, sa)
         elif isinstance(timer, timers.ExpireIke):
@@ -212,26 +204,6 @@ class Engine(Messages):
             liveness.on_keepalive(self, sa, now)
         elif isinstance(timer, timers.Liveness):
             liveness.on_liveness(self, sa, now)
-
-    def _retransmit(self, sa: IkeSa, timer: timers.Retransmit, now: float) -> None:
-        """Resend our outstanding request, doubling the interval, until the timeout (RFC 7296 2.4)."""
-        conn = sa.conn
-        if not sa.last_request or sa.last_request_id != timer.message_id or conn is None:
-            return
-        timeout = liveness.timeout(sa)
-        if now - sa.request_started >= timeout:
-            self.log.log(f"{self.prefix(sa)} {timeout:g} second timeout exceeded after {sa.retransmits} "
-                         "retransmits.  No response (or no acceptable response) to our request")
-            self.event("ike-failed", sa, "timeout: no response from peer")
-            delete.delete_ike_sa(self, sa, notify_peer=False, quiet=True)
-            if conn.options.get("auto") in delete.STAY_UP:
-                self.revive_later(conn.name)
-            return
-        sa.retransmits += 1
-        self.transmit(sa, sa.last_request)
-        delay = min(conn.retransmit_interval * (2 ** sa.retransmits), max(timeout - (now - sa.request_started), 0.001))
-        self.log.debug(f"{self.prefix(sa)} retransmit {sa.retransmits} of request {timer.message_id}")
-        self.schedule(sa, delay, timer)
 
     # ------------------------------------------------------------------ the SA table
 
@@ -259,7 +231,9 @@ class Engine(Messages):
 
     def event(self, kind: str, sa: IkeSa, detail: str = "", serial: int | None = None,
               child: ChildInfo | None = None) -> None:
-        ev = Event(kind, sa.name, sa.serial if serial is None else serial, detail, child)
+        self._emit(EVENT_CLASSES[kind](sa.name, sa.serial if serial is None else serial, detail, child))
+
+    def _emit(self, ev: Event) -> None:
         if self.on_event is None:
             self._events.append(ev)
         else:
@@ -270,14 +244,36 @@ class Engine(Messages):
         out, self._events = self._events, []
         return out
 
-    def child_info(self, sa: IkeSa, install: ChildInstall, counts: tuple[int, int] | None = None) -> ChildInfo:
-        conn = self.conns.get(sa.name)
-        local_id = conn.local_id.text if conn is not None else install.local_addr
-        remote_id = sa.peer_id.text if sa.peer_id is not None else install.remote_addr
-        return ChildInfo(sa.serial, install.local_addr, install.remote_addr, local_id, remote_id, install.mode,
-                         install.local_ts, install.remote_ts, install.inbound.spi, install.outbound.spi,
-                         install.reqid, install.encap is not None,
-                         counts[0] if counts is not None else None, counts[1] if counts is not None else None)
+    # ------------------------------------------------------------------ crypto jobs
+
+    def submit_job(self, fn: Callable[..., Any], args: tuple[Any, ...], then: Callable[[Any], None]) -> None:
+        """Run ``fn(*args)`` now, or hand it to the host; ``then(result)`` goes on either way."""
+        if not self.offload_jobs:
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                result = exc
+            then(result)
+            return
+        self._job_seq += 1
+        self._waiting[self._job_seq] = then
+        self._jobs.append(CryptoJob(self._job_seq, fn, args))
+
+    def pop_jobs(self) -> list[CryptoJob]:
+        """The crypto jobs the host is to run (with ``offload_jobs``)."""
+        out, self._jobs = self._jobs, []
+        return out
+
+    def job_done(self, job_id: int, result: Any) -> None:
+        """The result of a job from ``pop_jobs`` (an exception instance when it failed). Never raises."""
+        then = self._waiting.pop(job_id, None)
+        if then is None:
+            self.log.log(f"crypto job {job_id}: result for no job of ours: dropped")
+            return
+        try:
+            then(result)
+        except Exception as exc:  # as receive(): log and go on
+            self.log.log(f"crypto job {job_id}: internal error {exc.__class__.__name__}: {exc}")
 
     # ------------------------------------------------------------------ receiving
 

@@ -1,11 +1,13 @@
-"""Every call the engine makes out: the kernel, credentials, crypto jobs and
-extensions (plugins that add to and read messages). The host injects real ones
+"""Every call the engine makes out: the kernel, credentials and extensions
+(plugins that add to and read messages). The host injects real ones
 (``pluto_core.ike_host``), tests in-memory ones, so the engine stays sans-I/O.
-The kernel port's method names are shared with the host-side kernel code."""
+The kernel port's method names are shared with the host-side kernel code.
+Crypto jobs are not a call out: the engine hands them over as
+:class:`~pluto_core.ikev2.events.CryptoJob` outputs and takes their results back
+with ``Engine.job_done``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from pluto_core.ikev2.types import ChildInstall, IdSpec, MessageContext, TransportHint
@@ -27,13 +29,6 @@ class Credentials(Protocol):
     def psk(self, local: IdSpec, remote: IdSpec | None) -> bytes | None: ...
 
 
-class CryptoJobs(Protocol):
-    """Runs ``fn(*args)`` now or in a helper process and calls ``done(result)`` later
-    (``done(exc)`` with an exception instance when it failed)."""
-
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Callable[[Any], None]) -> None: ...
-
-
 class Extensions(Protocol):
     """Plugins adding payloads to the messages we send and reading those we receive
     (NAT detection, fragmentation, vendor IDs...), instead of branches in the engine.
@@ -51,13 +46,3 @@ class NoExtensions:
     def read(self, ctx: MessageContext, payloads: list[Any]) -> list[TransportHint] | None:
         return None
 
-
-class InlineJobs:
-    """``--nhelpers 0``: the job runs at once, in this process."""
-
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], done: Callable[[Any], None]) -> None:
-        try:
-            result = fn(*args)
-        except Exception as exc:
-            result = exc
-        done(result)

@@ -19,7 +19,7 @@ from pluto_core.ikev2.payloads import (
 from pluto_core.ikev2.sa import ChildSa, ChildState, IkeSa
 from pluto_core.ikev2.sa_select import Chosen, accept_reply, select
 from pluto_core.ikev2.tasks import lifetimes
-from pluto_core.ikev2.tasks.common import child_prefix, first_error, get, has_notify, ts_text, with_spi
+from pluto_core.ikev2.tasks.common import child_info, child_prefix, first_error, get, has_notify, ts_text, with_spi
 from pluto_core.ikev2.tasks.delete import build_i_child
 from pluto_core.ikev2.tasks.services import Services
 from pluto_core.ikev2.ts_narrow import accept, from_payloads, respond
@@ -192,7 +192,7 @@ def install(engine: Services, sa: IkeSa, child: ChildSa, chosen: Chosen, role: s
                    f"{mode} {ts_text(child.local_ts, child.remote_ts)} {{ESP{esn_text}=>0x{child.spi_out:08x} "
                    f"<0x{child.spi_in:08x} xfrm={xfrm} DPD={'active' if conn.dpddelay else 'passive'}}}")
     engine.event("child-up", sa, f"0x{child.spi_out:08x}", serial=child.serial,
-                 child=engine.child_info(sa, spec))
+                 child=child_info(engine, sa, spec))
     lifetimes.schedule_child(engine, sa, child)
     return True
 

@@ -31,7 +31,7 @@ from pluto_core.ikev2.tasks.common import (
     respond_dh,
     with_keypair,
 )
-from pluto_core.ikev2.tasks.delete import build_i_child
+from pluto_core.ikev2.tasks.delete import build_i_child, expire_child
 from pluto_core.ikev2.tasks.services import Services
 from pluto_core.ikev2.ts_narrow import accept, from_payloads, respond
 
@@ -101,6 +101,22 @@ def rekey_child(engine: Services, sa: IkeSa, old: ChildSa) -> None:
                        f"IKE SA #{sa.serial}")
 
     with_keypair(engine, group, send)
+
+
+def on_kernel_expire(engine: Services, spi: int, hard: bool) -> None:
+    """The kernel says the SA with ``spi`` reached a lifetime (RFC 7296 2.8): a soft one
+    rekeys its Child SA, a hard one deletes it."""
+    for sa in engine.ike_sas():
+        for child in list(sa.children):
+            if spi in (child.spi_in, child.spi_out):
+                if hard:
+                    expire_child(engine, sa, child, "Child SA expired (kernel hard lifetime)")
+                    return
+                if not child.rekeying:
+                    engine.log.log(f"\"{sa.name}\" #{child.serial}: kernel reports the soft lifetime of "
+                                   f"SPI 0x{spi:08x} reached; rekeying Child SA")
+                rekey_child(engine, sa, child)
+                return
 
 
 def process_i(engine: Services, sa: IkeSa, ctx: CreateCtx, chosen: Chosen, payloads: list[Payload],

@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 from pluto_core.ikev2.crypto import Suite, compute_shared, make_suite
 from pluto_core.ikev2.crypto import dh as dh_module
 from pluto_core.ikev2.enums import NotifyType, TransformType
+from pluto_core.ikev2.events import ChildInfo
 from pluto_core.ikev2.payloads import Notify, Payload, Proposal
 from pluto_core.ikev2.sa import ChildSa, ChildState, IkeSa
 from pluto_core.ikev2.sa_select import Chosen
 from pluto_core.ikev2.tasks.services import Services
+from pluto_core.ikev2.types import ChildInstall
 
 NONCE_SIZE = 32
 P = TypeVar("P", bound=Payload)
@@ -139,7 +141,7 @@ def with_keypair(engine: Services, group: int, then: Any) -> None:
         then(None)
         return
     fn, args = keypair_job(engine.random, group)
-    engine.jobs.submit(fn, args, then)
+    engine.submit_job(fn, args, then)
 
 
 def shared(engine: Services, group: int, pair: Any, peer: bytes | None, then: Any) -> None:
@@ -147,7 +149,7 @@ def shared(engine: Services, group: int, pair: Any, peer: bytes | None, then: An
     if not group or pair is None or peer is None:
         then(None)
         return
-    engine.jobs.submit(compute_shared, (group, pair, peer), then)
+    engine.submit_job(compute_shared, (group, pair, peer), then)
 
 
 # answers a CREATE_CHILD_SA request: the payloads, and why when it is a refusal
@@ -172,3 +174,14 @@ def respond_dh(engine: Services, group: int, peer_public: bytes | None, reply: R
         shared(engine, group, pair, peer_public, have_shared)
 
     with_keypair(engine, group, have_pair)
+
+
+def child_info(engine: Services, sa: IkeSa, install: ChildInstall, counts: tuple[int, int] | None = None) -> ChildInfo:
+    """What the event hooks are told of a Child SA (never its keys)."""
+    conn = engine.conns.get(sa.name)
+    local_id = conn.local_id.text if conn is not None else install.local_addr
+    remote_id = sa.peer_id.text if sa.peer_id is not None else install.remote_addr
+    return ChildInfo(sa.serial, install.local_addr, install.remote_addr, local_id, remote_id, install.mode,
+                     install.local_ts, install.remote_ts, install.inbound.spi, install.outbound.spi,
+                     install.reqid, install.encap is not None,
+                     counts[0] if counts is not None else None, counts[1] if counts is not None else None)

@@ -8,6 +8,7 @@ from pluto_core.ikev2.enums import ExchangeType, ProtocolId
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import Delete, Payload
 from pluto_core.ikev2.sa import ChildSa, ChildState, IkeSa, IkeState
+from pluto_core.ikev2.tasks.common import child_info
 from pluto_core.ikev2.tasks.services import Services
 
 ESP = int(ProtocolId.ESP)
@@ -25,7 +26,7 @@ def remove_child(engine: Services, sa: IkeSa, child: ChildSa, why: str) -> None:
             counts = engine.kernel.remove_child(child.installed)
         except KernelError as exc:
             engine.log.log(f"\"{sa.name}\" #{child.serial}: {exc}")
-        info = engine.child_info(sa, child.installed, counts)
+        info = child_info(engine, sa, child.installed, counts)
         child.installed = None
     child.to(ChildState.GONE)
     if child in sa.children:

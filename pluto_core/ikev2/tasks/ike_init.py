@@ -55,7 +55,7 @@ def _new_keypair_then_send(engine: Services, sa: IkeSa) -> None:
         sa.dh_private = result
         _send_request(engine, sa)
 
-    engine.jobs.submit(fn, args, done)
+    engine.submit_job(fn, args, done)
 
 
 def _send_request(engine: Services, sa: IkeSa) -> None:
@@ -153,7 +153,7 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, data: bytes) -> None:
                        f"{suite_text(sa)}, initiating IKE_AUTH")
         ike_auth.build_i(engine, sa)
 
-    engine.jobs.submit(compute_shared, (sa.ke_group, sa.dh_private, peer_public), done)
+    engine.submit_job(compute_shared, (sa.ke_group, sa.dh_private, peer_public), done)
 
 
 def derive_keys(sa: IkeSa, g_ir: bytes) -> None:
@@ -272,9 +272,9 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
             engine.log.log(f"{engine.prefix(sa)} responder sent IKE_SA_INIT response to {peer} "
                            f"{suite_text(sa)}")
 
-        engine.jobs.submit(compute_shared, (group, pair, peer_public), have_shared)
+        engine.submit_job(compute_shared, (group, pair, peer_public), have_shared)
 
-    engine.jobs.submit(fn, args, have_keypair)
+    engine.submit_job(fn, args, have_keypair)
 
 
 def half_open_expired(engine: Services, sa: IkeSa, now: float) -> None:

@@ -1,12 +1,14 @@
 """Liveness (RFC 7296 1.4, 2.4; Libreswan's dpddelay/dpdtimeout): an empty
-INFORMATIONAL once nothing was heard for dpddelay; and NAT-T keepalives from
-behind a NAT (RFC 3948 2.3)."""
+INFORMATIONAL once nothing was heard for dpddelay; retransmitting our outstanding
+request until the peer answers or is given up (2.1, 2.4); and NAT-T keepalives
+from behind a NAT (RFC 3948 2.3)."""
 
 from __future__ import annotations
 
 from pluto_core.ikev2 import timers
 from pluto_core.ikev2.enums import ExchangeType
 from pluto_core.ikev2.sa import IkeSa, IkeState
+from pluto_core.ikev2.tasks.delete import STAY_UP, delete_ike_sa
 from pluto_core.ikev2.tasks.services import Services
 
 PROBE = "liveness"  # the request context of a liveness probe: it times out after dpdtimeout
@@ -41,3 +43,24 @@ def timeout(sa: IkeSa) -> float:
     conn = sa.conn
     assert conn is not None
     return conn.dpdtimeout if sa.request_ctx == PROBE and conn.dpdtimeout > 0 else conn.retransmit_timeout
+
+
+def on_retransmit(engine: Services, sa: IkeSa, timer: timers.Retransmit, now: float) -> None:
+    """Resend our outstanding request, doubling the interval, until the timeout (RFC 7296 2.4)."""
+    conn = sa.conn
+    if not sa.last_request or sa.last_request_id != timer.message_id or conn is None:
+        return
+    limit = timeout(sa)
+    if now - sa.request_started >= limit:
+        engine.log.log(f"{engine.prefix(sa)} {limit:g} second timeout exceeded after {sa.retransmits} "
+                       "retransmits.  No response (or no acceptable response) to our request")
+        engine.event("ike-failed", sa, "timeout: no response from peer")
+        delete_ike_sa(engine, sa, notify_peer=False, quiet=True)
+        if conn.options.get("auto") in STAY_UP:
+            engine.revive_later(conn.name)
+        return
+    sa.retransmits += 1
+    engine.transmit(sa, sa.last_request)
+    delay = min(conn.retransmit_interval * (2 ** sa.retransmits), max(limit - (now - sa.request_started), 0.001))
+    engine.log.debug(f"{engine.prefix(sa)} retransmit {sa.retransmits} of request {timer.message_id}")
+    engine.schedule(sa, delay, timer)

@@ -10,17 +10,16 @@ from typing import Any, Protocol
 from pluto_core.ikev2.events import ChildInfo
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import Notify, Payload
-from pluto_core.ikev2.ports import Credentials, CryptoJobs, KernelPort
+from pluto_core.ikev2.ports import Credentials, KernelPort
 from pluto_core.ikev2.sa import ChildSa, IkeSa
 from pluto_core.ikev2.stateless import DdosPolicy
 from pluto_core.ikev2.timers import Timer
-from pluto_core.ikev2.types import ChildInstall, EngineConn
+from pluto_core.ikev2.types import EngineConn
 
 
 class Services(Protocol):
     kernel: KernelPort
     credentials: Credentials
-    jobs: CryptoJobs
     clock: Callable[[], float]
     random: Callable[[int], bytes]
     log: Any
@@ -52,6 +51,9 @@ class Services(Protocol):
     def cookie_for(self, spi_i: bytes, nonce: bytes, remote: tuple[str, int]) -> bytes: ...
     def extensions_read(self, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None: ...
 
+    # crypto jobs: run now, or handed to the host; ``then(result)`` either way
+    def submit_job(self, fn: Callable[..., Any], args: tuple[Any, ...], then: Callable[[Any], None]) -> None: ...
+
     # timers
     def schedule(self, sa: IkeSa, delay: float, timer: Timer) -> None: ...
     def schedule_serial(self, serial: int, delay: float, timer: Timer) -> None: ...
@@ -61,5 +63,3 @@ class Services(Protocol):
     def peer_text(self, sa: IkeSa) -> str: ...
     def event(self, kind: str, sa: IkeSa, detail: str = "", serial: int | None = None,
               child: ChildInfo | None = None) -> None: ...
-    def child_info(self, sa: IkeSa, install: ChildInstall,
-                   counts: tuple[int, int] | None = None) -> ChildInfo: ...
