@@ -16,12 +16,14 @@ import glob
 import os
 import signal
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
 from typing import IO, Any
 
 from pluto_core import __version__
+from pluto_core.auth.chain import AuthChain
 from pluto_core.config import load_config
 from pluto_core.config.secrets import Secrets, load_secrets
 from pluto_core.control.server import ControlServer
@@ -34,7 +36,7 @@ from pluto_core.kernel.port import Kernel
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
 from pluto_core.peer_names import PeerNames
-from pluto_core.plugins import PluginSet
+from pluto_core.plugins import AUTH_GROUP, PluginSet
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -88,6 +90,9 @@ class Daemon:
         self._ctl_sock: Any = None
         self.secrets: Any = None
         self.ike: IkeHost | None = None
+        self.auth: AuthChain | None = None  # the auth sources (engine's credentials), from initialize()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self.log_taps: list[Callable[[str], None]] = []  # `ipsec up` streams a conn's lines
         self.inherited_fds: tuple[int, ...] = ()  # the start-up pipe: helpers must not hold it
         self.names = PeerNames(self)  # left=/right= host names: resolved at add and before initiating
@@ -138,13 +143,13 @@ class Daemon:
         self._start_helpers()
         if opts.listen:
             self.log.log(f"IKE listen address restricted to {opts.listen} (--listen)")
+        self.auth = self._auth_chain()
         self._load_secrets()
         try:
             self.plugins.hook.pluto_startup(options=opts, log=self.log)
         except Exception as exc:
             raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
-        self.ike = IkeHost(opts, self.log, self.kernel, self.secrets,
-                           self.pool, hook=self.plugins.hook)
+        self.ike = IkeHost(opts, self.log, self.kernel, self.auth, self.pool, hook=self.plugins.hook)
         self.ike.listeners.append(self.names.on_event)  # revivals: the peer's host name resolved anew first
         self.register_commands(self)  # before bind: no request finds a command missing
         self._ctl_sock = self.control.bind()
@@ -177,25 +182,51 @@ class Daemon:
         else:
             self.log.log("no helper processes: crypto jobs run in the main process")
 
+    def _auth_chain(self) -> AuthChain:
+        """The auth sources ``auth-sources=`` names, each installed (else StartupError)."""
+        opts = self.options
+        installed = sorted(info.name for info in self.plugins.infos if info.group == AUTH_GROUP and info.loaded)
+        for name in opts.auth_sources:
+            if name not in installed:
+                raise StartupError(f"auth-sources: no auth source '{name}' is installed "
+                                   f"(installed: {', '.join(installed) or 'none'})")
+        self.log.log(f"auth sources: {', '.join(opts.auth_sources)}")
+        return AuthChain(self.plugins.hook, opts.auth_sources, self._report_from_thread, float(opts.auth_timeout))
+
+    def _hand_secrets(self) -> None:
+        if self.auth is not None:
+            self.auth.load(self.secrets, self.log)
+
+    def _report_from_thread(self, text: str) -> None:
+        """A log line from an auth source's worker thread, written on the event loop."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            self.log.log(text)
+        else:
+            loop.call_soon_threadsafe(self.log.log, text)
+
     def _load_secrets(self) -> None:
-        """Read ``--secretsfile`` (a glob). A bad file is logged, never fatal: the
-        daemon runs on with what it could read, as Libreswan does."""
+        """Read ``--secretsfile`` (a glob) and hand it to the auth sources. A bad file is
+        logged, never fatal: the daemon runs on with what it could read, as Libreswan does."""
         pattern = self.options.secretsfile
         if not glob.glob(pattern):
             self.log.log(f"no secrets filename matched \"{pattern}\"")
             self.secrets = Secrets()
+            self._hand_secrets()
             return
         try:
             self.secrets = load_secrets(pattern)
         except ConfigError as exc:
             self.log.error(f"secrets not loaded: {exc}")
             self.secrets = Secrets()
+            self._hand_secrets()
             return
         for path in self.secrets.files:
             self.log.log(f"loading secrets from \"{path}\"")
         for warning in self.secrets.warnings:
             self.log.log(f"warning: {warning}")
         self.log.log(f"loaded {len(self.secrets.entries)} secret(s)")
+        self._hand_secrets()
 
     # -- connections --------------------------------------------------------
 
@@ -291,8 +322,6 @@ class Daemon:
     def reload_secrets(self) -> None:
         self.log.log("forgetting secrets")
         self._load_secrets()
-        if self.ike is not None:
-            self.ike.credentials.secrets = self.secrets
 
     # -- running ----------------------------------------------------------
 
@@ -307,6 +336,7 @@ class Daemon:
     async def serve(self, ready: Any) -> None:
         """Run until SIGTERM or ``shutdown``; ``ready()`` is called once serving."""
         loop = asyncio.get_running_loop()
+        self._loop, self._loop_thread = loop, threading.get_ident()
         self._stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "shutting down on SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "shutting down on SIGINT")
@@ -327,6 +357,8 @@ class Daemon:
             self.ike.flush()
             self.ike.close()
         self.names.close()
+        if self.auth is not None:
+            self.auth.close()
 
     # -- shutdown ---------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Hosts the sans-I/O engine in the daemon: sockets in and out, the timer,
-crypto jobs on the helper pool, credentials from the secrets files."""
+crypto jobs on the helper pool, credential lookups on threads (the auth-source
+chain of ``pluto_core.auth``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pluto_core.auth.chain import AuthChain
 from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
-from pluto_core.ikev2.conn import IdSpec
 from pluto_core.ikev2.engine import Engine
 from pluto_core.ikev2.events import CryptoJob, Event
 from pluto_core.kernel.port import Kernel
@@ -20,21 +21,8 @@ from pluto_core.kernel.types import Acquire, Expire, trap_policies
 from pluto_core.shunts import ShuntManager
 
 
-class SecretsCredentials:
-    """PSK lookups in the loaded ipsec.secrets (best match as Libreswan chooses)."""
-
-    def __init__(self, secrets: Any) -> None:
-        self.secrets = secrets
-
-    def psk(self, local: IdSpec, remote: IdSpec | None) -> bytes | None:
-        if self.secrets is None:
-            return None
-        secret = self.secrets.lookup_psk(local.text, remote.text if remote is not None else "%any")
-        return secret.reveal() if secret is not None else None
-
-
 class IkeHost:
-    def __init__(self, options: Any, log: Any, kernel: Kernel, secrets: Any, pool: CryptoPool | None,
+    def __init__(self, options: Any, log: Any, kernel: Kernel, credentials: AuthChain, pool: CryptoPool | None,
                  on_event: Callable[[Event], None] | None = None, hook: Any = None) -> None:
         self.options = options
         self.log = log
@@ -43,7 +31,7 @@ class IkeHost:
         self.addresses: list[str] = []  # every local address, found at start
         self._event_fd: int | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self.credentials = SecretsCredentials(secrets)
+        self.credentials = credentials
         self.traps: dict[str, list[Any]] = {}  # conn name -> the trap policies installed for it
         self.shunts = ShuntManager(self)  # never-negotiate conns, negotiation and failure shunts
         listeners: list[Callable[[Event], None]] = [self.shunts.on_event]
@@ -59,7 +47,7 @@ class IkeHost:
                 self._plugin_event(hook, ev)
 
         self.engine = Engine(kernel, self.credentials, time.monotonic, os.urandom, log,
-                             offload_jobs=self.pool is not None, host_revives=True,
+                             offload_jobs=self.pool is not None, offload_lookups=True, host_revives=True,
                              force_busy=options.force_busy, ddos_mode=options.ddos_mode,
                              ddos_ike_threshold=options.ddos_ike_threshold,
                              max_halfopen_ike=options.max_halfopen_ike,
@@ -206,9 +194,13 @@ class IkeHost:
             self._timer = loop.call_later(delay, self._tick)
 
     def _run_job(self, job: CryptoJob) -> None:
-        """On a ``--nhelpers`` process; the result goes back to the engine when it is there."""
-        assert self.pool is not None
-        future = self.pool.submit(job.fn, *job.args)
+        """A crypto job on a ``--nhelpers`` process, a lookup on a thread; the result goes
+        back to the engine when it is there."""
+        if job.kind == "lookup":
+            future: asyncio.Future[Any] = asyncio.get_running_loop().run_in_executor(None, job.fn, *job.args)
+        else:
+            assert self.pool is not None
+            future = self.pool.submit(job.fn, *job.args)
 
         def finished(f: asyncio.Future[Any]) -> None:
             exc = f.exception()

@@ -64,6 +64,8 @@ class Options:
     ddos_mode: str = "auto"  # config setup ddos-mode= (auto, busy, unlimited); --force-busy means busy
     ddos_ike_threshold: int = 25000
     max_halfopen_ike: int = 50000
+    auth_sources: tuple[str, ...] = ("secrets",)  # config setup auth-sources=: asked in this order
+    auth_timeout: int = 10  # config setup auth-timeout=: seconds a source may take to answer
     crl_strict: bool = False
     crlcheckinterval: int = 0
     listen: str | None = None
@@ -109,6 +111,19 @@ def check_ip_address(name: str, text: str) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise UsageError(f"option {name}: '{text}' is not an IP address") from None
+
+
+def check_auth_sources(name: str, text: str) -> tuple[str, ...]:
+    """``secrets,nss`` or ``secrets nss``: source names, each once (installed or not is the daemon's check)."""
+    names = tuple(part for part in text.replace(",", " ").split() if part)
+    if not names:
+        raise UsageError(f"option {name}: names no auth source")
+    for part in names:
+        if not part.replace("-", "").replace("_", "").isalnum():
+            raise UsageError(f"option {name}: '{part}' is not an auth source name")
+    if len(set(names)) != len(names):
+        raise UsageError(f"option {name}: an auth source is named twice")
+    return names
 
 
 def check_virtual_private(name: str, text: str) -> str:
@@ -372,6 +387,7 @@ _SETUP_FIELDS: tuple[tuple[str, str], ...] = (
     ("crlcheckinterval", "crlcheckinterval"), ("secctx_attr_type", "secctx_attr_type"),
     ("rundir", "rundir"), ("myvendorid", "vendorid"), ("ddos_mode", "ddos_mode"),
     ("ddos_ike_threshold", "ddos_ike_threshold"), ("max_halfopen_ike", "max_halfopen_ike"),
+    ("auth_sources", "auth_sources"), ("auth_timeout", "auth_timeout"),
 )
 
 
@@ -383,8 +399,10 @@ def setup_values(setup: Any, where: str) -> dict[str, Any]:
         if value is None:
             continue
         if name in ("keep_alive", "crlcheckinterval", "seedbits", "nhelpers", "secctx_attr_type",
-                    "ddos_ike_threshold", "max_halfopen_ike"):
+                    "ddos_ike_threshold", "max_halfopen_ike", "auth_timeout"):
             value = _coerce_int(value, keyword, where)
+        elif name == "auth_sources":
+            value = check_auth_sources(f"{where}: auth-sources=", str(value))
         elif name in ("logtime", "logappend", "logip", "audit_log", "uniqueids", "crl_strict"):
             value = _coerce_bool(value, keyword, where)
         elif name == "listen":

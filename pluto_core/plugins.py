@@ -20,6 +20,7 @@ from pluto_core.errors import PlutoError
 
 KERNEL_GROUP = "pluto.kernel"
 PLUGIN_GROUP = "pluto.plugins"
+AUTH_GROUP = "pluto.auth"  # authentication sources (pluto_core.auth): asked when auth-sources= names them
 
 
 class BackendUnavailable(PlutoError):
@@ -57,7 +58,7 @@ class PluginSet:
     def listing(self) -> str:
         """The text of ``ipsec pluto --list-plugins``."""
         lines = []
-        for group in (KERNEL_GROUP, PLUGIN_GROUP):
+        for group in (KERNEL_GROUP, PLUGIN_GROUP, AUTH_GROUP):
             lines.append(f"{group}:")
             members = [i for i in self.infos if i.group == group]
             if not members:
@@ -112,7 +113,7 @@ def load_plugins(backend_name: str) -> PluginSet:
     manager.add_hookspecs(hookspecs)
     plugins = PluginSet(manager)
     kernel_infos = _discover(KERNEL_GROUP)
-    plugin_infos = _discover(PLUGIN_GROUP)
+    plugin_infos = _discover(PLUGIN_GROUP) + _discover(AUTH_GROUP)
     plugins.infos = kernel_infos + plugin_infos
     for info in plugin_infos:
         if info.error is None:
@@ -146,4 +147,4 @@ def discover_only() -> PluginSet:
     """For ``--list-plugins`` when the backend itself may be missing: no registration."""
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
-    return PluginSet(manager, _discover(KERNEL_GROUP) + _discover(PLUGIN_GROUP))
+    return PluginSet(manager, _discover(KERNEL_GROUP) + _discover(PLUGIN_GROUP) + _discover(AUTH_GROUP))

@@ -61,6 +61,8 @@ class SetupConfig:
     ddos_mode: str | None = None
     ddos_ike_threshold: int | None = None
     max_halfopen_ike: int | None = None
+    auth_sources: str | None = None  # ours: the auth sources asked, in order (pluto_core.auth)
+    auth_timeout: int | None = None
     ike_socket_bufsize: int | None = None
     ike_socket_errqueue: bool | None = None
     expire_lifetime: int | None = None

@@ -51,16 +51,18 @@ class Engine(Messages):
     """All IKE SAs of one daemon."""
 
     def __init__(self, kernel: KernelPort, credentials: Credentials, clock: Callable[[], float],
-                 random: Callable[[int], bytes], log: Any, offload_jobs: bool = False, host_revives: bool = False,
+                 random: Callable[[int], bytes], log: Any, offload_jobs: bool = False,
+                 offload_lookups: bool = False, host_revives: bool = False,
                  on_event: Callable[[Event], None] | None = None, force_busy: bool = False, uniqueids: bool = True,
                  extensions: Extensions | None = None, keepalive_interval: float = 20.0, ddos_mode: str = "auto",
                  ddos_ike_threshold: int = stateless.DDOS_IKE_THRESHOLD,
                  max_halfopen_ike: int = stateless.MAX_HALFOPEN_IKE) -> None:
         super().__init__(clock, random, log, extensions or NoExtensions(), random(32))
         self.kernel, self.credentials = kernel, credentials
-        # With offload_jobs, crypto jobs wait in pop_jobs() for the host (--nhelpers), whose
-        # results come back through job_done(); without, they run at once, in here.
-        self.offload_jobs, self.host_revives = offload_jobs, host_revives
+        # Offloaded jobs wait in pop_jobs() for the host (crypto: --nhelpers; lookups: a thread
+        # off its loop), whose results come back through job_done(); others run at once, in here.
+        self._offload = {kind for kind, yes in (("crypto", offload_jobs), ("lookup", offload_lookups)) if yes}
+        self.host_revives = host_revives
         self._jobs: list[CryptoJob] = []
         self._waiting: dict[int, Callable[[Any], None]] = {}  # job id -> what goes on with its result
         self._job_seq = 0
@@ -246,9 +248,10 @@ class Engine(Messages):
 
     # ------------------------------------------------------------------ crypto jobs
 
-    def submit_job(self, fn: Callable[..., Any], args: tuple[Any, ...], then: Callable[[Any], None]) -> None:
+    def submit_job(self, fn: Callable[..., Any], args: tuple[Any, ...], then: Callable[[Any], None],
+                   kind: str = "crypto") -> None:
         """Run ``fn(*args)`` now, or hand it to the host; ``then(result)`` goes on either way."""
-        if not self.offload_jobs:
+        if kind not in self._offload:
             try:
                 result = fn(*args)
             except Exception as exc:
@@ -257,7 +260,7 @@ class Engine(Messages):
             return
         self._job_seq += 1
         self._waiting[self._job_seq] = then
-        self._jobs.append(CryptoJob(self._job_seq, fn, args))
+        self._jobs.append(CryptoJob(self._job_seq, fn, args, kind))
 
     def pop_jobs(self) -> list[CryptoJob]:
         """The crypto jobs the host is to run (with ``offload_jobs``)."""

@@ -24,13 +24,16 @@ class Datagram:
 
 @dataclass(frozen=True, slots=True)
 class CryptoJob:
-    """An expensive computation (DH key pair, shared secret) the host runs where it
-    likes (a ``--nhelpers`` process) and hands back with ``Engine.job_done(id, result)``
-    (an exception instance when it failed). ``fn`` and ``args`` must pickle."""
+    """Work the host runs where it likes and hands back with ``Engine.job_done(id,
+    result)`` (an exception instance when it failed). ``kind`` says where:
+    ``crypto`` (DH key pair, shared secret: a ``--nhelpers`` process; ``fn`` and
+    ``args`` pickle) or ``lookup`` (asking the credentials port, which may wait on a
+    slow store: a thread, off the host's event loop)."""
 
     id: int
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+    kind: str = "crypto"
 
 
 @dataclass(frozen=True, slots=True)

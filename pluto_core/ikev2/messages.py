@@ -167,6 +167,10 @@ class Messages:
                            "resending response")
             self.transmit(sa, sa.last_response)
             return None
+        if mid == sa.working_on:
+            self.log.debug(f"{self.prefix(sa)} {exchange_name(msg.exchange_type)} request {mid} is being "
+                           "answered: retransmission dropped")
+            return None
         if mid != sa.expected_request_id:
             self.log.debug(f"{self.prefix(sa)} {exchange_name(msg.exchange_type)} request with message ID {mid}, "
                            f"expected {sa.expected_request_id}: dropped")

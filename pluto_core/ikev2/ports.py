@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from pluto_core.ikev2.types import ChildInstall, IdSpec, MessageContext, TransportHint
+from pluto_core.ikev2.types import ChildInstall, EngineConn, IdSpec, MessageContext, TransportHint
 
 
 class KernelPort(Protocol):
@@ -26,7 +26,18 @@ class KernelPort(Protocol):
 
 
 class Credentials(Protocol):
-    def psk(self, local: IdSpec, remote: IdSpec | None) -> bytes | None: ...
+    """Where credentials come from (the daemon: the auth-source chain of
+    ``pluto_core.auth``). The calls may be slow: the engine makes them in ``lookup``
+    jobs, which the daemon runs off its event loop."""
+
+    def psk(self, local: IdSpec, remote: IdSpec | None, conn: EngineConn) -> bytes | None:
+        """The shared secret of ``local`` and ``remote`` (None: the peer's ID is not known yet)."""
+        ...
+
+    def authorize(self, peer: IdSpec, conn: EngineConn, method: str) -> str | None:
+        """The last word on a peer that proved its ID with ``method``: None lets it use
+        ``conn``; a text is why not (logged, and the peer gets AUTHENTICATION_FAILED)."""
+        ...
 
 
 class Extensions(Protocol):

@@ -120,6 +120,7 @@ class IkeSa:
     request_started: float = 0.0
     pending_child: ChildSa | None = None
     request_ctx: Any = None  # what the outstanding request is for (CREATE_CHILD_SA kinds)
+    working_on: int = -1  # a request being answered after a job (its retransmissions are dropped)
     queue: list[Any] = field(default_factory=list)  # requests waiting for the window (RFC 7296 2.3)
     rekeyed_by: int = 0  # serial of the IKE SA that replaced this one
     replacements: list[IkeSa] = field(default_factory=list)  # new IKE SAs from rekeys of this one

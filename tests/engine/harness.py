@@ -50,13 +50,23 @@ class MemoryKernel:
 
 
 class Psks:
-    def __init__(self, table: dict[frozenset[str], bytes]) -> None:
-        self.table = table
+    """The credentials port in memory: PSKs by the pair of IDs; ``vetoes`` maps a peer ID
+    to the reason ``authorize`` refuses it; ``asked`` records the lookups."""
 
-    def psk(self, local: IdSpec, remote: IdSpec | None) -> bytes | None:
+    def __init__(self, table: dict[frozenset[str], bytes], vetoes: dict[str, str] | None = None) -> None:
+        self.table = table
+        self.vetoes = vetoes if vetoes is not None else {}
+        self.asked: list[tuple[str, str, str | None]] = []
+
+    def psk(self, local: IdSpec, remote: IdSpec | None, conn: EngineConn) -> bytes | None:
+        self.asked.append(("psk", local.text, remote.text if remote is not None else None))
         if remote is None:
             return None
         return self.table.get(frozenset((local.text, remote.text)))
+
+    def authorize(self, peer: IdSpec, conn: EngineConn, method: str) -> str | None:
+        self.asked.append(("authorize", peer.text, method))
+        return self.vetoes.get(peer.text)
 
 
 class Recorder:

@@ -1,15 +1,19 @@
 """IKE_AUTH (RFC 7296 1.2, 2.15): identities, authentication, INITIAL_CONTACT (2.4),
 uniqueids; the Child SA it carries is ``child_create``'s.
 
-Authentication is one step, :class:`Authenticator`, asked through the credentials
-port: ``sign`` makes our AUTH payload, ``verify`` checks the peer's. PSK (``authby=
-secret``) is the one there is; another method plugs in through ``AUTH_METHODS``
-without touching the exchange."""
+Authentication is one step, :class:`Authenticator`: it says which credentials it
+needs, the engine fetches them from the credentials port in one ``lookup`` job per
+message (the daemon runs it off its loop: a source may be a network store), and
+then ``sign`` makes our AUTH payload and ``verify`` checks the peer's. The port's
+``authorize`` has the last word on a peer that verified. PSK (``authby=secret``) is
+the method there is; another plugs in through ``AUTH_METHODS`` without touching
+the exchange."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from pluto_core.ikev2.crypto import psk_auth, signed_octets
 from pluto_core.ikev2.enums import AuthMethod, ExchangeType, NotifyType, notify_name
@@ -21,6 +25,7 @@ from pluto_core.ikev2.payloads import (
     Notify,
     Payload,
 )
+from pluto_core.ikev2.ports import Credentials
 from pluto_core.ikev2.sa import IkeSa, IkeState
 from pluto_core.ikev2.tasks import child_create, lifetimes
 from pluto_core.ikev2.tasks.common import first_error, get, has_notify, ts_text
@@ -51,34 +56,94 @@ def auth_value(sa: IkeSa, psk: bytes, signer_is_initiator: bool, id_spec: IdSpec
 
 class Authenticator(Protocol):
     method: AuthMethod
+    text: str  # as the log lines name it ("authby=secret")
 
-    def sign(self, engine: Services, sa: IkeSa, conn: EngineConn) -> Authentication | None:
-        """Our AUTH payload, or None when we hold no credential for it."""
+    def signing_credential(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None) -> Any:
+        """What ``sign`` needs, from the port (in a lookup job); None: we hold none."""
         ...
 
-    def verify(self, engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec, auth: Authentication) -> bool:
+    def verifying_credential(self, credentials: Credentials, conn: EngineConn, peer: IdSpec) -> Any:
+        """What ``verify`` needs to check ``peer`` (in a lookup job); None: none is known."""
+        ...
+
+    def sign(self, sa: IkeSa, conn: EngineConn, credential: Any) -> Authentication:
+        ...
+
+    def verify(self, sa: IkeSa, peer: IdSpec, auth: Authentication, credential: Any) -> bool:
         ...
 
 
 class PskAuth:
-    """authby=secret: the PSK for the two IDs from the credentials port."""
+    """authby=secret: the PSK for the two IDs (RFC 7296 2.15)."""
 
     method = AuthMethod.SHARED_KEY_MIC
+    text = "authby=secret"
 
-    def sign(self, engine: Services, sa: IkeSa, conn: EngineConn) -> Authentication | None:
-        psk = engine.credentials.psk(conn.local_id, sa.peer_id if not sa.initiator else conn.remote_id)
-        if psk is None:
-            return None
-        return Authentication(self.method, auth_value(sa, psk, sa.initiator, conn.local_id))
+    def signing_credential(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None) -> Any:
+        return credentials.psk(conn.local_id, peer, conn)
 
-    def verify(self, engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec, auth: Authentication) -> bool:
-        psk = engine.credentials.psk(conn.local_id, peer)
-        return psk is not None and hmac.compare_digest(auth.data, auth_value(sa, psk, not sa.initiator, peer))
+    def verifying_credential(self, credentials: Credentials, conn: EngineConn, peer: IdSpec) -> Any:
+        return credentials.psk(conn.local_id, peer, conn)
+
+    def sign(self, sa: IkeSa, conn: EngineConn, credential: Any) -> Authentication:
+        return Authentication(self.method, auth_value(sa, credential, sa.initiator, conn.local_id))
+
+    def verify(self, sa: IkeSa, peer: IdSpec, auth: Authentication, credential: Any) -> bool:
+        return hmac.compare_digest(auth.data, auth_value(sa, credential, not sa.initiator, peer))
 
 
 # leftauth=/rightauth= (EngineConn.local_auth/remote_auth): the methods the engine can
 # compute and check (RFC 7296 3.8)
 AUTH_METHODS: dict[str, Authenticator] = {"secret": PskAuth()}
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What one lookup job found for an IKE_AUTH message. Secrets stay out of reprs."""
+
+    ours: Any = field(default=None, repr=False)  # for our AUTH (None: no credential)
+    theirs: Any = field(default=None, repr=False)  # to check the peer's AUTH
+    veto: str | None = None  # why the port will not let the peer in
+
+
+def find(credentials: Credentials, conn: EngineConn, sign_for: IdSpec | None, sign: bool,
+         peer: IdSpec | None) -> Found:
+    """The lookup job: our signing credential (when ``sign``: ``sign_for`` is the peer
+    it is made for), and for a claimed ``peer`` the credential to check it and the
+    authorization verdict. Runs wherever the host runs lookups."""
+    ours = AUTH_METHODS[conn.local_auth].signing_credential(credentials, conn, sign_for) if sign else None
+    if peer is None:
+        return Found(ours)
+    theirs = AUTH_METHODS[conn.remote_auth].verifying_credential(credentials, conn, peer)
+    veto = credentials.authorize(peer, conn, conn.remote_auth) if theirs is not None else None
+    return Found(ours, theirs, veto)
+
+
+def lookup(engine: Services, sa: IkeSa, conn: EngineConn, sign_for: IdSpec | None, sign: bool,
+           peer: IdSpec | None, then: Any) -> None:
+    """``then(found)`` once the credentials port answered; ``then`` is not called when
+    the IKE SA died meanwhile, and a failed lookup fails the IKE SA."""
+
+    def done(result: Any) -> None:
+        if sa.state == IkeState.DEAD:
+            return
+        if isinstance(result, Exception):
+            sa.working_on = -1
+            why = f"credential lookup failed: {result.__class__.__name__}: {result}"
+            if not sa.initiator and sa.state == IkeState.INIT_DONE:
+                engine.log.log(f"{engine.prefix(sa)} {why}: sending AUTHENTICATION_FAILED")
+                engine.send_response(sa, ExchangeType.IKE_AUTH, engine_expected(sa),
+                                     [Notify(NotifyType.AUTHENTICATION_FAILED)])
+            fail_ike(engine, sa, why, delete=sa.initiator and sa.state == IkeState.AUTH_SENT)
+            return
+        then(result)
+
+    engine.submit_job(find, (engine.credentials, conn, sign_for, sign, peer), done, kind="lookup")
+
+
+def engine_expected(sa: IkeSa) -> int:
+    """The message ID of the request being answered."""
+    return sa.working_on if sa.working_on >= 0 else sa.expected_request_id
 
 
 def unexpected_method(conn: EngineConn, method: int) -> str | None:
@@ -97,14 +162,18 @@ def unexpected_method(conn: EngineConn, method: int) -> str | None:
 
 
 def build_i(engine: Services, sa: IkeSa) -> None:
-    """Our IKE_AUTH request, with the first Child SA."""
+    """Our IKE_AUTH request, with the first Child SA, once our credential is found."""
     conn = sa.conn
     assert conn is not None
-    auth = AUTH_METHODS[conn.local_auth].sign(engine, sa, conn)
-    if auth is None:
+    lookup(engine, sa, conn, conn.remote_id, True, None, lambda found: _send(engine, sa, conn, found))
+
+
+def _send(engine: Services, sa: IkeSa, conn: EngineConn, found: Found) -> None:
+    if found.ours is None:
         fail_ike(engine, sa, f"no PSK found for {conn.local_id.text} and "
                  f"{conn.remote_id.text if conn.remote_id else '%any'}: cannot authenticate")
         return
+    auth = AUTH_METHODS[conn.local_auth].sign(sa, conn, found.ours)
     child_part = child_create.build_i(engine, sa)
     if isinstance(child_part, str):
         fail_ike(engine, sa, child_part)
@@ -148,9 +217,16 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
     if wrong_method is not None:
         fail_ike(engine, sa, f"{wrong_method}: AUTHENTICATION_FAILED", delete=True)
         return
-    if not AUTH_METHODS[conn.remote_auth].verify(engine, sa, conn, peer, auth):
-        fail_ike(engine, sa, f"authentication of peer {peer.kind_name} '{peer.text}' using authby=secret "
-                 "failed: AUTHENTICATION_FAILED", delete=True)
+    lookup(engine, sa, conn, None, False, peer,
+           lambda found: _authenticated_i(engine, sa, conn, peer, auth, payloads, found))
+
+
+def _authenticated_i(engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec, auth: Authentication,
+                     payloads: list[Payload], found: Found) -> None:
+    why = refusal(sa, conn, peer, auth, found)
+    if why is not None:
+        fail_ike(engine, sa, f"authentication of peer {peer.kind_name} '{peer.text}' {why}: "
+                 "AUTHENTICATION_FAILED", delete=True)
         return
     sa.peer_id = peer
     initial_contact(engine, sa, payloads)
@@ -158,6 +234,16 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
     child, sa.pending_child = sa.pending_child, None
     if child is not None:
         child_create.process_i(engine, sa, child, payloads)
+
+
+def refusal(sa: IkeSa, conn: EngineConn, peer: IdSpec, auth: Authentication, found: Found) -> str | None:
+    """Why the peer's AUTH does not let it in (None: it does)."""
+    method = AUTH_METHODS[conn.remote_auth]
+    if found.theirs is None or not method.verify(sa, peer, auth, found.theirs):
+        return f"using {method.text} failed"
+    if found.veto is not None:
+        return f"using {method.text} was vetoed: {found.veto}"
+    return None
 
 
 # ------------------------------------------------------------------ responder
@@ -181,25 +267,39 @@ def process_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
                              [Notify(NotifyType.AUTHENTICATION_FAILED)])
         fail_ike(engine, sa, "IKE SA authentication failed", delete=False)
         return
-    id_ok = conn.remote_id is None or (peer.id_type, peer.data) == (conn.remote_id.id_type, conn.remote_id.data)
-    if id_ok:
-        sa.peer_id = peer  # our AUTH is made for the peer the credentials are looked up for
-    ours = AUTH_METHODS[conn.local_auth].sign(engine, sa, conn) if id_ok else None
-    if ours is None or not AUTH_METHODS[conn.remote_auth].verify(engine, sa, conn, peer, auth):
-        sa.peer_id = None
-        engine.log.log(f"{engine.prefix(sa)} authentication of peer {peer.kind_name} '{peer.text}' using "
-                       "authby=secret failed: sending AUTHENTICATION_FAILED")
-        engine.send_response(sa, ExchangeType.IKE_AUTH, msg.message_id,
-                             [Notify(NotifyType.AUTHENTICATION_FAILED)])
-        fail_ike(engine, sa, "IKE SA authentication failed", delete=False)
+    if conn.remote_id is not None and (peer.id_type, peer.data) != (conn.remote_id.id_type, conn.remote_id.data):
+        _refuse_r(engine, sa, msg.message_id, peer, f"using {AUTH_METHODS[conn.remote_auth].text} failed")
         return
+    sa.working_on = msg.message_id  # answered once the credentials are in
+    lookup(engine, sa, conn, peer, True, peer,
+           lambda found: _authenticated_r(engine, sa, conn, msg.message_id, peer, auth, payloads, found))
+
+
+def _refuse_r(engine: Services, sa: IkeSa, message_id: int, peer: IdSpec, why: str) -> None:
+    sa.working_on = -1
+    engine.log.log(f"{engine.prefix(sa)} authentication of peer {peer.kind_name} '{peer.text}' {why}: "
+                   "sending AUTHENTICATION_FAILED")
+    engine.send_response(sa, ExchangeType.IKE_AUTH, message_id, [Notify(NotifyType.AUTHENTICATION_FAILED)])
+    fail_ike(engine, sa, "IKE SA authentication failed", delete=False)
+
+
+def _authenticated_r(engine: Services, sa: IkeSa, conn: EngineConn, message_id: int, peer: IdSpec,
+                     auth: Authentication, payloads: list[Payload], found: Found) -> None:
+    why = "using " + AUTH_METHODS[conn.local_auth].text + " failed: we hold no credential" \
+        if found.ours is None else refusal(sa, conn, peer, auth, found)
+    if why is not None:
+        _refuse_r(engine, sa, message_id, peer, why)
+        return
+    sa.working_on = -1
+    sa.peer_id = peer  # our AUTH is made for the peer the credentials were looked up for
+    ours = AUTH_METHODS[conn.local_auth].sign(sa, conn, found.ours)
     engine.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
     initial_contact(engine, sa, payloads)
     reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data), ours]
     established(engine, sa, "responder")
     child, chosen, child_reply = child_create.process_r(engine, sa, payloads)
     reply += child_reply
-    engine.send_response(sa, ExchangeType.IKE_AUTH, msg.message_id, reply)
+    engine.send_response(sa, ExchangeType.IKE_AUTH, message_id, reply)
     if child is not None and chosen is not None:
         child_create.install(engine, sa, child, chosen, "responder")
 

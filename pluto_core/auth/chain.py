@@ -1,0 +1,92 @@
+"""The auth-source chain: the engine's credentials port in the daemon.
+
+It asks the sources named in ``auth-sources=`` in that order (see
+:mod:`pluto_core.auth.hookspecs` for the rules a source author reads). Each call of a
+source runs on a worker thread with a deadline, so a source that hangs costs its
+caller ``timeout`` seconds once, and never the event loop or other IKE SAs: the
+engine itself calls the chain from ``lookup`` jobs the host runs off its loop.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pluto_core.ikev2.types import EngineConn, IdSpec
+
+GROUP = "pluto.auth"  # the entry-point group of auth sources
+DEFAULT_SOURCES = ("secrets",)
+DEFAULT_TIMEOUT = 10.0
+
+
+class AuthChain:
+    """Ask the named sources in order; ``report`` takes log lines (thread-safe)."""
+
+    def __init__(self, hook: Any, order: Sequence[str], report: Callable[[str], None],
+                 timeout: float = DEFAULT_TIMEOUT, workers: int = 16) -> None:
+        self.hook = hook
+        self.order = tuple(order)
+        self.report = report
+        self.timeout = timeout
+        # Calls into sources; a hung one keeps its thread, so the pool is wider than
+        # the few lookups that run at once.
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="auth-source")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def sources(self, hook_name: str) -> list[tuple[str, Any]]:
+        """(source name, hook implementation) of the named sources, in the configured order."""
+        impls = {}
+        for impl in getattr(self.hook, hook_name).get_hookimpls():
+            group, _, name = impl.plugin_name.partition(":")
+            if group == GROUP:
+                impls[name] = impl
+        return [(name, impls[name]) for name in self.order if name in impls]
+
+    def _call(self, name: str, impl: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
+        """One source's answer; None when it raised or did not answer in time (logged)."""
+        args = {key: kwargs[key] for key in impl.argnames if key in kwargs}
+        future = self._pool.submit(impl.function, **args)
+        try:
+            return future.result(timeout=self.timeout)
+        except concurrent.futures.TimeoutError:
+            self.report(f"auth source {name}: no answer to {hook_name} within {self.timeout:g}s: skipped")
+        except Exception as exc:
+            self.report(f"auth source {name}: {hook_name} failed: {exc.__class__.__name__}: {exc}: skipped")
+        return None
+
+    def first(self, hook_name: str, **kwargs: Any) -> Any:
+        for name, impl in self.sources(hook_name):
+            answer = self._call(name, impl, hook_name, kwargs)
+            if answer is not None:
+                return answer
+        return None
+
+    # ------------------------------------------------------------------ the engine's port
+
+    def psk(self, local: IdSpec, remote: IdSpec | None, conn: EngineConn) -> bytes | None:
+        answer = self.first("pluto_auth_psk", local_id=local, remote_id=remote, conn=conn)
+        if answer is not None and not isinstance(answer, bytes):
+            self.report(f"\"{conn.name}\": an auth source answered a PSK that is not bytes: ignored")
+            return None
+        return answer
+
+    def authorize(self, peer: IdSpec, conn: EngineConn, method: str) -> str | None:
+        for name, impl in self.sources("pluto_auth_authorize"):
+            verdict = self._call(name, impl, "pluto_auth_authorize", {"peer_id": peer, "conn": conn,
+                                                                       "method": method})
+            if verdict:
+                return f"vetoed by plugin {name}: {verdict}"
+        return None
+
+    # ------------------------------------------------------------------ the daemon's
+
+    def load(self, secrets: Any, log: Any) -> None:
+        """Hand the (re)read ipsec.secrets to the sources (on the daemon's loop)."""
+        for name, impl in self.sources("pluto_auth_load"):
+            try:
+                impl.function(**{key: {"secrets": secrets, "log": log}[key] for key in impl.argnames})
+            except Exception as exc:
+                self.report(f"auth source {name}: pluto_auth_load failed: {exc.__class__.__name__}: {exc}")

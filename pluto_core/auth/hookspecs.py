@@ -1,0 +1,72 @@
+"""The contract of an authentication source: what a plugin implements to serve
+credentials to the daemon, and to have a last word on who may connect.
+
+An auth source is a plugin in the entry-point group ``pluto.auth``::
+
+    [project.entry-points."pluto.auth"]
+    mystore = "my_package.source:plugin"
+
+It is asked only when ``config setup`` names it in ``auth-sources=`` (default:
+``secrets``, the built-in reading ``ipsec.secrets``): installing a package never adds
+a credential source by itself. Sources are asked in that order; for a lookup the
+first answer that is not ``None`` wins; for ``pluto_auth_authorize`` every source is
+asked and the first veto wins. A source that raises is logged with its name and
+skipped; one that does not answer within ``auth-timeout=`` seconds (default 10) is
+logged and skipped too.
+
+Every hook runs in a worker thread, off the daemon's event loop, so a source may
+block on a network store; an IKE_AUTH waiting for one does not hold up the others.
+Implementations must be thread-safe. Arguments are passed by keyword; an
+implementation may accept any subset. IDs are :class:`pluto_core.ikev2.types.IdSpec`
+(``.text`` is the ID as ipsec.conf writes it: ``@east``, ``192.0.2.1``,
+``user@example.com``); ``conn`` is the :class:`~pluto_core.ikev2.types.EngineConn`
+(``conn.name``, ``conn.options`` with the conn's keywords).
+
+Secrets a hook returns are never logged by the daemon; a source must not log them
+either.
+
+All hooks below appeared in pluto 0.1.0.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from pluto_core import PLUGIN_PROJECT
+
+if TYPE_CHECKING:
+    from pluto_core.config.secrets import Secrets
+    from pluto_core.ikev2.types import EngineConn, IdSpec
+
+hookspec = pluggy.HookspecMarker(PLUGIN_PROJECT)
+
+
+@hookspec
+def pluto_auth_load(secrets: Secrets, log: Any) -> None:
+    """Called at start-up and on ``ipsec rereadsecrets`` with the parsed
+    ``ipsec.secrets`` (:class:`pluto_core.config.secrets.Secrets`), after it was read.
+    A source that serves entries of it (the built-in ``secrets``) keeps them; one that
+    has a store of its own may reopen it here. An exception is logged and the source
+    keeps what it had."""
+
+
+@hookspec
+def pluto_auth_psk(local_id: IdSpec, remote_id: IdSpec | None, conn: EngineConn) -> bytes | None:
+    """The pre-shared key of ``local_id`` and ``remote_id`` for ``conn``, or ``None``
+    when this source has none. ``remote_id`` is ``None`` when an initiator does not
+    know the peer's ID yet (``rightid=%any``): a source then answers with a key for
+    any peer of ``local_id``, or ``None``. First non-``None`` answer wins."""
+
+
+@hookspec
+def pluto_auth_authorize(peer_id: IdSpec, conn: EngineConn, method: str) -> str | None:
+    """The last word on a peer that has just proved ``peer_id`` with ``method`` (the
+    conn's ``rightauth=`` value: ``secret``, ...). Return ``None`` to let it use
+    ``conn``, or a short reason to refuse it: the daemon logs ``vetoed by plugin
+    NAME: reason`` and answers AUTHENTICATION_FAILED. Every source is asked; the first
+    veto wins."""
+
+
+AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_authorize)
