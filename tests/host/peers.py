@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.host.netns import wait_for
+from tests.netns import wait_for
 
 LIBRESWAN_ROOT = Path(os.environ.get("LIBRESWAN_ROOT", "/opt/libreswan"))
 LSW = LIBRESWAN_ROOT / "usr/libexec/ipsec"

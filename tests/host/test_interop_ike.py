@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.host.daemons import Pluto, write_conf
-from tests.host.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
 from tests.host.peers import (
     LIBRESWAN_CONF,
     PSK,
@@ -25,6 +24,7 @@ from tests.host.peers import (
     libreswan_available,
     strongswan_available,
 )
+from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
 
 pytestmark = pytest.mark.host
 

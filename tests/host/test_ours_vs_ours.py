@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.host.daemons import Pluto, write_conf
-from tests.host.netns import EAST_IN, EAST_IP, EAST_NET, WEST_IN, WEST_IP, WEST_NET, Pair
 from tests.kernel import ipxfrm
+from tests.netns import EAST_IN, EAST_IP, EAST_NET, WEST_IN, WEST_IP, WEST_NET, Pair
 
 pytestmark = pytest.mark.host
 

@@ -16,7 +16,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from tests.host.netns import (
+from tests.kernel import ipxfrm
+from tests.netns import (
     EAST_IN,
     EAST_IP,
     EAST_NET,
@@ -30,7 +31,6 @@ from tests.host.netns import (
     run,
     wait_for,
 )
-from tests.kernel import ipxfrm
 
 __all__ = ["EAST_IN", "EAST_IP", "EAST_NET", "NAT_PUBLIC", "ROAD_IP", "ROAD_NET", "WEST_IN", "WEST_IP", "WEST_NET",
            "LabPair", "NatLab", "PingResult", "make_nat_lab", "make_pair", "remove_nat_lab", "remove_pair",
