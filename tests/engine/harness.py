@@ -114,6 +114,28 @@ def conn_pair(ike: tuple[tuple[int, int | None], int | None, int] = ((ENCR_AES_G
     return west, east
 
 
+WEST_ADDR, EAST_ADDR = "192.1.2.45", "192.1.2.23"
+PSK = Psks({frozenset(("@west", "@east")): b"a very secret pre-shared key"})
+
+
+def two_sides(west_conn: EngineConn, east_conn: EngineConn, psks: Psks = PSK, east_psks: Psks | None = None,
+              **east_kw: Any) -> tuple[Clock, Side, Side, dict[str, Side]]:
+    """West (seed 1) and east (seed 2) on one virtual clock, each with its conn added;
+    ``east_kw`` are more Engine options for east (e.g. ``force_busy=True``).
+    Returns the clock, both sides and the ``sides`` that ``pump`` and ``advance`` take."""
+    clock = Clock()
+    west = make_side(WEST_ADDR, 1, clock, psks)
+    east = make_side(EAST_ADDR, 2, clock, east_psks or psks, **east_kw)
+    west.engine.add_conn(west_conn)
+    east.engine.add_conn(east_conn)
+    return clock, west, east, {WEST_ADDR: west, EAST_ADDR: east}
+
+
+def setup(psks: Psks = PSK, east_psks: Psks | None = None, **kw: Any) -> tuple[Clock, Side, Side, dict[str, Side]]:
+    """``two_sides`` over ``conn_pair(**kw)``: the usual west-east conn."""
+    return two_sides(*conn_pair(**kw), psks=psks, east_psks=east_psks)
+
+
 def deliver(sides: dict[str, Side], datagrams: list[Datagram]) -> None:
     for d in datagrams:
         sides[d.remote[0]].engine.receive(d.data, d.remote, d.local)

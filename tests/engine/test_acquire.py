@@ -6,8 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from pluto_core.ikev2.ts_narrow import Selector
-from tests.engine.harness import Clock, conn_pair, make_side
-from tests.engine.test_establish import PSK
+from tests.engine.harness import PSK, Clock, conn_pair, make_side
 
 
 def _west(**wide: object):  # type: ignore[no-untyped-def]

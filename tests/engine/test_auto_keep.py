@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.engine.harness import Clock, advance, conn_pair, make_side, pump
-from tests.engine.test_establish import PSK
+from tests.engine.harness import advance, conn_pair, pump, two_sides
 
 
 def test_auto_keep_conn_waits_for_the_peer_then_stays_up() -> None:
-    clock = Clock()
-    west_conn, east_conn = conn_pair()
-    west = make_side("192.1.2.45", 1, clock, PSK)
-    east = make_side("192.1.2.23", 2, clock, PSK)
-    west.engine.add_conn(west_conn)  # auto=add
-    east.engine.add_conn(dataclasses.replace(east_conn, options={"auto": "keep"}))
-    sides = {"192.1.2.45": west, "192.1.2.23": east}
+    west_conn, east_conn = conn_pair()  # west's is auto=add
+    clock, west, east, sides = two_sides(west_conn, dataclasses.replace(east_conn, options={"auto": "keep"}))
     advance(clock, sides, 30)
     assert east.engine.ike_sas() == [] and west.engine.ike_sas() == []  # keep does not initiate
     west.engine.initiate("west-east")  # the peer brings it up

@@ -9,8 +9,7 @@ from typing import Any
 from pluto_core.ikev2.enums import NotifyType
 from pluto_core.ikev2.message import parse_message
 from pluto_core.ikev2.payloads import Notify
-from tests.engine.harness import Clock, Side, advance, conn_pair, make_side, pump
-from tests.engine.test_establish import PSK
+from tests.engine.harness import PSK, Clock, Side, advance, conn_pair, make_side, pump
 
 
 def _pair(**east_kw: Any) -> tuple[Clock, Side, Side]:

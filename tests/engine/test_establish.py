@@ -13,27 +13,16 @@ from tests.engine.harness import (
     ENCR_CHACHA,
     INTEG_SHA1_96,
     INTEG_SHA256_128,
-    Clock,
     Psks,
     conn_pair,
-    make_side,
     pump,
+    setup,
+    two_sides,
 )
 
-PSK = Psks({frozenset(("@west", "@east")): b"a very secret pre-shared key"})
 IKE_CIPHERS = [((ENCR_AES_GCM_16, 256), None), ((ENCR_AES_CBC, 256), INTEG_SHA256_128), ((ENCR_CHACHA, None), None)]
 GROUPS = [14, 19, 31]
 ESPS = [((ENCR_AES_GCM_16, 256), None), ((ENCR_AES_CBC, 128), INTEG_SHA1_96)]
-
-
-def setup(psks: Psks = PSK, east_psks: Psks | None = None, **kw: object):
-    clock = Clock()
-    west_conn, east_conn = conn_pair(**kw)  # type: ignore[arg-type]
-    west = make_side("192.1.2.45", 1, clock, psks)
-    east = make_side("192.1.2.23", 2, clock, east_psks or psks)
-    west.engine.add_conn(west_conn)
-    east.engine.add_conn(east_conn)
-    return clock, west, east, {"192.1.2.45": west, "192.1.2.23": east}
 
 
 @pytest.mark.parametrize("ike_cipher, group, esp, mode",
@@ -71,15 +60,11 @@ def test_wrong_psk_fails_and_installs_nothing() -> None:
 
 
 def test_no_common_ike_proposal() -> None:
-    clock = Clock()
     west_conn, _ = conn_pair(ike=((ENCR_AES_GCM_16, 256), None, 19))
     _, east_conn = conn_pair(ike=((ENCR_AES_CBC, 128), INTEG_SHA1_96, 14))
-    west = make_side("192.1.2.45", 1, clock, PSK)
-    east = make_side("192.1.2.23", 2, clock, PSK)
-    west.engine.add_conn(west_conn)
-    east.engine.add_conn(east_conn)
+    _clock, west, east, sides = two_sides(west_conn, east_conn)
     west.engine.initiate("west-east")
-    pump({"192.1.2.45": west, "192.1.2.23": east})
+    pump(sides)
     assert "IKE_SA_INIT request rejected by peer: NO_PROPOSAL_CHOSEN" in west.log.text()
     assert east.engine.ike_sas() == [] and west.engine.ike_sas() == []
 

@@ -7,8 +7,7 @@ from dataclasses import fields, replace
 
 from pluto_core.ikev2.events import ChildInfo
 from pluto_core.ikev2.ts_narrow import Selector
-from tests.engine.harness import Clock, advance, conn_pair, make_side, pump
-from tests.engine.test_establish import PSK, setup
+from tests.engine.harness import advance, conn_pair, pump, setup, two_sides
 
 
 def _child_events(side):  # type: ignore[no-untyped-def]
@@ -47,12 +46,8 @@ def test_child_info_has_no_key_material() -> None:
 
 
 def test_a_child_rekey_shows_the_new_sa_up_before_the_old_goes() -> None:
-    clock = Clock()
     west_conn, east_conn = conn_pair(salifetime=60.0, rekeymargin=20.0, rekeyfuzz=0.0)
-    west, east = make_side("192.1.2.45", 1, clock, PSK), make_side("192.1.2.23", 2, clock, PSK)
-    west.engine.add_conn(west_conn)
-    east.engine.add_conn(replace(east_conn, salifetime=600.0))  # west alone rekeys
-    sides = {"192.1.2.45": west, "192.1.2.23": east}
+    clock, west, east, sides = two_sides(west_conn, replace(east_conn, salifetime=600.0))  # west alone rekeys
     west.engine.initiate("west-east")
     pump(sides)
     advance(clock, sides, 45)

@@ -13,8 +13,7 @@ from pluto_core.ikev2.payloads import EncryptedFragment
 from pluto_core.ikev2.protect import FRAGMENT_DATAGRAM_IPV4, fragments
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_plugins.fragmentation import Fragmentation
-from tests.engine.harness import Clock, Side, advance, conn_pair, make_side, pump
-from tests.engine.test_establish import PSK
+from tests.engine.harness import PSK, Clock, Side, advance, conn_pair, make_side, pump
 
 WEST, EAST = "192.1.2.45", "192.1.2.23"
 # 40 host selectors each way: an IKE_AUTH of about 1.5 KB, three fragments over IPv4

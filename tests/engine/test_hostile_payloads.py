@@ -36,8 +36,7 @@ from pluto_core.ikev2.payloads import (
     TransformAttribute,
     VendorId,
 )
-from tests.engine.harness import Side, pump
-from tests.engine.test_establish import setup
+from tests.engine.harness import Side, pump, setup
 
 WEST, EAST = "192.1.2.45", "192.1.2.23"
 # PLUTO_HOSTILE_EXAMPLES=5000 for a longer hunt; the default keeps the fast tier fast

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.engine.harness import Clock, Side, conn_pair, make_side, pump
-from tests.engine.test_establish import PSK
+from tests.engine.harness import PSK, Clock, Side, conn_pair, make_side, pump
 
 WEST, EAST = "192.1.2.45", "192.1.2.23"
 

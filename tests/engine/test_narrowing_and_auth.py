@@ -20,8 +20,7 @@ from pluto_core.ikev2.payloads import (
 )
 from pluto_core.ikev2.tasks.common import with_spi
 from pluto_core.ikev2.tasks.ike_auth import auth_value
-from tests.engine.harness import Clock, conn_pair, make_side, pump
-from tests.engine.test_establish import PSK, setup
+from tests.engine.harness import PSK, Clock, conn_pair, make_side, pump, setup, two_sides
 
 WEST, EAST = "192.1.2.45", "192.1.2.23"
 SECRET = b"a very secret pre-shared key"
@@ -29,13 +28,11 @@ SECRET = b"a very secret pre-shared key"
 
 def _pair(west_narrowing: bool, east_narrowing: bool, proposed: str, allowed: str):  # type: ignore[no-untyped-def]
     """west proposes ``proposed`` for east's side; east's policy for its side is ``allowed``."""
-    clock = Clock()
     w_conn, e_conn = conn_pair(east_ts=proposed, east_allows=allowed)
-    west, east = make_side(WEST, 1, clock, PSK), make_side(EAST, 2, clock, PSK)
-    west.engine.add_conn(dataclasses.replace(w_conn, narrowing=west_narrowing))
-    east.engine.add_conn(dataclasses.replace(e_conn, narrowing=east_narrowing))
+    _clock, west, east, sides = two_sides(dataclasses.replace(w_conn, narrowing=west_narrowing),
+                                          dataclasses.replace(e_conn, narrowing=east_narrowing))
     west.engine.initiate("west-east")
-    pump({WEST: west, EAST: east})
+    pump(sides)
     return west, east
 
 

@@ -16,8 +16,7 @@ from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.ikev2.types import EngineConn, IdSpec, TransportHint
 from pluto_plugins.natt import NatFinding, NatTraversal, detection_notifies, evaluate, nat_hash
-from tests.engine.harness import ENCR_AES_GCM_16, PRF_SHA256, Clock, Side, advance, make_side, pump
-from tests.engine.test_establish import PSK
+from tests.engine.harness import ENCR_AES_GCM_16, PRF_SHA256, PSK, Clock, Side, advance, make_side, pump
 
 ROAD, PUBLIC, EAST = "10.9.0.2", "192.1.2.99", "192.1.2.23"
 NAT_PORTS = {500: 1024, 4500: 1025}  # what the NAT maps the road warrior's ports to

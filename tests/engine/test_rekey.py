@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.engine.harness import advance, pump
-from tests.engine.test_establish import setup
+from tests.engine.harness import advance, pump, setup
 
 
 def _children(side):  # type: ignore[no-untyped-def]

@@ -5,8 +5,15 @@ from __future__ import annotations
 import random
 
 from pluto_core.ikev2.proposal_build import ike_proposal
-from tests.engine.harness import ENCR_AES_GCM_16, PRF_SHA256, Clock, advance, conn_pair, make_side, pump
-from tests.engine.test_establish import PSK, setup
+from tests.engine.harness import (
+    ENCR_AES_GCM_16,
+    PRF_SHA256,
+    advance,
+    conn_pair,
+    pump,
+    setup,
+    two_sides,
+)
 
 
 def _up(side) -> bool:  # type: ignore[no-untyped-def]
@@ -62,13 +69,7 @@ def test_silent_peer_times_out() -> None:
 
 
 def test_cookie_round_trip_under_force_busy() -> None:
-    clock = Clock()
-    west_conn, east_conn = conn_pair()
-    west = make_side("192.1.2.45", 1, clock, PSK)
-    east = make_side("192.1.2.23", 2, clock, PSK, force_busy=True)
-    west.engine.add_conn(west_conn)
-    east.engine.add_conn(east_conn)
-    sides = {"192.1.2.45": west, "192.1.2.23": east}
+    _clock, west, east, sides = two_sides(*conn_pair(), force_busy=True)
     west.engine.initiate("west-east")
     first = west.engine.pop_datagrams()
     east.engine.receive(first[0].data, first[0].remote, first[0].local)
@@ -81,18 +82,14 @@ def test_cookie_round_trip_under_force_busy() -> None:
 
 
 def test_invalid_ke_retry() -> None:
-    clock = Clock()
     west_conn, east_conn = conn_pair()
     # West proposes DH31 first but also allows DH19; east only takes DH19.
     west_conn = west_conn.__class__(**{**{f: getattr(west_conn, f) for f in west_conn.__dataclass_fields__},
                                        "ike_proposals": (ike_proposal(1, [(ENCR_AES_GCM_16, 256)], [PRF_SHA256],
                                                                       [], [31, 19]),)})
-    west = make_side("192.1.2.45", 1, clock, PSK)
-    east = make_side("192.1.2.23", 2, clock, PSK)
-    west.engine.add_conn(west_conn)
-    east.engine.add_conn(east_conn)
+    _clock, west, east, sides = two_sides(west_conn, east_conn)
     west.engine.initiate("west-east")
-    pump({"192.1.2.45": west, "192.1.2.23": east})
+    pump(sides)
     assert "received INVALID_KE_PAYLOAD response suggesting DH19" in west.log.text()
     assert _up(west) and _up(east)
 
@@ -207,13 +204,8 @@ def test_auto_start_conn_revives_after_the_peer_deletes_it() -> None:
     after the revival delay; an auto=add conn stays down."""
     import dataclasses
 
-    clock = Clock()
     west_conn, east_conn = conn_pair()
-    west = make_side("192.1.2.45", 1, clock, PSK)
-    east = make_side("192.1.2.23", 2, clock, PSK)
-    west.engine.add_conn(dataclasses.replace(west_conn, options={"auto": "start"}))
-    east.engine.add_conn(east_conn)
-    sides = {"192.1.2.45": west, "192.1.2.23": east}
+    clock, west, east, sides = two_sides(dataclasses.replace(west_conn, options={"auto": "start"}), east_conn)
     west.engine.initiate("west-east")
     pump(sides)
     first = west.engine.ike_sas()[0].serial

@@ -1,1 +1,1 @@
-from tests.host.netns import netns_pair  # noqa: F401  (fixture)
+from tests.netns import netns_pair  # noqa: F401  (fixture)

@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET
+
 REPO = Path(__file__).resolve().parents[2]
 IPSEC = [sys.executable, "-m", "pluto_core.cli.ipsec"]
 
@@ -72,6 +74,15 @@ class Pluto:
                 self.proc.kill()
                 self.proc.wait(5)
         return self.proc.returncode
+
+
+def west_east_conf(conn: str, *keywords: str, rightsubnet: str | None = EAST_NET) -> str:
+    """Our ``ipsec.conf``: ``config setup`` with ``logtime=no``, then ``conn CONN`` from west (left) to
+    east (right) with their IDs and inside subnets (``rightsubnet=None`` leaves east's out) and a PSK,
+    then ``keywords`` (``"auto=add"``, ...), one a line."""
+    lines = [f"left={WEST_IP}", "leftid=@west", f"leftsubnet={WEST_NET}", f"right={EAST_IP}", "rightid=@east",
+             *([f"rightsubnet={rightsubnet}"] if rightsubnet is not None else []), "authby=secret", *keywords]
+    return f"config setup\n\tlogtime=no\n\nconn {conn}\n" + "".join(f"\t{line}\n" for line in lines)
 
 
 def write_conf(directory: Path, conf: str, psk: str = "host tier test key, not secret",

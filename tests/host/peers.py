@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.host.netns import wait_for
+from tests.netns import wait_for
 
 LIBRESWAN_ROOT = Path(os.environ.get("LIBRESWAN_ROOT", "/opt/libreswan"))
 LSW = LIBRESWAN_ROOT / "usr/libexec/ipsec"
@@ -127,9 +127,10 @@ swanctl {
 }
 """
 
+# One connection and its PSK, for ``swanctl --load-all`` (the lab's conns.swanctl_conf fills it in too).
 SWANCTL_CONF = """\
 connections {{
-\tlab {{
+\t{name} {{
 \t\tversion = 2
 \t\tlocal_addrs = {local}
 \t\tremote_addrs = {remote}
@@ -143,7 +144,7 @@ connections {{
 \t\t\tid = {remote_id}
 \t\t}}
 \t\tchildren {{
-\t\t\tlab {{
+\t\t\t{name} {{
 \t\t\t\tmode = {mode}
 \t\t\t\tlocal_ts = {local_ts}
 \t\t\t\tremote_ts = {remote_ts}
@@ -154,8 +155,8 @@ connections {{
 }}
 secrets {{
 \tike-lab {{
-\t\tid-a = west
-\t\tid-b = east
+\t\tid-a = {remote_id}
+\t\tid-b = {local_id}
 \t\tsecret = "{psk}"
 \t}}
 }}

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.host.daemons import IPSEC, REPO, Pluto, write_conf
-from tests.host.netns import Pair
 from tests.host.test_ours_vs_ours import CONF
+from tests.netns import Pair
 
 pytestmark = pytest.mark.host
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.daemons import Pluto, write_conf
-from tests.host.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
+from tests.host.daemons import Pluto, west_east_conf, write_conf
 from tests.host.peers import (
     LIBRESWAN_CONF,
     PSK,
@@ -25,25 +24,15 @@ from tests.host.peers import (
     libreswan_available,
     strongswan_available,
 )
+from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
 
 pytestmark = pytest.mark.host
 
-OURS = f"""\
-config setup
-\tlogtime=no
-
-conn west-east
-\tleft={WEST_IP}
-\tleftid=@west
-\tleftsubnet={WEST_NET}
-\tright={EAST_IP}
-\trightid=@east
-\trightsubnet={EAST_NET}
-\tauthby=secret
-\tike=aes_gcm256-sha2_256-dh19
-\tesp=aes_gcm256
-\tauto=add
-"""
+OURS = west_east_conf("west-east", "ike=aes_gcm256-sha2_256-dh19", "esp=aes_gcm256", "auto=add")
+# east's charon: conn "lab" (GCM), the same facts as OURS
+EAST_SWANCTL = SWANCTL_CONF.format(name="lab", local=EAST_IP, remote=WEST_IP, local_id="east", remote_id="west",
+                                   ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", mode="tunnel",
+                                   local_ts=EAST_NET, remote_ts=WEST_NET, psk=PSK)
 
 
 def _wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
@@ -91,9 +80,7 @@ def strongswan_east(netns_pair: Pair, tmp_path: Path) -> Iterator[Strongswan]:
         pytest.skip("strongSwan is not installed (see ../shared/lab/setup-host.sh)")
     peer = Strongswan(netns_pair.east, tmp_path / "strongswan")
     try:
-        peer.start(SWANCTL_CONF.format(local=EAST_IP, remote=WEST_IP, local_id="east", remote_id="west",
-                                       ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", mode="tunnel",
-                                       local_ts=EAST_NET, remote_ts=WEST_NET, psk=PSK))
+        peer.start(EAST_SWANCTL)
         yield peer
     finally:
         peer.stop()
@@ -175,9 +162,7 @@ def test_fragmented_ike_auth_with_strongswan_both_ways(netns_pair: Pair, tmp_pat
     peer = Strongswan(netns_pair.east, tmp_path / "strongswan")
     ours = None
     try:
-        peer.start(SWANCTL_CONF.format(local=EAST_IP, remote=WEST_IP, local_id="east", remote_id="west",
-                                       ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", mode="tunnel",
-                                       local_ts=EAST_NET, remote_ts=WEST_NET, psk=PSK),
+        peer.start(EAST_SWANCTL,
                    charon_extra="\tfragment_size = 250\n")
         ours = _fragmenting_ours(netns_pair, tmp_path)
         up = ours.ipsec("up", "west-east")

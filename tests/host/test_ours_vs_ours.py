@@ -14,26 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.host.daemons import Pluto, write_conf
-from tests.host.netns import EAST_IN, EAST_IP, EAST_NET, WEST_IN, WEST_IP, WEST_NET, Pair
+from tests.host.daemons import Pluto, west_east_conf, write_conf
 from tests.kernel import ipxfrm
+from tests.netns import EAST_IN, EAST_NET, WEST_IN, WEST_NET, Pair
 
 pytestmark = pytest.mark.host
 
-CONF = f"""\
-config setup
-\tlogtime=no
-
-conn west-east
-\tleft={WEST_IP}
-\tleftid=@west
-\tleftsubnet={WEST_NET}
-\tright={EAST_IP}
-\trightid=@east
-\trightsubnet={EAST_NET}
-\tauthby=secret
-\tauto=add
-"""
+CONF = west_east_conf("west-east", "auto=add")
 
 
 @pytest.fixture

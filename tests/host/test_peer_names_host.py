@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.host.daemons import Pluto, write_conf
-from tests.host.netns import EAST_IP, Pair
 from tests.host.test_ours_vs_ours import CONF
+from tests.netns import EAST_IP, Pair
 
 pytestmark = pytest.mark.host
 

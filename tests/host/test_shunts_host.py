@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.host.daemons import Pluto, write_conf
-from tests.host.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
+from tests.host.daemons import Pluto, west_east_conf, write_conf
 from tests.kernel import ipxfrm
+from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
 
 pytestmark = pytest.mark.host
 
@@ -141,20 +141,7 @@ def test_shunt_conns_install_allow_and_block_policies(west_only: tuple[Pair, Plu
     assert policies(pair) == []  # shutdown removes every shunt it installed
 
 
-FAILING = f"""\
-config setup
-\tlogtime=no
-
-conn %default
-\tleft={WEST_IP}
-\tleftid=@west
-\tleftsubnet={WEST_NET}
-\tright={EAST_IP}
-\trightid=@east
-\tauthby=secret
-\tretransmit-timeout=2s
-\tauto=route
-
+FAILING = west_east_conf("%default", "retransmit-timeout=2s", "auto=route", rightsubnet=None) + """
 conn fail-drop
 \trightsubnet=203.0.113.10/32
 \treqid=101

@@ -23,7 +23,7 @@ from pluto_xfrm.plugin import XfrmBackend
 from tests.kernel import ipxfrm
 from tests.kernel.conformance import *  # noqa: F401,F403
 from tests.kernel.conformance import Caps, KernelUnderTest, kernel_under_test
-from tests.kernel.netns import fresh_netns
+from tests.netns import fresh_netns
 
 pytestmark = pytest.mark.host
 

@@ -53,7 +53,7 @@ from pluto_core.kernel.types import (
     Template,
 )
 from tests.kernel import ipxfrm
-from tests.kernel.netns import NetnsUnavailable, fresh_netns, inside, ip, named_netns, sysctl, veth_route
+from tests.netns import NetnsUnavailable, fresh_netns, inside, ip, named_netns, sysctl, veth_route
 
 __all__ = [
     "Caps", "KernelUnderTest", "kernel_under_test",

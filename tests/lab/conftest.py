@@ -18,7 +18,7 @@ import pytest
 
 from tests.lab import conns
 from tests.lab.ours import Ours
-from tests.lab.topology import LabPair, make_pair, remove_pair
+from tests.lab.topology import LabPair, fresh_pair
 
 HERE = Path(__file__).resolve().parent
 IN_LAB = os.environ.get("PLUTO_LAB") == "1"
@@ -35,11 +35,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def lab_pair() -> Iterator[LabPair]:
-    pair = make_pair()
-    try:
+    with fresh_pair() as pair:
         yield pair
-    finally:
-        remove_pair(pair)
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tests.host.peers import SWANCTL_CONF
 from tests.lab.topology import EAST_IP, EAST_NET, WEST_IP, WEST_NET
 
 PSK = "lab-interop-psk-not-secret-0123456789"
@@ -104,36 +105,6 @@ def swanctl_conf(suite: Suite, local: str = "east", remote_addrs: str | None = N
     else:
         my_ts, their_ts = "dynamic", "dynamic"
     other = remote_id or ("west" if local == "east" else "east")
-    return f"""\
-connections {{
-\t{suite.name} {{
-\t\tversion = 2
-\t\tlocal_addrs = {me}
-\t\tremote_addrs = {remote_addrs or peer}
-\t\tproposals = {suite.ike_swan}
-\t\tlocal {{
-\t\t\tauth = psk
-\t\t\tid = {local}
-\t\t}}
-\t\tremote {{
-\t\t\tauth = psk
-\t\t\tid = {other}
-\t\t}}
-\t\tchildren {{
-\t\t\t{suite.name} {{
-\t\t\t\tmode = {suite.mode}
-\t\t\t\tlocal_ts = {my_ts}
-\t\t\t\tremote_ts = {remote_ts or their_ts}
-\t\t\t\tesp_proposals = {suite.esp_swan}
-\t\t\t}}
-\t\t}}
-\t}}
-}}
-secrets {{
-\tike-lab {{
-\t\tid-a = {other}
-\t\tid-b = {local}
-\t\tsecret = "{PSK}"
-\t}}
-}}
-"""
+    return SWANCTL_CONF.format(name=suite.name, local=me, remote=remote_addrs or peer, local_id=local,
+                               remote_id=other, ike=suite.ike_swan, esp=suite.esp_swan, mode=suite.mode,
+                               local_ts=my_ts, remote_ts=remote_ts or their_ts, psk=PSK)

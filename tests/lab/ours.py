@@ -8,12 +8,15 @@ itself only where its output is what is being checked.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pluto_core.control.client import request
 from tests.host.daemons import Pluto
 from tests.lab.conns import SECRETS
+from tests.lab.topology import LabPair
 
 
 class Ours(Pluto):
@@ -65,3 +68,16 @@ class Ours(Pluto):
             self.delete(name)
         except Exception:  # noqa: BLE001 - clean-up must not hide the test's own failure
             pass
+
+
+@contextmanager
+def initialized(daemon: Ours, flush: LabPair | None = None) -> Iterator[Ours]:
+    """``daemon`` (launched) once initialized, for the body; then stopped and, with ``flush``,
+    the SAs and policies of its namespace in that pair removed."""
+    try:
+        daemon.ensure_initialized()
+        yield daemon
+    finally:
+        daemon.stop()
+        if flush is not None:
+            flush.flush(daemon.ns)

@@ -5,11 +5,13 @@ peers from tests/host/peers.py, configured from tests/lab/conns.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from tests.host.peers import Libreswan, Strongswan
+import pytest
+
+from tests.host.peers import Libreswan, Strongswan, libreswan_available, strongswan_available
 from tests.lab import conns
 from tests.lab.topology import LabPair
 
@@ -115,3 +117,19 @@ def running(peer: Started, pair: LabPair) -> Iterator[Started]:
     finally:
         peer.stop()
         pair.flush(pair.east)
+
+
+def require_installed(kind: str) -> None:
+    """Fail the test when ``kind`` (``"libreswan"``, ``"strongswan"``) is not installed:
+    the lab VM always has both."""
+    if kind == "libreswan" and not libreswan_available():
+        pytest.fail("Libreswan is not installed in /opt/libreswan (scripts/lab.sh installs it)")
+    if kind == "strongswan" and not strongswan_available():
+        pytest.fail("strongSwan is not installed (scripts/lab.sh installs it)")
+
+
+def running_in_east(peer_type: type[Started], pair: LabPair, root: Path) -> AbstractContextManager[Started]:
+    """A ``peer_type`` in east with its files under ``root``, ``running`` for the body;
+    fails the test when that implementation is not installed."""
+    require_installed(peer_type.kind)
+    return running(peer_type(pair.east, root), pair)

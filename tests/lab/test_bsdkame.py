@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from pluto_core.control.client import ControlError
-from tests.host.peers import libreswan_available, strongswan_available
 from tests.lab import conns
 from tests.lab.checks import (
     assert_kernel_algorithms,
@@ -26,20 +25,17 @@ from tests.lab.checks import (
     wait_no_esp,
 )
 from tests.lab.interop import interop_round, loaded
-from tests.lab.ours import Ours
-from tests.lab.peers import LibreswanPeer, Peer, StrongswanPeer, running
-from tests.lab.topology import EAST_IN, WEST_IN, LabPair, make_pair, remove_pair, wait_for
+from tests.lab.ours import Ours, initialized
+from tests.lab.peers import LibreswanPeer, Peer, StrongswanPeer, running_in_east
+from tests.lab.topology import EAST_IN, WEST_IN, LabPair, fresh_pair, wait_for
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def kame_pair() -> Iterator[LabPair]:
-    pair = make_pair()
-    try:
+    with fresh_pair() as pair:
         yield pair
-    finally:
-        remove_pair(pair)
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +45,7 @@ def kame(kame_pair: LabPair, lab_root: Path) -> Iterator[Ours]:
     daemon = Ours(kame_pair.west, lab_root / "ours-kame")
     daemon.launch_with(conns.ipsec_conf(conns.ALL, overrides={"kameondemand": {"auto": "ondemand"}}),
                        "--use-bsdkame")
-    try:
-        daemon.ensure_initialized()
+    with initialized(daemon):
         # The start-up conn and its trap share addresses and selectors with every other
         # conn here (a responder would pick it for them): take both out
         # (test_startup_trap_and_refused_algorithms checks it); the ondemand test adds
@@ -58,24 +53,14 @@ def kame(kame_pair: LabPair, lab_root: Path) -> Iterator[Ours]:
         daemon.call("unroute", name="kameondemand")
         daemon.call("delete", name="kameondemand")
         yield daemon
-    finally:
-        daemon.stop()
 
 
 @pytest.fixture(scope="module", params=["libreswan", "strongswan"])
 def peer(request: pytest.FixtureRequest, kame_pair: LabPair, lab_root: Path) -> Iterator[Peer]:
     """One peer at a time in east (pytest groups the tests by this parameter)."""
     kind = request.param
-    started: LibreswanPeer | StrongswanPeer
-    if kind == "libreswan":
-        if not libreswan_available():
-            pytest.fail("Libreswan is not installed in /opt/libreswan (scripts/lab.sh installs it)")
-        started = LibreswanPeer(kame_pair.east, lab_root / "kame-libreswan")
-    else:
-        if not strongswan_available():
-            pytest.fail("strongSwan is not installed (scripts/lab.sh installs it)")
-        started = StrongswanPeer(kame_pair.east, lab_root / "kame-strongswan")
-    with running(started, kame_pair):
+    peer_type = LibreswanPeer if kind == "libreswan" else StrongswanPeer
+    with running_in_east(peer_type, kame_pair, lab_root / f"kame-{kind}") as started:
         yield started
 
 

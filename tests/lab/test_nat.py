@@ -18,10 +18,11 @@ from typing import Protocol
 
 import pytest
 
-from tests.host.peers import Libreswan, Strongswan, libreswan_available, strongswan_available
+from tests.host.peers import Libreswan, Strongswan
 from tests.lab import conns
 from tests.lab.checks import esp_states, wait_for_esp_pairs, wait_no_esp
-from tests.lab.ours import Ours
+from tests.lab.ours import Ours, initialized
+from tests.lab.peers import require_installed
 from tests.lab.topology import (
     EAST_IN,
     EAST_IP,
@@ -79,12 +80,9 @@ def nat_lab() -> Iterator[NatLab]:
 def road(nat_lab: NatLab, lab_root: Path) -> Iterator[Ours]:
     daemon = Ours(nat_lab.west, lab_root / "ours-road")
     daemon.launch_with(ROAD_CONF)
-    try:
-        daemon.ensure_initialized()
+    with initialized(daemon):
         daemon.add("road")
         yield daemon
-    finally:
-        daemon.stop()
 
 
 class OursServer:
@@ -144,12 +142,10 @@ def server(request: pytest.FixtureRequest, nat_lab: NatLab, lab_root: Path) -> I
     if kind == "ours":
         started = OursServer(nat_lab.east, root)
     elif kind == "libreswan":
-        if not libreswan_available():
-            pytest.fail("Libreswan is not installed in /opt/libreswan (scripts/lab.sh installs it)")
+        require_installed(kind)
         started = LibreswanServer(nat_lab.east, root)
     else:
-        if not strongswan_available():
-            pytest.fail("strongSwan is not installed (scripts/lab.sh installs it)")
+        require_installed(kind)
         started = StrongswanServer(nat_lab.east, root)
     try:
         yield started

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.peers import libreswan_available
 from tests.lab import conns
 from tests.lab.interop import interop_round
 from tests.lab.ours import Ours
-from tests.lab.peers import LibreswanPeer, running
+from tests.lab.peers import LibreswanPeer, running_in_east
 from tests.lab.topology import LabPair
 
 pytestmark = pytest.mark.lab
@@ -21,9 +20,7 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture(scope="module")
 def libreswan(lab_pair: LabPair, lab_root: Path) -> Iterator[LibreswanPeer]:
-    if not libreswan_available():
-        pytest.fail("Libreswan is not installed in /opt/libreswan (scripts/lab.sh installs it)")
-    with running(LibreswanPeer(lab_pair.east, lab_root / "libreswan"), lab_pair) as peer:
+    with running_in_east(LibreswanPeer, lab_pair, lab_root / "libreswan") as peer:
         yield peer
 
 

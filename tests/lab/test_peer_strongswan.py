@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.peers import strongswan_available
 from tests.lab import conns
 from tests.lab.checks import ping_through, wait_for_esp_pairs, wait_no_esp
 from tests.lab.interop import interop_round
 from tests.lab.ours import Ours
-from tests.lab.peers import StrongswanPeer, running
+from tests.lab.peers import StrongswanPeer, running_in_east
 from tests.lab.topology import LabPair, wait_for
 
 pytestmark = pytest.mark.lab
@@ -29,9 +28,7 @@ EMULATION_SLACK = 8.0
 
 @pytest.fixture(scope="module")
 def strongswan(lab_pair: LabPair, lab_root: Path) -> Iterator[StrongswanPeer]:
-    if not strongswan_available():
-        pytest.fail("strongSwan is not installed (scripts/lab.sh installs it)")
-    with running(StrongswanPeer(lab_pair.east, lab_root / "strongswan"), lab_pair) as peer:
+    with running_in_east(StrongswanPeer, lab_pair, lab_root / "strongswan") as peer:
         yield peer
 
 

@@ -17,35 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.ours import Ours
+from tests.host.daemons import west_east_conf
+from tests.lab.ours import Ours, initialized
 from tests.lab.topology import (
     EAST_IN,
-    EAST_IP,
     EAST_NET,
     WEST_IN,
-    WEST_IP,
-    WEST_NET,
     LabPair,
-    make_pair,
-    remove_pair,
+    fresh_pair,
     wait_for,
 )
 
 pytestmark = pytest.mark.lab
 
-CONF = f"""\
-config setup
-\tlogtime=no
-
-conn %default
-\tleft={WEST_IP}
-\tleftid=@west
-\tleftsubnet={WEST_NET}
-\tright={EAST_IP}
-\trightid=@east
-\trightsubnet={EAST_NET}
-\tauthby=secret
-
+CONF = west_east_conf("%default") + """
 conn clear
 \ttype=passthrough
 \tauto=add
@@ -64,23 +49,16 @@ conn failpass
 
 @pytest.fixture(scope="module")
 def shunt_pair() -> Iterator[LabPair]:
-    pair = make_pair()
-    try:
+    with fresh_pair() as pair:
         yield pair
-    finally:
-        remove_pair(pair)
 
 
 @pytest.fixture(scope="module", params=["xfrm", "bsdkame"])
 def west(request: pytest.FixtureRequest, shunt_pair: LabPair, lab_root: Path) -> Iterator[Ours]:
     daemon = Ours(shunt_pair.west, lab_root / f"shunts-{request.param}")
     daemon.launch_with(CONF, f"--use-{request.param}")
-    try:
-        daemon.ensure_initialized()
+    with initialized(daemon, flush=shunt_pair):
         yield daemon
-    finally:
-        daemon.stop()
-        shunt_pair.flush(shunt_pair.west)
 
 
 def policies_to_east(pair: LabPair) -> list[dict]:

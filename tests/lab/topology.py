@@ -13,10 +13,13 @@ import math
 import re
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.host.netns import (
+from tests.kernel import ipxfrm
+from tests.netns import (
     EAST_IN,
     EAST_IP,
     EAST_NET,
@@ -30,11 +33,10 @@ from tests.host.netns import (
     run,
     wait_for,
 )
-from tests.kernel import ipxfrm
 
 __all__ = ["EAST_IN", "EAST_IP", "EAST_NET", "NAT_PUBLIC", "ROAD_IP", "ROAD_NET", "WEST_IN", "WEST_IP", "WEST_NET",
-           "LabPair", "NatLab", "PingResult", "make_nat_lab", "make_pair", "remove_nat_lab", "remove_pair",
-           "wait_for"]
+           "LabPair", "NatLab", "PingResult", "fresh_pair", "make_nat_lab", "make_pair", "remove_nat_lab",
+           "remove_pair", "wait_for"]
 
 # The road warrior's lab: road (10.9.0.2) behind a NAT namespace whose nft masquerade
 # rewrites its packets to 192.0.2.3 on their way to east, as a home router would.
@@ -121,6 +123,16 @@ def make_pair() -> LabPair:
 def remove_pair(pair: LabPair) -> None:
     """Kill what still runs in the namespaces, then delete them."""
     remove_namespaces(pair.west, pair.east)
+
+
+@contextmanager
+def fresh_pair() -> Iterator[LabPair]:
+    """A pair of its own (``make_pair``) for the body, removed afterwards."""
+    pair = make_pair()
+    try:
+        yield pair
+    finally:
+        remove_pair(pair)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,20 @@
-"""Network namespaces of two hosts (west, east) over a veth pair: the host tier's ``netns_pair``
-fixture, and the lab's topology (``tests/lab/topology.py``) built on the same helpers.
+"""Network namespaces for the tests, in one place.
 
-Each test gets fresh namespaces with unique names; they are deleted afterwards
-with everything in them. Nothing outside them is touched.
+- The kernel tier's: ``fresh_netns`` moves the calling thread (and every process
+  it starts, ``ip`` included) into a new, empty namespace with ``unshare(CLONE_NEWNET)``
+  and comes back with ``setns``; the namespace dies with its last socket, so nothing a
+  test does there can reach the host's own IPsec state. ``named_netns`` adds a second
+  one (``ip netns add``), ``inside`` runs a body in it. Python 3.11 has no
+  ``os.unshare``/``os.setns``, hence libc.
+- Two hosts (west, east) over a veth pair: the host tier's ``netns_pair`` fixture, and
+  the lab's topology (``tests/lab/topology.py``) built on the same helpers. Each test
+  gets fresh namespaces with unique names; they are deleted afterwards with everything
+  in them. Nothing outside them is touched.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -14,10 +22,13 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
+
+CLONE_NEWNET = 0x40000000
 
 WEST_IP, EAST_IP = "192.0.2.1", "192.0.2.2"
 WEST_NET, EAST_NET = "198.51.100.0/24", "203.0.113.0/24"
@@ -26,6 +37,15 @@ WEST_IN, EAST_IN = "198.51.100.1", "203.0.113.1"
 
 def run(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(cmd), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def ip(*args: str) -> str:
+    return run("ip", *args, timeout=10).stdout
+
+
+def sysctl(name: str, value: str) -> None:
+    with open("/proc/sys/" + name.replace(".", "/"), "w") as f:
+        f.write(value)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
@@ -52,6 +72,91 @@ def host_tier_available() -> str | None:
         return f"ip netns add failed: {result.stderr.strip()}"
     run("ip", "netns", "del", probe, check=False)
     return None
+
+
+# --------------------------------------------------------------------------
+# This thread's own namespace (the kernel tier)
+# --------------------------------------------------------------------------
+
+
+class NetnsUnavailable(Exception):
+    """Not root, or the kernel refuses new network namespaces."""
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _setns(fd: int, what: str) -> None:
+    if _libc().setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), what)
+
+
+def _unshare() -> None:
+    if _libc().unshare(CLONE_NEWNET) != 0:
+        raise NetnsUnavailable(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
+
+
+@contextmanager
+def _away(enter: Callable[[], None]) -> Iterator[None]:
+    """Run ``enter`` (which moves this thread into another namespace), then the body;
+    come back to this thread's namespace afterwards."""
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        enter()
+        try:
+            yield
+        finally:
+            _setns(home, "setns back to the original namespace failed")
+    finally:
+        os.close(home)
+
+
+@contextmanager
+def fresh_netns() -> Iterator[None]:
+    if os.geteuid() != 0:
+        raise NetnsUnavailable("needs root")
+    with _away(_unshare):
+        ip("link", "set", "lo", "up")
+        yield
+
+
+def veth_route(local: str, prefix: int, remote_net: str) -> None:
+    """A veth pair with ``local`` on one end and a route to ``remote_net``
+    through it: loopback carries no IPsec (its NOXFRM/NOPOLICY are set)."""
+    ip("link", "add", "pv0", "type", "veth", "peer", "name", "pv1")
+    ip("link", "set", "pv0", "up")
+    ip("link", "set", "pv1", "up")
+    ip("addr", "add", f"{local}/{prefix}", "dev", "pv0")
+    ip("route", "add", remote_net, "dev", "pv0", "src", local)
+
+
+@contextmanager
+def named_netns(name: str) -> Iterator[None]:
+    """A second namespace (``ip netns add``), deleted afterwards."""
+    run("ip", "netns", "del", name, check=False)
+    add_namespaces(name)
+    try:
+        yield
+    finally:
+        run("ip", "netns", "del", name, check=False)
+
+
+@contextmanager
+def inside(name: str) -> Iterator[None]:
+    """Run the body in the named namespace, then come back (sockets opened
+    there stay there)."""
+    there = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        with _away(lambda: _setns(there, f"setns into {name}")):
+            yield
+    finally:
+        os.close(there)
+
+
+# --------------------------------------------------------------------------
+# Two hosts, west and east (the host tier and the lab)
+# --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
