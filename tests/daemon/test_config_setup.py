@@ -116,3 +116,18 @@ def test_ddos_settings_from_config_setup_and_whack(env: Env) -> None:
     assert proc.wait(10) == 0
     assert "pluto DDoS protection mode set to unlimited" in env.log_text()
     assert "is accepted but not acted on yet" not in env.log_text()
+
+
+def test_auth_sources_name_the_sources_asked_and_an_unknown_one_stops_start_up(env: Env) -> None:
+    env.config.write_text("config setup\n\tauth-sources=secrets\n\tauth-timeout=3\n")
+    proc = env.start_nofork("--logfile", str(env.logfile))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    assert "auth sources: secrets" in env.log_text()
+    env.config.write_text("config setup\n\tauth-sources=secrets,ldap-store\n")
+    result = env.run("--nofork")
+    assert result.returncode == 1
+    assert "auth-sources: no auth source 'ldap-store' is installed (installed: secrets)" in result.stderr
+    env.config.write_text("config setup\n\tauth-sources=\"secrets secrets\"\n")
+    result = env.run("--nofork")
+    assert result.returncode == 1 and "an auth source is named twice" in result.stderr

@@ -7,8 +7,7 @@ import dataclasses
 
 from pluto_core.ikev2.events import ChildUp, IkeFailed, IkeUp, ReviveDue
 from pluto_core.ikev2.sa import IkeState
-from tests.engine.harness import Clock, Side, advance, conn_pair, deliver, make_side, pump
-from tests.engine.test_establish import PSK
+from tests.engine.harness import PSK, Clock, Side, advance, conn_pair, deliver, make_side, pump
 
 
 def run_jobs(side: Side, fail: bool = False) -> int:

@@ -1,0 +1,120 @@
+"""The auth-source chain over a real pluggy manager: the configured order, first
+answer wins, every source may veto, a raising or hanging source is skipped with a
+log line naming it, a source not named in auth-sources= is never asked."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pluggy
+
+from pluto_core import hookspecs
+from pluto_core.auth.chain import AuthChain
+from pluto_core.config.secrets import parse_secrets_text
+from pluto_core.hookspecs import hookimpl
+from pluto_core.ikev2.types import IdSpec
+from pluto_plugins.auth_secrets import SecretsSource
+from tests.engine.harness import conn_pair
+
+WEST, EAST = IdSpec.parse("@west"), IdSpec.parse("@east")
+CONN = conn_pair()[1]
+
+
+class Source:
+    def __init__(self, psk: bytes | None = None, veto: str | None = None, fail: bool = False,
+                 hang: float = 0.0) -> None:
+        self.psk, self.veto, self.fail, self.hang = psk, veto, fail, hang
+        self.asked: list[str] = []
+
+    @hookimpl
+    def pluto_auth_psk(self, local_id: IdSpec, remote_id: IdSpec | None) -> bytes | None:
+        self.asked.append(f"psk {local_id.text} {remote_id.text if remote_id else '%any'}")
+        if self.hang:
+            time.sleep(self.hang)
+        if self.fail:
+            raise RuntimeError("store unreachable")
+        return self.psk
+
+    @hookimpl
+    def pluto_auth_authorize(self, peer_id: IdSpec, method: str) -> str | None:
+        self.asked.append(f"authorize {peer_id.text} {method}")
+        return self.veto
+
+
+def chain(order: tuple[str, ...], timeout: float = 5.0, **sources: Any) -> tuple[AuthChain, list[str]]:
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    for name, source in sources.items():
+        manager.register(source, name=f"pluto.auth:{name}")
+    manager.register(Source(psk=b"not an auth source"), name="pluto.plugins:other")
+    lines: list[str] = []
+    return AuthChain(manager.hook, order, lines.append, timeout=timeout), lines
+
+
+def test_sources_are_asked_in_the_configured_order_and_the_first_answer_wins() -> None:
+    a, b, c = Source(), Source(psk=b"from b"), Source(psk=b"from c")
+    auth, lines = chain(("b", "a", "c"), a=a, b=b, c=c)
+    assert auth.psk(WEST, EAST, CONN) == b"from b"
+    assert b.asked == ["psk @west @east"] and a.asked == [] and c.asked == []
+    auth, _ = chain(("a", "c"), a=a, b=b, c=c)
+    assert auth.psk(WEST, None, CONN) == b"from c"
+    assert a.asked == ["psk @west %any"] and b.asked == ["psk @west @east"]  # b is not named: never asked
+
+
+def test_a_plugin_outside_the_auth_group_or_not_named_is_never_asked() -> None:
+    auth, _ = chain(("x",), a=Source(psk=b"a"))
+    assert auth.psk(WEST, EAST, CONN) is None
+
+
+def test_a_source_that_raises_is_logged_by_name_and_skipped() -> None:
+    auth, lines = chain(("broken", "good"), broken=Source(fail=True), good=Source(psk=b"good"))
+    assert auth.psk(WEST, EAST, CONN) == b"good"
+    assert lines == ["auth source broken: pluto_auth_psk failed: RuntimeError: store unreachable: skipped"]
+
+
+def test_a_source_that_hangs_is_given_up_after_the_timeout() -> None:
+    slow, good = Source(psk=b"late", hang=2.0), Source(psk=b"good")
+    auth, lines = chain(("slow", "good"), timeout=0.2, slow=slow, good=good)
+    started = time.monotonic()
+    assert auth.psk(WEST, EAST, CONN) == b"good"
+    assert time.monotonic() - started < 1.5
+    assert lines == ["auth source slow: no answer to pluto_auth_psk within 0.2s: skipped"]
+    auth.close()
+
+
+def test_lookups_from_many_threads_do_not_wait_for_each_other() -> None:
+    auth, _ = chain(("slow",), slow=Source(psk=b"k", hang=0.3))
+    results: list[bytes | None] = []
+    threads = [threading.Thread(target=lambda: results.append(auth.psk(WEST, EAST, CONN))) for _ in range(8)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [b"k"] * 8 and time.monotonic() - started < 1.5  # not 8 x 0.3 s
+
+
+def test_any_source_may_veto_and_the_veto_names_it() -> None:
+    yes, no = Source(), Source(veto="peer not allowed on this conn")
+    auth, _ = chain(("yes", "no"), yes=yes, no=no)
+    assert auth.authorize(WEST, CONN, "secret") == "vetoed by plugin no: peer not allowed on this conn"
+    assert yes.asked == ["authorize @west secret"]
+    auth, _ = chain(("yes",), yes=yes, no=no)
+    assert auth.authorize(WEST, CONN, "secret") is None
+
+
+def test_a_psk_that_is_not_bytes_is_ignored_with_a_line() -> None:
+    auth, lines = chain(("odd",), odd=Source(psk="text"))  # type: ignore[arg-type]
+    assert auth.psk(WEST, EAST, CONN) is None
+    assert lines == ['"west-east": an auth source answered a PSK that is not bytes: ignored']
+
+
+def test_the_builtin_secrets_source_serves_the_loaded_secrets_file() -> None:
+    source = SecretsSource()
+    auth, _ = chain(("secrets",), secrets=source)
+    assert auth.psk(WEST, EAST, CONN) is None  # nothing loaded yet
+    auth.load(parse_secrets_text('@west @east : PSK "from the file"\n', "ipsec.secrets"), log=None)
+    assert auth.psk(WEST, EAST, CONN) == b"from the file"
+    assert auth.psk(WEST, IdSpec.parse("@other"), CONN) is None
