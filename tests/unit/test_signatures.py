@@ -255,12 +255,16 @@ def test_wrong_key_for_the_scheme_is_refused(keys: dict[str, PrivateKeyTypes]) -
     ecdsa_auth = sig.make_auth(keys["p256"], 14, OCTETS, sig.ECDSA_SHA256)
     with pytest.raises(sig.KeyMismatch, match="ECDSA with SHA2_256 needs an ECDSA key, not RSA"):
         sig.verify(public(keys["rsa2048"]), 14, ecdsa_auth, OCTETS)
-    with pytest.raises(sig.KeyMismatch, match="X25519PrivateKey keys cannot"):
+    with pytest.raises(sig.KeyMismatch, match="X25519PrivateKey cannot sign"):
         sig.KeySigner(x25519.X25519PrivateKey.generate())
     with pytest.raises(sig.KeyMismatch, match="method 10 signs with ECDSA with SHA2_384"):
         sig.make_auth(keys["p384"], 10, OCTETS, sig.ECDSA_SHA256)
     with pytest.raises(sig.SignatureError, match="needs a scheme"):
         sig.make_auth(keys["p256"], 14, OCTETS)
+    with pytest.raises(sig.KeyMismatch, match="EllipticCurvePublicKey cannot sign"):
+        sig.make_auth(public(keys["p256"]), 14, OCTETS, sig.ECDSA_SHA256)
+    with pytest.raises(sig.KeyMismatch, match="not a private key"):
+        sig.verify(keys["p256"], 14, ecdsa_auth, OCTETS)
 
 
 def test_prf_methods_and_unknown_methods_are_not_signatures(keys: dict[str, PrivateKeyTypes]) -> None:

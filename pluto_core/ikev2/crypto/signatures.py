@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import Final, Literal, Protocol, cast, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -371,22 +371,46 @@ class Signer(Protocol):
         ...
 
 
+def _classify(key: object) -> tuple[KeyKind | None, bool]:
+    """(scheme family or None, is a private key), cached by the key's class: ``isinstance``
+    against cryptography's ABCs costs microseconds per call, a dict look-up does not."""
+    cls = type(key)
+    found = _CLASSES.get(cls)
+    if found is None:
+        kind: KeyKind | None = None
+        for family, types in _FAMILIES:
+            if isinstance(key, types):
+                kind = family
+        found = _CLASSES[cls] = (kind, isinstance(key, _PRIVATE_KEYS))
+    return found
+
+
+_FAMILIES: Final[tuple[tuple[KeyKind, tuple[type, ...]], ...]] = (
+    ("rsa", (rsa.RSAPrivateKey, rsa.RSAPublicKey)),
+    ("ecdsa", (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)),
+    ("ed25519", (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)),
+    ("ed448", (ed448.Ed448PrivateKey, ed448.Ed448PublicKey)),
+)
+_PRIVATE_KEYS: Final = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey,
+                        ed448.Ed448PrivateKey)
+_CLASSES: dict[type, tuple[KeyKind | None, bool]] = {}
+
+
 def key_kind(key: PrivateKeyTypes | PublicKeyTypes) -> KeyKind:
     """Which family of schemes a key belongs to; ``KeyMismatch`` for DSA, X25519 and the like."""
-    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
-        return "rsa"
-    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        return "ecdsa"
-    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
-        return "ed25519"
-    if isinstance(key, ed448.Ed448PrivateKey | ed448.Ed448PublicKey):
-        return "ed448"
-    raise KeyMismatch(f"{type(key).__name__} keys cannot make IKEv2 signatures")
+    kind = _classify(key)[0]
+    if kind is None:
+        raise KeyMismatch(f"{type(key).__name__} keys cannot make IKEv2 signatures")
+    return kind
+
+
+_SCHEMES_FOR: Final = {kind: frozenset(s for s in SCHEMES if s.key == kind)
+                       for kind in ("rsa", "ecdsa", "ed25519", "ed448")}
 
 
 def schemes_for(kind: KeyKind) -> frozenset[Scheme]:
     """Every scheme a key of this kind can do (RSA: PKCS#1 v1.5 and PSS; ECDSA: any SHA-2)."""
-    return frozenset(s for s in SCHEMES if s.key == kind)
+    return _SCHEMES_FOR[kind]
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,24 +421,26 @@ class KeySigner:
     kind: KeyKind = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", key_kind(self.key))
+        kind, private = _classify(self.key)
+        if kind is None or not private:
+            raise KeyMismatch(f"a {type(self.key).__name__} cannot sign (an RSA, ECDSA or EdDSA private key can)")
+        object.__setattr__(self, "kind", kind)
 
     def schemes(self) -> frozenset[Scheme]:
         return schemes_for(self.kind)
 
     def sign(self, scheme: Scheme, data: bytes) -> bytes:
         _check_kind(scheme, self.kind)
-        key, h = self.key, scheme.hash_algorithm()
-        if isinstance(key, rsa.RSAPrivateKey):
+        h = scheme.hash_algorithm()
+        if self.kind == "rsa":  # dispatch on the cached kind: isinstance on the ABCs is slow
             assert h is not None
             pad = (padding.PSS(padding.MGF1(h), _DIGEST_SIZE[scheme.hash_id]) if scheme.pss
                    else padding.PKCS1v15())
-            return key.sign(data, pad, h)
-        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return cast(rsa.RSAPrivateKey, self.key).sign(data, pad, h)
+        if self.kind == "ecdsa":
             assert h is not None
-            return key.sign(data, ec.ECDSA(h))
-        assert isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey)
-        return key.sign(data)
+            return cast(ec.EllipticCurvePrivateKey, self.key).sign(data, ec.ECDSA(h))
+        return cast(ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey, self.key).sign(data)
 
 
 def _check_kind(scheme: Scheme, kind: str) -> None:
@@ -424,9 +450,9 @@ def _check_kind(scheme: Scheme, kind: str) -> None:
 
 def as_signer(key: Signer | PrivateKeyTypes) -> Signer:
     """A ``Signer`` as is; a ``cryptography`` private key wrapped in ``KeySigner``."""
-    if isinstance(key, Signer):
-        return key
-    return KeySigner(key)
+    if _classify(key)[1] or not isinstance(key, Signer):  # the Protocol check is the slow one
+        return KeySigner(key)  # type: ignore[arg-type]  # a private key, or KeySigner says what it is
+    return key
 
 
 def sign(key: Signer | PrivateKeyTypes, scheme: Scheme, octets: bytes) -> bytes:
@@ -483,6 +509,8 @@ def verify(public_key: PublicKeyTypes, auth_method: int, auth_data: bytes, octet
     9-11 count as RSA_PKCS1_SHA1 / ECDSA_SHA*), or the key cannot do it.
     """
     kind = key_kind(public_key)
+    if _classify(public_key)[1]:
+        raise KeyMismatch("verify takes the peer's public key, not a private key")
     if auth_method == AUTH_DIGITAL_SIGNATURE:
         scheme, signature = parse_auth_data(auth_data)
     else:
@@ -500,23 +528,22 @@ def verify(public_key: PublicKeyTypes, auth_method: int, auth_data: bytes, octet
                                 f"expected {2 * size} (r||s)")
         signature = encode_dss_signature(int.from_bytes(signature[:size], "big"),
                                          int.from_bytes(signature[size:], "big"))
-    return _verify_raw(public_key, scheme, signature, octets)
+    return _verify_raw(public_key, kind, scheme, signature, octets)
 
 
-def _verify_raw(key: PublicKeyTypes, scheme: Scheme, signature: bytes, octets: bytes) -> bool:
+def _verify_raw(key: PublicKeyTypes, kind: KeyKind, scheme: Scheme, signature: bytes, octets: bytes) -> bool:
     h = scheme.hash_algorithm()
     try:
-        if isinstance(key, rsa.RSAPublicKey):
+        if kind == "rsa":
             assert h is not None
             pad = (padding.PSS(padding.MGF1(h), _DIGEST_SIZE[scheme.hash_id]) if scheme.pss
                    else padding.PKCS1v15())
-            key.verify(signature, octets, pad, h)
-        elif isinstance(key, ec.EllipticCurvePublicKey):
+            cast(rsa.RSAPublicKey, key).verify(signature, octets, pad, h)
+        elif kind == "ecdsa":
             assert h is not None
-            key.verify(signature, octets, ec.ECDSA(h))
+            cast(ec.EllipticCurvePublicKey, key).verify(signature, octets, ec.ECDSA(h))
         else:
-            assert isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
-            key.verify(signature, octets)
+            cast(ed25519.Ed25519PublicKey | ed448.Ed448PublicKey, key).verify(signature, octets)
     except InvalidSignature:
         return False
     return True
