@@ -261,7 +261,7 @@ def test_wrong_key_for_the_scheme_is_refused(keys: dict[str, PrivateKeyTypes]) -
         sig.make_auth(keys["p384"], 10, OCTETS, sig.ECDSA_SHA256)
     with pytest.raises(sig.SignatureError, match="needs a scheme"):
         sig.make_auth(keys["p256"], 14, OCTETS)
-    with pytest.raises(sig.KeyMismatch, match="EllipticCurvePublicKey cannot sign"):
+    with pytest.raises(sig.KeyMismatch, match="PublicKey cannot sign"):
         sig.make_auth(public(keys["p256"]), 14, OCTETS, sig.ECDSA_SHA256)
     with pytest.raises(sig.KeyMismatch, match="not a private key"):
         sig.verify(keys["p256"], 14, ecdsa_auth, OCTETS)

@@ -423,7 +423,7 @@ class KeySigner:
     def __post_init__(self) -> None:
         kind, private = _classify(self.key)
         if kind is None or not private:
-            raise KeyMismatch(f"a {type(self.key).__name__} cannot sign (an RSA, ECDSA or EdDSA private key can)")
+            raise KeyMismatch(f"{type(self.key).__name__} cannot sign (an RSA, ECDSA or EdDSA private key can)")
         object.__setattr__(self, "kind", kind)
 
     def schemes(self) -> frozenset[Scheme]:
