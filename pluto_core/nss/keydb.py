@@ -132,7 +132,9 @@ class Row:
 def sqlite_ro(path: Path) -> sqlite3.Connection:
     """A read-only connection (a ``file:...?mode=ro`` URI: NSS's files are never written)."""
     uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
-    return sqlite3.connect(uri, uri=True)
+    conn = sqlite3.connect(uri, uri=True)
+    conn.text_factory = bytes  # a value stored as TEXT stays bytes (and never fails to decode)
+    return conn
 
 
 def read_rows(conn: sqlite3.Connection, table: str, where: str = "", args: tuple[Any, ...] = ()) -> Iterator[Row]:
@@ -206,6 +208,7 @@ class NssDb:
             return None
         salt, check = bytes(row[0] or b""), bytes(row[1] or b"")
         source = ""
+        file: Path | None = None
         if password is not None:
             candidates = [password.encode("utf-8") if isinstance(password, str) else password]
         else:
@@ -220,9 +223,9 @@ class NssDb:
             except pbe.PbeError as exc:
                 if "decryption failed" not in str(exc):
                     raise NssError(self.path, f"password check: {exc}") from exc
-        if password is None and len(candidates) == 1:
+        if file is not None and len(candidates) == 1:
             tokens = " or ".join(f"'{t}:'" for t in INTERNAL_TOKENS)
-            raise NssError(self.path, f"needs a password: no {tokens} line in its nsspassword file")
+            raise NssError(self.path, f"needs a password: no {tokens} line in {file}")
         raise NssError(self.path, "wrong password" + source)
 
     # -- keys ------------------------------------------------------------------------------
@@ -301,8 +304,23 @@ class NssDb:
         dmp1 = number(CKA_EXPONENT_1) if row.get(CKA_EXPONENT_1) else rsa.rsa_crt_dmp1(d, p)
         dmq1 = number(CKA_EXPONENT_2) if row.get(CKA_EXPONENT_2) else rsa.rsa_crt_dmq1(d, q)
         iqmp = number(CKA_COEFFICIENT) if row.get(CKA_COEFFICIENT) else rsa.rsa_crt_iqmp(p, q)
+        # The arithmetic that ties the parts together (cheap), instead of OpenSSL's full key
+        # check, whose primality tests cost half a second per 3072-bit key at every start.
+        consistent = (
+            p * q == n
+            and (e * d) % (p - 1) == 1
+            and (e * d) % (q - 1) == 1
+            and dmp1 == d % (p - 1)
+            and dmq1 == d % (q - 1)
+            and (q * iqmp) % p == 1
+        )
+        if not consistent:
+            raise NssError(self.path, f"key {ckaid}: the RSA private parts do not match the modulus")
         numbers = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n))
-        return numbers.private_key()
+        try:
+            return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+        except TypeError:  # a cryptography without the keyword: the full check, only slower
+            return numbers.private_key()
 
     def _curve_name(self, row: Row, ckaid: str) -> str:
         params = row.get(CKA_EC_PARAMS)
