@@ -364,7 +364,7 @@ class NssDb:
         if curve_name == "ed25519":
             return ed25519.Ed25519PrivateKey.from_private_bytes(raw), 256
         if curve_name == "ed448":
-            return ed448.Ed448PrivateKey.from_private_bytes(raw), 456
+            return ed448.Ed448PrivateKey.from_private_bytes(raw), 448
         raise NssError(self.path, f"key {ckaid}: Edwards curve is not supported")
 
 
