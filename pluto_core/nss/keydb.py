@@ -120,9 +120,11 @@ class Row:
     attributes: dict[int, bytes]
 
     def get(self, kind: int) -> bytes | None:
+        """The attribute's bytes, b"" when present but empty, None when absent."""
         return self.attributes.get(kind)
 
     def ulong(self, kind: int) -> int | None:
+        """A ``CK_ULONG`` attribute (4 bytes, big-endian), None when absent or malformed."""
         value = self.attributes.get(kind)
         if value is None or len(value) != 4:
             return None
@@ -220,9 +222,10 @@ class NssDb:
             try:
                 if pbe.decrypt(check, key) == PASSWORD_CHECK:
                     return key
+            except pbe.WrongKey:
+                continue
             except pbe.PbeError as exc:
-                if "decryption failed" not in str(exc):
-                    raise NssError(self.path, f"password check: {exc}") from exc
+                raise NssError(self.path, f"password check: {exc}") from exc
         if file is not None and len(candidates) == 1:
             tokens = " or ".join(f"'{t}:'" for t in INTERNAL_TOKENS)
             raise NssError(self.path, f"needs a password: no {tokens} line in {file}")

@@ -59,6 +59,10 @@ class PbeError(ValueError):
     """The structure is not one we can decrypt, or decryption failed (wrong key, damage)."""
 
 
+class WrongKey(PbeError):
+    """Decryption ran but the padding is wrong: a wrong password, or a damaged value."""
+
+
 def password_key(global_salt: bytes, password: bytes) -> bytes:
     """NSS's key for all PBE operations of one database: SHA-1(global salt || password)."""
     return hashlib.sha1(global_salt + password).digest()
@@ -164,7 +168,7 @@ def cbc_decrypt(kind: str, key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
     try:
         return unpadder.update(padded) + unpadder.finalize()
     except ValueError as exc:
-        raise PbeError("decryption failed (wrong password or damaged value)") from exc
+        raise WrongKey("decryption failed (wrong password or damaged value)") from exc
 
 
 def tripledes(key: bytes) -> algorithms.BlockCipherAlgorithm:

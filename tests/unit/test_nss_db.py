@@ -268,6 +268,12 @@ def test_fixture_matches_recorded_showhostkey() -> None:
     db = NssDb(FIXTURE / "db")
     check_against_showhostkey(db, *fixture_view())
     assert [k.key_type for k in db.keys()] == ["RSA", "ECDSA"]
+    ckaid = db.ckaids()[1]
+    spaced = ":".join(ckaid[i:i + 2] for i in range(0, len(ckaid), 2))
+    found = db.key_by_ckaid("0x" + spaced.upper())
+    assert found is not None and found.ckaid == ckaid
+    with pytest.raises(ValueError, match="hex"):
+        db.key_by_ckaid("not-a-ckaid")
 
 
 def test_fixture_wrong_password() -> None:
