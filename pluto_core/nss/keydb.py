@@ -1,0 +1,383 @@
+"""Private keys from an NSS SQL database (``cert9.db`` + ``key4.db``), read natively.
+
+Libreswan keeps its host keys in NSS. Both files are SQLite; every PKCS#11 object is one
+row (``nssPrivate`` in key4.db, ``nssPublic`` in cert9.db) whose columns are named ``a`` and
+the attribute type in hex (``a102`` is ``CKA_ID``). Sensitive attributes of private keys
+are PBE-encrypted (``pbe.py``) under a key derived from the database password, which
+key4.db's ``metaData`` table lets us check before anything is decrypted. The files are
+opened read-only; nothing of NSS itself runs. docs/nss.md has the layout and the limits.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+from pluto_core.errors import ConfigError
+
+from . import der, pbe, pubkey
+from .password import INTERNAL_TOKENS, candidate_passwords, read_password_file
+
+# PKCS#11 numbers (the standard's, as NSS stores them: 4-byte big-endian unsigned).
+CKO_PUBLIC_KEY = 2
+CKO_PRIVATE_KEY = 3
+CKK_RSA = 0x0
+CKK_EC = 0x3
+CKK_EC_EDWARDS = 0x40
+CKA_CLASS = 0x0
+CKA_LABEL = 0x3
+CKA_VALUE = 0x11
+CKA_KEY_TYPE = 0x100
+CKA_ID = 0x102
+CKA_MODULUS = 0x120
+CKA_PUBLIC_EXPONENT = 0x122
+CKA_PRIVATE_EXPONENT = 0x123
+CKA_PRIME_1 = 0x124
+CKA_PRIME_2 = 0x125
+CKA_EXPONENT_1 = 0x126
+CKA_EXPONENT_2 = 0x127
+CKA_COEFFICIENT = 0x128
+CKA_EC_PARAMS = 0x180
+CKA_EC_POINT = 0x181
+CKA_NSS_DB = 0xD5A0DB00  # NSS's own: the public value kept with a private key
+
+# What NSS stores for an attribute that is present but empty.
+EXPLICIT_NULL = b"\xa5\x00\x5a"
+PASSWORD_CHECK = b"password-check"
+
+ATTRIBUTE_NAMES = {
+    CKA_VALUE: "CKA_VALUE",
+    CKA_PRIVATE_EXPONENT: "CKA_PRIVATE_EXPONENT",
+    CKA_PRIME_1: "CKA_PRIME_1",
+    CKA_PRIME_2: "CKA_PRIME_2",
+    CKA_EXPONENT_1: "CKA_EXPONENT_1",
+    CKA_EXPONENT_2: "CKA_EXPONENT_2",
+    CKA_COEFFICIENT: "CKA_COEFFICIENT",
+}
+
+EC_CURVES: dict[str, ec.EllipticCurve] = {
+    "1.2.840.10045.3.1.7": ec.SECP256R1(),
+    "1.3.132.0.34": ec.SECP384R1(),
+    "1.3.132.0.35": ec.SECP521R1(),
+}
+# Edwards curves: NSS names them by OID or, per PKCS#11 3.0, by a PrintableString.
+EDWARDS = {"1.3.101.112": "ed25519", "edwards25519": "ed25519", "1.3.101.113": "ed448", "edwards448": "ed448"}
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+
+
+class NssError(ConfigError):
+    """The NSS database cannot be read as asked; the message names the directory.
+
+    Messages never carry a password or key bytes.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
+        self.path = str(path)
+        super().__init__(message, self.path)
+
+    def __str__(self) -> str:
+        return f"NSS database {self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class NssKey:
+    """One private key of the database, decrypted; its repr shows no key material."""
+
+    ckaid: str  # lowercase hex of CKA_ID, as Libreswan prints it
+    key_type: str  # "RSA", "ECDSA" or "EDDSA"
+    bits: int
+    private_key: PrivateKey = field(repr=False, compare=False)
+    label: str | None = None
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The matching public key."""
+        return self.private_key.public_key()
+
+    def pubkey_text(self) -> str | None:
+        """The ``leftrsasigkey=`` / ``leftecdsakey=`` text Libreswan shows (None for EdDSA)."""
+        key = self.public_key
+        if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            return pubkey.pubkey_text(key)
+        return None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One object row: attributes by type, values as stored (explicit NULL becomes b"")."""
+
+    object_id: int
+    attributes: dict[int, bytes]
+
+    def get(self, kind: int) -> bytes | None:
+        """The attribute's bytes, b"" when present but empty, None when absent."""
+        return self.attributes.get(kind)
+
+    def ulong(self, kind: int) -> int | None:
+        """A ``CK_ULONG`` attribute (4 bytes, big-endian), None when absent or malformed."""
+        value = self.attributes.get(kind)
+        if value is None or len(value) != 4:
+            return None
+        return int.from_bytes(value, "big")
+
+
+def sqlite_ro(path: Path) -> sqlite3.Connection:
+    """A read-only connection (a ``file:...?mode=ro`` URI: NSS's files are never written)."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    conn.text_factory = bytes  # a value stored as TEXT stays bytes (and never fails to decode)
+    return conn
+
+
+def read_rows(conn: sqlite3.Connection, table: str, where: str = "", args: tuple[Any, ...] = ()) -> Iterator[Row]:
+    """The rows of an object table, attribute columns decoded from their ``a<hex>`` names."""
+    cursor = conn.execute(f"SELECT * FROM {table} {where}", args)
+    names = [d[0] for d in cursor.description]
+    for values in cursor:
+        object_id = 0
+        attributes: dict[int, bytes] = {}
+        for name, value in zip(names, values, strict=True):
+            if name == "id":
+                object_id = int(value)
+            elif name.startswith("a") and value is not None:
+                try:
+                    kind = int(name[1:], 16)
+                except ValueError:
+                    continue
+                raw = bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+                attributes[kind] = b"" if raw == EXPLICIT_NULL else raw
+        yield Row(object_id, attributes)
+
+
+def normalise_ckaid(ckaid: str) -> bytes:
+    """CKAID text (hex, any case, optional ``0x``, ``:`` or spaces) as bytes."""
+    text = ckaid.strip().lower().removeprefix("0x").replace(":", "").replace(" ", "")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ValueError("a CKAID is written in hex") from None
+
+
+class NssDb:
+    """An NSS SQL database directory, opened read-only, its password checked at once.
+
+    ``password`` (when given) is used as is; otherwise the ``nsspassword`` file
+    (``password_file``, by default the one in the database directory) is consulted for the
+    internal token, and a database without a password needs none.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        password: str | bytes | None = None,
+        password_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        text = os.fspath(path)
+        self.path = Path(text.removeprefix("sql:"))
+        self.key4 = self.path / "key4.db"
+        self.cert9 = self.path / "cert9.db"
+        if not self.path.is_dir():
+            raise NssError(self.path, "no such directory")
+        if not self.key4.is_file():
+            if (self.path / "key3.db").exists():
+                raise NssError(self.path, "holds the old DBM format (key3.db); only key4.db (SQL) is read")
+            raise NssError(self.path, "no key4.db")
+        self._key = self._unlock(password, password_file)
+
+    def __repr__(self) -> str:
+        return f"NssDb({str(self.path)!r})"
+
+    # -- password --------------------------------------------------------------------------
+
+    def _unlock(self, password: str | bytes | None, password_file: str | os.PathLike[str] | None) -> bytes | None:
+        """The password key, checked against key4.db; None when the database has no check entry."""
+        try:
+            with closing(sqlite_ro(self.key4)) as conn:
+                row = conn.execute("SELECT item1, item2 FROM metaData WHERE id = 'password'").fetchone()
+        except sqlite3.Error as exc:
+            raise NssError(self.path, f"cannot read key4.db: {exc}") from exc
+        if row is None:
+            return None
+        salt, check = bytes(row[0] or b""), bytes(row[1] or b"")
+        source = ""
+        file: Path | None = None
+        if password is not None:
+            candidates = [password.encode("utf-8") if isinstance(password, str) else password]
+        else:
+            file = Path(password_file) if password_file is not None else self.path / "nsspassword"
+            candidates = candidate_passwords(read_password_file(file))
+            source = f" (passwords from {file})" if len(candidates) > 1 else ""
+        for candidate in candidates:
+            key = pbe.password_key(salt, candidate)
+            try:
+                if pbe.decrypt(check, key) == PASSWORD_CHECK:
+                    return key
+            except pbe.WrongKey:
+                continue
+            except pbe.PbeError as exc:
+                raise NssError(self.path, f"password check: {exc}") from exc
+        if file is not None and len(candidates) == 1:
+            tokens = " or ".join(f"'{t}:'" for t in INTERNAL_TOKENS)
+            raise NssError(self.path, f"needs a password: no {tokens} line in {file}")
+        raise NssError(self.path, "wrong password" + source)
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def _private_rows(self, ckaid: bytes | None = None) -> list[Row]:
+        where, args = ("WHERE a102 = ?", (ckaid,)) if ckaid is not None else ("", ())
+        try:
+            with closing(sqlite_ro(self.key4)) as conn:
+                rows = list(read_rows(conn, "nssPrivate", where, args))
+        except sqlite3.Error as exc:
+            raise NssError(self.path, f"cannot read key4.db: {exc}") from exc
+        return [r for r in rows if r.ulong(CKA_CLASS) == CKO_PRIVATE_KEY and r.get(CKA_ID)]
+
+    def ckaids(self) -> list[str]:
+        """The CKAIDs of every private key, in database order, without decrypting anything."""
+        return [(r.get(CKA_ID) or b"").hex() for r in self._private_rows()]
+
+    def keys(self) -> list[NssKey]:
+        """Every RSA, ECDSA and EdDSA private key, decrypted (other key types are left out)."""
+        out = []
+        for row in self._private_rows():
+            key = self._build(row)
+            if key is not None:
+                out.append(key)
+        return out
+
+    def key_by_ckaid(self, ckaid: str) -> NssKey | None:
+        """The private key whose CKA_ID is ``ckaid`` (hex), or None."""
+        for row in self._private_rows(normalise_ckaid(ckaid)):
+            key = self._build(row)
+            if key is not None:
+                return key
+        return None
+
+    def _secret(self, row: Row, kind: int, ckaid: str) -> bytes:
+        """A sensitive attribute, decrypted."""
+        name = ATTRIBUTE_NAMES.get(kind, f"0x{kind:x}")
+        value = row.get(kind)
+        if not value:
+            raise NssError(self.path, f"key {ckaid}: {name} is missing")
+        if self._key is None:
+            raise NssError(self.path, "key4.db has private keys but no password entry")
+        try:
+            return pbe.decrypt(value, self._key)
+        except pbe.PbeError as exc:
+            raise NssError(self.path, f"key {ckaid}: cannot decrypt {name}: {exc}") from exc
+
+    def _build(self, row: Row) -> NssKey | None:
+        ckaid = (row.get(CKA_ID) or b"").hex()
+        label_raw = row.get(CKA_LABEL)
+        label = label_raw.decode("utf-8", "replace") if label_raw else None
+        kind = row.ulong(CKA_KEY_TYPE)
+        try:
+            if kind == CKK_RSA:
+                rsa_key = self._rsa(row, ckaid)
+                return NssKey(ckaid, "RSA", rsa_key.key_size, rsa_key, label)
+            if kind == CKK_EC:
+                ec_key = self._ec(row, ckaid)
+                return NssKey(ckaid, "ECDSA", ec_key.curve.key_size, ec_key, label)
+            if kind == CKK_EC_EDWARDS:
+                ed_key, bits = self._edwards(row, ckaid)
+                return NssKey(ckaid, "EDDSA", bits, ed_key, label)
+        except ValueError as exc:  # cryptography's consistency checks
+            raise NssError(self.path, f"key {ckaid}: {exc}") from exc
+        return None
+
+    def _rsa(self, row: Row, ckaid: str) -> rsa.RSAPrivateKey:
+        def number(kind: int) -> int:
+            return int.from_bytes(self._secret(row, kind, ckaid), "big")
+
+        n = int.from_bytes(row.get(CKA_MODULUS) or b"", "big")
+        e = int.from_bytes(row.get(CKA_PUBLIC_EXPONENT) or b"", "big")
+        if not n or not e:
+            raise NssError(self.path, f"key {ckaid}: RSA key without modulus or public exponent")
+        d, p, q = number(CKA_PRIVATE_EXPONENT), number(CKA_PRIME_1), number(CKA_PRIME_2)
+        dmp1 = number(CKA_EXPONENT_1) if row.get(CKA_EXPONENT_1) else rsa.rsa_crt_dmp1(d, p)
+        dmq1 = number(CKA_EXPONENT_2) if row.get(CKA_EXPONENT_2) else rsa.rsa_crt_dmq1(d, q)
+        iqmp = number(CKA_COEFFICIENT) if row.get(CKA_COEFFICIENT) else rsa.rsa_crt_iqmp(p, q)
+        # The arithmetic that ties the parts together (cheap), instead of OpenSSL's full key
+        # check, whose primality tests cost half a second per 3072-bit key at every start.
+        consistent = (
+            p * q == n
+            and (e * d) % (p - 1) == 1
+            and (e * d) % (q - 1) == 1
+            and dmp1 == d % (p - 1)
+            and dmq1 == d % (q - 1)
+            and (q * iqmp) % p == 1
+        )
+        if not consistent:
+            raise NssError(self.path, f"key {ckaid}: the RSA private parts do not match the modulus")
+        numbers = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n))
+        try:
+            return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+        except TypeError:  # a cryptography without the keyword: the full check, only slower
+            return numbers.private_key()
+
+    def _curve_name(self, row: Row, ckaid: str) -> str:
+        params = row.get(CKA_EC_PARAMS)
+        if not params:
+            raise NssError(self.path, f"key {ckaid}: no CKA_EC_PARAMS")
+        try:
+            tlv = der.read_single(params)
+            return tlv.as_oid() if tlv.tag == der.OID else tlv.value.decode("ascii", "replace")
+        except der.DerError as exc:
+            raise NssError(self.path, f"key {ckaid}: malformed CKA_EC_PARAMS: {exc}") from exc
+
+    def _ec(self, row: Row, ckaid: str) -> ec.EllipticCurvePrivateKey:
+        curve_name = self._curve_name(row, ckaid)
+        if curve_name not in EC_CURVES:
+            raise NssError(self.path, f"key {ckaid}: curve {curve_name} is not supported")
+        value = int.from_bytes(self._secret(row, CKA_VALUE, ckaid), "big")
+        key = ec.derive_private_key(value, EC_CURVES[curve_name])
+        point = pubkey.ec_point(key.public_key())
+        for stored in self._stored_points(row):
+            if stored != point:
+                raise NssError(self.path, f"key {ckaid}: the private value does not match the stored public key")
+        return key
+
+    def _stored_points(self, row: Row) -> list[bytes]:
+        """The public point as NSS keeps it beside the private key and in cert9.db's public key."""
+        found = [unwrap_point(row.get(CKA_NSS_DB) or b"")]
+        ckaid = row.get(CKA_ID)
+        if self.cert9.is_file():
+            try:
+                with closing(sqlite_ro(self.cert9)) as conn:
+                    for public in read_rows(conn, "nssPublic", "WHERE a102 = ?", (ckaid,)):
+                        if public.ulong(CKA_CLASS) == CKO_PUBLIC_KEY:
+                            found.append(unwrap_point(public.get(CKA_EC_POINT) or b""))
+            except sqlite3.Error as exc:
+                raise NssError(self.path, f"cannot read cert9.db: {exc}") from exc
+        return [p for p in found if p]
+
+    def _edwards(self, row: Row, ckaid: str) -> tuple[ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey, int]:
+        curve_name = EDWARDS.get(self._curve_name(row, ckaid))
+        raw = self._secret(row, CKA_VALUE, ckaid)
+        if curve_name == "ed25519":
+            return ed25519.Ed25519PrivateKey.from_private_bytes(raw), 256
+        if curve_name == "ed448":
+            return ed448.Ed448PrivateKey.from_private_bytes(raw), 448
+        raise NssError(self.path, f"key {ckaid}: Edwards curve is not supported")
+
+
+def unwrap_point(value: bytes) -> bytes:
+    """An EC point as raw bytes, whether stored bare or as a DER OCTET STRING."""
+    if value[:1] == bytes([der.OCTET_STRING]):
+        try:
+            tlv = der.read_single(value)
+            if tlv.value[:1] in (b"\x02", b"\x03", b"\x04"):
+                return tlv.value
+        except der.DerError:
+            pass
+    return value
