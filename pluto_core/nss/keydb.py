@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from pluto_core.errors import ConfigError
+from pluto_core.ikev2.crypto import pubkeys
 
-from . import der, pbe, pubkey
+from . import der, pbe
 from .password import INTERNAL_TOKENS, candidate_passwords, read_password_file
 
 # PKCS#11 numbers (the standard's, as NSS stores them: 4-byte big-endian unsigned).
@@ -108,7 +110,7 @@ class NssKey:
         """The ``leftrsasigkey=`` / ``leftecdsakey=`` text Libreswan shows (None for EdDSA)."""
         key = self.public_key
         if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-            return pubkey.pubkey_text(key)
+            return pubkeys.encode_raw_pubkey(key)
         return None
 
 
@@ -341,7 +343,8 @@ class NssDb:
             raise NssError(self.path, f"key {ckaid}: curve {curve_name} is not supported")
         value = int.from_bytes(self._secret(row, CKA_VALUE, ckaid), "big")
         key = ec.derive_private_key(value, EC_CURVES[curve_name])
-        point = pubkey.ec_point(key.public_key())
+        point = key.public_key().public_bytes(serialization.Encoding.X962,
+                                              serialization.PublicFormat.UncompressedPoint)
         for stored in self._stored_points(row):
             if stored != point:
                 raise NssError(self.path, f"key {ckaid}: the private value does not match the stored public key")
