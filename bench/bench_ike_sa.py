@@ -48,6 +48,12 @@ class Creds:
     def authorize(self, peer: IdSpec, conn: EngineConn, method: str) -> str | None:
         return None
 
+    def signer(self, local: IdSpec, conn: EngineConn) -> None:
+        return None
+
+    def public_keys(self, peer: IdSpec, conn: EngineConn) -> list[object]:
+        return []
+
 
 class Quiet:
     def log(self, text: str) -> None:

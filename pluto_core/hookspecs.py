@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from pluto_core import PLUGIN_PROJECT
-from pluto_core.auth.hookspecs import pluto_auth_authorize, pluto_auth_load, pluto_auth_psk
+from pluto_core.auth.hookspecs import (
+    pluto_auth_authorize,
+    pluto_auth_load,
+    pluto_auth_psk,
+    pluto_auth_public_keys,
+    pluto_auth_signer,
+)
 from pluto_core.kernel.hookspecs import (
     pluto_kernel_acquire,
     pluto_kernel_add_policy,
@@ -180,7 +186,8 @@ def pluto_event(event: Event, conn: EngineConn | None) -> None:
 # manager registers (``add_hookspecs(pluto_core.hookspecs)``).
 # --------------------------------------------------------------------------
 
-AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_authorize)  # pluto_core.auth.hookspecs
+AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_signer, pluto_auth_public_keys,
+              pluto_auth_authorize)  # pluto_core.auth.hookspecs
 
 KERNEL_HOOKS = (
     pluto_kernel_open, pluto_kernel_features, pluto_kernel_check_child, pluto_kernel_flush_owned,

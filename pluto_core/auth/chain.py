@@ -73,6 +73,16 @@ class AuthChain:
             return None
         return answer
 
+    def signer(self, local: IdSpec, conn: EngineConn) -> Any:
+        return self.first("pluto_auth_signer", local_id=local, conn=conn)
+
+    def public_keys(self, peer: IdSpec, conn: EngineConn) -> list[Any]:
+        for name, impl in self.sources("pluto_auth_public_keys"):
+            keys = self._call(name, impl, "pluto_auth_public_keys", {"peer_id": peer, "conn": conn})
+            if keys:
+                return list(keys)
+        return []
+
     def authorize(self, peer: IdSpec, conn: EngineConn, method: str) -> str | None:
         for name, impl in self.sources("pluto_auth_authorize"):
             verdict = self._call(name, impl, "pluto_auth_authorize", {"peer_id": peer, "conn": conn,

@@ -61,6 +61,27 @@ def pluto_auth_psk(local_id: IdSpec, remote_id: IdSpec | None, conn: EngineConn)
 
 
 @hookspec
+def pluto_auth_signer(local_id: IdSpec, conn: EngineConn) -> Any:
+    """Something that signs for ``local_id`` on ``conn`` (``authby=rsasig``, ``ecdsa``,
+    ``eddsa``), or ``None``. ``conn.local_ckaid`` names the key the conn asks for (from
+    ``leftckaid=``, or the CKAID of ``leftrsasigkey=``/``leftpubkey=``) when it names one.
+
+    The answer is a :class:`pluto_core.ikev2.crypto.signatures.Signer`: ``schemes()``,
+    ``public_key()`` and ``sign(scheme, data)``. The private key need not leave the
+    source (a PKCS#11 token, a TPM, a remote signer); ``signatures.KeySigner(private_key)``
+    wraps a ``cryptography`` key. ``sign`` is called on a worker thread. First
+    non-``None`` answer wins."""
+
+
+@hookspec
+def pluto_auth_public_keys(peer_id: IdSpec, conn: EngineConn) -> list[Any] | None:
+    """Public keys (``cryptography`` RSA, EC or EdDSA public-key objects) trusted for
+    ``peer_id`` on ``conn``, besides the raw keys the conn names itself
+    (``rightrsasigkey=``/``rightpubkey=``). The peer's signature must verify with one of
+    them. First non-empty answer wins."""
+
+
+@hookspec
 def pluto_auth_authorize(peer_id: IdSpec, conn: EngineConn, method: str) -> str | None:
     """The last word on a peer that has just proved ``peer_id`` with ``method`` (the
     conn's ``rightauth=`` value: ``secret``, ...). Return ``None`` to let it use
@@ -69,4 +90,4 @@ def pluto_auth_authorize(peer_id: IdSpec, conn: EngineConn, method: str) -> str 
     veto wins."""
 
 
-AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_authorize)
+AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_signer, pluto_auth_public_keys, pluto_auth_authorize)

@@ -34,6 +34,15 @@ class Credentials(Protocol):
         """The shared secret of ``local`` and ``remote`` (None: the peer's ID is not known yet)."""
         ...
 
+    def signer(self, local: IdSpec, conn: EngineConn) -> Any:
+        """Something that signs for ``local`` (a ``pluto_core.ikev2.crypto.signatures.Signer``:
+        ``schemes()``, ``public_key()``, ``sign(scheme, data)``), or None."""
+        ...
+
+    def public_keys(self, peer: IdSpec, conn: EngineConn) -> list[Any]:
+        """The public keys trusted for ``peer`` besides the conn's own raw keys."""
+        ...
+
     def authorize(self, peer: IdSpec, conn: EngineConn, method: str) -> str | None:
         """The last word on a peer that proved its ID with ``method``: None lets it use
         ``conn``; a text is why not (logged, and the peer gets AUTHENTICATION_FAILED)."""

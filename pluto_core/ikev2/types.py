@@ -29,7 +29,10 @@ class IdSpec:
 
     @classmethod
     def parse(cls, text: str) -> IdSpec:
-        """``@fqdn``, ``@#hex`` (KEY_ID), ``user@domain``, an IP address; else an FQDN."""
+        """``@fqdn``, ``@#hex`` (KEY_ID), ``user@domain``, an IP address, ``%null`` (ID_NULL,
+        RFC 7619); else an FQDN."""
+        if text == "%null":
+            return cls(IdType.ID_NULL, b"", "ID_NULL")
         if text.startswith("@#"):
             return cls(IdType.ID_KEY_ID, bytes.fromhex(text[2:]), text)
         if text.startswith("@"):
@@ -55,6 +58,8 @@ class IdSpec:
             text = data.decode("utf-8", "replace")
         elif id_type == IdType.ID_KEY_ID:
             text = "@#" + data.hex()
+        elif id_type == IdType.ID_NULL:
+            text = "ID_NULL"
         else:
             text = f"{id_type}:{data.hex()}"
         return cls(id_type, data, text)
@@ -104,6 +109,11 @@ class EngineConn:
     # ("secret" = shared-key MIC, the only method the engine implements yet)
     local_auth: str = "secret"
     remote_auth: str = "secret"
+    # public-key auth: the CKAID of our private key (leftckaid=, or from leftrsasigkey=/leftpubkey=)
+    # that the auth sources look up, and the peer's raw public keys (rightrsasigkey=/rightpubkey=:
+    # cryptography key objects)
+    local_ckaid: str | None = None
+    remote_keys: tuple[Any, ...] = field(default=(), compare=False)
     port: int = 500
     options: dict[str, Any] = field(default_factory=dict, compare=False)
 

@@ -53,9 +53,12 @@ class Psks:
     """The credentials port in memory: PSKs by the pair of IDs; ``vetoes`` maps a peer ID
     to the reason ``authorize`` refuses it; ``asked`` records the lookups."""
 
-    def __init__(self, table: dict[frozenset[str], bytes], vetoes: dict[str, str] | None = None) -> None:
+    def __init__(self, table: dict[frozenset[str], bytes], vetoes: dict[str, str] | None = None,
+                 signers: dict[str, Any] | None = None, keys: dict[str, list[Any]] | None = None) -> None:
         self.table = table
         self.vetoes = vetoes if vetoes is not None else {}
+        self.signers = signers if signers is not None else {}  # local ID -> Signer
+        self.keys = keys if keys is not None else {}  # peer ID -> public keys
         self.asked: list[tuple[str, str, str | None]] = []
 
     def psk(self, local: IdSpec, remote: IdSpec | None, conn: EngineConn) -> bytes | None:
@@ -63,6 +66,14 @@ class Psks:
         if remote is None:
             return None
         return self.table.get(frozenset((local.text, remote.text)))
+
+    def signer(self, local: IdSpec, conn: EngineConn) -> Any:
+        self.asked.append(("signer", local.text, conn.local_ckaid))
+        return self.signers.get(local.text)
+
+    def public_keys(self, peer: IdSpec, conn: EngineConn) -> list[Any]:
+        self.asked.append(("public_keys", peer.text, None))
+        return list(self.keys.get(peer.text, ()))
 
     def authorize(self, peer: IdSpec, conn: EngineConn, method: str) -> str | None:
         self.asked.append(("authorize", peer.text, method))

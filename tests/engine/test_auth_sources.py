@@ -74,5 +74,5 @@ def test_no_psk_on_the_responder_is_refused_without_our_auth() -> None:
     _clock, west, east, sides = setup(east_psks=Psks({}))
     west.engine.initiate("west-east")
     pump(sides)
-    assert "using authby=secret failed: we hold no credential: sending AUTHENTICATION_FAILED" in east.log.text()
+    assert "using authby=secret failed: no PSK for @east and @west: sending AUTHENTICATION_FAILED" in east.log.text()
     assert west.engine.ike_sas() == [] and east.engine.ike_sas() == []

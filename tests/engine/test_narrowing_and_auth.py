@@ -145,6 +145,6 @@ def child_proposal(side):  # type: ignore[no-untyped-def]
 def test_the_engine_refuses_an_auth_method_it_cannot_do() -> None:
     west_conn, _ = conn_pair()
     side = make_side(WEST, 1, Clock(), PSK)
-    with pytest.raises(ConfigError, match="remote auth method 'rsasig' is not implemented"):
-        side.engine.add_conn(dataclasses.replace(west_conn, remote_auth="rsasig"))
+    with pytest.raises(ConfigError, match="remote auth method 'eap' is not implemented"):
+        side.engine.add_conn(dataclasses.replace(west_conn, remote_auth="eap"))
     assert side.engine.conns == {}

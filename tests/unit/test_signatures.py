@@ -289,7 +289,11 @@ class RemoteSigner:
 
     def __init__(self, key: rsa.RSAPrivateKey) -> None:
         self._sign = lambda data: key.sign(data, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+        self._public = key.public_key()
         self.calls = 0
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self._public
 
     def schemes(self) -> frozenset[sig.Scheme]:
         return frozenset({sig.RSA_PSS_SHA256})

@@ -366,6 +366,10 @@ class Signer(Protocol):
         """The schemes this signer can produce."""
         ...
 
+    def public_key(self) -> PublicKeyTypes:
+        """The public half (which scheme family, which curve; what the peer will check)."""
+        ...
+
     def sign(self, scheme: Scheme, data: bytes) -> bytes:
         """Sign ``data`` (the whole signed octets; hashing is the signer's job)."""
         ...
@@ -428,6 +432,9 @@ class KeySigner:
 
     def schemes(self) -> frozenset[Scheme]:
         return schemes_for(self.kind)
+
+    def public_key(self) -> PublicKeyTypes:
+        return self.key.public_key()
 
     def sign(self, scheme: Scheme, data: bytes) -> bytes:
         _check_kind(scheme, self.kind)

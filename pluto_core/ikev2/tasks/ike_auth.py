@@ -1,21 +1,19 @@
 """IKE_AUTH (RFC 7296 1.2, 2.15): identities, authentication, INITIAL_CONTACT (2.4),
 uniqueids; the Child SA it carries is ``child_create``'s.
 
-Authentication is one step, :class:`Authenticator`: it says which credentials it
-needs, the engine fetches them from the credentials port in one ``lookup`` job per
-message (the daemon runs it off its loop: a source may be a network store), and
-then ``sign`` makes our AUTH payload and ``verify`` checks the peer's. The port's
-``authorize`` has the last word on a peer that verified. PSK (``authby=secret``) is
-the method there is; another plugs in through ``AUTH_METHODS`` without touching
-the exchange."""
+Authentication is one step per message: the signed octets are computed here, and one
+``lookup`` job (the daemon runs it off its loop: a source may be a network store, a
+signature costs a millisecond) makes our AUTH, checks the peer's and asks the port's
+``authorize`` (:func:`find`). The methods are ``auth_methods.AUTH_METHODS``; another
+plugs in there without touching the exchange."""
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from pluto_core.ikev2.crypto import psk_auth, signed_octets
+from pluto_core.ikev2.crypto import signatures as sig
 from pluto_core.ikev2.enums import AuthMethod, ExchangeType, NotifyType, notify_name
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import (
@@ -28,6 +26,7 @@ from pluto_core.ikev2.payloads import (
 from pluto_core.ikev2.ports import Credentials
 from pluto_core.ikev2.sa import IkeSa, IkeState
 from pluto_core.ikev2.tasks import child_create, lifetimes
+from pluto_core.ikev2.tasks.auth_methods import AUTH_METHODS, AuthContext, AuthFailure, Made
 from pluto_core.ikev2.tasks.common import first_error, get, has_notify, ts_text
 from pluto_core.ikev2.tasks.delete import delete_ike_sa, fail_ike
 from pluto_core.ikev2.tasks.services import Services
@@ -49,131 +48,134 @@ def signed_data(sa: IkeSa, signer_is_initiator: bool, id_spec: IdSpec) -> bytes:
 
 
 def auth_value(sa: IkeSa, psk: bytes, signer_is_initiator: bool, id_spec: IdSpec) -> bytes:
-    """The shared-key MIC of RFC 7296 2.15."""
+    """The shared-key MIC of RFC 7296 2.15 (what a PSK peer's AUTH carries)."""
     assert sa.suite is not None
     return psk_auth(sa.suite.prf, psk, signed_data(sa, signer_is_initiator, id_spec))
 
 
-class Authenticator(Protocol):
-    method: AuthMethod
-    text: str  # as the log lines name it ("authby=secret")
-
-    def signing_credential(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None) -> Any:
-        """What ``sign`` needs, from the port (in a lookup job); None: we hold none."""
-        ...
-
-    def verifying_credential(self, credentials: Credentials, conn: EngineConn, peer: IdSpec) -> Any:
-        """What ``verify`` needs to check ``peer`` (in a lookup job); None: none is known."""
-        ...
-
-    def sign(self, sa: IkeSa, conn: EngineConn, credential: Any) -> Authentication:
-        ...
-
-    def verify(self, sa: IkeSa, peer: IdSpec, auth: Authentication, credential: Any) -> bool:
-        ...
-
-
-class PskAuth:
-    """authby=secret: the PSK for the two IDs (RFC 7296 2.15)."""
-
-    method = AuthMethod.SHARED_KEY_MIC
-    text = "authby=secret"
-
-    def signing_credential(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None) -> Any:
-        return credentials.psk(conn.local_id, peer, conn)
-
-    def verifying_credential(self, credentials: Credentials, conn: EngineConn, peer: IdSpec) -> Any:
-        return credentials.psk(conn.local_id, peer, conn)
-
-    def sign(self, sa: IkeSa, conn: EngineConn, credential: Any) -> Authentication:
-        return Authentication(self.method, auth_value(sa, credential, sa.initiator, conn.local_id))
-
-    def verify(self, sa: IkeSa, peer: IdSpec, auth: Authentication, credential: Any) -> bool:
-        return hmac.compare_digest(auth.data, auth_value(sa, credential, not sa.initiator, peer))
-
-
-# leftauth=/rightauth= (EngineConn.local_auth/remote_auth): the methods the engine can
-# compute and check (RFC 7296 3.8)
-AUTH_METHODS: dict[str, Authenticator] = {"secret": PskAuth()}
+def context(sa: IkeSa) -> AuthContext:
+    suite, keys = sa.suite, sa.keys
+    assert suite is not None and keys is not None
+    ours, theirs = (keys.sk_pi, keys.sk_pr) if sa.initiator else (keys.sk_pr, keys.sk_pi)
+    return AuthContext(suite.prf, ours, theirs, sa.peer_hashes)
 
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """What one lookup job found for an IKE_AUTH message. Secrets stay out of reprs."""
+    """What one lookup job found for an IKE_AUTH message. Secrets never reach it."""
 
-    ours: Any = field(default=None, repr=False)  # for our AUTH (None: no credential)
-    theirs: Any = field(default=None, repr=False)  # to check the peer's AUTH
+    ours: Made | None = None  # our AUTH (None: no credential, or ``why_not`` says what failed)
+    why_not: str | None = None
+    how: str | None = None  # how the peer proved its ID (None: it did not, ``failure`` says why)
+    failure: str | None = None
     veto: str | None = None  # why the port will not let the peer in
 
 
-def find(credentials: Credentials, conn: EngineConn, sign_for: IdSpec | None, sign: bool,
-         peer: IdSpec | None) -> Found:
-    """The lookup job: our signing credential (when ``sign``: ``sign_for`` is the peer
-    it is made for), and for a claimed ``peer`` the credential to check it and the
-    authorization verdict. Runs wherever the host runs lookups."""
-    ours = AUTH_METHODS[conn.local_auth].signing_credential(credentials, conn, sign_for) if sign else None
-    if peer is None:
-        return Found(ours)
-    theirs = AUTH_METHODS[conn.remote_auth].verifying_credential(credentials, conn, peer)
-    veto = credentials.authorize(peer, conn, conn.remote_auth) if theirs is not None else None
-    return Found(ours, theirs, veto)
+@dataclass(frozen=True, slots=True)
+class Mine:
+    """What to make our AUTH for: the peer it is for (PSK lookups) and the octets."""
+
+    peer: IdSpec | None
+    octets: bytes
 
 
-def lookup(engine: Services, sa: IkeSa, conn: EngineConn, sign_for: IdSpec | None, sign: bool,
-           peer: IdSpec | None, then: Any) -> None:
-    """``then(found)`` once the credentials port answered; ``then`` is not called when
-    the IKE SA died meanwhile, and a failed lookup fails the IKE SA."""
+@dataclass(frozen=True, slots=True)
+class Theirs:
+    """The peer's AUTH to check: its claimed ID, the payload, the octets it covers."""
+
+    peer: IdSpec
+    auth: Authentication
+    octets: bytes
+
+
+def find(credentials: Credentials, conn: EngineConn, mine: Mine | None, theirs: Theirs | None,
+         ctx: AuthContext) -> Found:
+    """The lookup job: our AUTH, the check of the peer's, and the port's verdict on it."""
+    ours = why_not = how = failure = veto = None
+    if mine is not None:
+        try:
+            ours = AUTH_METHODS[conn.local_auth].make(credentials, conn, mine.peer, mine.octets, ctx)
+        except sig.SignatureError as exc:
+            why_not = str(exc)
+    if theirs is not None:
+        try:
+            how = AUTH_METHODS[conn.remote_auth].check(credentials, conn, theirs.peer, theirs.auth, theirs.octets,
+                                                      ctx)
+        except AuthFailure as exc:
+            failure = str(exc)
+        else:
+            veto = credentials.authorize(theirs.peer, conn, conn.remote_auth)
+    return Found(ours, why_not, how, failure, veto)
+
+
+def lookup(engine: Services, sa: IkeSa, conn: EngineConn, mine: Mine | None, theirs: Theirs | None,
+           then: Any) -> None:
+    """``then(found)`` once the job is done; not called when the IKE SA died meanwhile,
+    and a job that raised fails the IKE SA."""
 
     def done(result: Any) -> None:
         if sa.state == IkeState.DEAD:
             return
         if isinstance(result, Exception):
-            sa.working_on = -1
+            answering, sa.working_on = sa.working_on, -1
             why = f"credential lookup failed: {result.__class__.__name__}: {result}"
-            if not sa.initiator and sa.state == IkeState.INIT_DONE:
+            if answering >= 0:
                 engine.log.log(f"{engine.prefix(sa)} {why}: sending AUTHENTICATION_FAILED")
-                engine.send_response(sa, ExchangeType.IKE_AUTH, engine_expected(sa),
-                                     [Notify(NotifyType.AUTHENTICATION_FAILED)])
+                engine.send_response(sa, ExchangeType.IKE_AUTH, answering, [Notify(NotifyType.AUTHENTICATION_FAILED)])
             fail_ike(engine, sa, why, delete=sa.initiator and sa.state == IkeState.AUTH_SENT)
             return
         then(result)
 
-    engine.submit_job(find, (engine.credentials, conn, sign_for, sign, peer), done, kind="lookup")
-
-
-def engine_expected(sa: IkeSa) -> int:
-    """The message ID of the request being answered."""
-    return sa.working_on if sa.working_on >= 0 else sa.expected_request_id
+    engine.submit_job(find, (engine.credentials, conn, mine, theirs, context(sa)), done, kind="lookup")
 
 
 def unexpected_method(conn: EngineConn, method: int) -> str | None:
-    """Why the peer's AUTH method is not the one the conn expects of it (None: it is)."""
-    expected = AUTH_METHODS[conn.remote_auth].method
-    if method == expected:
+    """Why the peer's AUTH method is not one the conn takes from it (None: it is)."""
+    if AUTH_METHODS[conn.remote_auth].accepts(method):
         return None
+    expected = " or ".join(m.name for m in AuthMethod if AUTH_METHODS[conn.remote_auth].accepts(m))
+    return f"peer authenticated with AUTH method {method_name(method)}, but the conn expects {expected} " \
+           f"({conn.remote_auth})"
+
+
+def method_name(method: int) -> str:
     try:
-        name = AuthMethod(method).name
+        return AuthMethod(method).name
     except ValueError:
-        name = str(method)
-    return f"peer authenticated with AUTH method {name}, but the conn expects {expected.name} ({conn.remote_auth})"
+        return str(method)
+
+
+def refusal(conn: EngineConn, found: Found) -> str | None:
+    """Why the peer is not let in (None: it is)."""
+    text = AUTH_METHODS[conn.remote_auth].text
+    if found.failure is not None:
+        return f"using {text} failed: {found.failure}"
+    if found.veto is not None:
+        return f"using {text} was vetoed: {found.veto}"
+    return None
+
+
+def no_credential(conn: EngineConn, found: Found) -> str:
+    text = AUTH_METHODS[conn.local_auth].text
+    return f"{text}: {found.why_not}" if found.why_not else f"{text}: we hold no credential"
 
 
 # ------------------------------------------------------------------ initiator
 
 
 def build_i(engine: Services, sa: IkeSa) -> None:
-    """Our IKE_AUTH request, with the first Child SA, once our credential is found."""
+    """Our IKE_AUTH request, with the first Child SA, once our AUTH is made."""
     conn = sa.conn
     assert conn is not None
-    lookup(engine, sa, conn, conn.remote_id, True, None, lambda found: _send(engine, sa, conn, found))
+    mine = Mine(conn.remote_id, signed_data(sa, True, conn.local_id))
+    lookup(engine, sa, conn, mine, None, lambda found: _send(engine, sa, conn, found))
 
 
 def _send(engine: Services, sa: IkeSa, conn: EngineConn, found: Found) -> None:
     if found.ours is None:
-        fail_ike(engine, sa, f"no PSK found for {conn.local_id.text} and "
-                 f"{conn.remote_id.text if conn.remote_id else '%any'}: cannot authenticate")
+        fail_ike(engine, sa, f"cannot authenticate {conn.local_id.text} to "
+                 f"{conn.remote_id.text if conn.remote_id else '%any'}: {no_credential(conn, found)}")
         return
-    auth = AUTH_METHODS[conn.local_auth].sign(sa, conn, found.ours)
     child_part = child_create.build_i(engine, sa)
     if isinstance(child_part, str):
         fail_ike(engine, sa, child_part)
@@ -186,11 +188,11 @@ def _send(engine: Services, sa: IkeSa, conn: EngineConn, found: Found) -> None:
         payloads.append(Notify(NotifyType.INITIAL_CONTACT))
     if conn.remote_id is not None:
         payloads.append(IdentificationResponder(conn.remote_id.id_type, conn.remote_id.data))
-    payloads.append(auth)
+    payloads.append(found.ours.payload)
     payloads += child_payloads
     sa.to(IkeState.AUTH_SENT)
     engine.send_request(sa, ExchangeType.IKE_AUTH, payloads)
-    engine.log.log(f"{engine.prefix(sa)} sent IKE_AUTH request to {engine.peer_text(sa)} with shared-key-mac "
+    engine.log.log(f"{engine.prefix(sa)} sent IKE_AUTH request to {engine.peer_text(sa)} with {found.ours.text} "
                    f"and {conn.local_id.kind_name} '{conn.local_id.text}'; Child SA #{child.serial} "
                    f"{{ESP <0x{child.spi_in:08x}}} {ts_text(child.local_ts, child.remote_ts)}")
 
@@ -217,33 +219,23 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
     if wrong_method is not None:
         fail_ike(engine, sa, f"{wrong_method}: AUTHENTICATION_FAILED", delete=True)
         return
-    lookup(engine, sa, conn, None, False, peer,
-           lambda found: _authenticated_i(engine, sa, conn, peer, auth, payloads, found))
+    theirs = Theirs(peer, auth, signed_data(sa, False, peer))
+    lookup(engine, sa, conn, None, theirs, lambda found: _authenticated_i(engine, sa, conn, peer, payloads, found))
 
 
-def _authenticated_i(engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec, auth: Authentication,
-                     payloads: list[Payload], found: Found) -> None:
-    why = refusal(sa, conn, peer, auth, found)
+def _authenticated_i(engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec, payloads: list[Payload],
+                     found: Found) -> None:
+    why = refusal(conn, found)
     if why is not None:
         fail_ike(engine, sa, f"authentication of peer {peer.kind_name} '{peer.text}' {why}: "
                  "AUTHENTICATION_FAILED", delete=True)
         return
     sa.peer_id = peer
     initial_contact(engine, sa, payloads)
-    established(engine, sa, "initiator")
+    established(engine, sa, "initiator", found.how)
     child, sa.pending_child = sa.pending_child, None
     if child is not None:
         child_create.process_i(engine, sa, child, payloads)
-
-
-def refusal(sa: IkeSa, conn: EngineConn, peer: IdSpec, auth: Authentication, found: Found) -> str | None:
-    """Why the peer's AUTH does not let it in (None: it does)."""
-    method = AUTH_METHODS[conn.remote_auth]
-    if found.theirs is None or not method.verify(sa, peer, auth, found.theirs):
-        return f"using {method.text} failed"
-    if found.veto is not None:
-        return f"using {method.text} was vetoed: {found.veto}"
-    return None
 
 
 # ------------------------------------------------------------------ responder
@@ -268,11 +260,14 @@ def process_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
         fail_ike(engine, sa, "IKE SA authentication failed", delete=False)
         return
     if conn.remote_id is not None and (peer.id_type, peer.data) != (conn.remote_id.id_type, conn.remote_id.data):
-        _refuse_r(engine, sa, msg.message_id, peer, f"using {AUTH_METHODS[conn.remote_auth].text} failed")
+        _refuse_r(engine, sa, msg.message_id, peer, f"using {AUTH_METHODS[conn.remote_auth].text} failed: "
+                  f"the conn expects {conn.remote_id.kind_name} '{conn.remote_id.text}'")
         return
-    sa.working_on = msg.message_id  # answered once the credentials are in
-    lookup(engine, sa, conn, peer, True, peer,
-           lambda found: _authenticated_r(engine, sa, conn, msg.message_id, peer, auth, payloads, found))
+    sa.working_on = msg.message_id  # answered once the lookup job is done
+    mine = Mine(peer, signed_data(sa, False, conn.local_id))
+    theirs = Theirs(peer, auth, signed_data(sa, True, peer))
+    lookup(engine, sa, conn, mine, theirs,
+           lambda found: _authenticated_r(engine, sa, conn, msg.message_id, peer, payloads, found))
 
 
 def _refuse_r(engine: Services, sa: IkeSa, message_id: int, peer: IdSpec, why: str) -> None:
@@ -284,19 +279,20 @@ def _refuse_r(engine: Services, sa: IkeSa, message_id: int, peer: IdSpec, why: s
 
 
 def _authenticated_r(engine: Services, sa: IkeSa, conn: EngineConn, message_id: int, peer: IdSpec,
-                     auth: Authentication, payloads: list[Payload], found: Found) -> None:
-    why = "using " + AUTH_METHODS[conn.local_auth].text + " failed: we hold no credential" \
-        if found.ours is None else refusal(sa, conn, peer, auth, found)
+                     payloads: list[Payload], found: Found) -> None:
+    why = refusal(conn, found)
+    if why is None and found.ours is None:
+        why = f"could not be answered: {no_credential(conn, found)}"
     if why is not None:
         _refuse_r(engine, sa, message_id, peer, why)
         return
+    assert found.ours is not None
     sa.working_on = -1
-    sa.peer_id = peer  # our AUTH is made for the peer the credentials were looked up for
-    ours = AUTH_METHODS[conn.local_auth].sign(sa, conn, found.ours)
+    sa.peer_id = peer
     engine.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
     initial_contact(engine, sa, payloads)
-    reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data), ours]
-    established(engine, sa, "responder")
+    reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data), found.ours.payload]
+    established(engine, sa, "responder", found.how)
     child, chosen, child_reply = child_create.process_r(engine, sa, payloads)
     reply += child_reply
     engine.send_response(sa, ExchangeType.IKE_AUTH, message_id, reply)
@@ -328,13 +324,15 @@ def initial_contact(engine: Services, sa: IkeSa, payloads: list[Payload]) -> Non
         delete_ike_sa(engine, other, notify_peer=False)
 
 
-def established(engine: Services, sa: IkeSa, role: str) -> None:
+def established(engine: Services, sa: IkeSa, role: str, how: str | None) -> None:
     sa.to(IkeState.ESTABLISHED)
     sa.established_at = engine.clock()
     peer = sa.peer_id
     assert peer is not None
-    engine.log.log(f"{engine.prefix(sa)} {role} established IKE SA; authenticated peer using authby=secret "
-                   f"and {peer.kind_name} '{peer.text}'")
+    # as Libreswan words it: "authby=secret and FQDN '@east'", or for a raw key "preloaded
+    # certificate '@east' and 3072-bit RSASSA-PSS with SHA2_512 digital signature"
+    proof = f"{how} and {peer.kind_name} '{peer.text}'" if how and how.startswith("authby=") else how
+    engine.log.log(f"{engine.prefix(sa)} {role} established IKE SA; authenticated peer using {proof}")
     engine.event("ike-up", sa, peer.text)
     lifetimes.schedule_ike(engine, sa)
     if engine.uniqueids:

@@ -11,12 +11,14 @@ from typing import Any
 
 from pluto_core.errors import ProtocolError
 from pluto_core.ikev2.crypto import UnsupportedTransform, compute_shared, sk_contexts
+from pluto_core.ikev2.crypto import signatures as sig
 from pluto_core.ikev2.enums import ExchangeType, NotifyType, ProtocolId, TransformType, notify_name
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import KeyExchange, Nonce, Notify, Payload, Proposal, SecurityAssociation
 from pluto_core.ikev2.sa import IkeSa, IkeState
 from pluto_core.ikev2.sa_select import accept_reply, select
 from pluto_core.ikev2.tasks import ike_auth
+from pluto_core.ikev2.tasks.auth_methods import SIGNATURE_AUTH
 from pluto_core.ikev2.tasks.common import NONCE_SIZE, dh_name, groups, keypair_job, new_spi, suite_of, suite_text
 from pluto_core.ikev2.tasks.services import Services
 from pluto_core.ikev2.timers import HALF_OPEN
@@ -64,11 +66,34 @@ def _send_request(engine: Services, sa: IkeSa) -> None:
         payloads.append(Notify(NotifyType.COOKIE, sa.cookie))  # must come first (RFC 7296 2.6)
     payloads += [SecurityAssociation(list(sa.ike_proposals)),
                  KeyExchange(sa.ke_group, sa.dh_private.public_bytes), Nonce(sa.nonce_i)]
+    assert sa.conn is not None
+    if uses_signatures(sa.conn):
+        payloads.append(hash_notify())
     sa.next_request_id = 0
     engine.send_request(sa, ExchangeType.IKE_SA_INIT, payloads, plain=True)
     assert isinstance(sa.last_request, bytes)  # IKE_SA_INIT is never fragmented (RFC 7383 2.5)
     sa.init_request = sa.last_request
     engine.log.log(f"{engine.prefix(sa)} sent IKE_SA_INIT request to {engine.peer_text(sa)}")
+
+
+def uses_signatures(conn: EngineConn) -> bool:
+    return any(method in SIGNATURE_AUTH for method in (conn.local_auth, conn.remote_auth))
+
+
+def hash_notify() -> Notify:
+    """SIGNATURE_HASH_ALGORITHMS with the hashes we take (RFC 7427 4, RFC 8420 for EdDSA)."""
+    return Notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, sig.encode_hash_algorithms(sig.announced_hashes()))
+
+
+def peer_hashes(payloads: list[Payload]) -> tuple[int, ...] | None:
+    """The hashes the peer announced; None without the notify (a bad one counts as empty)."""
+    for p in payloads:
+        if isinstance(p, Notify) and p.type == NotifyType.SIGNATURE_HASH_ALGORITHMS:
+            try:
+                return sig.decode_hash_algorithms(p.data)
+            except sig.SignatureError:
+                return ()
+    return None
 
 
 def fail(engine: Services, sa: IkeSa, why: str) -> None:
@@ -137,6 +162,7 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, data: bytes) -> None:
         fail(engine, sa, f"IKE_SA_INIT response: {exc}")
         return
     sa.last_request = b""
+    sa.peer_hashes = peer_hashes(payloads)
     sa.init_response = data  # RealMessage2: the responder's AUTH signs it (RFC 7296 2.15)
     sa.nonce_r = nonce.data
     sa.spi_r = msg.spi_r
@@ -243,6 +269,7 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
     engine.half_open[key] = sa
     engine.schedule(sa, conn.retransmit_timeout, HALF_OPEN)
     engine.extensions_read(sa, msg, msg.payloads)
+    sa.peer_hashes = peer_hashes(msg.payloads)
     chosen_proposal = Proposal(chosen.proposal.num, ProtocolId.IKE, b"", chosen.proposal.transforms)
     fn, args = keypair_job(engine.random, group)
     peer_public = ke.data
@@ -266,6 +293,8 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
             derive_keys(sa, g_ir)
             payloads = [SecurityAssociation([chosen_proposal]), KeyExchange(group, pair.public_bytes),
                         Nonce(sa.nonce_r)]
+            if sa.peer_hashes is not None:  # RFC 7427 4: answer the initiator's announcement
+                payloads.append(hash_notify())
             response = engine.send_response(sa, ExchangeType.IKE_SA_INIT, 0, payloads, plain=True)
             assert isinstance(response, bytes)  # IKE_SA_INIT is never fragmented (RFC 7383 2.5)
             sa.init_response = response

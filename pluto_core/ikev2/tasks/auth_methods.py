@@ -1,0 +1,181 @@
+"""The authentication methods of IKE_AUTH (RFC 7296 2.15, RFC 7427, RFC 7619): how we
+make our AUTH payload and check the peer's, with credentials from the port.
+
+``make`` and ``check`` run inside the IKE_AUTH lookup job (the daemon runs it on a
+thread: a credential source may wait on a store, and an RSA signature costs a
+millisecond), so they take only immutable inputs: the signed octets (computed on the
+loop by ``ike_auth.signed_data``) and an :class:`AuthContext`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pluto_core.ikev2.crypto import psk_auth
+from pluto_core.ikev2.crypto import signatures as sig
+from pluto_core.ikev2.crypto.prf import PrfAlgorithm
+from pluto_core.ikev2.enums import AuthMethod
+from pluto_core.ikev2.payloads import Authentication
+from pluto_core.ikev2.ports import Credentials
+from pluto_core.ikev2.types import EngineConn, IdSpec
+
+
+class AuthFailure(Exception):
+    """Why the peer's AUTH does not prove its ID (logged; the peer gets AUTHENTICATION_FAILED)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    """What a method needs of the IKE SA besides the signed octets."""
+
+    prf: PrfAlgorithm
+    sk_p_ours: bytes  # SK_pi or SK_pr of our side: NULL auth's key (RFC 7619 2.1)
+    sk_p_theirs: bytes
+    peer_hashes: tuple[int, ...] | None  # the peer's SIGNATURE_HASH_ALGORITHMS (None: not sent)
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """Our AUTH payload and how the log lines name it."""
+
+    payload: Authentication
+    text: str  # "shared-key-mac", "digital-signature RSASSA-PSS with SHA2_512"
+
+
+class Authenticator(Protocol):
+    text: str  # what the conn says: "authby=secret", "authby=rsasig", ...
+
+    def accepts(self, method: int) -> bool:
+        """Whether the peer's AUTH method is one this conn takes from it."""
+        ...
+
+    def make(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None, octets: bytes,
+             ctx: AuthContext) -> Made | None:
+        """Our AUTH (None: we hold no credential). ``SignatureError``: none fits the peer."""
+        ...
+
+    def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
+              octets: bytes, ctx: AuthContext) -> str:
+        """How the peer proved ``peer`` (for the log), or ``AuthFailure`` saying why it did not."""
+        ...
+
+
+class PskAuth:
+    """authby=secret: the shared-key MIC over the PSK of the two IDs (RFC 7296 2.15)."""
+
+    text = "authby=secret"
+
+    def accepts(self, method: int) -> bool:
+        return method == AuthMethod.SHARED_KEY_MIC
+
+    def make(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None, octets: bytes,
+             ctx: AuthContext) -> Made | None:
+        psk = credentials.psk(conn.local_id, peer, conn)
+        if psk is None:
+            return None
+        return Made(Authentication(AuthMethod.SHARED_KEY_MIC, psk_auth(ctx.prf, psk, octets)), "shared-key-mac")
+
+    def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
+              octets: bytes, ctx: AuthContext) -> str:
+        psk = credentials.psk(conn.local_id, peer, conn)
+        if psk is None:
+            raise AuthFailure(f"no PSK for {conn.local_id.text} and {peer.text}")
+        if not hmac.compare_digest(auth.data, psk_auth(ctx.prf, psk, octets)):
+            raise AuthFailure("the AUTH does not match our PSK")
+        return "authby=secret"
+
+
+class NullAuth:
+    """authby=null (RFC 7619): the MIC keyed with SK_pi/SK_pr; proves nothing of the ID."""
+
+    text = "authby=null"
+
+    def accepts(self, method: int) -> bool:
+        return method == AuthMethod.NULL_AUTH
+
+    def make(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None, octets: bytes,
+             ctx: AuthContext) -> Made | None:
+        return Made(Authentication(AuthMethod.NULL_AUTH, sig.null_auth(ctx.prf, ctx.sk_p_ours, octets)), "NULL auth")
+
+    def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
+              octets: bytes, ctx: AuthContext) -> str:
+        if not hmac.compare_digest(auth.data, sig.null_auth(ctx.prf, ctx.sk_p_theirs, octets)):
+            raise AuthFailure("the NULL AUTH does not match this IKE SA's keys")
+        return "authby=null"
+
+
+# The AUTH methods a public-key conn takes from its peer: RFC 7427's Digital Signature
+# always; RSA's method 1 (PKCS#1 v1.5 with SHA-1, Libreswan's RSASIG_v1_5) and ECDSA's
+# RFC 4754 methods from older peers.
+_SIGNATURE_METHODS = {
+    "rsa": frozenset({sig.AUTH_DIGITAL_SIGNATURE, sig.AUTH_RSA_SIG}),
+    "ecdsa": frozenset({sig.AUTH_DIGITAL_SIGNATURE, sig.AUTH_ECDSA_SHA256_P256, sig.AUTH_ECDSA_SHA384_P384,
+                        sig.AUTH_ECDSA_SHA512_P521}),
+    "eddsa": frozenset({sig.AUTH_DIGITAL_SIGNATURE}),
+}
+
+
+class SignatureAuth:
+    """authby=rsasig / ecdsa / eddsa: a signature with our key (a ``Signer`` from the port),
+    checked against the peer's trusted public keys (the conn's raw keys, then the port's)."""
+
+    def __init__(self, family: str, text: str) -> None:
+        self.family, self.text = family, text
+
+    def accepts(self, method: int) -> bool:
+        return method in _SIGNATURE_METHODS[self.family]
+
+    def make(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None, octets: bytes,
+             ctx: AuthContext) -> Made | None:
+        signer = credentials.signer(conn.local_id, conn)
+        if signer is None:
+            return None
+        method, scheme = sig.choose_auth(signer.public_key(), ctx.peer_hashes, available=signer.schemes())
+        data = sig.make_auth(signer, method, octets, scheme if method == sig.AUTH_DIGITAL_SIGNATURE else None)
+        how = f"digital-signature {scheme}" if method == sig.AUTH_DIGITAL_SIGNATURE else f"{scheme} (method {method})"
+        return Made(Authentication(method, data), how)
+
+    def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
+              octets: bytes, ctx: AuthContext) -> str:
+        keys = list(conn.remote_keys) + list(credentials.public_keys(peer, conn) or ())
+        if not keys:
+            raise AuthFailure(f"no trusted public key for {peer.kind_name} '{peer.text}'")
+        problems = []
+        for key in keys:
+            try:
+                if sig.verify(key, auth.method, auth.data, octets):
+                    return f"preloaded certificate '{peer.text}' and {_describe(key, auth)} digital signature"
+                problems.append("bad signature")
+            except sig.SignatureError as exc:
+                problems.append(str(exc))
+        raise AuthFailure(f"{'; '.join(sorted(set(problems)))} ({len(keys)} trusted key{'s' if len(keys) > 1 else ''})")
+
+
+def _describe(key: Any, auth: Authentication) -> str:
+    """``3072-bit RSASSA-PSS with SHA2_512`` as Libreswan's log names what the peer used."""
+    if auth.method == sig.AUTH_DIGITAL_SIGNATURE:
+        scheme, _ = sig.parse_auth_data(auth.data)
+        name = str(scheme)
+    else:
+        name = {sig.AUTH_RSA_SIG: "RSA PKCS#1 v1.5 with SHA1"}.get(auth.method, f"AUTH method {auth.method}")
+    if sig.key_kind(key) == "ecdsa":
+        return f"{_CURVES.get(key.curve.name, key.curve.name)} {name}"
+    size = getattr(key, "key_size", None)
+    return f"{size}-bit {name}" if sig.key_kind(key) == "rsa" and size else name
+
+
+_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+
+SIGNATURE_AUTH = frozenset({"rsasig", "ecdsa", "eddsa"})  # the methods that announce hashes (RFC 7427 4)
+
+# leftauth=/rightauth= (EngineConn.local_auth/remote_auth) -> the method
+AUTH_METHODS: dict[str, Authenticator] = {
+    "secret": PskAuth(),
+    "null": NullAuth(),
+    "rsasig": SignatureAuth("rsa", "authby=rsasig"),
+    "ecdsa": SignatureAuth("ecdsa", "authby=ecdsa"),
+    "eddsa": SignatureAuth("eddsa", "authby=eddsa"),
+}

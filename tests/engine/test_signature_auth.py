@@ -1,0 +1,144 @@
+"""Public-key and NULL authentication between two engines (RFC 7427 digital signatures
+with raw keys, RFC 7619 NULL auth, and a PSK one way with a signature the other), and
+how each failure is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from pluto_core.ikev2.crypto.signatures import KeySigner
+from pluto_core.ikev2.enums import NotifyType
+from pluto_core.ikev2.message import parse_message
+from pluto_core.ikev2.payloads import Notify
+from pluto_core.ikev2.sa import IkeState
+from pluto_core.ikev2.types import IdSpec
+from tests.engine.harness import PSK, Psks, conn_pair, pump, two_sides
+
+RSA_W, RSA_E = (rsa.generate_private_key(65537, 2048) for _ in range(2))
+P256_W, P256_E = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+ED_W, ED_E = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+
+
+def signing(west_key: Any, east_key: Any, method: str, west_trusts: Any = None, east_trusts: Any = None,
+            **psks: Any) -> tuple[Any, Any, Any, Any]:
+    """Two engines that authenticate with ``method`` both ways, each holding its own key and the
+    other's public key as a raw key of the conn."""
+    w, e = conn_pair()
+    w = dataclasses.replace(w, local_auth=method, remote_auth=method,
+                            remote_keys=(west_trusts or east_key.public_key(),))
+    e = dataclasses.replace(e, local_auth=method, remote_auth=method,
+                            remote_keys=(east_trusts or west_key.public_key(),))
+    west_creds = Psks({}, signers={"@west": KeySigner(west_key)})
+    east_creds = Psks({}, signers={"@east": KeySigner(east_key)})
+    _clock, west, east, sides = two_sides(w, e, psks=west_creds, east_psks=east_creds)
+    west.engine.initiate("west-east")
+    pump(sides)
+    return west, east, west_creds, east_creds
+
+
+@pytest.mark.parametrize(("west_key", "east_key", "method", "how"), [
+    (RSA_W, RSA_E, "rsasig", "2048-bit RSASSA-PSS with SHA2_512"),
+    (P256_W, P256_E, "ecdsa", "P-256 ECDSA with SHA2_512"),
+    (ED_W, ED_E, "eddsa", "Ed25519"),
+])
+def test_raw_public_keys_both_ways(west_key: Any, east_key: Any, method: str, how: str) -> None:
+    west, east, _, _ = signing(west_key, east_key, method)
+    (w,), (e,) = west.engine.ike_sas(), east.engine.ike_sas()
+    assert w.state == e.state == IkeState.ESTABLISHED
+    assert len(west.kernel.installed) == len(east.kernel.installed) == 1
+    assert f"initiator established IKE SA; authenticated peer using preloaded certificate '@east' and {how} " \
+           "digital signature" in west.log.text()
+    assert f"responder established IKE SA; authenticated peer using preloaded certificate '@west' and {how} " \
+           "digital signature" in east.log.text()
+    sent = "digital-signature " + how.split(" ", 1)[1] if method == "rsasig" else None
+    if sent:
+        assert f"with {sent} and FQDN '@west'" in west.log.text()
+    assert w.peer_hashes == e.peer_hashes == (2, 3, 4, 5)  # SIGNATURE_HASH_ALGORITHMS both ways
+
+
+def test_a_key_the_responder_does_not_trust_is_refused() -> None:
+    other = rsa.generate_private_key(65537, 2048)
+    west, east, _, _ = signing(RSA_W, RSA_E, "rsasig", east_trusts=other.public_key())
+    assert east.engine.ike_sas() == [] and west.engine.ike_sas() == []
+    assert "authentication of peer FQDN '@west' using authby=rsasig failed: bad signature (1 trusted key): " \
+           "sending AUTHENTICATION_FAILED" in east.log.text()
+    assert "AUTHENTICATION_FAILED" in west.log.text()
+    assert not east.kernel.installed and not west.kernel.installed
+
+
+def test_the_initiator_refuses_a_responder_it_does_not_trust() -> None:
+    other = ec.generate_private_key(ec.SECP256R1())
+    west, east, _, _ = signing(P256_W, P256_E, "ecdsa", west_trusts=other.public_key())
+    assert west.engine.ike_sas() == [] and not west.kernel.installed
+    assert "authentication of peer FQDN '@east' using authby=ecdsa failed: bad signature (1 trusted key): " \
+           "AUTHENTICATION_FAILED" in west.log.text()
+    assert east.engine.ike_sas() == []  # west's Delete reached east
+
+
+def test_trusted_keys_can_come_from_the_credentials_port_alone() -> None:
+    w, e = conn_pair()
+    w = dataclasses.replace(w, local_auth="rsasig", remote_auth="rsasig")
+    e = dataclasses.replace(e, local_auth="rsasig", remote_auth="rsasig")
+    west_creds = Psks({}, signers={"@west": KeySigner(RSA_W)}, keys={"@east": [RSA_E.public_key()]})
+    east_creds = Psks({}, signers={"@east": KeySigner(RSA_E)}, keys={"@west": [RSA_W.public_key()]})
+    _clock, west, east, sides = two_sides(w, e, psks=west_creds, east_psks=east_creds)
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert west.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    assert ("public_keys", "@west", None) in east_creds.asked
+    east_creds.keys.clear()  # and without them the peer is refused by name
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert "using authby=rsasig failed: no trusted public key for FQDN '@west'" in east.log.text()
+
+
+def test_no_private_key_stops_the_initiator_before_it_sends_ike_auth() -> None:
+    w, e = conn_pair()
+    w = dataclasses.replace(w, local_auth="rsasig", remote_auth="rsasig", remote_keys=(RSA_E.public_key(),))
+    _clock, west, _east, sides = two_sides(w, e, psks=Psks({}))
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert "cannot authenticate @west to @east: authby=rsasig: we hold no credential" in west.log.text()
+    assert west.engine.ike_sas() == []
+
+
+def test_psk_one_way_and_a_signature_the_other() -> None:
+    """west proves itself with the PSK, east with its RSA key (leftauth=secret rightauth=rsasig)."""
+    w, e = conn_pair()
+    w = dataclasses.replace(w, local_auth="secret", remote_auth="rsasig", remote_keys=(RSA_E.public_key(),))
+    e = dataclasses.replace(e, local_auth="rsasig", remote_auth="secret")
+    west_creds = Psks(PSK.table)
+    east_creds = Psks(PSK.table, signers={"@east": KeySigner(RSA_E)})
+    _clock, west, east, sides = two_sides(w, e, psks=west_creds, east_psks=east_creds)
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert west.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    assert "sent IKE_AUTH request to 192.1.2.23:UDP/500 with shared-key-mac" in west.log.text()
+    assert "authenticated peer using preloaded certificate '@east' and 2048-bit RSASSA-PSS" in west.log.text()
+    assert "authenticated peer using authby=secret and FQDN '@west'" in east.log.text()
+
+
+def test_null_authentication_both_ways() -> None:
+    w, e = conn_pair()
+    null = IdSpec.parse("%null")
+    w = dataclasses.replace(w, local_auth="null", remote_auth="null", local_id=null, remote_id=None)
+    e = dataclasses.replace(e, local_auth="null", remote_auth="null", local_id=null, remote_id=None)
+    _clock, west, east, sides = two_sides(w, e, psks=Psks({}))
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert west.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    assert "authenticated peer using authby=null and NULL 'ID_NULL'" in east.log.text()
+    assert len(east.kernel.installed) == 1
+
+
+def test_psk_conns_do_not_announce_signature_hashes() -> None:
+    w, e = conn_pair()
+    _clock, west, east, sides = two_sides(w, e)
+    west.engine.initiate("west-east")
+    (request,) = west.engine.pop_datagrams()
+    notifies = [p.type for p in parse_message(request.data).payloads if isinstance(p, Notify)]
+    assert NotifyType.SIGNATURE_HASH_ALGORITHMS not in notifies
