@@ -6,14 +6,16 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pluto_core.config.admission import end_auth
+from pluto_core.config.admission import RAW_KEYS, end_auth, raw_key
 from pluto_core.config.connection import oriented_ends
 from pluto_core.config.identity import IdType as ConfigIdType
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.conn import EngineConn, IdSpec
+from pluto_core.ikev2.crypto import pubkeys
 from pluto_core.ikev2.enums import IdType
 from pluto_core.ikev2.payloads import Proposal
 from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
+from pluto_core.ikev2.tasks.auth_methods import is_signature
 from pluto_core.ikev2.ts_narrow import Selector
 
 # IANA transform IDs (RFC 7296 3.3.2, RFC 5282, RFC 7634).
@@ -59,6 +61,27 @@ def _proposals(conn: Any, kind: str) -> tuple[Proposal, ...]:
             # (RFC 7296 1.2), so they are added when rekeying (see exchange_create).
             out.append(esp_proposal(num, p.wire_encr(), integ, (), p.sn or esn))
     return tuple(out)
+
+
+NULL_ID = IdSpec.parse("%null")  # authby=null with no leftid=: RFC 7619's ID_NULL
+
+
+def _ckaid(end: Any) -> str | None:
+    """Which private key this end signs with: ``leftckaid=``, else the CKAID of its raw public key."""
+    if end.ckaid:
+        return str(end.ckaid).strip().lower().replace(":", "").removeprefix("0x")
+    keys = _raw_keys(end)
+    return pubkeys.ckaid_hex(keys[0]) if keys else None
+
+
+def _raw_keys(end: Any) -> tuple[Any, ...]:
+    """The public keys written in the conn for this end (admission checked they parse)."""
+    keys = []
+    for keyword in RAW_KEYS:
+        text = end.rsasigkey if keyword == "rsasigkey" else end.options.get(keyword)
+        if text and not str(text).startswith("%"):
+            keys.append(raw_key(str(text), keyword))
+    return tuple(keys)
 
 
 def _id(end: Any, address: str | None) -> IdSpec | None:
@@ -116,18 +139,18 @@ def to_engine_conn(conn: Any) -> EngineConn:
     remote_addr = str(remote.address) if remote.address is not None else None
     local_auth = end_auth(conn, "left" if conn.local_is_left else "right")
     remote_auth = end_auth(conn, "right" if conn.local_is_left else "left")
-    if (local_auth, remote_auth) != ("secret", "secret"):
-        raise ConfigError(f"\"{conn.name}\": local auth {local_auth}, remote auth {remote_auth}: only a "
-                          "pre-shared key (secret) is supported yet", conn.file, conn.line)
-    local_id = _id(local, local_addr)
-    assert local_id is not None
+    local_id = _id(local, local_addr) if local.id is not None or local_auth != "null" else NULL_ID
+    if local_id is None:
+        raise ConfigError(f"\"{conn.name}\": our own ID cannot be {local.id} (the peer must be told who we are)",
+                          conn.file, conn.line)
+    remote_id = _id(remote, remote_addr) if remote.id is not None or remote_auth != "null" else None
     dpdtimeout = conn.dpdtimeout if conn.dpdtimeout is not None else 0
     return EngineConn(
         name=conn.name,
         local_addr=local_addr,
         remote_addr=remote_addr,
         local_id=local_id,
-        remote_id=_id(remote, remote_addr),
+        remote_id=remote_id,
         local_ts=end_selectors(local, local_addr),
         remote_ts=end_selectors(remote, remote_addr),
         ike_proposals=_proposals(conn, "ike"),
@@ -151,6 +174,8 @@ def to_engine_conn(conn: Any) -> EngineConn:
         narrowing=bool(conn.narrowing),
         local_auth=local_auth,
         remote_auth=remote_auth,
+        local_ckaid=_ckaid(local) if is_signature(local_auth) else None,
+        remote_keys=_raw_keys(remote) if is_signature(remote_auth) else (),  # with a PSK they are not used
         options={"auto": conn.auto, "encapsulation": conn.encapsulation, "nat-keepalive": conn.nat_keepalive,
                  "updown": local.updown, "nexthop": _nexthop(local),
                  "initial-contact": bool(conn.get("initial-contact")),

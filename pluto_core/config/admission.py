@@ -17,26 +17,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pluto_core.config.identity import IdType
 from pluto_core.errors import ConfigError
-from pluto_core.ikev2.crypto import UnsupportedTransform
+from pluto_core.ikev2.crypto import UnsupportedTransform, pubkeys
+from pluto_core.ikev2.crypto import signatures as sig
 from pluto_core.ikev2.crypto.registry import make_suite
 
 if TYPE_CHECKING:
     from pluto_core.config.connection import Connection
     from pluto_core.config.setting import Setting, SettingKey
 
-__all__ = ["IKEV1", "PUBLIC_KEY", "REFUSING", "HARMLESS", "Rule", "refusal", "end_auth"]
+__all__ = ["IKEV1", "CERTIFICATES", "REFUSING", "HARMLESS", "Rule", "refusal", "end_auth", "raw_key"]
 
 IKEV1 = "IKEv1 is not supported"
-PUBLIC_KEY = "public-key authentication is not supported yet"
+CERTIFICATES = "X.509 certificates are not supported yet"
 PSK_WORDS = frozenset(("secret", "psk"))
-_PUBKEY_WORDS = frozenset(
-    "rsasig rsa rsa-sha1 rsa-sha2 rsa-sha2_256 rsa-sha2_384 rsa-sha2_512 ecdsa ecdsa-sha2 ecdsa-sha2_256 "
-    "ecdsa-sha2_384 ecdsa-sha2_512 eddsa ed25519".split())
-_KEY_MATERIAL = ("cert", "ckaid", "rsasigkey", "pubkey", "ecdsakey", "eddsakey")
+# authby= words for public keys -> the engine's method family (``ikev2/tasks/auth_methods.py``)
+SIGNATURE_WORDS = {"rsasig": "rsasig", "rsa": "rsasig", "ecdsa": "ecdsa", "ecdsa-sha2": "ecdsa",
+                   "eddsa": "eddsa", "ed25519": "eddsa"}
+# Libreswan's words that pin the hash or the padding of a signature: not honoured yet
+_PINNED_WORDS = frozenset("rsa-sha1 rsa-sha2 rsa-sha2_256 rsa-sha2_384 rsa-sha2_512 ecdsa-sha2_256 "
+                          "ecdsa-sha2_384 ecdsa-sha2_512".split())
+RAW_KEYS = {"rsasigkey": "rsa", "ecdsakey": "ecdsa", "eddsakey": "eddsa", "pubkey": None}
+_KEY_FAMILY = {"rsa": "rsasig", "ecdsa": "ecdsa", "eddsa": "eddsa"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +130,14 @@ REFUSING: Mapping[str, Rule] = {
     "xauthserver": Rule(_yes, "XAUTH is IKEv1: " + IKEV1),
 }
 
-_PUBKEY_ONLY = "public-key material or policy: unused with a pre-shared key (public-key conns are refused)"
+_CERT_ONLY = "only used with X.509 certificates (which are refused)"
 # Keywords that change nothing on the wire or in the kernel for a conn pluto runs (a notice says
 # they are not acted on): why each is harmless.
 HARMLESS: Mapping[str, str] = {
     "accept-redirect-to": "only used with accept-redirect=yes (refused)",
     "connalias": "another name for the conn in Libreswan's whack; no effect on IKE or the kernel",
     "debug": "per-conn debug logging",
-    "dns-match-id": _PUBKEY_ONLY,
+    "dns-match-id": "only used with public keys from DNS (which are refused)",
     "ignore-peer-dns": "only used with the Configuration Payload (refused)",
     "ikepad": "IKEv1 and ModeCfg padding only",
     "iptfs-drop-time": "only used with iptfs=yes (refused)",
@@ -146,8 +151,8 @@ HARMLESS: Mapping[str, str] = {
     "ppk-ids": "only used with ppk= (refused)",
     "redirect-to": "only used with send-redirect=yes (refused)",
     "reject-simultaneous-ike-auth": "how crossing IKE_AUTH exchanges are resolved; no setting is negotiated",
-    "require-id-on-certificate": _PUBKEY_ONLY,
-    "sendca": _PUBKEY_ONLY,
+    "require-id-on-certificate": _CERT_ONLY,
+    "sendca": _CERT_ONLY,
     "share-lease": "only used with address pools (refused)",
     "tcp-remoteport": "only used with enable-tcp= (refused)",
     "vti-routing": "only used with vti-interface= (refused)",
@@ -155,15 +160,10 @@ HARMLESS: Mapping[str, str] = {
     "xauthby": "only used with XAUTH (refused)",
     "xauthfail": "only used with XAUTH (refused)",
     # left/right keywords
-    "ca": _PUBKEY_ONLY,
-    "cert": _PUBKEY_ONLY,
-    "ckaid": _PUBKEY_ONLY,
-    "ecdsakey": _PUBKEY_ONLY,
-    "eddsakey": _PUBKEY_ONLY,
+    "ca": "certificates: ignored with a pre-shared key (a public-key conn that names one is refused)",
+    "cert": "certificates: ignored with a pre-shared key (a public-key conn that names one is refused)",
     "groundhog": "Libreswan's test-suite clock skew",
-    "pubkey": _PUBKEY_ONLY,
-    "rsasigkey": _PUBKEY_ONLY,
-    "sendcert": _PUBKEY_ONLY,
+    "sendcert": _CERT_ONLY,
 }
 
 
@@ -174,15 +174,35 @@ def _err(message: str, s: Setting | None, conn: Connection) -> ConfigError:
 
 
 def end_auth(conn: Connection, side: str) -> str:
-    """How ``side`` authenticates: its ``leftauth=``, else ``authby=``, else Libreswan's
-    default (public key). PSK is reported as ``secret``."""
+    """How ``side`` authenticates, as the engine names it: ``secret``, ``null``, a signature
+    family (``rsasig``, ``ecdsa``, ``eddsa``) or several (``rsasig,ecdsa``: Libreswan's default
+    when neither ``leftauth=`` nor ``authby=`` is set), else the first word pluto refuses."""
     end = conn.left if side == "left" else conn.right
     words = (end.auth,) if end.auth is not None else conn.authby
     if not words:
-        return "rsasig"
+        return "rsasig,ecdsa"
     if all(w in PSK_WORDS for w in words):
         return "secret"
-    return next(w for w in words if w not in PSK_WORDS)
+    others = [w for w in words if w not in PSK_WORDS]
+    unknown = [w for w in others if w not in SIGNATURE_WORDS]
+    if unknown:
+        return unknown[0] if len(words) == 1 or unknown[0] != "null" else "null+other"
+    if len(others) < len(words):
+        return "secret+pubkey"
+    families: list[str] = []
+    for w in words:
+        if SIGNATURE_WORDS[w] not in families:
+            families.append(SIGNATURE_WORDS[w])
+    return ",".join(families)
+
+
+def raw_key(text: str, keyword: str) -> Any:
+    """The public key object of a ``leftrsasigkey=``/``leftecdsakey=``/``lefteddsakey=``/
+    ``leftpubkey=`` value; ValueError saying what is wrong."""
+    kind = RAW_KEYS[keyword]
+    if kind == "rsa":
+        return pubkeys.parse_rsasigkey(text)
+    return pubkeys.parse_pubkey(text, kind)  # type: ignore[arg-type]
 
 
 def refusal(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
@@ -212,24 +232,59 @@ def _ikev1(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigEr
 def _auth(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
     for side in ("left", "right"):
         method = end_auth(conn, side)
+        s = settings.get((side, "auth")) or settings.get((None, "authby"))
+        shown = f"{s.name}={s.value}" if s is not None else "authby="
         if method == "secret":
             continue
-        s = settings.get((side, "auth")) or settings.get((None, "authby"))
-        if s is None:
-            key = next((settings[(sd, k)] for k in _KEY_MATERIAL for sd in ("left", "right")
-                        if (sd, k) in settings), None)
-            if key is not None:
-                return _err(f"{key.name}= without authby= means authby=rsasig: {PUBLIC_KEY}", key, conn)
-            return _err(f"authby= is not set, so the default rsasig,ecdsa applies: {PUBLIC_KEY} "
-                        "(authby=secret for a pre-shared key)", None, conn)
-        shown = f"{s.name}={s.value}"
-        if method in _PUBKEY_WORDS:
-            return _err(f"{shown}: {PUBLIC_KEY}", s, conn)
-        if method == "null":
-            return _err(f"{shown}: NULL authentication (RFC 7619) is not supported yet", s, conn)
+        if method == "null+other":
+            return _err(f"{shown}: authby=null with another method is not supported", s, conn)
+        if method == "secret+pubkey":
+            return _err(f"{shown}: a pre-shared key or a public key in one conn is not supported yet "
+                        "(one method per side: leftauth=/rightauth=)", s, conn)
+        if method in _PINNED_WORDS:
+            return _err(f"{shown}: pinning the signature hash or padding is not supported yet "
+                        "(rsasig, ecdsa and eddsa negotiate it as Libreswan's defaults do)", s, conn)
         if method == "eaponly":
             return _err(f"{shown}: EAP authentication is not supported", s, conn)
-        return _err(f"{shown}: authentication method '{method}' is not supported", s, conn)
+        if method != "null" and not all(f in _KEY_FAMILY.values() for f in method.split(",")):
+            return _err(f"{shown}: authentication method '{method}' is not supported", s, conn)
+        error = _keys(conn, settings, side, method)
+        if error is not None:
+            return error
+    return None
+
+
+def _keys(conn: Connection, settings: Mapping[SettingKey, Setting], side: str, method: str) -> ConfigError | None:
+    """A side that signs or is checked with public keys: raw keys only (certificates are
+    refused), each readable and of a family ``method`` takes."""
+    for sd in ("left", "right"):
+        for keyword in ("cert", "ca"):
+            s = settings.get((sd, keyword))
+            if s is not None and method != "null":
+                return _err(f"{s.name}={s.value}: {CERTIFICATES}", s, conn)
+    for keyword, _kind in RAW_KEYS.items():
+        s = settings.get((side, keyword))
+        if s is None:
+            continue
+        value = s.value.strip()
+        if value.lower() == "%cert":
+            return _err(f"{s.name}={value}: {CERTIFICATES}", s, conn)
+        if value.startswith("%"):
+            return _err(f"{s.name}={value}: public keys from DNS or other sources are not supported", s, conn)
+        if method == "null":
+            return _err(f"{s.name}= goes with public-key authentication, not authby=null", s, conn)
+        try:
+            key = raw_key(value, keyword)
+        except ValueError as exc:
+            return _err(f"{s.name}=: {exc}", s, conn)
+        family = _KEY_FAMILY[sig.key_kind(key) if sig.key_kind(key) in _KEY_FAMILY else "eddsa"]
+        if family not in method.split(","):
+            return _err(f"{s.name}= is an {family} key, but this side authenticates with {method}", s, conn)
+    s = settings.get((side, "ckaid"))
+    if s is not None:
+        text = s.value.strip().lower().replace(":", "")
+        if not text or any(c not in "0123456789abcdef" for c in text):
+            return _err(f"{s.name}={s.value}: a CKAID is hexadecimal (as ipsec showhostkey --list prints it)", s, conn)
     return None
 
 
@@ -254,10 +309,10 @@ def _ids(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigErro
         why = None
         if ident.type is IdType.DER_ASN1_DN:
             why = "DN IDs (ID_DER_ASN1_DN) are not supported yet"
-        elif ident.type is IdType.NULL:
-            why = "the NULL ID goes with NULL authentication (RFC 7619), which is not supported yet"
+        elif ident.type is IdType.NULL and end_auth(conn, side) != "null":
+            why = f"the NULL ID goes with NULL authentication (RFC 7619), not {end_auth(conn, side)}"
         elif ident.type is IdType.FROMCERT:
-            why = PUBLIC_KEY
+            why = CERTIFICATES
         elif ident.type is IdType.FQDN and not str(ident).lstrip().startswith("@"):
             why = "an ID without '@' is a host name to resolve to an address ID, which is not supported (@NAME " \
                   "is an FQDN ID)"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pluto_core.config import load_config
-from pluto_core.config.admission import HARMLESS, IKEV1, PUBLIC_KEY, REFUSING
+from pluto_core.config.admission import CERTIFICATES, HARMLESS, IKEV1, REFUSING
 from pluto_core.config.checkconfig import main as checkconfig
 from pluto_core.config.connection import orient
 from pluto_core.config.keywords import Kind, conn_keywords
@@ -17,6 +17,11 @@ from pluto_core.engine_conn import to_engine_conn
 from pluto_core.errors import ConfigError
 
 BASE = "conn c\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauto=add\n"
+# a real raw RSA key as ipsec showhostkey prints it (Libreswan's test key for east, public)
+RSA_KEY = ("0sAQO9bJbr33iJs+13DaF/e+UWwsnkfZIKkJ1VQ7RiEwOFeuAme1QfygmTz/8lyQJMeMqU5T6s0fmo5bt/zCCE4CHJ8A3FRL"
+           "rzSGRhWPYPYw3SZx5Zi+zzUDlx+znaEWS2Ys1f040uwVDtnG4iDDmnzmK1r4qADy5MBVyCx40pAi67I1/b8p61feIgcBpj845"
+           "drEfwXCZOsdBCYFJKsHclzuCYK0P0x1kaZAGD6k7jGiqSuFWrY91LcEcp3Om0YL9DTViPZHOVcKw1ibLCnNRiwF9WX60b5d1Jk"
+           "2r1I4Lt1OfV8VXyLaImpjZTL5T7mSJcR8xtgDCIljgM9fLtN9AJ1QePae+pmc5NGneeOcQ488VRUUjv")
 
 
 def _load(tmp_path: Path, body: str) -> tuple[Path, object]:
@@ -37,15 +42,25 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret\n\tikev2=no\n", 6, IKEV1),
     ("\tauthby=secret\n\tikev2=never\n", 6, IKEV1),
     ("\tauthby=secret\n\tikev2=permit\n", 6, IKEV1),  # Libreswan 3.x: permit initiates IKEv1
-    ("\tauthby=rsasig\n", 5, f"authby=rsasig: {PUBLIC_KEY}"),
-    ("\tauthby=ecdsa-sha2_256\n", 5, f"authby=ecdsa-sha2_256: {PUBLIC_KEY}"),
-    ("\tauthby=null\n", 5, "authby=null: NULL authentication (RFC 7619) is not supported yet"),
-    ("\tleftrsasigkey=0sAwEAAQ==\n", 5, f"leftrsasigkey= without authby= means authby=rsasig: {PUBLIC_KEY}"),
-    ("\tleftid=@w\n\trightcert=east\n", 6, f"rightcert= without authby= means authby=rsasig: {PUBLIC_KEY}"),
-    ("", 1, f"authby= is not set, so the default rsasig,ecdsa applies: {PUBLIC_KEY} "
-            "(authby=secret for a pre-shared key)"),
-    ("\tleftauth=secret\n\trightauth=rsasig\n", 6, f"rightauth=rsasig: {PUBLIC_KEY}"),
-    ("\tauthby=secret\n\trightauth=null\n", 6, "rightauth=null: NULL authentication (RFC 7619) is not supported yet"),
+    ("\tauthby=ecdsa-sha2_256\n", 5, "authby=ecdsa-sha2_256: pinning the signature hash or padding is not "
+                                     "supported yet (rsasig, ecdsa and eddsa negotiate it as Libreswan's defaults do)"),
+    ("\tauthby=secret,rsasig\n", 5, "authby=secret,rsasig: a pre-shared key or a public key in one conn is not "
+                                   "supported yet (one method per side: leftauth=/rightauth=)"),
+    ("\tauthby=null,rsasig\n", 5, "authby=null,rsasig: authby=null with another method is not supported"),
+    ("\tleftid=@w\n\trightcert=east\n", 6, f"rightcert=east: {CERTIFICATES}"),
+    ("\tauthby=rsasig\n\trightrsasigkey=%cert\n", 6, f"rightrsasigkey=%cert: {CERTIFICATES}"),
+    ("\tauthby=rsasig\n\trightca=%same\n", 6, f"rightca=%same: {CERTIFICATES}"),
+    ("\tauthby=rsasig\n\tleftid=%fromcert\n", 6, f"leftid=%fromcert: {CERTIFICATES}"),
+    ("\tauthby=rsasig\n\trightrsasigkey=%dnsondemand\n", 6,
+     "rightrsasigkey=%dnsondemand: public keys from DNS or other sources are not supported"),
+    ("\tauthby=rsasig\n\tleftrsasigkey=0sAwEAAQ==\n", 6,
+     "leftrsasigkey=: RFC 3110 RSA key: exponent length 3 leaves no modulus in 4 octets"),
+    ("\tauthby=ecdsa\n\trightrsasigkey=" + RSA_KEY + "\n", 6,
+     "rightrsasigkey= is an rsasig key, but this side authenticates with ecdsa"),
+    ("\tauthby=rsasig\n\tleftckaid=xyz\n", 6,
+     "leftckaid=xyz: a CKAID is hexadecimal (as ipsec showhostkey --list prints it)"),
+    ("\tauthby=rsasig\n\tleftid=%null\n", 6,
+     "leftid=%null: the NULL ID goes with NULL authentication (RFC 7619), not rsasig"),
     ("\tauthby=secret\n\tleftaddresspool=10.0.0.1-10.0.0.9\n\tnarrowing=yes\n", 6,
      "leftaddresspool=10.0.0.1-10.0.0.9: address pools (the Configuration Payload) are not supported"),
     ("\tauthby=secret\n\tleftsourceip=192.0.1.1\n", 6,
@@ -142,3 +157,29 @@ def test_checkconfig_reports_refusals_of_conns_that_would_be_added(
     assert (f'warning: "d": {p}:11: mobike=yes: MOBIKE (RFC 4555) is not supported (auto=ignore; ipsec add '
             "would refuse it)") in out
     assert "accepted but not acted on yet" not in out  # refused keywords give no notice
+
+
+def test_raw_key_conns_reach_the_engine_with_their_keys_and_ckaid(tmp_path: Path) -> None:
+    from pluto_core.ikev2.crypto import pubkeys
+
+    _p, conf = _load(tmp_path, f"\tauthby=rsasig\n\tleftid=@west\n\trightid=@east\n\tleftckaid=AB:cd01\n"
+                               f"\trightrsasigkey={RSA_KEY}\n")
+    conn = conf.conns["c"]  # type: ignore[attr-defined]
+    assert conn.refusal is None
+    engine_conn = to_engine_conn(orient(conn, {"192.0.2.1"}))
+    assert (engine_conn.local_auth, engine_conn.remote_auth) == ("rsasig", "rsasig")
+    assert engine_conn.local_ckaid == "abcd01"
+    (key,) = engine_conn.remote_keys
+    assert pubkeys.encode_rsasigkey(key) == RSA_KEY
+    # the other orientation signs with the key's own CKAID and trusts nothing from the conn
+    other = to_engine_conn(orient(conn, {"192.0.2.2"}))
+    assert other.local_ckaid == pubkeys.ckaid_hex(key) and other.remote_keys == ()
+
+
+def test_null_and_default_authby_conns_are_admitted(tmp_path: Path) -> None:
+    _p, conf = _load(tmp_path, "\tauthby=null\n")
+    engine_conn = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert (engine_conn.local_auth, engine_conn.local_id.text, engine_conn.remote_id) == ("null", "ID_NULL", None)
+    _p, conf = _load(tmp_path, "")  # Libreswan's default: rsasig,ecdsa
+    engine_conn = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert engine_conn.remote_auth == "rsasig,ecdsa"

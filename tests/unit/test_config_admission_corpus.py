@@ -18,6 +18,7 @@ from pluto_core.config.connection import Connection, orient
 from pluto_core.engine_conn import to_engine_conn
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.enums import TransformType
+from pluto_core.ikev2.tasks.auth_methods import AUTH_METHODS
 from pluto_core.ikev2.ts_narrow import Selector
 from tests.conftest import REPORT
 from tests.unit.test_config_corpus import _manifest, _path_map, tree  # noqa: F401  (fixture)
@@ -82,10 +83,18 @@ def _check(conn: Connection, engine: Any) -> None:
     assert engine.options["initial-contact"] == conn.initial_contact
     side = "left" if conn.local_is_left else "right"
     other = "right" if side == "left" else "left"
-    assert (engine.local_auth, engine.remote_auth) == (end_auth(conn, side), end_auth(conn, other)) \
-        == ("secret", "secret")
+    assert (engine.local_auth, engine.remote_auth) == (end_auth(conn, side), end_auth(conn, other))
+    for method, keys in ((engine.local_auth, ()), (engine.remote_auth, engine.remote_keys)):
+        assert method in AUTH_METHODS, (conn.name, method)  # one the engine computes and checks
+        if method in ("secret", "null"):
+            assert keys == (), conn.name
+    remote_written = [k for k in ("rsasigkey", "pubkey", "ecdsakey", "eddsakey")
+                      if (remote.rsasigkey if k == "rsasigkey" else remote.options.get(k))]
+    assert len(engine.remote_keys) == (len(remote_written) if engine.remote_auth not in ("secret", "null") else 0)
+    if engine.local_auth not in ("secret", "null") and (local.ckaid or local.rsasigkey):
+        assert engine.local_ckaid, conn.name  # the key it signs with is named
     if local.id is not None and str(local.id) not in ("%any", "%none"):
-        assert engine.local_id.data  # an ID as written, never the address in its place
+        assert engine.local_id.data or engine.local_id.text == "ID_NULL"  # as written, never the address
     if remote.id is not None and str(remote.id) not in ("%any", "%none"):
         assert engine.remote_id is not None, conn.name
 

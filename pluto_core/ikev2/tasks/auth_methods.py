@@ -117,21 +117,29 @@ _SIGNATURE_METHODS = {
 }
 
 
-class SignatureAuth:
-    """authby=rsasig / ecdsa / eddsa: a signature with our key (a ``Signer`` from the port),
-    checked against the peer's trusted public keys (the conn's raw keys, then the port's)."""
+_FAMILY_OF_KIND = {"rsa": "rsa", "ecdsa": "ecdsa", "ed25519": "eddsa", "ed448": "eddsa"}
 
-    def __init__(self, family: str, text: str) -> None:
-        self.family, self.text = family, text
+
+class SignatureAuth:
+    """authby=rsasig / ecdsa / eddsa (or several, ``rsasig,ecdsa``: Libreswan's default): a
+    signature with our key (a ``Signer`` from the port), checked against the peer's trusted
+    public keys (the conn's raw keys, then the port's)."""
+
+    def __init__(self, families: tuple[str, ...], text: str) -> None:
+        self.families, self.text = families, text
+        self._methods = frozenset().union(*(_SIGNATURE_METHODS[f] for f in families))
 
     def accepts(self, method: int) -> bool:
-        return method in _SIGNATURE_METHODS[self.family]
+        return method in self._methods
 
     def make(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None, octets: bytes,
              ctx: AuthContext) -> Made | None:
         signer = credentials.signer(conn.local_id, conn)
         if signer is None:
             return None
+        kind = sig.key_kind(signer.public_key())
+        if _FAMILY_OF_KIND[kind] not in self.families:
+            raise sig.KeyMismatch(f"our key is {kind.upper()}, but the conn signs with {self.text}")
         method, scheme = sig.choose_auth(signer.public_key(), ctx.peer_hashes, available=signer.schemes())
         data = sig.make_auth(signer, method, octets, scheme if method == sig.AUTH_DIGITAL_SIGNATURE else None)
         how = f"digital-signature {scheme}" if method == sig.AUTH_DIGITAL_SIGNATURE else f"{scheme} (method {method})"
@@ -139,7 +147,8 @@ class SignatureAuth:
 
     def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
               octets: bytes, ctx: AuthContext) -> str:
-        keys = list(conn.remote_keys) + list(credentials.public_keys(peer, conn) or ())
+        keys = [key for key in list(conn.remote_keys) + list(credentials.public_keys(peer, conn) or ())
+                if _FAMILY_OF_KIND.get(sig.key_kind(key)) in self.families]
         if not keys:
             raise AuthFailure(f"no trusted public key for {peer.kind_name} '{peer.text}'")
         problems = []
@@ -169,13 +178,26 @@ def _describe(key: Any, auth: Authentication) -> str:
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 
-SIGNATURE_AUTH = frozenset({"rsasig", "ecdsa", "eddsa"})  # the methods that announce hashes (RFC 7427 4)
+_ENGINE_FAMILY = {"rsasig": "rsa", "ecdsa": "ecdsa", "eddsa": "eddsa"}
 
-# leftauth=/rightauth= (EngineConn.local_auth/remote_auth) -> the method
-AUTH_METHODS: dict[str, Authenticator] = {
-    "secret": PskAuth(),
-    "null": NullAuth(),
-    "rsasig": SignatureAuth("rsa", "authby=rsasig"),
-    "ecdsa": SignatureAuth("ecdsa", "authby=ecdsa"),
-    "eddsa": SignatureAuth("eddsa", "authby=eddsa"),
-}
+
+def is_signature(name: str) -> bool:
+    """Whether a leftauth=/rightauth= value is one or more signature families (announces hashes, RFC 7427 4)."""
+    return all(part in _ENGINE_FAMILY for part in name.split(","))
+
+
+class _Methods(dict[str, Authenticator]):
+    """leftauth=/rightauth= (EngineConn.local_auth/remote_auth) -> the method; signature
+    families in any combination (``rsasig,ecdsa``) are made when first asked for."""
+
+    def __missing__(self, name: str) -> Authenticator:
+        if not name or not is_signature(name):
+            raise KeyError(name)
+        method = self[name] = SignatureAuth(tuple(_ENGINE_FAMILY[p] for p in name.split(",")), f"authby={name}")
+        return method
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or (isinstance(name, str) and bool(name) and is_signature(name))
+
+
+AUTH_METHODS: dict[str, Authenticator] = _Methods(secret=PskAuth(), null=NullAuth())

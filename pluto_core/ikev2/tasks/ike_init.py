@@ -18,7 +18,7 @@ from pluto_core.ikev2.payloads import KeyExchange, Nonce, Notify, Payload, Propo
 from pluto_core.ikev2.sa import IkeSa, IkeState
 from pluto_core.ikev2.sa_select import accept_reply, select
 from pluto_core.ikev2.tasks import ike_auth
-from pluto_core.ikev2.tasks.auth_methods import SIGNATURE_AUTH
+from pluto_core.ikev2.tasks.auth_methods import is_signature
 from pluto_core.ikev2.tasks.common import NONCE_SIZE, dh_name, groups, keypair_job, new_spi, suite_of, suite_text
 from pluto_core.ikev2.tasks.services import Services
 from pluto_core.ikev2.timers import HALF_OPEN
@@ -77,7 +77,7 @@ def _send_request(engine: Services, sa: IkeSa) -> None:
 
 
 def uses_signatures(conn: EngineConn) -> bool:
-    return any(method in SIGNATURE_AUTH for method in (conn.local_auth, conn.remote_auth))
+    return any(is_signature(method) for method in (conn.local_auth, conn.remote_auth))
 
 
 def hash_notify() -> Notify:
