@@ -22,6 +22,7 @@ class Pluto:
     root: Path
     proc: subprocess.Popen[str] | None = None
     extra: list[str] = field(default_factory=list)
+    pythonpath: list[Path] = field(default_factory=list)  # before the repo: e.g. a plugin installed with --target
 
     @property
     def rundir(self) -> Path:
@@ -37,12 +38,15 @@ class Pluto:
 
     def launch(self, config: Path, secrets: Path, *args: str) -> None:
         """Start the process without waiting (the lab starts two daemons side by side)."""
-        env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, *IPSEC, "pluto", "--nofork", "--rundir", str(self.rundir),
              "--config", str(config), "--secretsfile", str(secrets), "--logfile", str(self.log),
              *(args or ("--nhelpers", "0"))],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=self.env())
+
+    def env(self) -> dict[str, str]:
+        """The environment of this daemon and its ``ipsec`` commands: our code, and ``pythonpath`` first."""
+        return dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, [*self.pythonpath, REPO])))
 
     def wait_initialized(self, timeout: float = 120.0) -> None:
         """Wait for the daemon's ``Pluto initialized`` line (``--nofork`` prints it once serving)."""
@@ -53,7 +57,7 @@ class Pluto:
 
     def ipsec(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(IPSEC + [args[0], "--rundir", str(self.rundir), *args[1:]], capture_output=True,
-                              text=True, timeout=timeout, env=dict(os.environ, PYTHONPATH=str(REPO)))
+                              text=True, timeout=timeout, env=self.env())
 
     def status(self) -> dict:
         result = self.ipsec("status", "--json")
