@@ -159,6 +159,16 @@ def test_trusted_public_keys_come_back_as_cryptography_keys(db: Path, tmp_path: 
     assert store.trusted_public_keys(db, "@north") == []
     with pytest.raises(ValueError):
         store.add_pubkey(db, "@west", "not a key")
+    manager = pluggy.PluginManager(hookspecs.PROJECT)  # and the daemon asks for them through the chain
+    manager.add_hookspecs(hookspecs)
+    manager.register(SqliteAuthSource(db), name=f"pluto.auth:{NAME}")
+    chain = AuthChain(manager.hook, (NAME,), [].append, timeout=5)
+    try:
+        (served,) = chain.public_keys(WEST, CONN)
+        assert served.public_bytes_raw() == key.public_bytes_raw()
+        assert chain.public_keys(IdSpec.parse("@north"), CONN) == []
+    finally:
+        chain.close()
 
 
 def test_the_command_line_normalizes_ids_and_never_prints_a_secret(

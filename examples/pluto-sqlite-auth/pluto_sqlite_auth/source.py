@@ -45,6 +45,14 @@ class SqliteAuthSource:
         return store.psk(self.path, local_id.text, remote_id.text if remote_id is not None else None)
 
     @hookimpl
+    def pluto_auth_public_keys(self, peer_id: IdSpec) -> list[Any] | None:
+        """The trusted public keys of ``peer_id`` (the ``pubkey`` table); its signature
+        must verify with one of them (``authby=rsasig``/``ecdsa``/``eddsa`` conns)."""
+        if self.path is None:
+            return None
+        return store.trusted_public_keys(self.path, peer_id.text) or None
+
+    @hookimpl
     def pluto_auth_authorize(self, peer_id: IdSpec, conn: EngineConn) -> str | None:
         """A conn with ``allowed`` rows admits only those peers. This fails closed: a
         database that cannot be read vetoes (pluto skips a source that raises, which

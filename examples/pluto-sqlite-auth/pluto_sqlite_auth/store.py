@@ -97,11 +97,8 @@ def public_key_pems(path: str | os.PathLike[str], peer_id: str) -> list[str]:
 
 
 def trusted_public_keys(path: str | os.PathLike[str], peer_id: str) -> list[PublicKeyTypes]:
-    """The trusted public keys of ``peer_id`` as ``cryptography`` public key objects.
-
-    pluto has no auth-source hook for public keys yet (``pluto_core.auth.hookspecs``
-    serves PSKs only), so the daemon does not ask for these; a source would serve them
-    from this function once such a hook exists."""
+    """The trusted public keys of ``peer_id`` as ``cryptography`` public key objects
+    (served through ``pluto_auth_public_keys``)."""
     keys = []
     for number, pem in enumerate(public_key_pems(path, peer_id), 1):
         try:
