@@ -348,7 +348,7 @@ def _showhostkey(args: list[str], prog: str, ipsecdir: Path) -> int:
     if verbose:
         print(f'{prog}: using nss directory "{nssdir}"', file=sys.stderr)
     db, _ = open_db(Path(nssdir), password, ipsecdir, prog)
-    keys = _keys(db, prog)
+    keys = [k for k in _keys(db, prog) if k.key_type in IPSECKEY_ALGORITHM]  # RSA and ECDSA, as Libreswan 4.10
     if op in ("list", "dump"):
         for index, listed in enumerate(keys, 1):
             print(list_line(index, listed))
