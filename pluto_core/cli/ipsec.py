@@ -263,6 +263,16 @@ def _addconn(args: list[str]) -> int:
     raise _ArgError("only 'ipsec addconn --checkconfig' is supported; use 'ipsec add NAME'")
 
 
+def _hostkey(verb: str) -> Callable[[list[str]], int]:
+    def run(args: list[str]) -> int:
+        # lazy: the NSS reader and its crypto only for these verbs
+        from pluto_core.cli import hostkey
+
+        return int(getattr(hostkey, verb)(args))
+
+    return run
+
+
 VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "pluto": (_pluto, "run the IKE daemon (see 'ipsec pluto --help')"),
     "add": (_conn_verb("add", "add"), "load conn NAME from the config file into pluto"),
@@ -289,6 +299,10 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "replace": (_replace, "delete conn NAME and load it again from the config file"),
     "auto": (_auto, "the older spelling: 'ipsec auto --up NAME' is 'ipsec up NAME' (--add, --delete, "
                     "--replace, --down, --route, --unroute, --status, --rereadsecrets, --listen)"),
+    "initnss": (_hostkey("initnss"), "create an empty NSS database [--nssdir DIR]"),
+    "checknss": (_hostkey("checknss"), "create the NSS database when it is missing [--nssdir DIR]"),
+    "newhostkey": (_hostkey("newhostkey"), "make an RSA or ECDSA host key in the NSS database (certutil)"),
+    "showhostkey": (_hostkey("showhostkey"), "list the NSS host keys or show one (--list, --left, --pem, ...)"),
 }
 VERBS_BY_NAME: dict[str, Callable[[list[str]], int]] = {name: entry[0] for name, entry in VERBS.items()}
 
