@@ -17,36 +17,21 @@ from typing import Any
 
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2 import acquire, stateless, timers
+from pluto_core.ikev2.dispatch import REQUESTS, RESPONSES, TIMERS
 from pluto_core.ikev2.enums import ExchangeType, exchange_name
 from pluto_core.ikev2.events import EVENT_CLASSES, ChildInfo, CryptoJob, Datagram, Event, ReviveDue
 from pluto_core.ikev2.message import Message, parse_message
 from pluto_core.ikev2.messages import Messages
 from pluto_core.ikev2.parse_error import ParseError
-from pluto_core.ikev2.payloads import Payload
 from pluto_core.ikev2.ports import Credentials, Extensions, KernelPort, NoExtensions
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
-from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, ike_rekey, liveness, rekey
+from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, rekey
 from pluto_core.ikev2.tasks.common import CreateCtx
 from pluto_core.ikev2.types import EngineConn
 
 __all__ = ["ChildInfo", "CryptoJob", "Datagram", "Engine", "Event"]
 
 REVIVE_DELAY = 5.0
-Handler = Callable[[Any, IkeSa, Message, list[Payload]], None]
-
-# What may arrive in which state (anything else is logged and dropped): requests...
-REQUESTS: dict[tuple[int, IkeState], Handler] = {
-    (ExchangeType.IKE_AUTH, IkeState.INIT_DONE): ike_auth.process_r,
-    (ExchangeType.INFORMATIONAL, IkeState.ESTABLISHED): delete.process_r,
-    (ExchangeType.CREATE_CHILD_SA, IkeState.ESTABLISHED): rekey.process_r,
-}
-# ... and responses to the requests we sent (IKE_SA_INIT's come unprotected: see _on_response)
-RESPONSES: dict[tuple[int, IkeState | None], Handler] = {
-    (ExchangeType.IKE_AUTH, IkeState.AUTH_SENT): ike_auth.process_i,
-    (ExchangeType.INFORMATIONAL, None): delete.process_i,  # in any state
-}
-
-
 class Engine(Messages):
     """All IKE SAs of one daemon."""
 
@@ -133,12 +118,7 @@ class Engine(Messages):
 
     def terminate(self, name: str) -> int:
         """Delete every IKE SA of conn ``name`` (and so their Child SAs); returns how many."""
-        count = 0
-        for sa in list(self.sas.values()):
-            if sa.conn is not None and sa.conn.name == name and sa.state != IkeState.DEAD:
-                delete.delete_ike_sa(self, sa, notify_peer=sa.state == IkeState.ESTABLISHED)
-                count += 1
-        return count
+        return delete.terminate(self, name)
 
     def acquire(self, sel_src: str, sel_dst: str) -> int | None:
         """The kernel saw traffic for a trap policy: initiate the ``auto=ondemand`` conn
@@ -185,27 +165,8 @@ class Engine(Messages):
                 self._on_timer(sa, timer, now)
 
     def _on_timer(self, sa: IkeSa, timer: timers.Timer, now: float) -> None:
-        """Hand a due timer to the task that owns it."""
-        if isinstance(timer, timers.RekeyChild | timers.ExpireChild):
-            child = next((c for c in sa.children if c.serial == timer.child), None)
-            if child is None or sa.state != IkeState.ESTABLISHED:
-                return
-            if isinstance(timer, timers.RekeyChild):
-                child_rekey.rekey_child(self, sa, child)
-            else:
-                delete.expire_child(self, sa, child)
-        elif isinstance(timer, timers.Retransmit):
-            liveness.on_retransmit(self, sa, timer, now)
-        elif isinstance(timer, timers.RekeyIke):
-            ike_rekey.rekey_ike(self, sa)
-        elif isinstance(timer, timers.ExpireIke):
-            delete.expire_ike(self, sa)
-        elif isinstance(timer, timers.HalfOpen):
-            ike_init.half_open_expired(self, sa, now)
-        elif isinstance(timer, timers.NatKeepalive):
-            liveness.on_keepalive(self, sa, now)
-        elif isinstance(timer, timers.Liveness):
-            liveness.on_liveness(self, sa, now)
+        """Hand a due timer to the task that owns it (``TIMERS``)."""
+        TIMERS[type(timer)](self, sa, timer, now)
 
     # ------------------------------------------------------------------ the SA table
 
@@ -323,6 +284,12 @@ class Engine(Messages):
         if payloads is None:
             return
         handler = REQUESTS.get((msg.exchange_type, sa.state))
+        if handler is None and sa.state == IkeState.AUTH_SENT and not sa.last_request:
+            # the peer is established and already asks something while we still check its
+            # IKE_AUTH answer (a lookup job): it retransmits, and by then we can answer
+            self.log.debug(f"{self.prefix(sa)} {exchange_name(msg.exchange_type)} request {msg.message_id} came "
+                           "while the IKE_AUTH response is being checked: dropped for now")
+            return
         if handler is None:
             self.log.log(f"{self.prefix(sa)} unexpected {exchange_name(msg.exchange_type)} request in state "
                          f"'{sa.state.value}': dropped")

@@ -130,12 +130,12 @@ PSK = Psks({frozenset(("@west", "@east")): b"a very secret pre-shared key"})
 
 
 def two_sides(west_conn: EngineConn, east_conn: EngineConn, psks: Psks = PSK, east_psks: Psks | None = None,
-              **east_kw: Any) -> tuple[Clock, Side, Side, dict[str, Side]]:
+              west_kw: dict[str, Any] | None = None, **east_kw: Any) -> tuple[Clock, Side, Side, dict[str, Side]]:
     """West (seed 1) and east (seed 2) on one virtual clock, each with its conn added;
-    ``east_kw`` are more Engine options for east (e.g. ``force_busy=True``).
+    ``east_kw`` are more Engine options for east (e.g. ``force_busy=True``), ``west_kw`` west's.
     Returns the clock, both sides and the ``sides`` that ``pump`` and ``advance`` take."""
     clock = Clock()
-    west = make_side(WEST_ADDR, 1, clock, psks)
+    west = make_side(WEST_ADDR, 1, clock, psks, **(west_kw or {}))
     east = make_side(EAST_ADDR, 2, clock, east_psks or psks, **east_kw)
     west.engine.add_conn(west_conn)
     east.engine.add_conn(east_conn)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pluto_core.ikev2.events import ChildUp, IkeFailed, IkeUp
 from pluto_core.ikev2.sa import IkeState
-from tests.engine.harness import PSK, Psks, conn_pair, deliver, pump, setup, two_sides
+from tests.engine.harness import PSK, Psks, advance, conn_pair, deliver, pump, setup, two_sides
 
 
 def test_a_veto_by_the_responders_port_refuses_the_peer_with_authentication_failed() -> None:
@@ -76,3 +76,24 @@ def test_no_psk_on_the_responder_is_refused_without_our_auth() -> None:
     pump(sides)
     assert "using authby=secret failed: no PSK for @east and @west: sending AUTHENTICATION_FAILED" in east.log.text()
     assert west.engine.ike_sas() == [] and east.engine.ike_sas() == []
+
+
+def test_a_request_that_comes_while_the_initiator_checks_the_answer_is_taken_when_retransmitted() -> None:
+    clock, west, east, sides = two_sides(*conn_pair(), west_kw={"offload_lookups": True})
+    west.engine.initiate("west-east")
+    for _ in range(2):  # IKE_SA_INIT both ways, then IKE_AUTH once west made its AUTH (a lookup job)
+        for job in west.engine.pop_jobs():
+            west.engine.job_done(job.id, job.fn(*job.args))
+        deliver(sides, west.engine.pop_datagrams())
+        deliver(sides, east.engine.pop_datagrams())
+    (job,) = west.engine.pop_jobs()  # checking east's IKE_AUTH answer
+    (child,) = east.kernel.installed.values()
+    east.engine.expire(child.inbound.spi, hard=False)  # east, established, asks to rekey at once
+    deliver(sides, east.engine.pop_datagrams())
+    assert "CREATE_CHILD_SA request 0 came while the IKE_AUTH response is being checked: dropped for now" \
+        in west.log.text()
+    assert "unexpected" not in west.log.text()
+    west.engine.job_done(job.id, job.fn(*job.args))
+    assert west.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    advance(clock, sides, 2)  # east retransmits its request; west answers it now
+    assert [type(ev) for ev in west.events].count(ChildUp) == 2  # the IKE_AUTH Child SA, then its rekey

@@ -117,3 +117,12 @@ def expire_child(engine: Services, sa: IkeSa, child: ChildSa, why: str = "Child 
     """Hard expiry: without a rekey the Child SA is deleted (RFC 7296 2.8)."""
     build_i_child(engine, sa, [child.spi_in])
     remove_child(engine, sa, child, why)
+
+
+def terminate(engine: Services, name: str) -> int:
+    """``ipsec down``: delete every IKE SA of conn ``name`` (and so its Child SAs), telling
+    the peer where the IKE SA is up; how many."""
+    doomed = [sa for sa in engine.ike_sas() if sa.conn is not None and sa.conn.name == name]
+    for sa in doomed:
+        delete_ike_sa(engine, sa, notify_peer=sa.state == IkeState.ESTABLISHED)
+    return len(doomed)
