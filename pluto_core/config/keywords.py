@@ -106,7 +106,7 @@ _SETUP: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("dnssec-anchors", VType.STRING, None, False, ()),
     ("dumpdir", VType.STRING, None, True, ()),
     ("ipsecdir", VType.STRING, "/etc/ipsec.d", True, ()),
-    ("nssdir", VType.STRING, "/var/lib/ipsec/nss", False, ()),
+    ("nssdir", VType.STRING, "/var/lib/ipsec/nss", True, ()),  # the nss auth source
     ("exampledir", VType.STRING, None, False, ("optarg",)),
     ("rundir", VType.STRING, None, True, ("optarg",)),
     ("logstderr", VType.BOOL, None, False, ("optarg",)),
