@@ -80,6 +80,3 @@ class NssSource:
                 self._broken = True
                 raise
         return self._db
-
-
-plugin = NssSource()
