@@ -64,7 +64,7 @@ class Options:
     ddos_mode: str = "auto"  # config setup ddos-mode= (auto, busy, unlimited); --force-busy means busy
     ddos_ike_threshold: int = 25000
     max_halfopen_ike: int = 50000
-    auth_sources: tuple[str, ...] = ("secrets",)  # config setup auth-sources=: asked in this order
+    auth_sources: tuple[str, ...] = ("secrets", "nss", "files")  # config setup auth-sources=: asked in this order
     auth_timeout: int = 10  # config setup auth-timeout=: seconds a source may take to answer
     crl_strict: bool = False
     crlcheckinterval: int = 0
@@ -206,8 +206,8 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
         OptionSpec("--secretsfile", "GLOB", f"secrets file(s), a shell glob (default {DEFAULT_SECRETS})"),
         OptionSpec("--ipsecdir", "DIRNAME", f"directory of additional configuration (default {DEFAULT_IPSECDIR}); "
                    "must exist when given; config 'include /etc/ipsec.d/...' lines read from it"),
-        OptionSpec("--nssdir", "DIRNAME", f"NSS trust store directory (default {DEFAULT_NSSDIR})",
-                   not_acted="recorded; certificates are not used yet"),
+        OptionSpec("--nssdir", "DIRNAME", f"NSS database directory: host keys by CKAID for the nss auth "
+                   f"source (default {DEFAULT_NSSDIR}); certificates are not used yet"),
         OptionSpec("--coredir", "DIRNAME", "working directory of the daemon, where a crash dump "
                    "(pluto-crash.txt, Python's faulthandler) is written (default: the rundir)"),
     )),

@@ -16,7 +16,7 @@ from typing import Any
 from pluto_core.ikev2.types import EngineConn, IdSpec
 
 GROUP = "pluto.auth"  # the entry-point group of auth sources
-DEFAULT_SOURCES = ("secrets",)
+DEFAULT_SOURCES = ("secrets", "nss", "files")
 DEFAULT_TIMEOUT = 10.0
 
 

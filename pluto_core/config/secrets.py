@@ -1,10 +1,11 @@
-"""ipsec.secrets: PSK, PPKS, XAUTH, RSA and ECDSA entries, and the best-match PSK lookup.
+"""ipsec.secrets: PSK, PPKS, XAUTH, RSA, ECDSA and EDDSA entries, and the best-match PSK lookup.
 
 Grammar (ipsec.secrets(5)): an entry starts in the first column and continues on indented
 lines; it is a list of indices (IDs: ``@fqdn``, an address, ``%any``, a quoted DN or IPv6
 address), a ``:`` followed by blank, then ``PSK "..."`` / ``PSK 0x..`` / ``PSK 0s..`` /
 ``PPKS "id" "..."`` / ``XAUTH "..."`` / ``RSA { ... }`` / ``RSA name ["password"]`` /
-``ECDSA name``. ``include`` takes a glob relative to the including file.
+``ECDSA name`` / ``EDDSA name`` (a name: an NSS nickname, or a key file for the ``files``
+auth source). ``include`` takes a glob relative to the including file.
 
 Secrets are ``Secret`` objects whose ``repr``/``str`` never show the bytes: no error, warning
 or log line can leak one by formatting it.
@@ -67,13 +68,13 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class SecretEntry:
-    """One entry. ``kind`` is PSK, PPKS, XAUTH, RSA or ECDSA."""
+    """One entry. ``kind`` is PSK, PPKS, XAUTH, EAP, RSA, ECDSA or EDDSA."""
 
     ids: tuple[Identity, ...]
     kind: str
     secret: Secret | None = None
     ppk_id: str | None = None  # PPKS
-    key_name: str | None = None  # RSA/ECDSA by NSS nickname or file
+    key_name: str | None = None  # RSA/ECDSA/EDDSA by NSS nickname or file
     rsa_fields: tuple[tuple[str, Secret], ...] = ()  # RSA { Modulus: ... } blocks
     file: str = ""
     line: int = 0
@@ -261,7 +262,7 @@ def _entry(text: str, file: str, line: int) -> SecretEntry:
                 raise ValueError('PPKS takes a quoted PPK ID and a secret')
             return SecretEntry(tuple(ids), kind, Secret(decode_secret(args[1])), ppk_id=args[0][1:-1],
                                file=file, line=line)
-        if kind in ("RSA", "ECDSA"):
+        if kind in ("RSA", "ECDSA", "EDDSA"):
             if args and args[0] == "{":
                 if args[-1] != "}":
                     raise ValueError(f"{kind} {{ block is not closed")
@@ -297,6 +298,8 @@ def _rsa_block(tokens: list[str]) -> tuple[tuple[str, Secret], ...]:
         if not name.endswith(":") or i + 1 >= len(tokens):
             raise ValueError("RSA block lines are 'Name: value'")
         value = tokens[i + 1]
+        if value[:2].lower() == "0x" and len(value.replace("_", "")) % 2:
+            value = "0x0" + value[2:]  # a number: 0x10001 is 0x010001
         try:
             data = decode_secret(value)
         except ValueError:

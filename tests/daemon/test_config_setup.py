@@ -127,7 +127,34 @@ def test_auth_sources_name_the_sources_asked_and_an_unknown_one_stops_start_up(e
     env.config.write_text("config setup\n\tauth-sources=secrets,ldap-store\n")
     result = env.run("--nofork")
     assert result.returncode == 1
-    assert "auth-sources: no auth source 'ldap-store' is installed (installed: secrets)" in result.stderr
+    assert "auth-sources: no auth source 'ldap-store' is installed (installed: files, nss, secrets)" in result.stderr
     env.config.write_text("config setup\n\tauth-sources=\"secrets secrets\"\n")
     result = env.run("--nofork")
     assert result.returncode == 1 and "an auth source is named twice" in result.stderr
+
+
+def test_default_auth_sources_start_without_an_nss_database_and_load_key_files(env: Env) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pluto_core.ikev2.crypto import pubkeys
+
+    ipsecdir = env.root / "ipsec.d"
+    (ipsecdir / "private").mkdir(parents=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    (ipsecdir / "private" / "east.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    secrets = env.root / "ipsec.secrets"
+    secrets.write_text('@east @west : PSK "x"\n@east : ECDSA east.pem\n: RSA missing.pem\n')
+    secrets.chmod(0o600)
+    env.config.write_text("config setup\n\tlogtime=no\n")
+    proc = env.start_nofork("--logfile", str(env.logfile), "--ipsecdir", str(ipsecdir),
+                            "--nssdir", str(env.root / "no-such-nss"))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    text = env.log_text()
+    assert "auth sources: secrets, nss, files" in text
+    assert (f"{secrets}:2: loaded ECDSA private key from '{ipsecdir}/private/east.pem', "
+            f"ckaid {pubkeys.ckaid_hex(key.public_key())}") in text
+    assert f"{secrets}:3: RSA private key file '{ipsecdir}/private/missing.pem': cannot read" in text
+    assert text.count("missing.pem") == 1

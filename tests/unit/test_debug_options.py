@@ -121,8 +121,8 @@ def test_not_acted_marks_of_options_and_setup_keywords_agree() -> None:
 
 def test_startup_notices_follow_the_table() -> None:
     not_acted = [spec for _, group in OPTION_TABLE for spec in group if spec.not_acted]
-    assert {s.flag for s in not_acted} >= {"--crl-strict", "--nssdir", "--virtual-private", "--statsbin"}
-    args = {"--crl-strict": [], "--nssdir": ["/n"], "--virtual-private": ["%v4:10.0.0.0/8"],
+    assert {s.flag for s in not_acted} >= {"--crl-strict", "--virtual-private", "--statsbin"}
+    args = {"--crl-strict": [], "--virtual-private": ["%v4:10.0.0.0/8"],
             "--statsbin": ["/s"], "--crlcheckinterval": ["5"], "--secctx-attr-type": ["32001"],
             "--efence-protect": [], "--log-no-audit": []}
     assert set(args) == {s.flag for s in not_acted}
