@@ -7,7 +7,8 @@ for sites without an NSS database.
     : ECDSA east-ec.der
     : EDDSA east-ed25519.pem "passphrase"
 
-A relative path is taken from ``<ipsecdir>/private/`` (``/etc/ipsec.d/private/``, where
+A bare name (``: RSA east``) is Libreswan's NSS nickname and not read here; a relative
+path is taken from ``<ipsecdir>/private/`` (``/etc/ipsec.d/private/``, where
 strongSwan keeps its private keys too). PEM (PKCS#8, PKCS#1, SEC1) or DER; an encrypted PEM
 needs the password after the path. Files are read once per load; one that cannot be read,
 decrypted or is not a key of the entry's kind is logged once with the entry's file:line and
@@ -45,6 +46,15 @@ class KeyFileError(Exception):
 def key_path(name: str, ipsecdir: str) -> str:
     """Where the file named in an entry is: an absolute path as is, else under ``<ipsecdir>/private``."""
     return name if os.path.isabs(name) else os.path.join(ipsecdir, "private", name)
+
+
+KEY_FILE_SUFFIXES = (".pem", ".der", ".key", ".p8", ".pk8")
+
+
+def names_a_file(name: str) -> bool:
+    """``/etc/ipsec.d/private/east.pem``, ``keys/east.der``, ``east.pem``: a file; ``east``
+    alone is what Libreswan's ``: RSA east`` means, an NSS nickname, left to the NSS store."""
+    return "/" in name or name.lower().endswith(KEY_FILE_SUFFIXES)
 
 
 def read_private_key(path: str, password: bytes | None) -> PrivateKeyTypes:
@@ -110,8 +120,8 @@ class FilesSource:
         assert self.ipsecdir is not None
         held = []
         for entry in secrets.entries:
-            if entry.kind not in ALL_KINDS or entry.key_name is None:
-                continue
+            if entry.kind not in ALL_KINDS or entry.key_name is None or not names_a_file(entry.key_name):
+                continue  # a bare name is Libreswan's NSS nickname, not ours to read
             where = f"{entry.file}:{entry.line}"
             try:
                 path, signer = entry_key(entry, self.ipsecdir)

@@ -144,11 +144,11 @@ class Daemon:
         if opts.listen:
             self.log.log(f"IKE listen address restricted to {opts.listen} (--listen)")
         self.auth = self._auth_chain()
-        self._load_secrets()
-        try:
+        try:  # before the secrets: a source learns its paths (ipsecdir, nssdir) here
             self.plugins.hook.pluto_startup(options=opts, log=self.log)
         except Exception as exc:
             raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
+        self._load_secrets()
         self.ike = IkeHost(opts, self.log, self.kernel, self.auth, self.pool, hook=self.plugins.hook)
         self.ike.listeners.append(self.names.on_event)  # revivals: the peer's host name resolved anew first
         self.register_commands(self)  # before bind: no request finds a command missing
