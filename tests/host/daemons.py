@@ -80,21 +80,27 @@ class Pluto:
         return self.proc.returncode
 
 
-def west_east_conf(conn: str, *keywords: str, rightsubnet: str | None = EAST_NET) -> str:
-    """Our ``ipsec.conf``: ``config setup`` with ``logtime=no``, then ``conn CONN`` from west (left) to
-    east (right) with their IDs and inside subnets (``rightsubnet=None`` leaves east's out) and a PSK,
-    then ``keywords`` (``"auto=add"``, ...), one a line."""
-    lines = [f"left={WEST_IP}", "leftid=@west", f"leftsubnet={WEST_NET}", f"right={EAST_IP}", "rightid=@east",
-             *([f"rightsubnet={rightsubnet}"] if rightsubnet is not None else []), "authby=secret", *keywords]
-    return f"config setup\n\tlogtime=no\n\nconn {conn}\n" + "".join(f"\t{line}\n" for line in lines)
+def west_east_conf(conn: str, *keywords: str, rightsubnet: str | None = EAST_NET, authby: str | None = "secret",
+                   setup: tuple[str, ...] = (), leftid: str | None = "@west", rightid: str | None = "@east") -> str:
+    """Our ``ipsec.conf``: ``config setup`` with ``logtime=no`` and ``setup`` (``"nssdir=..."``), then
+    ``conn CONN`` from west (left) to east (right) with their IDs and inside subnets (``rightsubnet=None``
+    leaves east's out) and ``authby=`` (a PSK by default; None, here and for the IDs: no such line), then ``keywords``
+    (``"auto=add"``, ...), one a line."""
+    lines = [f"left={WEST_IP}", *([f"leftid={leftid}"] if leftid is not None else []), f"leftsubnet={WEST_NET}",
+             f"right={EAST_IP}", *([f"rightid={rightid}"] if rightid is not None else []),
+             *([f"rightsubnet={rightsubnet}"] if rightsubnet is not None else []),
+             *([f"authby={authby}"] if authby is not None else []), *keywords]
+    head = "".join(f"\t{line}\n" for line in ("logtime=no", *setup))
+    return f"config setup\n{head}\nconn {conn}\n" + "".join(f"\t{line}\n" for line in lines)
 
 
 def write_conf(directory: Path, conf: str, psk: str = "host tier test key, not secret",
-               name: str = "ipsec") -> tuple[Path, Path]:
-    """``NAME.conf`` and a 0600 ``NAME.secrets`` holding the @west/@east PSK."""
+               name: str = "ipsec", extra_secrets: str = "") -> tuple[Path, Path]:
+    """``NAME.conf`` and a 0600 ``NAME.secrets`` holding the @west/@east PSK, then ``extra_secrets``
+    (``": RSA /path/key.pem\\n"``)."""
     config = directory / f"{name}.conf"
     config.write_text(conf)
     secrets = directory / f"{name}.secrets"
-    secrets.write_text(f'@west @east : PSK "{psk}"\n')
+    secrets.write_text(f'@west @east : PSK "{psk}"\n{extra_secrets}')
     secrets.chmod(0o600)
     return config, secrets

@@ -5,6 +5,7 @@ recipe in ../shared/lab/README.md (Debian packages; Libreswan unpacked in /opt/l
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from tests.netns import wait_for
 
 LIBRESWAN_ROOT = Path(os.environ.get("LIBRESWAN_ROOT", "/opt/libreswan"))
 LSW = LIBRESWAN_ROOT / "usr/libexec/ipsec"
+LSW_IPSEC = LIBRESWAN_ROOT / "usr/sbin/ipsec"
 CHARON = Path("/usr/lib/ipsec/charon")
 PSK = "host-interop-psk-not-secret-0123456789"
 
@@ -50,31 +52,62 @@ conn {name}
 """
 
 
+def libreswan_ipsec(*args: str) -> subprocess.CompletedProcess[str]:
+    """Libreswan's own ``ipsec`` (``newhostkey``, ``showhostkey``, ...) from /opt: its wrapper finds
+    the helpers through IPSEC_EXECDIR/IPSEC_SBINDIR. Fails on a non-zero exit."""
+    env = dict(os.environ, IPSEC_EXECDIR=str(LSW), IPSEC_SBINDIR=str(LSW_IPSEC.parent))
+    done = subprocess.run([str(LSW_IPSEC), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"ipsec {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done
+
+
 @dataclass
 class Libreswan:
     ns: str
     root: Path
+    nssdir: Path | None = None  # default ROOT/nss; start() makes it unless it holds a database already
 
     @property
     def ctl(self) -> Path:
         return self.root / "run" / "pluto.ctl"
+
+    @property
+    def nss(self) -> Path:
+        return self.nssdir or self.root / "nss"
+
+    def init_nss(self) -> None:
+        """An empty NSS database (no password) unless there is one: keys can go in before start()."""
+        self.nss.mkdir(parents=True, exist_ok=True)
+        if not (self.nss / "cert9.db").exists():
+            subprocess.run(["certutil", "-N", "-d", f"sql:{self.nss}", "--empty-password"], check=True,
+                           capture_output=True)
+
+    def newhostkey(self, *args: str) -> str:
+        """Libreswan's ``ipsec newhostkey`` in this peer's database (made first if need be): the CKAID."""
+        self.init_nss()
+        done = libreswan_ipsec("newhostkey", "--nssdir", str(self.nss), *args)
+        match = re.search(r"CKAID ([0-9a-f]{40})", done.stdout + done.stderr)  # 4.10 says it on stderr
+        assert match, done.stdout + done.stderr
+        return match.group(1)
+
+    def showhostkey(self, *args: str) -> str:
+        return libreswan_ipsec("showhostkey", "--nssdir", str(self.nss), *args).stdout
 
     def whack(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(LSW / "whack"), "--ctlsocket", str(self.ctl), *args], capture_output=True,
                               text=True, timeout=timeout)
 
     def start(self, config: Path, secrets: Path) -> None:
-        for sub in ("run", "nss", "ipsec.d"):
+        for sub in ("run", "ipsec.d"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        subprocess.run(["certutil", "-N", "-d", f"sql:{self.root / 'nss'}", "--empty-password"], check=True,
-                       capture_output=True)
+        self.init_nss()
         self.config = config
         # pluto wants its compiled-in /usr/libexec/ipsec/addconn: bind Libreswan's libexec over
         # /usr/libexec in the private mount namespace `ip netns exec` makes (lab pitfall 2).
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.ns, "sh", "-c", 'mount --bind "$0" /usr/libexec && exec "$@"',
              str(LSW.parent), str(LSW / "pluto"), "--nofork", "--config", str(config), "--secretsfile",
-             str(secrets), "--nssdir", str(self.root / "nss"), "--rundir", str(self.root / "run"),
+             str(secrets), "--nssdir", str(self.nss), "--rundir", str(self.root / "run"),
              "--ipsecdir", str(self.root / "ipsec.d"), "--dumpdir", str(self.root / "run"),
              "--logfile", str(self.root / "pluto.log"), "--no-dnssec"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -123,7 +156,7 @@ curve25519 kernel-netlink socket-default vici
 \t}
 }
 swanctl {
-\tload = pem pkcs1 x509 revocation constraints pubkey openssl random
+\tload = pem pkcs1 pkcs8 x509 revocation constraints pubkey openssl random
 }
 """
 
@@ -165,11 +198,17 @@ secrets {{
 
 @dataclass
 class Strongswan:
+    """charon, and swanctl with ROOT as its swanctl directory. ``swanctl --load-all --file F``
+    reads only the conns and secrets from F: it loads credentials from the subdirectories of
+    $SWANCTL_DIR (compiled in: /etc/swanctl, the host's), so SWANCTL_DIR=ROOT: private keys in
+    ROOT/private (any type; ROOT/rsa, ROOT/ecdsa, ROOT/pkcs8 too), ``pubkeys = x.pem`` from
+    ROOT/pubkey. Directories that do not exist are reported on stdout and skipped."""
+
     ns: str
     root: Path
 
     def swanctl(self, command: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, STRONGSWAN_CONF=str(self.root / "strongswan.conf"))
+        env = dict(os.environ, STRONGSWAN_CONF=str(self.root / "strongswan.conf"), SWANCTL_DIR=str(self.root))
         return subprocess.run(["swanctl", command, "--uri", f"unix://{self.root / 'run' / 'charon.vici'}", *args],
                               capture_output=True, text=True, timeout=timeout, env=env)
 

@@ -115,13 +115,15 @@ def _alg_id(oid: bytes, params: bytes | None) -> bytes:
 
 
 def _pss_alg_id(hash_oid: bytes, salt: int) -> bytes:
-    """RSASSA-PSS AlgorithmIdentifier shaped as RFC 7427 A.4.3: hash and MGF1 hash with NULL
-    parameters, explicit saltLength and trailerField 1 (RFC 4055 3.1 params, explicit tags)."""
+    """RSASSA-PSS AlgorithmIdentifier as RFC 7427 A.4.3 shapes it (hash and MGF1 hash with NULL
+    parameters, explicit saltLength; RFC 4055 3.1 params, explicit tags) but in DER: trailerField
+    1 is its DEFAULT, so it is left out (X.690 11.5). Libreswan 4.10 compares these octets
+    exactly and refuses A.4.3's explicit trailer ("no acceptable ECDSA/RSA-PSS ASN.1 signature
+    hash proposal"); both forms are accepted from a peer (``_parse_pss``)."""
     hash_alg = _alg_id(hash_oid, _NULL_DER)
     params = (_der(0xA0, hash_alg)
               + _der(0xA1, _alg_id(OID_MGF1, hash_alg))
-              + _der(0xA2, _der(_INT, bytes((salt,))))
-              + _der(0xA3, _der(_INT, b"\x01")))
+              + _der(0xA2, _der(_INT, bytes((salt,)))))
     return _alg_id(OID_RSASSA_PSS, _der(_SEQ, params))
 
 
@@ -165,7 +167,7 @@ RSA_PKCS1_SHA384: Final = Scheme("RSA PKCS#1 v1.5 with SHA2_384", "rsa", HASH_SH
 RSA_PKCS1_SHA512: Final = Scheme("RSA PKCS#1 v1.5 with SHA2_512", "rsa", HASH_SHA2_512,
                                  _alg_id(_PKCS1 + b"\x0d", _NULL_DER))
 # RFC 7427 A.4.3 (SHA-256), and the same shape for SHA-384/512: MGF1 with the same hash,
-# salt as long as the hash (RFC 8247 3.2), trailer 1.
+# salt as long as the hash (RFC 8247 3.2), trailer 1 (left out: DER, as Libreswan sends it).
 RSA_PSS_SHA256: Final = Scheme("RSASSA-PSS with SHA2_256", "rsa", HASH_SHA2_256, _pss_alg_id(OID_SHA256, 32), True)
 RSA_PSS_SHA384: Final = Scheme("RSASSA-PSS with SHA2_384", "rsa", HASH_SHA2_384, _pss_alg_id(OID_SHA384, 48), True)
 RSA_PSS_SHA512: Final = Scheme("RSASSA-PSS with SHA2_512", "rsa", HASH_SHA2_512, _pss_alg_id(OID_SHA512, 64), True)
