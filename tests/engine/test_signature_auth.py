@@ -5,6 +5,7 @@ how each failure is refused."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from typing import Any
 
 import pytest
@@ -142,3 +143,81 @@ def test_psk_conns_do_not_announce_signature_hashes() -> None:
     (request,) = west.engine.pop_datagrams()
     notifies = [p.type for p in parse_message(request.data).payloads if isinstance(p, Notify)]
     assert NotifyType.SIGNATURE_HASH_ALGORITHMS not in notifies
+
+
+class TokenSigner:
+    """A third-party ``Signer`` (a token's key never leaves it): not a ``KeySigner``."""
+
+    def __init__(self, key: Any, broken: bool = False) -> None:
+        self._inner, self.broken = KeySigner(key), broken
+
+    def schemes(self) -> Any:
+        return self._inner.schemes()
+
+    def public_key(self) -> Any:
+        return self._inner.public_key()
+
+    def sign(self, scheme: Any, data: bytes) -> bytes:
+        if self.broken:
+            raise RuntimeError("the token was removed")
+        return self._inner.sign(scheme, data)
+
+
+def offloaded(east_signer: Any, east_trusts: Any = None) -> tuple[Any, Any, list[tuple[str, str]]]:
+    """rsasig both ways; east hands out every job as the daemon does (lookups to a thread,
+    crypto to ``--nhelpers`` processes) and runs them here: a crypto job's function and
+    arguments go through pickle, as they do to a helper process. Returns the jobs east ran."""
+    w, e = conn_pair()
+    w = dataclasses.replace(w, local_auth="rsasig", remote_auth="rsasig", remote_keys=(RSA_E.public_key(),))
+    e = dataclasses.replace(e, local_auth="rsasig", remote_auth="rsasig",
+                            remote_keys=(east_trusts or RSA_W.public_key(),))
+    _clock, west, east, sides = two_sides(w, e, psks=Psks({}, signers={"@west": KeySigner(RSA_W)}),
+                                          east_psks=Psks({}, signers={"@east": east_signer}),
+                                          offload_jobs=True, offload_lookups=True)
+    ran: list[tuple[str, str]] = []
+    west.engine.initiate("west-east")
+    for _ in range(20):
+        pump(sides)
+        jobs = east.engine.pop_jobs()
+        if not jobs:
+            break
+        for job in jobs:
+            ran.append((job.kind, job.fn.__name__))
+            fn, args = pickle.loads(pickle.dumps((job.fn, job.args))) if job.kind == "crypto" else (job.fn, job.args)
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                result = exc
+            east.engine.job_done(job.id, result)
+    return west, east, ran
+
+
+def test_our_signature_is_a_crypto_job_for_the_helper_processes() -> None:
+    west, east, ran = offloaded(KeySigner(RSA_E))
+    assert west.engine.ike_sas()[0].state == east.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    auth_jobs = ran[ran.index(("lookup", "find")):]
+    assert auth_jobs == [("lookup", "find"), ("crypto", "sign_portable")]
+    assert "PortableKey()" == repr(KeySigner(RSA_E).portable())  # the DER never shows
+
+
+def test_a_third_party_signer_signs_on_a_lookup_thread_not_in_a_helper() -> None:
+    west, east, ran = offloaded(TokenSigner(RSA_E))
+    assert west.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    assert ran[ran.index(("lookup", "find")):] == [("lookup", "find"), ("lookup", "make_auth")]
+
+
+def test_a_peer_that_fails_authentication_costs_no_signature() -> None:
+    other = rsa.generate_private_key(65537, 2048)
+    _west, east, ran = offloaded(KeySigner(RSA_E), east_trusts=other.public_key())
+    assert ran[-1] == ("lookup", "find") and ("crypto", "sign_portable") not in ran
+    assert "using authby=rsasig failed: bad signature (1 trusted key): sending AUTHENTICATION_FAILED" \
+           in east.log.text()
+
+
+def test_a_signer_that_fails_answers_authentication_failed_and_names_why() -> None:
+    west, east, ran = offloaded(TokenSigner(RSA_E, broken=True))
+    assert ("lookup", "make_auth") in ran
+    assert "signing with digital-signature RSASSA-PSS with SHA2_512 failed: RuntimeError: the token was removed: " \
+           "sending AUTHENTICATION_FAILED" in east.log.text()
+    assert east.engine.ike_sas() == [] and west.engine.ike_sas() == []
+    assert not east.kernel.installed and not west.kernel.installed

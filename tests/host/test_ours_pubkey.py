@@ -73,7 +73,8 @@ def test_rsa_keys_from_pem_files(netns_pair: Pair, tmp_path: Path, stop_all: lis
                   f"rightrsasigkey={pubkeys.encode_rsasigkey(east_key.public_key())}")
     west, east = start_pair(netns_pair, tmp_path, config,
                             f"@west : RSA {pem_file(tmp_path / 'west.pem', west_key)}\n",
-                            f"@east : RSA {pem_file(tmp_path / 'east.pem', east_key)}\n")
+                            f"@east : RSA {pem_file(tmp_path / 'east.pem', east_key)}\n",
+                            west_args=("--nhelpers", "1"), east_args=("--nhelpers", "1"))  # signing in a helper
     stop_all += [west, east]
     up = west.ipsec("up", "west-east")
     assert "sent IKE_AUTH request to 192.0.2.2:UDP/500 with digital-signature RSASSA-PSS with SHA2_512 and " \
@@ -84,6 +85,7 @@ def test_rsa_keys_from_pem_files(netns_pair: Pair, tmp_path: Path, stop_all: lis
            "RSASSA-PSS with SHA2_512 digital signature" in east.log_text()
     assert [sa["peer_id"] for sa in east.status()["ike_sas"]] == ["@west"]
     assert "loaded RSA private key from" in west.log_text()
+    assert "starting 1 helper process for crypto jobs" in east.log_text()  # east's signature was made there
     for pluto in (west, east):  # no key material in any log
         text = pluto.log_text()
         assert "PRIVATE KEY" not in text and str(west_key.private_numbers().d)[:20] not in text

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol, cast, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
@@ -425,12 +425,22 @@ class KeySigner:
 
     key: PrivateKeyTypes = field(repr=False)
     kind: KeyKind = field(init=False)
+    _portable: PortableKey | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         kind, private = _classify(self.key)
         if kind is None or not private:
             raise KeyMismatch(f"{type(self.key).__name__} cannot sign (an RSA, ECDSA or EdDSA private key can)")
         object.__setattr__(self, "kind", kind)
+
+    def portable(self) -> PortableKey:
+        """The key as it travels to a ``--nhelpers`` process (made once, then kept)."""
+        if self._portable is None:
+            der = self.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption())
+            object.__setattr__(self, "_portable", PortableKey(der))
+        assert self._portable is not None
+        return self._portable
 
     def schemes(self) -> frozenset[Scheme]:
         return schemes_for(self.kind)
@@ -450,6 +460,36 @@ class KeySigner:
             assert h is not None
             return cast(ec.EllipticCurvePrivateKey, self.key).sign(data, ec.ECDSA(h))
         return cast(ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey, self.key).sign(data)
+
+
+@dataclass(frozen=True, slots=True)
+class PortableKey:
+    """A built-in signer's private key as PKCS#8 DER: what a signing job carries to a
+    ``--nhelpers`` process (a pipe to our own forked helper; never shown in ``repr``).
+    A third-party ``Signer`` has none: its key need not leave it, and it signs on a thread."""
+
+    der: bytes = field(repr=False)
+
+
+_HELPER_KEYS: dict[bytes, KeySigner] = {}  # per process: a helper parses each key once
+_HELPER_KEYS_MAX: Final = 64
+
+
+def sign_portable(key: PortableKey, method: int, octets: bytes, scheme: Scheme | None) -> bytes:
+    """``make_auth`` with a ``PortableKey``: the signing job a ``--nhelpers`` process runs."""
+    signer = _HELPER_KEYS.get(key.der)
+    if signer is None:
+        if len(_HELPER_KEYS) >= _HELPER_KEYS_MAX:
+            _HELPER_KEYS.clear()
+        # the key was checked when its source loaded it; RSA's check costs more than a signature
+        loaded = serialization.load_der_private_key(key.der, None, unsafe_skip_rsa_key_validation=True)
+        signer = _HELPER_KEYS[key.der] = KeySigner(loaded)
+    return make_auth(signer, method, octets, scheme)
+
+
+def portable(signer: Signer) -> PortableKey | None:
+    """The key a signing job may carry to a helper process (None: sign where the signer is)."""
+    return signer.portable() if isinstance(signer, KeySigner) else None
 
 
 def _check_kind(scheme: Scheme, kind: str) -> None:

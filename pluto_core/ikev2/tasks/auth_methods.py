@@ -2,8 +2,7 @@
 make our AUTH payload and check the peer's, with credentials from the port.
 
 ``make`` and ``check`` run inside the IKE_AUTH lookup job (the daemon runs it on a
-thread: a credential source may wait on a store, and an RSA signature costs a
-millisecond), so they take only immutable inputs: the signed octets (computed on the
+thread: a credential source may wait on a store), so they take only immutable inputs: the signed octets (computed on the
 loop by ``ike_auth.signed_data``) and an :class:`AuthContext`.
 """
 
@@ -37,11 +36,23 @@ class AuthContext:
 
 
 @dataclass(frozen=True, slots=True)
-class Made:
-    """Our AUTH payload and how the log lines name it."""
+class ToSign:
+    """A signature still to make: a job of its own after the lookup (``ike_auth.sign``)."""
 
-    payload: Authentication
+    signer: sig.Signer
+    method: int
+    scheme: sig.Scheme | None  # None: a legacy method fixes it
+    octets: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Made:
+    """Our AUTH payload and how the log lines name it; a signature method leaves the
+    payload to ``to_sign`` (signing is a crypto job of its own)."""
+
+    payload: Authentication | None
     text: str  # "shared-key-mac", "digital-signature RSASSA-PSS with SHA2_512"
+    to_sign: ToSign | None = None
 
 
 class Authenticator(Protocol):
@@ -53,7 +64,8 @@ class Authenticator(Protocol):
 
     def make(self, credentials: Credentials, conn: EngineConn, peer: IdSpec | None, octets: bytes,
              ctx: AuthContext) -> Made | None:
-        """Our AUTH (None: we hold no credential). ``SignatureError``: none fits the peer."""
+        """Our AUTH (None: we hold no credential), or what to sign for it (``Made.to_sign``).
+        ``SignatureError``: none fits the peer."""
         ...
 
     def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
@@ -141,9 +153,9 @@ class SignatureAuth:
         if _FAMILY_OF_KIND[kind] not in self.families:
             raise sig.KeyMismatch(f"our key is {kind.upper()}, but the conn signs with {self.text}")
         method, scheme = sig.choose_auth(signer.public_key(), ctx.peer_hashes, available=signer.schemes())
-        data = sig.make_auth(signer, method, octets, scheme if method == sig.AUTH_DIGITAL_SIGNATURE else None)
         how = f"digital-signature {scheme}" if method == sig.AUTH_DIGITAL_SIGNATURE else f"{scheme} (method {method})"
-        return Made(Authentication(method, data), how)
+        return Made(None, how, ToSign(signer, method, scheme if method == sig.AUTH_DIGITAL_SIGNATURE else None,
+                                      octets))
 
     def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
               octets: bytes, ctx: AuthContext) -> str:

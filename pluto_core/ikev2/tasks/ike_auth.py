@@ -2,14 +2,15 @@
 uniqueids; the Child SA it carries is ``child_create``'s.
 
 Authentication is one step per message: the signed octets are computed here, and one
-``lookup`` job (the daemon runs it off its loop: a source may be a network store, a
-signature costs a millisecond) makes our AUTH, checks the peer's and asks the port's
-``authorize`` (:func:`find`). The methods are ``auth_methods.AUTH_METHODS``; another
+``lookup`` job (the daemon runs it off its loop: a source may be a network store) finds
+our credential, checks the peer's AUTH and asks the port's ``authorize`` (:func:`find`);
+a signature of ours is then a crypto job of its own (:func:`sign`: the ``--nhelpers``
+pool, like DH). The methods are ``auth_methods.AUTH_METHODS``; another
 plugs in there without touching the exchange."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pluto_core.ikev2.crypto import psk_auth, signed_octets
@@ -117,16 +118,47 @@ def lookup(engine: Services, sa: IkeSa, conn: EngineConn, mine: Mine | None, the
         if sa.state == IkeState.DEAD:
             return
         if isinstance(result, Exception):
-            answering, sa.working_on = sa.working_on, -1
-            why = f"credential lookup failed: {result.__class__.__name__}: {result}"
-            if answering >= 0:
-                engine.log.log(f"{engine.prefix(sa)} {why}: sending AUTHENTICATION_FAILED")
-                engine.send_response(sa, ExchangeType.IKE_AUTH, answering, [Notify(NotifyType.AUTHENTICATION_FAILED)])
-            fail_ike(engine, sa, why, delete=sa.initiator and sa.state == IkeState.AUTH_SENT)
+            _job_failed(engine, sa, "credential lookup", result)
+            return
+        ours = result.ours
+        if ours is not None and ours.to_sign is not None and result.failure is None and result.veto is None:
+            sign(engine, sa, result, then)  # a peer that failed is refused unsigned: no RSA for forged AUTHs
             return
         then(result)
 
     engine.submit_job(find, (engine.credentials, conn, mine, theirs, context(sa)), done, kind="lookup")
+
+
+def sign(engine: Services, sa: IkeSa, found: Found, then: Any) -> None:
+    """Our signature, a job of its own: a built-in key signs as a crypto job (on a
+    ``--nhelpers`` process, like DH), a third-party signer on a lookup thread (its key
+    need not leave it); then ``then(found)`` with our AUTH payload in."""
+    assert found.ours is not None and found.ours.to_sign is not None
+    made, todo = found.ours, found.ours.to_sign
+
+    def signed(result: Any) -> None:
+        if sa.state == IkeState.DEAD:
+            return
+        if isinstance(result, Exception):
+            _job_failed(engine, sa, f"signing with {made.text}", result)
+            return
+        then(replace(found, ours=Made(Authentication(todo.method, result), made.text)))
+
+    key = sig.portable(todo.signer)
+    if key is not None:
+        engine.submit_job(sig.sign_portable, (key, todo.method, todo.octets, todo.scheme), signed)
+    else:
+        engine.submit_job(sig.make_auth, (todo.signer, todo.method, todo.octets, todo.scheme), signed, kind="lookup")
+
+
+def _job_failed(engine: Services, sa: IkeSa, what: str, exc: Exception) -> None:
+    """A lookup or signing job raised: the peer we answer gets AUTHENTICATION_FAILED, the IKE SA fails."""
+    answering, sa.working_on = sa.working_on, -1
+    why = f"{what} failed: {exc.__class__.__name__}: {exc}"
+    if answering >= 0:
+        engine.log.log(f"{engine.prefix(sa)} {why}: sending AUTHENTICATION_FAILED")
+        engine.send_response(sa, ExchangeType.IKE_AUTH, answering, [Notify(NotifyType.AUTHENTICATION_FAILED)])
+    fail_ike(engine, sa, why, delete=sa.initiator and sa.state == IkeState.AUTH_SENT)
 
 
 def unexpected_method(conn: EngineConn, method: int) -> str | None:
@@ -188,6 +220,7 @@ def _send(engine: Services, sa: IkeSa, conn: EngineConn, found: Found) -> None:
         payloads.append(Notify(NotifyType.INITIAL_CONTACT))
     if conn.remote_id is not None:
         payloads.append(IdentificationResponder(conn.remote_id.id_type, conn.remote_id.data))
+    assert found.ours.payload is not None  # signed by now (sign)
     payloads.append(found.ours.payload)
     payloads += child_payloads
     sa.to(IkeState.AUTH_SENT)
@@ -286,7 +319,7 @@ def _authenticated_r(engine: Services, sa: IkeSa, conn: EngineConn, message_id: 
     if why is not None:
         _refuse_r(engine, sa, message_id, peer, why)
         return
-    assert found.ours is not None
+    assert found.ours is not None and found.ours.payload is not None
     sa.working_on = -1
     sa.peer_id = peer
     engine.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
