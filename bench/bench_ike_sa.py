@@ -34,6 +34,9 @@ class Kernel:
         self.spi += 1
         return self.spi
 
+    def release_spi(self, src: str, dst: str, protocol: int, spi: int) -> None:
+        pass
+
     def install_child(self, child: object) -> None:
         pass
 

@@ -18,6 +18,11 @@ class KernelPort(Protocol):
 
     def allocate_spi(self, src: str, dst: str, protocol: int) -> int: ...
 
+    def release_spi(self, src: str, dst: str, protocol: int, spi: int) -> None:
+        """Give back an SPI from ``allocate_spi`` whose Child SA was never installed (the
+        kernel's larval SA goes at once, not when it times out). Never raises."""
+        ...
+
     def install_child(self, child: ChildInstall) -> None: ...
 
     def remove_child(self, child: ChildInstall) -> tuple[int, int] | None:

@@ -20,6 +20,7 @@ from pluto_core.errors import KernelError
 from pluto_core.ikev2.conn import ChildInstall
 from pluto_core.kernel.owned import OwnedRecord
 from pluto_core.kernel.types import (
+    IPPROTO_AH,
     IPPROTO_ESP,
     Direction,
     KernelEvent,
@@ -91,6 +92,12 @@ class Kernel:
     def allocate_spi(self, src: str, dst: str, protocol: int) -> int:
         self.features()
         return int(self.hook.pluto_kernel_allocate_spi(src=src, dst=dst, protocol=protocol))
+
+    def release_spi(self, src: str, dst: str, protocol: int, spi: int) -> None:
+        """Delete the larval SA ``allocate_spi`` left for an SPI no Child SA will use
+        (``protocol`` as there: the IKEv2 Protocol ID, or the IP protocol number)."""
+        proto = {2: IPPROTO_AH, 3: IPPROTO_ESP}.get(protocol, protocol)
+        self._quiet_del_sa(SaId(dst=dst, spi=spi, proto=proto, src=src))
 
     def install_child(self, child: ChildInstall) -> None:
         """Both SAs, then the out/in/(fwd) policies of every selector pair (each held

@@ -35,13 +35,21 @@ class MemoryKernel:
     installed: dict[int, ChildInstall] = field(default_factory=dict)
     refuse: KernelError | None = None
 
+    larval: set[int] = field(default_factory=set)  # SPIs allocated, neither installed nor released
+
     def allocate_spi(self, src: str, dst: str, protocol: int) -> int:
         self.next_spi += 0x101
+        self.larval.add(self.next_spi)
         return self.next_spi
+
+    def release_spi(self, src: str, dst: str, protocol: int, spi: int) -> None:
+        self.larval.discard(spi)
 
     def install_child(self, child: ChildInstall) -> None:
         if self.refuse is not None:
+            self.larval.discard(child.inbound.spi)  # as the real port: a failed install takes its SPI along
             raise self.refuse
+        self.larval.discard(child.inbound.spi)
         self.installed[child.serial] = child
 
     def remove_child(self, child: ChildInstall) -> tuple[int, int] | None:

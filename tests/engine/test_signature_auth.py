@@ -69,6 +69,7 @@ def test_a_key_the_responder_does_not_trust_is_refused() -> None:
            "sending AUTHENTICATION_FAILED" in east.log.text()
     assert "AUTHENTICATION_FAILED" in west.log.text()
     assert not east.kernel.installed and not west.kernel.installed
+    assert west.kernel.larval == set()  # the SPI of west's Child SA went back to the kernel
 
 
 def test_the_initiator_refuses_a_responder_it_does_not_trust() -> None:

@@ -59,6 +59,7 @@ __all__ = [
     "Caps", "KernelUnderTest", "kernel_under_test",
     "test_policy_kind_is_installed_exactly", "test_policy_update_replaces", "test_policy_add_twice_refused",
     "test_policy_delete_missing_says_so", "test_flush_removes_ours_only", "test_allocate_spi_in_range",
+    "test_release_spi_deletes_the_larval_sa",
     "test_larval_sa_hard_expire_event", "test_acquire_for_trap_policy", "test_udp_encap_on_socket",
     "test_sa_without_esp_names_the_module", "test_sa_algorithm_installed_exactly", "test_sa_query_and_delete",
     "test_sa_soft_and_hard_expire", "test_tunnel_traffic_and_counters",
@@ -243,6 +244,18 @@ def test_allocate_spi_in_range(kernel: KernelUnderTest) -> None:
     shown = {s["spi"]: s for s in ipxfrm.states()}
     assert set(shown) == spis
     assert all((s["src"], s["dst"], s["proto"]) == (REMOTE, LOCAL, "esp") for s in shown.values())
+
+
+def test_release_spi_deletes_the_larval_sa(kernel: KernelUnderTest) -> None:
+    """What the engine does with the SPI of a Child SA that will not be installed (an
+    IKE_AUTH refused): the larval SA goes at once, and releasing it again is quiet."""
+    keep = kernel.port.allocate_spi(REMOTE, LOCAL, 3)
+    spi = kernel.port.allocate_spi(REMOTE, LOCAL, 3)
+    kernel.port.release_spi(REMOTE, LOCAL, 3, spi)
+    assert [s["spi"] for s in ipxfrm.states()] == [keep]
+    kernel.port.release_spi(REMOTE, LOCAL, 3, spi)
+    assert kernel.hook.pluto_kernel_flush_owned() == 1  # only `keep`: the record forgot the released one
+    assert ipxfrm.states() == []
 
 
 def test_larval_sa_hard_expire_event(kernel: KernelUnderTest) -> None:

@@ -19,7 +19,16 @@ from pluto_core.ikev2.payloads import (
 from pluto_core.ikev2.sa import ChildSa, ChildState, IkeSa
 from pluto_core.ikev2.sa_select import Chosen, accept_reply, select
 from pluto_core.ikev2.tasks import lifetimes
-from pluto_core.ikev2.tasks.common import child_info, child_prefix, first_error, get, has_notify, ts_text, with_spi
+from pluto_core.ikev2.tasks.common import (
+    child_info,
+    child_prefix,
+    first_error,
+    get,
+    has_notify,
+    release_larval,
+    ts_text,
+    with_spi,
+)
 from pluto_core.ikev2.tasks.delete import build_i_child
 from pluto_core.ikev2.tasks.services import Services
 from pluto_core.ikev2.ts_narrow import accept, from_payloads, respond
@@ -200,6 +209,7 @@ def install(engine: Services, sa: IkeSa, child: ChildSa, chosen: Chosen, role: s
 def child_failed(engine: Services, sa: IkeSa, child: ChildSa, why: str, delete: bool = False) -> None:
     engine.log.log(f"{child_prefix(sa, child.serial)} {why}")
     engine.event("child-failed", sa, why, serial=child.serial)
+    release_larval(engine, sa, child)
     if delete and child.spi_in:
         # Tell the peer that this Child SA is gone; the IKE SA stays (issue: clean failure).
         build_i_child(engine, sa, [child.spi_in])

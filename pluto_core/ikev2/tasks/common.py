@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from pluto_core.ikev2.crypto import Suite, compute_shared, make_suite
 from pluto_core.ikev2.crypto import dh as dh_module
-from pluto_core.ikev2.enums import NotifyType, TransformType
+from pluto_core.ikev2.enums import NotifyType, ProtocolId, TransformType
 from pluto_core.ikev2.events import ChildInfo
 from pluto_core.ikev2.payloads import Notify, Payload, Proposal
 from pluto_core.ikev2.sa import ChildSa, ChildState, IkeSa
@@ -127,6 +127,13 @@ class CreateCtx:
     old: ChildSa | None = None
     new_spi: bytes = b""
     proposals: list[Proposal] = field(default_factory=list)
+
+
+def release_larval(engine: Services, sa: IkeSa, child: ChildSa) -> None:
+    """Give the kernel back the inbound SPI of a Child SA that will never be installed
+    (its larval SA would otherwise linger until the kernel times it out)."""
+    if child.spi_in and child.installed is None:
+        engine.kernel.release_spi(sa.remote[0], sa.local[0], int(ProtocolId.ESP), child.spi_in)
 
 
 def end_rekey(old: ChildSa | None) -> None:

@@ -8,7 +8,7 @@ from pluto_core.ikev2.enums import ExchangeType, ProtocolId
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import Delete, Payload
 from pluto_core.ikev2.sa import ChildSa, ChildState, IkeSa, IkeState
-from pluto_core.ikev2.tasks.common import child_info
+from pluto_core.ikev2.tasks.common import child_info, release_larval
 from pluto_core.ikev2.tasks.services import Services
 
 ESP = int(ProtocolId.ESP)
@@ -45,6 +45,9 @@ def delete_ike_sa(engine: Services, sa: IkeSa, notify_peer: bool, quiet: bool = 
         engine.log.log(f"{engine.prefix(sa)} sent INFORMATIONAL request to delete IKE SA")
     for child in list(sa.children):
         remove_child(engine, sa, child, "ESP/ESN SA deleted" if not quiet else "Child SA removed")
+    if sa.pending_child is not None:  # IKE_AUTH never finished: its Child SA's SPI goes back
+        release_larval(engine, sa, sa.pending_child)
+        sa.pending_child = None
     was_up = sa.state == IkeState.ESTABLISHED
     engine.forget(sa)
     if was_up:
