@@ -73,7 +73,7 @@ def _ee_key_usage_reason(ku: x509.KeyUsage | None) -> str | None:
 
 def _ee_eku_reason(eku: x509.ExtendedKeyUsage | None) -> str | None:
     if eku is not None and not IKE_EKUS.intersection(eku):
-        purposes = ", ".join(getattr(o, "_name", o.dotted_string) for o in eku)
+        purposes = ", ".join(o._name if o._name != "Unknown OID" else o.dotted_string for o in eku)
         return f"extended key usage ({purposes}) allows neither IKE nor TLS server/client"
     return None
 

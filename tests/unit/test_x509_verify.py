@@ -123,7 +123,10 @@ def test_extended_key_usage(eku: list[x509.ObjectIdentifier], ok: bool) -> None:
     if ok:
         assert verify_chain(end.cert, [], [root.cert], NOW)[0] == end.cert
     else:
-        assert _refused(end, [], [root]).startswith("extended key usage (")
+        assert _refused(end, [], [root]) == \
+            f"extended key usage ({eku[0]._name}) allows neither IKE nor TLS server/client"
+    odd = pki.issue(EAST, pki.key("ecdsa", 1), root, eku=[x509.ObjectIdentifier("1.2.3.4")])
+    assert _refused(odd, [], [root]) == "extended key usage (1.2.3.4) allows neither IKE nor TLS server/client"
 
 
 def test_unknown_ca() -> None:
