@@ -1,0 +1,1 @@
+"""X.509 certificates for IKE authentication: chains, stores and revocation."""
