@@ -146,6 +146,8 @@ class Server:
         self.routes: dict[str, bytes | Handler] = {}
         self.hits: list[tuple[str, str]] = []  # (method, path)
         self.delay = 0.0
+        self.refuse: set[str] = set()  # methods answered with 405
+        self.trickle = 0.0  # seconds between the bytes of a body, when set
         server = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -156,6 +158,9 @@ class Server:
                 server.hits.append((self.command, self.path))
                 if server.delay:
                     time.sleep(server.delay)
+                if self.command in server.refuse:
+                    self.send_error(405)
+                    return
                 prefix = next((p for p in server.routes if self.path == p or self.path.startswith(p + "/")), None)
                 if prefix is None:
                     self.send_error(404)
@@ -170,7 +175,16 @@ class Server:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not server.trickle:
+                    self.wfile.write(data)
+                    return
+                try:
+                    for i in range(len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickle)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: what the test wants
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 self._serve(None)

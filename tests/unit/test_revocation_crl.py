@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -179,3 +180,12 @@ def test_urllib_fetcher_refuses_other_schemes(tmp_path: Path) -> None:
     with pytest.raises(FetchError, match="scheme file: not supported"):
         UrllibFetcher().fetch((tmp_path / "f").as_uri(), 1.0)
     assert UrllibFetcher(allow_file=True).fetch((tmp_path / "f").as_uri(), 1.0) == b"data"
+
+
+def test_fetch_deadline_covers_a_trickled_answer(server: Server) -> None:
+    server.routes["/slow"] = bytes(100)
+    server.trickle = 0.05  # 5 s in all, each byte well within a socket timeout
+    start = time.monotonic()
+    with pytest.raises(FetchError, match="timed out"):
+        UrllibFetcher().fetch(server.url + "/slow", 0.6)
+    assert time.monotonic() - start < 1.2
