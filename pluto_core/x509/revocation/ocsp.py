@@ -304,7 +304,7 @@ class OcspClient:
         try:
             single = verify_response(der, cert, issuer, now, sent_nonce, self.trusted, self.max_age)
         except OcspError as exc:
-            return Status.unknown(cert.serial_number, source, f"{source} {exc}")
+            return Status.unknown(cert.serial_number, source, f"{source}: {exc}")
         status = _status(single, cert, source)
         if self.cache is not None:
             next_update = single.next_update_utc
