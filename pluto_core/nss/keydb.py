@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -27,6 +27,11 @@ from pluto_core.ikev2.crypto import pubkeys
 
 from . import der, pbe
 from .password import INTERNAL_TOKENS, candidate_passwords, read_password_file
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from . import certdb
 
 # PKCS#11 numbers (the standard's, as NSS stores them: 4-byte big-endian unsigned).
 CKO_PUBLIC_KEY = 2
@@ -265,6 +270,56 @@ class NssDb:
                 return key
         return None
 
+    # -- certificates (cert9.db; certdb.py) ----------------------------------------------------
+
+    def certificates(self) -> list[certdb.NssCert]:
+        """Every certificate of cert9.db with its trust; none when there is no cert9.db."""
+        from . import certdb  # certdb reads rows with this module's reader
+
+        if not self.cert9.is_file():
+            return []
+        private_ids = {bytes.fromhex(c) for c in self.ckaids()}
+        try:
+            return certdb.read_certificates(self.cert9, private_ids)
+        except sqlite3.Error as exc:
+            raise NssError(self.path, f"cannot read cert9.db: {exc}") from exc
+
+    def cert_by_nickname(self, nickname: str) -> certdb.NssCert | None:
+        """The first certificate with this nickname (``leftcert=``), or None."""
+        return next((c for c in self.certificates() if c.nickname == nickname), None)
+
+    def ca_certificates(self) -> list[certdb.NssCert]:
+        """The CAs trusted for SSL (C or T in the first trust column): the anchors Libreswan
+        verifies peer certificates against."""
+        return [c for c in self.certificates() if c.trust.trusted_ssl_ca]
+
+    def private_key_for(self, cert: certdb.NssCert | x509.Certificate) -> NssKey | None:
+        """The private key of a certificate: the key whose CKAID is that of the certificate's
+        public key (NSS's own CKA_ID pairing is tried too), or None."""
+        from . import certdb
+
+        if isinstance(cert, certdb.NssCert):
+            certificate, candidates = cert.certificate, [cert.ckaid, cert.cka_id]
+        else:
+            computed = certdb.key_ckaid(cert)
+            certificate, candidates = cert, [computed.hex()] if computed else []
+        for ckaid in dict.fromkeys(c for c in candidates if c):
+            key = self.key_by_ckaid(ckaid)
+            if key is not None and _spki(key.public_key) == _spki(certificate.public_key()):
+                return key
+        return None
+
+    def crls(self) -> list[bytes]:
+        """The DER CRLs in cert9.db (``crlutil -I``), database order."""
+        from . import certdb
+
+        if not self.cert9.is_file():
+            return []
+        try:
+            return certdb.read_crls(self.cert9)
+        except sqlite3.Error as exc:
+            raise NssError(self.path, f"cannot read cert9.db: {exc}") from exc
+
     def _secret(self, row: Row, kind: int, ckaid: str) -> bytes:
         """A sensitive attribute, decrypted."""
         name = ATTRIBUTE_NAMES.get(kind, f"0x{kind:x}")
@@ -372,6 +427,11 @@ class NssDb:
         if curve_name == "ed448":
             return ed448.Ed448PrivateKey.from_private_bytes(raw), 448
         raise NssError(self.path, f"key {ckaid}: Edwards curve is not supported")
+
+
+def _spki(key: Any) -> bytes:
+    """A public key as DER SubjectPublicKeyInfo, to compare keys of any type."""
+    return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 def unwrap_point(value: bytes) -> bytes:
