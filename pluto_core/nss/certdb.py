@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from pluto_core.ikev2.crypto import pubkeys
 
-from .der import encode_length
+from . import der
 from .keydb import CKA_CLASS, CKA_ID, CKA_LABEL, CKA_VALUE, Row, read_rows, sqlite_ro
 
 CKO_CERTIFICATE = 0x1
@@ -240,8 +240,13 @@ def _find_trust(index: TrustIndex, cert: x509.Certificate, value: bytes) -> Row 
     return found
 
 
+def serial_octets(serial: int) -> bytes:
+    """The content octets of a serial number's DER INTEGER (a leading 00 kept, as NSS keeps it)."""
+    magnitude = serial if serial >= 0 else ~serial
+    return serial.to_bytes(magnitude.bit_length() // 8 + 1, "big", signed=True)
+
+
 def serial_der(serial: int) -> bytes:
     """A serial number as the DER INTEGER NSS stores in CKA_SERIAL_NUMBER."""
-    magnitude = serial if serial >= 0 else ~serial
-    content = serial.to_bytes(magnitude.bit_length() // 8 + 1, "big", signed=True)
-    return bytes([0x02]) + encode_length(len(content)) + content
+    content = serial_octets(serial)
+    return bytes([der.INTEGER]) + der.encode_length(len(content)) + content
