@@ -181,6 +181,9 @@ class NssDb:
     ``password`` (when given) is used as is; otherwise the ``nsspassword`` file
     (``password_file``, by default the one in the database directory) is consulted for the
     internal token, and a database without a password needs none.
+
+    ``unlock=False`` skips the password: certificates, CRLs and CKAIDs are not encrypted
+    and can be read without it (as ``certutil -L`` does), private keys then cannot.
     """
 
     def __init__(
@@ -188,6 +191,7 @@ class NssDb:
         path: str | os.PathLike[str],
         password: str | bytes | None = None,
         password_file: str | os.PathLike[str] | None = None,
+        unlock: bool = True,
     ) -> None:
         text = os.fspath(path)
         self.path = Path(text.removeprefix("sql:"))
@@ -199,7 +203,8 @@ class NssDb:
             if (self.path / "key3.db").exists():
                 raise NssError(self.path, "holds the old DBM format (key3.db); only key4.db (SQL) is read")
             raise NssError(self.path, "no key4.db")
-        self._key = self._unlock(password, password_file)
+        self._locked = not unlock
+        self._key = self._unlock(password, password_file) if unlock else None
 
     def __repr__(self) -> str:
         return f"NssDb({str(self.path)!r})"
@@ -326,6 +331,8 @@ class NssDb:
         value = row.get(kind)
         if not value:
             raise NssError(self.path, f"key {ckaid}: {name} is missing")
+        if self._locked:
+            raise NssError(self.path, "opened without its password (unlock=False): private keys cannot be read")
         if self._key is None:
             raise NssError(self.path, "key4.db has private keys but no password entry")
         try:
