@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from pluto_core.cli.hostkey import Exit, _finish, is_initialised
+from pluto_core.cli.hostkey import Exit, finish, is_initialised
 from pluto_core.errors import ConfigError
 from pluto_core.nss import NssDb, listing
 from pluto_core.nss.certdb import NssCert
@@ -61,7 +61,7 @@ def import_(args: list[str]) -> int:
     try:
         return _import(args)
     except Exit as exc:
-        return _finish(exc)
+        return finish(exc)
 
 
 def _import(args: list[str]) -> int:
@@ -152,7 +152,7 @@ def listcerts(args: list[str]) -> int:
     try:
         return _list("listcerts", args)
     except Exit as exc:
-        return _finish(exc)
+        return finish(exc)
 
 
 def listcacerts(args: list[str]) -> int:
@@ -160,7 +160,7 @@ def listcacerts(args: list[str]) -> int:
     try:
         return _list("listcacerts", args)
     except Exit as exc:
-        return _finish(exc)
+        return finish(exc)
 
 
 def listcrls(args: list[str]) -> int:
@@ -168,4 +168,4 @@ def listcrls(args: list[str]) -> int:
     try:
         return _list("listcrls", args)
     except Exit as exc:
-        return _finish(exc)
+        return finish(exc)

@@ -1,7 +1,7 @@
 """Certificates, trust and CRLs from an NSS SQL database's ``cert9.db``, read natively.
 
 Libreswan finds its own certificate (``leftcert=`` nickname), its CAs and CRLs in NSS. In
-``cert9.db``'s ``nssPublic`` table every object is a row as in key4.db (``keydb.read_rows``):
+``cert9.db``'s ``nssPublic`` table every object is a row as in key4.db (``rows.read_rows``):
 
 * ``CKO_CERTIFICATE`` rows: ``CKA_VALUE`` is the DER certificate, ``CKA_LABEL`` the nickname,
   ``CKA_ID`` the id NSS pairs it with a private key by.
@@ -12,7 +12,8 @@ Libreswan finds its own certificate (``leftcert=`` nickname), its CAs and CRLs i
 * ``CKO_NSS_CRL`` rows: ``CKA_VALUE`` is a DER CRL.
 
 Nothing here is encrypted, so nothing needs the password; only rows and parsing. The
-``NssDb`` methods (``certificates()``, ``crls()``...) call into this module.
+``NssDb`` methods (``certificates()``, ``crls()``...) call into this module, which needs
+nothing of keydb (keydb imports it: no cycle).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from pluto_core.ikev2.crypto import pubkeys
 
 from . import der
-from .keydb import CKA_CLASS, CKA_ID, CKA_LABEL, CKA_VALUE, Row, read_rows, sqlite_ro
+from .rows import CKA_CLASS, CKA_ID, CKA_LABEL, CKA_VALUE, Row, read_rows, sqlite_ro
 
 CKO_CERTIFICATE = 0x1
 CKO_NSS = 0xCE534350  # NSS's vendor-defined object classes and values start here

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import urllib.parse
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.crypto import pubkeys
 
-from . import der, pbe
+from . import certdb, der, pbe
 from .password import INTERNAL_TOKENS, candidate_passwords, read_password_file
+from .rows import CKA_CLASS, CKA_ID, CKA_LABEL, CKA_VALUE, Row, read_rows, sqlite_ro
 
 if TYPE_CHECKING:
     from cryptography import x509
-
-    from . import certdb
 
 # PKCS#11 numbers (the standard's, as NSS stores them: 4-byte big-endian unsigned).
 CKO_PUBLIC_KEY = 2
@@ -39,11 +36,7 @@ CKO_PRIVATE_KEY = 3
 CKK_RSA = 0x0
 CKK_EC = 0x3
 CKK_EC_EDWARDS = 0x40
-CKA_CLASS = 0x0
-CKA_LABEL = 0x3
-CKA_VALUE = 0x11
 CKA_KEY_TYPE = 0x100
-CKA_ID = 0x102
 CKA_MODULUS = 0x120
 CKA_PUBLIC_EXPONENT = 0x122
 CKA_PRIVATE_EXPONENT = 0x123
@@ -56,8 +49,6 @@ CKA_EC_PARAMS = 0x180
 CKA_EC_POINT = 0x181
 CKA_NSS_DB = 0xD5A0DB00  # NSS's own: the public value kept with a private key
 
-# What NSS stores for an attribute that is present but empty.
-EXPLICIT_NULL = b"\xa5\x00\x5a"
 PASSWORD_CHECK = b"password-check"
 
 ATTRIBUTE_NAMES = {
@@ -117,53 +108,6 @@ class NssKey:
         if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
             return pubkeys.encode_raw_pubkey(key)
         return None
-
-
-@dataclass(frozen=True)
-class Row:
-    """One object row: attributes by type, values as stored (explicit NULL becomes b"")."""
-
-    object_id: int
-    attributes: dict[int, bytes]
-
-    def get(self, kind: int) -> bytes | None:
-        """The attribute's bytes, b"" when present but empty, None when absent."""
-        return self.attributes.get(kind)
-
-    def ulong(self, kind: int) -> int | None:
-        """A ``CK_ULONG`` attribute (4 bytes, big-endian), None when absent or malformed."""
-        value = self.attributes.get(kind)
-        if value is None or len(value) != 4:
-            return None
-        return int.from_bytes(value, "big")
-
-
-def sqlite_ro(path: Path) -> sqlite3.Connection:
-    """A read-only connection (a ``file:...?mode=ro`` URI: NSS's files are never written)."""
-    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True)
-    conn.text_factory = bytes  # a value stored as TEXT stays bytes (and never fails to decode)
-    return conn
-
-
-def read_rows(conn: sqlite3.Connection, table: str, where: str = "", args: tuple[Any, ...] = ()) -> Iterator[Row]:
-    """The rows of an object table, attribute columns decoded from their ``a<hex>`` names."""
-    cursor = conn.execute(f"SELECT * FROM {table} {where}", args)
-    names = [d[0] for d in cursor.description]
-    for values in cursor:
-        object_id = 0
-        attributes: dict[int, bytes] = {}
-        for name, value in zip(names, values, strict=True):
-            if name == "id":
-                object_id = int(value)
-            elif name.startswith("a") and value is not None:
-                try:
-                    kind = int(name[1:], 16)
-                except ValueError:
-                    continue
-                raw = bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
-                attributes[kind] = b"" if raw == EXPLICIT_NULL else raw
-        yield Row(object_id, attributes)
 
 
 def normalise_ckaid(ckaid: str) -> bytes:
@@ -279,8 +223,6 @@ class NssDb:
 
     def certificates(self) -> list[certdb.NssCert]:
         """Every certificate of cert9.db with its trust; none when there is no cert9.db."""
-        from . import certdb  # certdb reads rows with this module's reader
-
         if not self.cert9.is_file():
             return []
         private_ids = {bytes.fromhex(c) for c in self.ckaids()}
@@ -301,8 +243,6 @@ class NssDb:
     def private_key_for(self, cert: certdb.NssCert | x509.Certificate) -> NssKey | None:
         """The private key of a certificate: the key whose CKAID is that of the certificate's
         public key (NSS's own CKA_ID pairing is tried too), or None."""
-        from . import certdb
-
         if isinstance(cert, certdb.NssCert):
             certificate, candidates = cert.certificate, [cert.ckaid, cert.cka_id]
         else:
@@ -316,8 +256,6 @@ class NssDb:
 
     def crls(self) -> list[bytes]:
         """The DER CRLs in cert9.db (``crlutil -I``), database order."""
-        from . import certdb
-
         if not self.cert9.is_file():
             return []
         try:
