@@ -264,7 +264,8 @@ def confddir() -> Path:
     return Path(os.environ.get("IPSEC_CONFDDIR") or DEFAULT_IPSECDIR)
 
 
-def _finish(exc: Exit) -> int:
+def finish(exc: Exit) -> int:
+    """Print a verb's stopping lines (stdout first, as the shell tools do) and give its status."""
     for line in exc.stdout:
         print(line)
     sys.stdout.flush()
@@ -279,7 +280,7 @@ def showhostkey(args: list[str]) -> int:
     try:
         return _showhostkey(args, prog, confddir())
     except Exit as exc:
-        return _finish(exc)
+        return finish(exc)
 
 
 # In Libreswan's order, which getopt's "ambiguous" message follows; True: takes an argument.
@@ -384,7 +385,7 @@ def newhostkey(args: list[str]) -> int:
     try:
         return _newhostkey(args, confddir())
     except Exit as exc:
-        return _finish(exc)
+        return finish(exc)
 
 
 def _newhostkey(args: list[str], ipsecdir: Path) -> int:
@@ -514,7 +515,7 @@ def initnss(args: list[str]) -> int:
     try:
         return _checknss("initnss", args, confddir())
     except Exit as exc:
-        return _finish(exc)
+        return finish(exc)
 
 
 def checknss(args: list[str]) -> int:
@@ -522,7 +523,7 @@ def checknss(args: list[str]) -> int:
     try:
         return _checknss("checknss", args, confddir())
     except Exit as exc:
-        return _finish(exc)
+        return finish(exc)
 
 
 OLD_DB_FILES = ("cert8.db", "key3.db", "secmod.db")

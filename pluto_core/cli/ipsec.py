@@ -273,6 +273,16 @@ def _hostkey(verb: str) -> Callable[[list[str]], int]:
     return run
 
 
+def _certs(verb: str) -> Callable[[list[str]], int]:
+    def run(args: list[str]) -> int:
+        # lazy: the NSS reader and x509 parsing only for these verbs
+        from pluto_core.cli import certs
+
+        return int(getattr(certs, verb)(args))
+
+    return run
+
+
 VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "pluto": (_pluto, "run the IKE daemon (see 'ipsec pluto --help')"),
     "add": (_conn_verb("add", "add"), "load conn NAME from the config file into pluto"),
@@ -303,6 +313,12 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "checknss": (_hostkey("checknss"), "create the NSS database when it is missing [--nssdir DIR]"),
     "newhostkey": (_hostkey("newhostkey"), "make an RSA or ECDSA host key in the NSS database (certutil)"),
     "showhostkey": (_hostkey("showhostkey"), "list the NSS host keys or show one (--list, --left, --pem, ...)"),
+    "import": (_certs("import_"), "load a PKCS#12 file into the NSS database (pk12util) and trust its CAs "
+                                  "[--nssdir DIR]"),
+    "listcerts": (_certs("listcerts"), "the NSS database's end certificates, as 'whack --listcerts' [--nssdir DIR]"),
+    "listcacerts": (_certs("listcacerts"), "the NSS database's CA certificates, as 'whack --listcacerts' "
+                                           "[--nssdir DIR]"),
+    "listcrls": (_certs("listcrls"), "the NSS database's CRLs, as 'whack --listcrls' [--nssdir DIR]"),
 }
 VERBS_BY_NAME: dict[str, Callable[[list[str]], int]] = {name: entry[0] for name, entry in VERBS.items()}
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import urllib.parse
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -25,8 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.crypto import pubkeys
 
-from . import der, pbe
+from . import certdb, der, pbe
 from .password import INTERNAL_TOKENS, candidate_passwords, read_password_file
+from .rows import CKA_CLASS, CKA_ID, CKA_LABEL, CKA_VALUE, Row, read_rows, sqlite_ro
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 # PKCS#11 numbers (the standard's, as NSS stores them: 4-byte big-endian unsigned).
 CKO_PUBLIC_KEY = 2
@@ -34,11 +36,7 @@ CKO_PRIVATE_KEY = 3
 CKK_RSA = 0x0
 CKK_EC = 0x3
 CKK_EC_EDWARDS = 0x40
-CKA_CLASS = 0x0
-CKA_LABEL = 0x3
-CKA_VALUE = 0x11
 CKA_KEY_TYPE = 0x100
-CKA_ID = 0x102
 CKA_MODULUS = 0x120
 CKA_PUBLIC_EXPONENT = 0x122
 CKA_PRIVATE_EXPONENT = 0x123
@@ -51,8 +49,6 @@ CKA_EC_PARAMS = 0x180
 CKA_EC_POINT = 0x181
 CKA_NSS_DB = 0xD5A0DB00  # NSS's own: the public value kept with a private key
 
-# What NSS stores for an attribute that is present but empty.
-EXPLICIT_NULL = b"\xa5\x00\x5a"
 PASSWORD_CHECK = b"password-check"
 
 ATTRIBUTE_NAMES = {
@@ -114,53 +110,6 @@ class NssKey:
         return None
 
 
-@dataclass(frozen=True)
-class Row:
-    """One object row: attributes by type, values as stored (explicit NULL becomes b"")."""
-
-    object_id: int
-    attributes: dict[int, bytes]
-
-    def get(self, kind: int) -> bytes | None:
-        """The attribute's bytes, b"" when present but empty, None when absent."""
-        return self.attributes.get(kind)
-
-    def ulong(self, kind: int) -> int | None:
-        """A ``CK_ULONG`` attribute (4 bytes, big-endian), None when absent or malformed."""
-        value = self.attributes.get(kind)
-        if value is None or len(value) != 4:
-            return None
-        return int.from_bytes(value, "big")
-
-
-def sqlite_ro(path: Path) -> sqlite3.Connection:
-    """A read-only connection (a ``file:...?mode=ro`` URI: NSS's files are never written)."""
-    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True)
-    conn.text_factory = bytes  # a value stored as TEXT stays bytes (and never fails to decode)
-    return conn
-
-
-def read_rows(conn: sqlite3.Connection, table: str, where: str = "", args: tuple[Any, ...] = ()) -> Iterator[Row]:
-    """The rows of an object table, attribute columns decoded from their ``a<hex>`` names."""
-    cursor = conn.execute(f"SELECT * FROM {table} {where}", args)
-    names = [d[0] for d in cursor.description]
-    for values in cursor:
-        object_id = 0
-        attributes: dict[int, bytes] = {}
-        for name, value in zip(names, values, strict=True):
-            if name == "id":
-                object_id = int(value)
-            elif name.startswith("a") and value is not None:
-                try:
-                    kind = int(name[1:], 16)
-                except ValueError:
-                    continue
-                raw = bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
-                attributes[kind] = b"" if raw == EXPLICIT_NULL else raw
-        yield Row(object_id, attributes)
-
-
 def normalise_ckaid(ckaid: str) -> bytes:
     """CKAID text (hex, any case, optional ``0x``, ``:`` or spaces) as bytes."""
     text = ckaid.strip().lower().removeprefix("0x").replace(":", "").replace(" ", "")
@@ -176,6 +125,9 @@ class NssDb:
     ``password`` (when given) is used as is; otherwise the ``nsspassword`` file
     (``password_file``, by default the one in the database directory) is consulted for the
     internal token, and a database without a password needs none.
+
+    ``unlock=False`` skips the password: certificates, CRLs and CKAIDs are not encrypted
+    and can be read without it (as ``certutil -L`` does), private keys then cannot.
     """
 
     def __init__(
@@ -183,6 +135,7 @@ class NssDb:
         path: str | os.PathLike[str],
         password: str | bytes | None = None,
         password_file: str | os.PathLike[str] | None = None,
+        unlock: bool = True,
     ) -> None:
         text = os.fspath(path)
         self.path = Path(text.removeprefix("sql:"))
@@ -194,7 +147,8 @@ class NssDb:
             if (self.path / "key3.db").exists():
                 raise NssError(self.path, "holds the old DBM format (key3.db); only key4.db (SQL) is read")
             raise NssError(self.path, "no key4.db")
-        self._key = self._unlock(password, password_file)
+        self._locked = not unlock
+        self._key = self._unlock(password, password_file) if unlock else None
 
     def __repr__(self) -> str:
         return f"NssDb({str(self.path)!r})"
@@ -265,12 +219,58 @@ class NssDb:
                 return key
         return None
 
+    # -- certificates (cert9.db; certdb.py) ----------------------------------------------------
+
+    def certificates(self) -> list[certdb.NssCert]:
+        """Every certificate of cert9.db with its trust; none when there is no cert9.db."""
+        if not self.cert9.is_file():
+            return []
+        private_ids = {bytes.fromhex(c) for c in self.ckaids()}
+        try:
+            return certdb.read_certificates(self.cert9, private_ids)
+        except sqlite3.Error as exc:
+            raise NssError(self.path, f"cannot read cert9.db: {exc}") from exc
+
+    def cert_by_nickname(self, nickname: str) -> certdb.NssCert | None:
+        """The first certificate with this nickname (``leftcert=``), or None."""
+        return next((c for c in self.certificates() if c.nickname == nickname), None)
+
+    def ca_certificates(self) -> list[certdb.NssCert]:
+        """The CAs trusted for SSL (C or T in the first trust column): the anchors Libreswan
+        verifies peer certificates against."""
+        return [c for c in self.certificates() if c.trust.trusted_ssl_ca]
+
+    def private_key_for(self, cert: certdb.NssCert | x509.Certificate) -> NssKey | None:
+        """The private key of a certificate: the key whose CKAID is that of the certificate's
+        public key (NSS's own CKA_ID pairing is tried too), or None."""
+        if isinstance(cert, certdb.NssCert):
+            certificate, candidates = cert.certificate, [cert.ckaid, cert.cka_id]
+        else:
+            computed = certdb.key_ckaid(cert)
+            certificate, candidates = cert, [computed.hex()] if computed else []
+        for ckaid in dict.fromkeys(c for c in candidates if c):
+            key = self.key_by_ckaid(ckaid)
+            if key is not None and _spki(key.public_key) == _spki(certificate.public_key()):
+                return key
+        return None
+
+    def crls(self) -> list[bytes]:
+        """The DER CRLs in cert9.db (``crlutil -I``), database order."""
+        if not self.cert9.is_file():
+            return []
+        try:
+            return certdb.read_crls(self.cert9)
+        except sqlite3.Error as exc:
+            raise NssError(self.path, f"cannot read cert9.db: {exc}") from exc
+
     def _secret(self, row: Row, kind: int, ckaid: str) -> bytes:
         """A sensitive attribute, decrypted."""
         name = ATTRIBUTE_NAMES.get(kind, f"0x{kind:x}")
         value = row.get(kind)
         if not value:
             raise NssError(self.path, f"key {ckaid}: {name} is missing")
+        if self._locked:
+            raise NssError(self.path, "opened without its password (unlock=False): private keys cannot be read")
         if self._key is None:
             raise NssError(self.path, "key4.db has private keys but no password entry")
         try:
@@ -372,6 +372,11 @@ class NssDb:
         if curve_name == "ed448":
             return ed448.Ed448PrivateKey.from_private_bytes(raw), 448
         raise NssError(self.path, f"key {ckaid}: Edwards curve is not supported")
+
+
+def _spki(key: Any) -> bytes:
+    """A public key as DER SubjectPublicKeyInfo, to compare keys of any type."""
+    return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 def unwrap_point(value: bytes) -> bytes:
