@@ -16,12 +16,22 @@ from dataclasses import dataclass, field
 from pluto_core.config.secrets import SecretEntry, Secrets
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.crypto import pubkeys
-from pluto_core.ikev2.crypto.signatures import KeySigner
+from pluto_core.ikev2.crypto.signatures import PINS, KeySigner
 from pluto_core.ikev2.types import EngineConn, IdSpec
 
 # leftauth= -> the ipsec.secrets kinds whose keys can make that AUTH
 _KINDS = {"rsasig": ("RSA",), "ecdsa": ("ECDSA",), "eddsa": ("EDDSA",)}
 ALL_KINDS = ("RSA", "ECDSA", "EDDSA")
+
+
+def secret_kinds(auth: str) -> tuple[str, ...]:
+    """The ipsec.secrets kinds whose keys can sign for ``leftauth=`` (``rsasig,ecdsa``,
+    ``rsa-sha2_256``, ...): by the family of each word."""
+    kinds: list[str] = []
+    for word in auth.split(","):
+        pin = PINS.get(word)
+        kinds += [k for k in _KINDS.get(pin.family if pin else word, ALL_KINDS) if k not in kinds]
+    return tuple(kinds)
 
 
 def normalise_ckaid(text: str) -> str:
@@ -65,7 +75,7 @@ class KeyRing:
         if conn.local_ckaid:
             held = self._by_ckaid.get(normalise_ckaid(conn.local_ckaid))
             return held.signer if held is not None else None
-        kinds = _KINDS.get(conn.local_auth, ALL_KINDS)
+        kinds = secret_kinds(conn.local_auth)
         entries = [(e, k) for e, k in self._index if e.kind in kinds]
         if not entries:
             return None

@@ -35,11 +35,16 @@ IKEV1 = "IKEv1 is not supported"
 CERTIFICATES = "X.509 certificates are not supported yet"
 PSK_WORDS = frozenset(("secret", "psk"))
 # authby= words for public keys -> the engine's method family (``ikev2/tasks/auth_methods.py``)
+# (the words that pin a hash or the padding, rsa-sha1 ... ecdsa-sha2_512, reach the engine as
+# written: ``signatures.PINS`` says what each allows)
 SIGNATURE_WORDS = {"rsasig": "rsasig", "rsa": "rsasig", "ecdsa": "ecdsa", "ecdsa-sha2": "ecdsa",
-                   "eddsa": "eddsa", "ed25519": "eddsa"}
-# Libreswan's words that pin the hash or the padding of a signature: not honoured yet
-_PINNED_WORDS = frozenset("rsa-sha1 rsa-sha2 rsa-sha2_256 rsa-sha2_384 rsa-sha2_512 ecdsa-sha2_256 "
-                          "ecdsa-sha2_384 ecdsa-sha2_512".split())
+                   "eddsa": "eddsa", "ed25519": "eddsa", **{word: word for word in sig.PINS}}
+
+
+def _family(word: str) -> str:
+    """The key family (rsasig, ecdsa, eddsa) of an engine auth word."""
+    pin = sig.PINS.get(word)
+    return pin.family if pin is not None else word
 RAW_KEYS = {"rsasigkey": "rsa", "ecdsakey": "ecdsa", "eddsakey": "eddsa", "pubkey": None}
 _KEY_FAMILY = {"rsa": "rsasig", "ecdsa": "ecdsa", "eddsa": "eddsa"}
 
@@ -241,12 +246,9 @@ def _auth(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigErr
         if method == "secret+pubkey":
             return _err(f"{shown}: a pre-shared key or a public key in one conn is not supported yet "
                         "(one method per side: leftauth=/rightauth=)", s, conn)
-        if method in _PINNED_WORDS:
-            return _err(f"{shown}: pinning the signature hash or padding is not supported yet "
-                        "(rsasig, ecdsa and eddsa negotiate it as Libreswan's defaults do)", s, conn)
         if method == "eaponly":
             return _err(f"{shown}: EAP authentication is not supported", s, conn)
-        if method != "null" and not all(f in _KEY_FAMILY.values() for f in method.split(",")):
+        if method != "null" and not all(_family(f) in _KEY_FAMILY.values() for f in method.split(",")):
             return _err(f"{shown}: authentication method '{method}' is not supported", s, conn)
         error = _keys(conn, settings, side, method)
         if error is not None:
@@ -278,7 +280,7 @@ def _keys(conn: Connection, settings: Mapping[SettingKey, Setting], side: str, m
         except ValueError as exc:
             return _err(f"{s.name}=: {exc}", s, conn)
         family = _KEY_FAMILY[sig.key_kind(key) if sig.key_kind(key) in _KEY_FAMILY else "eddsa"]
-        if family not in method.split(","):
+        if family not in {_family(w) for w in method.split(",")}:
             return _err(f"{s.name}= is an {family} key, but this side authenticates with {method}", s, conn)
     s = settings.get((side, "ckaid"))
     if s is not None:

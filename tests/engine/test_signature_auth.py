@@ -222,3 +222,39 @@ def test_a_signer_that_fails_answers_authentication_failed_and_names_why() -> No
            "sending AUTHENTICATION_FAILED" in east.log.text()
     assert east.engine.ike_sas() == [] and west.engine.ike_sas() == []
     assert not east.kernel.installed and not west.kernel.installed
+
+
+def test_rsa_sha1_signs_and_takes_only_rfc7296_method_1() -> None:
+    """authby=rsa-sha1: PKCS#1 v1.5 with SHA-1 (method 1), even though both sides announce SHA-2."""
+    west, east, _, _ = signing(RSA_W, RSA_E, "rsa-sha1")
+    assert west.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    assert "with RSA PKCS#1 v1.5 with SHA1 (method 1) and FQDN '@west'" in west.log.text()
+    assert "authenticated peer using preloaded certificate '@west' and 2048-bit RSA PKCS#1 v1.5 with SHA1 " \
+           "digital signature" in east.log.text()
+
+
+@pytest.mark.parametrize(("west_key", "east_key", "method", "scheme"), [
+    (RSA_W, RSA_E, "rsa-sha2_256", "RSASSA-PSS with SHA2_256"),
+    (RSA_W, RSA_E, "rsa-sha2_384,rsa-sha2_256", "RSASSA-PSS with SHA2_384"),
+    (P256_W, P256_E, "ecdsa-sha2_384", "ECDSA with SHA2_384"),
+])
+def test_a_pinned_hash_is_the_one_signed_with(west_key: Any, east_key: Any, method: str, scheme: str) -> None:
+    west, east, _, _ = signing(west_key, east_key, method)
+    assert west.engine.ike_sas()[0].state == east.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    assert f"with digital-signature {scheme} and FQDN '@west'" in west.log.text()
+    assert f"{scheme} digital signature" in east.log.text()
+
+
+def test_a_responder_pinned_to_one_hash_refuses_another() -> None:
+    """east takes only RSASSA-PSS with SHA2_256; west (rsasig) signs with SHA2_512."""
+    w, e = conn_pair()
+    w = dataclasses.replace(w, local_auth="rsasig", remote_auth="rsa-sha2_256", remote_keys=(RSA_E.public_key(),))
+    e = dataclasses.replace(e, local_auth="rsa-sha2_256", remote_auth="rsa-sha2_256",
+                            remote_keys=(RSA_W.public_key(),))
+    _clock, west, east, sides = two_sides(w, e, psks=Psks({}, signers={"@west": KeySigner(RSA_W)}),
+                                          east_psks=Psks({}, signers={"@east": KeySigner(RSA_E)}))
+    west.engine.initiate("west-east")
+    pump(sides)
+    assert east.engine.ike_sas() == [] and west.engine.ike_sas() == []
+    assert "authentication of peer FQDN '@west' using authby=rsa-sha2_256 failed: RSASSA-PSS with SHA2_512 is " \
+           "not accepted by local policy (1 trusted key): sending AUTHENTICATION_FAILED" in east.log.text()

@@ -42,8 +42,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret\n\tikev2=no\n", 6, IKEV1),
     ("\tauthby=secret\n\tikev2=never\n", 6, IKEV1),
     ("\tauthby=secret\n\tikev2=permit\n", 6, IKEV1),  # Libreswan 3.x: permit initiates IKEv1
-    ("\tauthby=ecdsa-sha2_256\n", 5, "authby=ecdsa-sha2_256: pinning the signature hash or padding is not "
-                                     "supported yet (rsasig, ecdsa and eddsa negotiate it as Libreswan's defaults do)"),
+    ("\tauthby=ecdsa-sha2_256\n\trightrsasigkey=" + RSA_KEY + "\n", 6,
+     "rightrsasigkey= is an rsasig key, but this side authenticates with ecdsa-sha2_256"),
     ("\tauthby=secret,rsasig\n", 5, "authby=secret,rsasig: a pre-shared key or a public key in one conn is not "
                                    "supported yet (one method per side: leftauth=/rightauth=)"),
     ("\tauthby=null,rsasig\n", 5, "authby=null,rsasig: authby=null with another method is not supported"),
@@ -183,3 +183,15 @@ def test_null_and_default_authby_conns_are_admitted(tmp_path: Path) -> None:
     _p, conf = _load(tmp_path, "")  # Libreswan's default: rsasig,ecdsa
     engine_conn = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
     assert engine_conn.remote_auth == "rsasig,ecdsa"
+
+
+@pytest.mark.parametrize(("authby", "engine"), [
+    ("rsa-sha1", "rsa-sha1"), ("rsa-sha2", "rsa-sha2"), ("rsa-sha2_256,rsa-sha2_512", "rsa-sha2_256,rsa-sha2_512"),
+    ("ecdsa-sha2_384", "ecdsa-sha2_384"), ("rsa-sha2_256,ecdsa-sha2", "rsa-sha2_256,ecdsa"),
+])
+def test_words_that_pin_the_signature_hash_reach_the_engine_as_written(tmp_path: Path, authby: str,
+                                                                       engine: str) -> None:
+    _p, conf = _load(tmp_path, f"\tauthby={authby}\n")
+    assert conf.refused == {}  # type: ignore[attr-defined]
+    engine_conn = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert (engine_conn.local_auth, engine_conn.remote_auth) == (engine, engine)

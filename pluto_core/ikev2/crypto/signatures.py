@@ -190,6 +190,31 @@ _PSS_BY_HASH: Final = {s.hash_id: s for s in SCHEMES if s.pss}
 _RSA_PKCS1_BY_HASH: Final = {s.hash_id: s for s in SCHEMES if s.key == "rsa" and not s.pss}
 _ECDSA_BY_HASH: Final = {s.hash_id: s for s in SCHEMES if s.key == "ecdsa"}
 
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """What one of Libreswan's hash-pinning ``authby=`` words allows (ipsec.conf(5)): the
+    schemes we sign with and accept, and the AUTH methods taken from the peer."""
+
+    family: str  # the conn's family word: rsasig, ecdsa
+    schemes: frozenset[Scheme]
+    methods: frozenset[int]
+
+
+_RSA_PSS = (RSA_PSS_SHA256, RSA_PSS_SHA384, RSA_PSS_SHA512)
+_ECDSA_SCHEMES = (ECDSA_SHA256, ECDSA_SHA384, ECDSA_SHA512)
+_SIG14: Final = frozenset({AUTH_DIGITAL_SIGNATURE})
+# rsa-sha1 is RFC 7296's method 1 only (PKCS#1 v1.5, "old style"); the SHA-2 words are RFC 7427
+# only: RSASSA-PSS for RSA (Libreswan's reading, RFC 8247 2.4), ECDSA with the named hash.
+PINS: Final = {
+    "rsa-sha1": Pin("rsasig", frozenset({RSA_PKCS1_SHA1}), frozenset({AUTH_RSA_SIG})),
+    "rsa-sha2": Pin("rsasig", frozenset(_RSA_PSS), _SIG14),
+    **{f"rsa-sha2_{bits}": Pin("rsasig", frozenset({s}), _SIG14)
+       for bits, s in zip((256, 384, 512), _RSA_PSS, strict=True)},
+    **{f"ecdsa-sha2_{bits}": Pin("ecdsa", frozenset({s}), _SIG14)
+       for bits, s in zip((256, 384, 512), _ECDSA_SCHEMES, strict=True)},
+}
+
 # RFC 4754 7: methods 9-11 fix curve and hash; the signature is r||s, each as long as the
 # curve's field (32, 48, 66 octets).
 _RFC4754: Final = {

@@ -130,16 +130,34 @@ _SIGNATURE_METHODS = {
 
 
 _FAMILY_OF_KIND = {"rsa": "rsa", "ecdsa": "ecdsa", "ed25519": "eddsa", "ed448": "eddsa"}
+_KINDS_OF_FAMILY: dict[str, tuple[sig.KeyKind, ...]] = {"rsa": ("rsa",), "ecdsa": ("ecdsa",),
+                                                        "eddsa": ("ed25519", "ed448")}
 
 
 class SignatureAuth:
-    """authby=rsasig / ecdsa / eddsa (or several, ``rsasig,ecdsa``: Libreswan's default): a
-    signature with our key (a ``Signer`` from the port), checked against the peer's trusted
-    public keys (the conn's raw keys, then the port's)."""
+    """authby=rsasig / ecdsa / eddsa (or several, ``rsasig,ecdsa``: Libreswan's default), or a
+    word that pins the hash (``rsa-sha2_256``, ``rsa-sha1``, ...): a signature with our key (a
+    ``Signer`` from the port), checked against the peer's trusted public keys (the conn's raw
+    keys, then the port's)."""
 
-    def __init__(self, families: tuple[str, ...], text: str) -> None:
-        self.families, self.text = families, text
-        self._methods = frozenset().union(*(_SIGNATURE_METHODS[f] for f in families))
+    def __init__(self, words: tuple[str, ...], text: str) -> None:
+        self.text = text
+        families: list[str] = []
+        schemes: set[sig.Scheme] = set()
+        methods: set[int] = set()
+        for word in words:
+            pin = sig.PINS.get(word)
+            family = _ENGINE_FAMILY[pin.family if pin else word]
+            families.append(family)
+            if pin is not None:
+                schemes |= pin.schemes
+                methods |= pin.methods
+            else:
+                schemes |= {s for kind in _KINDS_OF_FAMILY[family] for s in sig.schemes_for(kind)}
+                methods |= _SIGNATURE_METHODS[family]
+        self.families = tuple(dict.fromkeys(families))
+        self.schemes: frozenset[sig.Scheme] = frozenset(schemes)  # what we sign with and accept
+        self._methods = frozenset(methods)
 
     def accepts(self, method: int) -> bool:
         return method in self._methods
@@ -152,7 +170,11 @@ class SignatureAuth:
         kind = sig.key_kind(signer.public_key())
         if _FAMILY_OF_KIND[kind] not in self.families:
             raise sig.KeyMismatch(f"our key is {kind.upper()}, but the conn signs with {self.text}")
-        method, scheme = sig.choose_auth(signer.public_key(), ctx.peer_hashes, available=signer.schemes())
+        available = signer.schemes() & self.schemes
+        if available == {sig.RSA_PKCS1_SHA1}:  # authby=rsa-sha1: method 1 whatever the peer announced
+            method, scheme = sig.AUTH_RSA_SIG, sig.RSA_PKCS1_SHA1
+        else:
+            method, scheme = sig.choose_auth(signer.public_key(), ctx.peer_hashes, available=available)
         how = f"digital-signature {scheme}" if method == sig.AUTH_DIGITAL_SIGNATURE else f"{scheme} (method {method})"
         return Made(None, how, ToSign(signer, method, scheme if method == sig.AUTH_DIGITAL_SIGNATURE else None,
                                       octets))
@@ -166,7 +188,7 @@ class SignatureAuth:
         problems = []
         for key in keys:
             try:
-                if sig.verify(key, auth.method, auth.data, octets):
+                if sig.verify(key, auth.method, auth.data, octets, accept=self.schemes):
                     return f"preloaded certificate '{peer.text}' and {_describe(key, auth)} digital signature"
                 problems.append("bad signature")
             except sig.SignatureError as exc:
@@ -194,8 +216,9 @@ _ENGINE_FAMILY = {"rsasig": "rsa", "ecdsa": "ecdsa", "eddsa": "eddsa"}
 
 
 def is_signature(name: str) -> bool:
-    """Whether a leftauth=/rightauth= value is one or more signature families (announces hashes, RFC 7427 4)."""
-    return all(part in _ENGINE_FAMILY for part in name.split(","))
+    """Whether a leftauth=/rightauth= value is one or more signature families or pinned words
+    (announces hashes, RFC 7427 4)."""
+    return all(part in _ENGINE_FAMILY or part in sig.PINS for part in name.split(","))
 
 
 class _Methods(dict[str, Authenticator]):
@@ -205,7 +228,7 @@ class _Methods(dict[str, Authenticator]):
     def __missing__(self, name: str) -> Authenticator:
         if not name or not is_signature(name):
             raise KeyError(name)
-        method = self[name] = SignatureAuth(tuple(_ENGINE_FAMILY[p] for p in name.split(",")), f"authby={name}")
+        method = self[name] = SignatureAuth(tuple(name.split(",")), f"authby={name}")
         return method
 
     def __contains__(self, name: object) -> bool:
