@@ -20,7 +20,7 @@ from pluto_core.ikev2.types import EngineConn, IdSpec
 _DER = Encoding.DER
 
 GROUP = "pluto.auth"  # the entry-point group of auth sources
-DEFAULT_SOURCES = ("secrets", "nss", "files")
+DEFAULT_SOURCES = ("secrets", "nss", "files", "x509")
 DEFAULT_TIMEOUT = 10.0
 
 

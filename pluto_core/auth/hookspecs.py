@@ -7,9 +7,9 @@ An auth source is a plugin in the entry-point group ``pluto.auth``::
     mystore = "my_package.source:plugin"
 
 It is asked only when ``config setup`` names it in ``auth-sources=`` (default:
-``secrets nss files``, the built-ins serving ``ipsec.secrets``, Libreswan's NSS database
-and the key files ipsec.secrets names): installing a package never adds a credential
-source by itself. Sources are asked in that order; for a lookup the
+``secrets nss files x509``, the built-ins serving ``ipsec.secrets``, Libreswan's NSS
+database, the key files ipsec.secrets names and the certificates under the ipsecdir):
+installing a package never adds a credential source by itself. Sources are asked in that order; for a lookup the
 first answer that is not ``None`` wins; for ``pluto_auth_authorize`` every source is
 asked and the first veto wins. A source that raises is logged with its name and
 skipped; one that does not answer within ``auth-timeout=`` seconds (default 10) is
