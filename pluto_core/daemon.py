@@ -301,8 +301,9 @@ class Daemon:
             conn = resolved
         if conn.never_negotiate:  # type=passthrough|drop|reject: kernel policies only, no IKE
             return self.ike.shunts.add(conn)
-        engine_conn = kernel_filter(to_engine_conn(conn), self.kernel, self.options.kernel_backend,
-                                    self.log.log)  # only the ESP algorithms the kernel can install
+        # only the ESP algorithms the kernel can install
+        engine_conn = kernel_filter(to_engine_conn(conn, self.options.ipsecdir), self.kernel,
+                                    self.options.kernel_backend, self.log.log)
         self.ike.shunts.configure_trap(conn)
         self.ike.engine.add_conn(engine_conn)
         return f"\"{conn.name}\": added IKEv2 connection"
