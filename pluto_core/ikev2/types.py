@@ -60,6 +60,10 @@ class IdSpec:
             text = "@#" + data.hex()
         elif id_type == IdType.ID_NULL:
             text = "ID_NULL"
+        elif id_type == IdType.ID_DER_ASN1_DN:
+            from pluto_core.x509.dn import dn_text  # lazily: pluto_core.x509 imports this module
+
+            text = dn_text(data)  # Libreswan's text; DER that is not a Name prints as 0x and hex
         else:
             text = f"{id_type}:{data.hex()}"
         return cls(id_type, data, text)
