@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from pluto_core import __version__
-from pluto_core.auth.chain import AuthChain
+from pluto_core.auth.chain import DEFAULT_SOURCES, AuthChain
 from pluto_core.config import load_config
 from pluto_core.config.secrets import Secrets, load_secrets
 from pluto_core.control.server import ControlServer
@@ -186,12 +186,18 @@ class Daemon:
         """The auth sources ``auth-sources=`` names, each installed (else StartupError)."""
         opts = self.options
         installed = sorted(info.name for info in self.plugins.infos if info.group == AUTH_GROUP and info.loaded)
-        for name in opts.auth_sources:
+        order = opts.auth_sources
+        if order == DEFAULT_SOURCES:
+            # the default list: a built-in missing from an older install (x509 came later) is skipped
+            for name in [n for n in order if n not in installed]:
+                self.log.log(f"auth sources: default source '{name}' is not installed: skipped")
+            order = tuple(n for n in order if n in installed)
+        for name in order:
             if name not in installed:
                 raise StartupError(f"auth-sources: no auth source '{name}' is installed "
                                    f"(installed: {', '.join(installed) or 'none'})")
-        self.log.log(f"auth sources: {', '.join(opts.auth_sources)}")
-        return AuthChain(self.plugins.hook, opts.auth_sources, self._report_from_thread, float(opts.auth_timeout))
+        self.log.log(f"auth sources: {', '.join(order)}")
+        return AuthChain(self.plugins.hook, order, self._report_from_thread, float(opts.auth_timeout))
 
     def _hand_secrets(self) -> None:
         if self.auth is not None:
@@ -301,8 +307,9 @@ class Daemon:
             conn = resolved
         if conn.never_negotiate:  # type=passthrough|drop|reject: kernel policies only, no IKE
             return self.ike.shunts.add(conn)
-        engine_conn = kernel_filter(to_engine_conn(conn), self.kernel, self.options.kernel_backend,
-                                    self.log.log)  # only the ESP algorithms the kernel can install
+        # only the ESP algorithms the kernel can install
+        engine_conn = kernel_filter(to_engine_conn(conn, self.options.ipsecdir), self.kernel,
+                                    self.options.kernel_backend, self.log.log)
         self.ike.shunts.configure_trap(conn)
         self.ike.engine.add_conn(engine_conn)
         return f"\"{conn.name}\": added IKEv2 connection"

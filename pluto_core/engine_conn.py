@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pluto_core.config.admission import RAW_KEYS, end_auth, raw_key
+from pluto_core.config.admission import RAW_KEYS, SENDCERT, end_auth, raw_key
 from pluto_core.config.connection import oriented_ends
 from pluto_core.config.identity import IdType as ConfigIdType
 from pluto_core.errors import ConfigError
@@ -17,6 +17,10 @@ from pluto_core.ikev2.payloads import Proposal
 from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
 from pluto_core.ikev2.tasks.auth_methods import is_signature
 from pluto_core.ikev2.ts_narrow import Selector
+from pluto_core.options import DEFAULT_IPSECDIR
+from pluto_core.x509.dn import parse_dn
+from pluto_core.x509.files import CertFileError, cert_path, read_certs
+from pluto_core.x509.ids import fromcert_id, id_from_text
 
 # IANA transform IDs (RFC 7296 3.3.2, RFC 5282, RFC 7634).
 ENCR_AES_CBC, ENCR_AES_GCM_16, ENCR_CHACHA20_POLY1305 = 12, 20, 28
@@ -84,16 +88,38 @@ def _raw_keys(end: Any) -> tuple[Any, ...]:
     return tuple(keys)
 
 
-def _id(end: Any, address: str | None) -> IdSpec | None:
+def _id(end: Any, address: str | None, cert: Any = None) -> IdSpec | None:
+    """The end's ID on the wire. With our certificate (``cert``), ``%fromcert`` and an unset
+    ID are its subject DN, and a DN naming the subject carries the certificate's own octets;
+    the peer's ``%fromcert`` is any ID its certificate backs (None)."""
     if end.id is not None:
-        text = str(end.id)
-        if text in ("%any", "%none"):
+        text = str(end.id).strip()
+        if text in ("%any", "%none") or (text == "%fromcert" and cert is None):
             return None
         if end.id.type is ConfigIdType.KEY_ID:  # @#hex and @[raw]: the bytes as written
             return IdSpec(IdType.ID_KEY_ID, bytes.fromhex(end.id.value), text)
-        if text != "%fromcert":
-            return IdSpec.parse(text)
+        return id_from_text(text, cert)
+    if cert is not None:
+        return fromcert_id(cert)
     return IdSpec.parse(address) if address else None
+
+
+def _our_cert(conn: Any, end: Any, side: str, ipsecdir: str | None) -> Any:
+    """Our certificate from ``leftcert=`` (the file's first), or None; ConfigError naming the file."""
+    if not end.cert:
+        return None
+    path = cert_path(str(end.cert).strip(), ipsecdir or DEFAULT_IPSECDIR)
+    try:
+        return read_certs(path)[0]
+    except CertFileError as exc:
+        raise ConfigError(f"\"{conn.name}\": {side}cert={end.cert}: {exc}", conn.file, conn.line) from None
+
+
+def _dn_pattern(end: Any) -> bool:
+    """Is the end's ID a DN with ``*`` wildcards (a pattern the peer's certificate must match)?"""
+    if end.id is None or end.id.type is not ConfigIdType.DER_ASN1_DN:
+        return False
+    return parse_dn(str(end.id).strip()).has_wildcards
 
 
 def end_selectors(end: Any, address: str | None) -> tuple[Selector, ...]:
@@ -120,8 +146,9 @@ def _nexthop(end: Any) -> str | None:
         return None
 
 
-def to_engine_conn(conn: Any) -> EngineConn:
+def to_engine_conn(conn: Any, ipsecdir: str | None = None) -> EngineConn:
     """Raises ConfigError (with the conn's file:line) when the conn cannot be used by the engine.
+    ``ipsecdir`` (default ``/etc/ipsec.d``): where a relative ``leftcert=`` is, under ``certs/``.
 
     What pluto cannot honour was refused when the file was read (``config/admission.py``); the
     checks here are those that need the host (orientation, the local address), and a guard for
@@ -139,11 +166,27 @@ def to_engine_conn(conn: Any) -> EngineConn:
     remote_addr = str(remote.address) if remote.address is not None else None
     local_auth = end_auth(conn, "left" if conn.local_is_left else "right")
     remote_auth = end_auth(conn, "right" if conn.local_is_left else "left")
-    local_id = _id(local, local_addr) if local.id is not None or local_auth != "null" else NULL_ID
+    local_side, remote_side = ("left", "right") if conn.local_is_left else ("right", "left")
+    cert = _our_cert(conn, local, local_side, ipsecdir) if is_signature(local_auth) else None
+    if remote.cert and is_signature(remote_auth):
+        raise ConfigError(f"\"{conn.name}\": {remote_side}cert={remote.cert}: a local copy of the peer's "
+                          "certificate is not supported yet (the peer sends its certificate)", conn.file, conn.line)
+    if local.id is not None and str(local.id).strip() == "%fromcert" and cert is None:
+        raise ConfigError(f"\"{conn.name}\": {local_side}id=%fromcert needs {local_side}cert=", conn.file, conn.line)
+    if _dn_pattern(local):
+        raise ConfigError(f"\"{conn.name}\": {local_side}id={local.id}: our own ID cannot have wildcards",
+                          conn.file, conn.line)
+    local_id = _id(local, local_addr, cert) if local.id is not None or local_auth != "null" else NULL_ID
     if local_id is None:
         raise ConfigError(f"\"{conn.name}\": our own ID cannot be {local.id} (the peer must be told who we are)",
                           conn.file, conn.line)
     remote_id = _id(remote, remote_addr) if remote.id is not None or remote_auth != "null" else None
+    remote_keys = _raw_keys(remote) if is_signature(remote_auth) else ()  # with a PSK they are not used
+    remote_dn = remote.id is not None and remote.id.type in (ConfigIdType.DER_ASN1_DN, ConfigIdType.FROMCERT)
+    remote_certs = is_signature(remote_auth) and not remote_keys and (cert is not None or bool(remote.ca) or remote_dn)
+    local_ckaid = None
+    if is_signature(local_auth):
+        local_ckaid = _ckaid(local) or (pubkeys.ckaid_hex(cert.public_key()) if cert is not None else None)
     dpdtimeout = conn.dpdtimeout if conn.dpdtimeout is not None else 0
     return EngineConn(
         name=conn.name,
@@ -174,8 +217,13 @@ def to_engine_conn(conn: Any) -> EngineConn:
         narrowing=bool(conn.narrowing),
         local_auth=local_auth,
         remote_auth=remote_auth,
-        local_ckaid=_ckaid(local) if is_signature(local_auth) else None,
-        remote_keys=_raw_keys(remote) if is_signature(remote_auth) else (),  # with a PSK they are not used
+        local_ckaid=local_ckaid,
+        remote_keys=remote_keys,
+        local_cert=str(local.cert).strip() if cert is not None else None,
+        send_cert=SENDCERT.get(str(local.sendcert or "ifasked").lower(), "ifasked"),
+        remote_certs=remote_certs,
+        remote_ca=str(remote.ca).strip() if remote.ca and remote_certs else None,
+        remote_id_wildcards=_dn_pattern(remote),
         options={"auto": conn.auto, "encapsulation": conn.encapsulation, "nat-keepalive": conn.nat_keepalive,
                  "updown": local.updown, "nexthop": _nexthop(local),
                  "initial-contact": bool(conn.get("initial-contact")),

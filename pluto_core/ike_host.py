@@ -5,6 +5,7 @@ chain of ``pluto_core.auth``)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import errno
 import os
 import time
@@ -53,7 +54,8 @@ class IkeHost:
                              max_halfopen_ike=options.max_halfopen_ike,
                              uniqueids=options.uniqueids,
                              keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
-                             extensions=HookExtensions(hook) if hook is not None else None)
+                             extensions=HookExtensions(hook) if hook is not None else None,
+                             wall_clock=lambda: datetime.datetime.now(datetime.UTC))
         self._deliver = event
 
     def _plugin_event(self, hook: Any, ev: Event) -> None:

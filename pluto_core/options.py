@@ -64,7 +64,8 @@ class Options:
     ddos_mode: str = "auto"  # config setup ddos-mode= (auto, busy, unlimited); --force-busy means busy
     ddos_ike_threshold: int = 25000
     max_halfopen_ike: int = 50000
-    auth_sources: tuple[str, ...] = ("secrets", "nss", "files")  # config setup auth-sources=: asked in this order
+    # config setup auth-sources=: asked in this order
+    auth_sources: tuple[str, ...] = ("secrets", "nss", "files", "x509")
     auth_timeout: int = 10  # config setup auth-timeout=: seconds a source may take to answer
     crl_strict: bool = False
     crlcheckinterval: int = 0

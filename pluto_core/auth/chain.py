@@ -13,11 +13,23 @@ import concurrent.futures
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from pluto_core.ikev2.types import EngineConn, IdSpec
 
+_DER = Encoding.DER
+
 GROUP = "pluto.auth"  # the entry-point group of auth sources
-DEFAULT_SOURCES = ("secrets", "nss", "files")
+DEFAULT_SOURCES = ("secrets", "nss", "files", "x509")
 DEFAULT_TIMEOUT = 10.0
+
+
+def _der(cert: Any) -> bytes:
+    """A certificate's identity for de-duplication (its DER; the object itself if it has none)."""
+    try:
+        return bytes(cert.public_bytes(_DER))
+    except Exception:
+        return repr(id(cert)).encode()
 
 
 class AuthChain:
@@ -89,6 +101,26 @@ class AuthChain:
                                                                        "method": method})
             if verdict:
                 return f"vetoed by plugin {name}: {verdict}"
+        return None
+
+    def certificates(self, local: IdSpec, conn: EngineConn) -> list[Any]:
+        """Our chain (end certificate first); empty when no source has one."""
+        answer = self.first("pluto_auth_certificates", local_id=local, conn=conn)
+        return list(answer) if answer else []
+
+    def trust_anchors(self, conn: EngineConn) -> list[Any]:
+        """Every source's CA certificates, combined; a certificate two sources hold counts once."""
+        anchors: dict[bytes, Any] = {}
+        for name, impl in self.sources("pluto_auth_trust_anchors"):
+            for cert in self._call(name, impl, "pluto_auth_trust_anchors", {"conn": conn}) or ():
+                anchors.setdefault(_der(cert), cert)
+        return list(anchors.values())
+
+    def check_chain(self, chain: list[Any], conn: EngineConn) -> str | None:
+        for name, impl in self.sources("pluto_auth_check_chain"):
+            verdict = self._call(name, impl, "pluto_auth_check_chain", {"chain": chain, "conn": conn})
+            if verdict:
+                return f"{verdict} (auth source {name})"
         return None
 
     # ------------------------------------------------------------------ the daemon's

@@ -7,9 +7,9 @@ An auth source is a plugin in the entry-point group ``pluto.auth``::
     mystore = "my_package.source:plugin"
 
 It is asked only when ``config setup`` names it in ``auth-sources=`` (default:
-``secrets nss files``, the built-ins serving ``ipsec.secrets``, Libreswan's NSS database
-and the key files ipsec.secrets names): installing a package never adds a credential
-source by itself. Sources are asked in that order; for a lookup the
+``secrets nss files x509``, the built-ins serving ``ipsec.secrets``, Libreswan's NSS
+database, the key files ipsec.secrets names and the certificates under the ipsecdir):
+installing a package never adds a credential source by itself. Sources are asked in that order; for a lookup the
 first answer that is not ``None`` wins; for ``pluto_auth_authorize`` every source is
 asked and the first veto wins. A source that raises is logged with its name and
 skipped; one that does not answer within ``auth-timeout=`` seconds (default 10) is
@@ -26,7 +26,9 @@ implementation may accept any subset. IDs are :class:`pluto_core.ikev2.types.IdS
 Secrets a hook returns are never logged by the daemon; a source must not log them
 either.
 
-All hooks below appeared in pluto 0.1.0.
+All hooks below appeared in pluto 0.1.0, except the three certificate hooks
+(``pluto_auth_certificates``, ``pluto_auth_trust_anchors``, ``pluto_auth_check_chain``),
+which appeared in 0.2.0. Certificates are ``cryptography.x509.Certificate`` objects.
 """
 
 from __future__ import annotations
@@ -91,4 +93,32 @@ def pluto_auth_authorize(peer_id: IdSpec, conn: EngineConn, method: str) -> str 
     veto wins."""
 
 
-AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_signer, pluto_auth_public_keys, pluto_auth_authorize)
+@hookspec
+def pluto_auth_certificates(local_id: IdSpec, conn: EngineConn) -> list[Any] | None:
+    """Our certificate chain for ``local_id`` on ``conn``: the end certificate first, then
+    the intermediate CAs a peer may need (never a root), or ``None``. ``conn.local_cert``
+    names the certificate the conn asks for (``leftcert=``). The private key is not part of
+    the answer: ``pluto_auth_signer`` finds it by ``conn.local_ckaid``, the CKAID of this
+    certificate's public key. First non-``None`` answer wins."""
+
+
+@hookspec
+def pluto_auth_trust_anchors(conn: EngineConn) -> list[Any] | None:
+    """CA certificates trusted for peers of ``conn``, or ``None``. Unlike the lookups above,
+    the answers of every source are combined (duplicates once). They name the CAs of our
+    CERTREQ (RFC 7296 3.7) and anchor the validation of the peer's chain. The engine asks
+    when it answers an IKE_SA_INIT of a certificate conn too, so answer from memory: load
+    certificates in ``pluto_auth_load``, not per call."""
+
+
+@hookspec
+def pluto_auth_check_chain(chain: list[Any], conn: EngineConn) -> str | None:
+    """A last look at the peer's validated ``chain`` (end certificate first, trust anchor
+    last): revocation (CRL, OCSP) and the like. Return ``None`` to accept it, or the reason
+    to refuse it (``certificate revoked (...)``): the daemon logs it and the peer gets
+    AUTHENTICATION_FAILED. Every source is asked; the first refusal wins. May block on
+    the network (it runs on a worker thread) within ``auth-timeout=``."""
+
+
+AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_signer, pluto_auth_public_keys, pluto_auth_authorize,
+              pluto_auth_certificates, pluto_auth_trust_anchors, pluto_auth_check_chain)

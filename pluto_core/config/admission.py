@@ -24,15 +24,23 @@ from pluto_core.errors import ConfigError
 from pluto_core.ikev2.crypto import UnsupportedTransform, pubkeys
 from pluto_core.ikev2.crypto import signatures as sig
 from pluto_core.ikev2.crypto.registry import make_suite
+from pluto_core.x509.dn import DnError, parse_dn
+from pluto_core.x509.files import names_a_file
 
 if TYPE_CHECKING:
     from pluto_core.config.connection import Connection
     from pluto_core.config.setting import Setting, SettingKey
 
-__all__ = ["IKEV1", "CERTIFICATES", "REFUSING", "HARMLESS", "Rule", "refusal", "end_auth", "raw_key"]
+__all__ = ["IKEV1", "CERTIFICATES", "NSS_CERTS", "SENDCERT", "REFUSING", "HARMLESS", "Rule", "refusal", "end_auth",
+           "raw_key"]
 
 IKEV1 = "IKEv1 is not supported"
 CERTIFICATES = "X.509 certificates are not supported yet"
+NSS_CERTS = "NSS certificate nicknames are not supported yet (name a PEM or DER file: a path, or " \
+            "NAME.pem/.crt/.der under <ipsecdir>/certs/)"
+# sendcert= values -> what the engine does (Libreswan's spellings; default ifasked)
+SENDCERT = {"always": "always", "alwayssend": "always", "yes": "always", "ifasked": "ifasked",
+            "sendifasked": "ifasked", "never": "never", "sendnever": "never", "no": "never"}
 PSK_WORDS = frozenset(("secret", "psk"))
 # authby= words for public keys -> the engine's method family (``ikev2/tasks/auth_methods.py``)
 # (the words that pin a hash or the padding, rsa-sha1 ... ecdsa-sha2_512, reach the engine as
@@ -78,6 +86,9 @@ REFUSING: Mapping[str, Rule] = {
     "cisco-split": Rule(_yes, "Cisco split tunnelling is not supported"),
     "cisco-unity": Rule(_yes, "Cisco Unity is not supported"),
     "remote-peer-type": Rule(_not("ietf"), "Cisco peer mode is not supported"),
+    "require-id-on-certificate": Rule(lambda v: v is False, "accepting a peer whose ID is not on its "
+                                                            "certificate is not supported"),
+    "sendca": Rule(_not("all"), "sending fewer CA certificates than all our intermediates is not supported"),
     "clones": Rule(_not("no", "0", "1"), "per-CPU Child SAs are not supported"),
     "compress": Rule(_yes, "IPComp is not supported"),
     "decap-dscp": Rule(_yes, "copying DSCP on decapsulation is not supported"),
@@ -135,7 +146,6 @@ REFUSING: Mapping[str, Rule] = {
     "xauthserver": Rule(_yes, "XAUTH is IKEv1: " + IKEV1),
 }
 
-_CERT_ONLY = "only used with X.509 certificates (which are refused)"
 # Keywords that change nothing on the wire or in the kernel for a conn pluto runs (a notice says
 # they are not acted on): why each is harmless.
 HARMLESS: Mapping[str, str] = {
@@ -156,8 +166,6 @@ HARMLESS: Mapping[str, str] = {
     "ppk-ids": "only used with ppk= (refused)",
     "redirect-to": "only used with send-redirect=yes (refused)",
     "reject-simultaneous-ike-auth": "how crossing IKE_AUTH exchanges are resolved; no setting is negotiated",
-    "require-id-on-certificate": _CERT_ONLY,
-    "sendca": _CERT_ONLY,
     "share-lease": "only used with address pools (refused)",
     "tcp-remoteport": "only used with enable-tcp= (refused)",
     "vti-routing": "only used with vti-interface= (refused)",
@@ -165,10 +173,7 @@ HARMLESS: Mapping[str, str] = {
     "xauthby": "only used with XAUTH (refused)",
     "xauthfail": "only used with XAUTH (refused)",
     # left/right keywords
-    "ca": "certificates: ignored with a pre-shared key (a public-key conn that names one is refused)",
-    "cert": "certificates: ignored with a pre-shared key (a public-key conn that names one is refused)",
     "groundhog": "Libreswan's test-suite clock skew",
-    "sendcert": _CERT_ONLY,
 }
 
 
@@ -257,13 +262,12 @@ def _auth(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigErr
 
 
 def _keys(conn: Connection, settings: Mapping[SettingKey, Setting], side: str, method: str) -> ConfigError | None:
-    """A side that signs or is checked with public keys: raw keys only (certificates are
-    refused), each readable and of a family ``method`` takes."""
-    for sd in ("left", "right"):
-        for keyword in ("cert", "ca"):
-            s = settings.get((sd, keyword))
-            if s is not None and method != "null":
-                return _err(f"{s.name}={s.value}: {CERTIFICATES}", s, conn)
+    """A side that signs or is checked with public keys: certificates from files (``leftcert=``,
+    ``rightca=``, ``leftsendcert=``) or raw keys, each readable and of a family ``method`` takes."""
+    if method != "null":
+        error = _certs(conn, settings, side)
+        if error is not None:
+            return error
     for keyword, _kind in RAW_KEYS.items():
         s = settings.get((side, keyword))
         if s is None:
@@ -290,6 +294,21 @@ def _keys(conn: Connection, settings: Mapping[SettingKey, Setting], side: str, m
     return None
 
 
+def _certs(conn: Connection, settings: Mapping[SettingKey, Setting], side: str) -> ConfigError | None:
+    """``leftcert=`` names a file (an NSS nickname: not yet), ``leftca=`` is a DN, ``%same`` or
+    ``%any`` (``leftsendcert=``'s values are checked by the parser)."""
+    s = settings.get((side, "cert"))
+    if s is not None and not names_a_file(s.value.strip()):
+        return _err(f"{s.name}={s.value}: {NSS_CERTS}", s, conn)
+    s = settings.get((side, "ca"))
+    if s is not None and s.value.strip().lower() not in ("%same", "%any"):
+        try:
+            parse_dn(s.value.strip())
+        except DnError as exc:
+            return _err(f"{s.name}={s.value}: not a DN: {exc}", s, conn)
+    return None
+
+
 def _keywords(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
     for (_side, canonical), s in sorted(settings.items(), key=lambda kv: (kv[1].file, kv[1].line)):
         rule = REFUSING.get(canonical)
@@ -302,7 +321,8 @@ def _keywords(conn: Connection, settings: Mapping[SettingKey, Setting]) -> Confi
 
 
 def _ids(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
-    """IDs the engine puts on the wire as written: DN and NULL IDs are not (yet)."""
+    """IDs the engine puts on the wire as written: DNs must parse; %fromcert goes with a
+    certificate; ID_NULL with NULL authentication."""
     for side, end in (("left", conn.left), ("right", conn.right)):
         ident = end.id
         if ident is None:
@@ -310,11 +330,14 @@ def _ids(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigErro
         s = settings.get((side, "id"))
         why = None
         if ident.type is IdType.DER_ASN1_DN:
-            why = "DN IDs (ID_DER_ASN1_DN) are not supported yet"
+            try:
+                parse_dn(str(ident).strip())
+            except DnError as exc:
+                why = f"not a DN: {exc}"
         elif ident.type is IdType.NULL and end_auth(conn, side) != "null":
             why = f"the NULL ID goes with NULL authentication (RFC 7619), not {end_auth(conn, side)}"
-        elif ident.type is IdType.FROMCERT:
-            why = CERTIFICATES
+        elif ident.type is IdType.FROMCERT and end_auth(conn, side) in ("secret", "null"):
+            why = f"%fromcert needs a certificate, and this side authenticates with {end_auth(conn, side)}"
         elif ident.type is IdType.FQDN and not str(ident).lstrip().startswith("@"):
             why = "an ID without '@' is a host name to resolve to an address ID, which is not supported (@NAME " \
                   "is an FQDN ID)"

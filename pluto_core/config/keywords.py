@@ -132,7 +132,7 @@ _SETUP: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("ddos-mode", VType.ENUM, "auto", True, ("auto", "busy", "unlimited")),
     ("ddos-ike-threshold", VType.UINT, 25000, True, ()),
     ("max-halfopen-ike", VType.UINT, 50000, True, ()),
-    ("auth-sources", VType.STRING, "secrets nss files", True, ()),  # pluto's own: pluto_core.auth
+    ("auth-sources", VType.STRING, "secrets nss files x509", True, ()),  # pluto's own: pluto_core.auth
     ("auth-timeout", VType.TIME, 10, True, ()),  # pluto's own
     ("ike-socket-bufsize", VType.UINT, None, False, ()),
     ("ike-socket-errqueue", VType.BOOL, True, False, ()),
@@ -195,11 +195,11 @@ _CONN_LR: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("ecdsakey", VType.STRING, None, True, ()),
     ("eddsakey", VType.STRING, None, True, ()),
     ("pubkey", VType.STRING, None, True, ()),
-    ("cert", VType.STRING, None, False, ()),
+    ("cert", VType.STRING, None, True, ()),
     ("ckaid", VType.STRING, None, True, ()),
-    ("sendcert", VType.ENUM, "sendifasked", False,
+    ("sendcert", VType.ENUM, "sendifasked", True,
      ("always", "alwayssend", "ifasked", "sendifasked", "never", "sendnever", "yes", "no")),
-    ("ca", VType.STRING, None, False, ()),
+    ("ca", VType.STRING, None, True, ()),
     ("xauthserver", VType.BOOL, False, False, ()),
     ("xauthclient", VType.BOOL, False, False, ()),
     ("modecfgserver", VType.BOOL, False, False, ()),

@@ -41,9 +41,13 @@ class Engine(Messages):
                  on_event: Callable[[Event], None] | None = None, force_busy: bool = False, uniqueids: bool = True,
                  extensions: Extensions | None = None, keepalive_interval: float = 20.0, ddos_mode: str = "auto",
                  ddos_ike_threshold: int = stateless.DDOS_IKE_THRESHOLD,
-                 max_halfopen_ike: int = stateless.MAX_HALFOPEN_IKE) -> None:
+                 max_halfopen_ike: int = stateless.MAX_HALFOPEN_IKE,
+                 wall_clock: Callable[[], Any] | None = None) -> None:
         super().__init__(clock, random, log, extensions or NoExtensions(), random(32))
         self.kernel, self.credentials = kernel, credentials
+        # UTC ``datetime`` now, for certificate validity (the clock above is monotonic); None:
+        # no peer certificate can be validated
+        self.wall_clock = wall_clock
         # Offloaded jobs wait in pop_jobs() for the host (crypto: --nhelpers; lookups: a thread
         # off its loop), whose results come back through job_done(); others run at once, in here.
         self._offload = {kind for kind, yes in (("crypto", offload_jobs), ("lookup", offload_lookups)) if yes}

@@ -54,6 +54,22 @@ class Credentials(Protocol):
         ...
 
 
+    def certificates(self, local: IdSpec, conn: EngineConn) -> list[Any]:
+        """Our certificate chain for ``local`` (``cryptography`` certificates, end certificate
+        first, then intermediates); empty when there is none."""
+        ...
+
+    def trust_anchors(self, conn: EngineConn) -> list[Any]:
+        """The CA certificates trusted for ``conn``'s peers (also asked on the loop, for the
+        CERTREQ of an IKE_SA_INIT response: sources answer from memory)."""
+        ...
+
+    def check_chain(self, chain: list[Any], conn: EngineConn) -> str | None:
+        """Revocation and the like for the peer's validated chain: None accepts it; a text
+        is why not (logged, and the peer gets AUTHENTICATION_FAILED)."""
+        ...
+
+
 class Extensions(Protocol):
     """Plugins adding payloads to the messages we send and reading those we receive
     (NAT detection, fragmentation, vendor IDs...), instead of branches in the engine.

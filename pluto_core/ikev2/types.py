@@ -60,6 +60,10 @@ class IdSpec:
             text = "@#" + data.hex()
         elif id_type == IdType.ID_NULL:
             text = "ID_NULL"
+        elif id_type == IdType.ID_DER_ASN1_DN:
+            from pluto_core.x509.dn import dn_text  # lazily: pluto_core.x509 imports this module
+
+            text = dn_text(data)  # Libreswan's text; DER that is not a Name prints as 0x and hex
         else:
             text = f"{id_type}:{data.hex()}"
         return cls(id_type, data, text)
@@ -114,6 +118,15 @@ class EngineConn:
     # cryptography key objects)
     local_ckaid: str | None = None
     remote_keys: tuple[Any, ...] = field(default=(), compare=False)
+    # X.509 (RFC 7296 3.6, 3.7): our certificate as leftcert= names it (the auth sources read
+    # it), when to send it (sendcert=: always, ifasked, never), whether the peer proves its ID
+    # with a certificate (we send CERTREQ and validate its chain), rightca= (a DN, %same,
+    # %any; None: unset, i.e. %same) and whether remote_id is a DN pattern with * wildcards
+    local_cert: str | None = None
+    send_cert: str = "ifasked"
+    remote_certs: bool = False
+    remote_ca: str | None = None
+    remote_id_wildcards: bool = False
     port: int = 500
     options: dict[str, Any] = field(default_factory=dict, compare=False)
 

@@ -85,6 +85,13 @@ def _as_pattern(dn: Dn) -> Dn:
     return Dn(rdns)
 
 
+def dn_pattern(der: bytes, *, wildcards: bool = True) -> Dn:
+    """A configured DN ID (``rightid=`` as DER) for ``match_dn``: its ``*`` values made
+    wildcards when ``wildcards``. ``DnError`` for DER that is not a Name."""
+    dn = dn_from_der(der)
+    return _as_pattern(dn) if wildcards else dn
+
+
 def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -127,7 +127,7 @@ def test_auth_sources_name_the_sources_asked_and_an_unknown_one_stops_start_up(e
     env.config.write_text("config setup\n\tauth-sources=secrets,ldap-store\n")
     result = env.run("--nofork")
     assert result.returncode == 1
-    assert "auth-sources: no auth source 'ldap-store' is installed (installed: files, nss, secrets)" in result.stderr
+    assert "auth-sources: no auth source 'ldap-store' is installed (installed: files, nss, secrets, x509)" in result.stderr
     env.config.write_text("config setup\n\tauth-sources=\"secrets secrets\"\n")
     result = env.run("--nofork")
     assert result.returncode == 1 and "an auth source is named twice" in result.stderr
@@ -153,7 +153,7 @@ def test_default_auth_sources_start_without_an_nss_database_and_load_key_files(e
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
     text = env.log_text()
-    assert "auth sources: secrets, nss, files" in text
+    assert "auth sources: secrets, nss, files, x509\n" in text
     assert (f"{secrets}:2: loaded ECDSA private key from '{ipsecdir}/private/east.pem', "
             f"ckaid {pubkeys.ckaid_hex(key.public_key())}") in text
     assert f"{secrets}:3: RSA private key file '{ipsecdir}/private/missing.pem': cannot read" in text

@@ -62,11 +62,16 @@ class Psks:
     to the reason ``authorize`` refuses it; ``asked`` records the lookups."""
 
     def __init__(self, table: dict[frozenset[str], bytes], vetoes: dict[str, str] | None = None,
-                 signers: dict[str, Any] | None = None, keys: dict[str, list[Any]] | None = None) -> None:
+                 signers: dict[str, Any] | None = None, keys: dict[str, list[Any]] | None = None,
+                 certs: dict[str, list[Any]] | None = None, anchors: list[Any] | None = None,
+                 chain_vetoes: dict[bytes, str] | None = None) -> None:
         self.table = table
         self.vetoes = vetoes if vetoes is not None else {}
         self.signers = signers if signers is not None else {}  # local ID -> Signer
         self.keys = keys if keys is not None else {}  # peer ID -> public keys
+        self.certs = certs if certs is not None else {}  # local ID text -> our chain
+        self.anchors = anchors if anchors is not None else []  # trusted CA certificates
+        self.chain_vetoes = chain_vetoes if chain_vetoes is not None else {}  # end cert serial bytes -> reason
         self.asked: list[tuple[str, str, str | None]] = []
 
     def psk(self, local: IdSpec, remote: IdSpec | None, conn: EngineConn) -> bytes | None:
@@ -86,6 +91,18 @@ class Psks:
     def authorize(self, peer: IdSpec, conn: EngineConn, method: str) -> str | None:
         self.asked.append(("authorize", peer.text, method))
         return self.vetoes.get(peer.text)
+
+    def certificates(self, local: IdSpec, conn: EngineConn) -> list[Any]:
+        self.asked.append(("certificates", local.text, conn.local_cert))
+        return list(self.certs.get(local.text, ()))
+
+    def trust_anchors(self, conn: EngineConn) -> list[Any]:
+        self.asked.append(("trust_anchors", conn.name, None))
+        return list(self.anchors)
+
+    def check_chain(self, chain: list[Any], conn: EngineConn) -> str | None:
+        self.asked.append(("check_chain", conn.name, None))
+        return self.chain_vetoes.get(chain[0].serial_number.to_bytes(20, "big")) if chain else None
 
 
 class Recorder:

@@ -116,7 +116,7 @@ def test_the_psk_comes_from_the_plugin_and_the_ike_sa_is_established(setup: Setu
     east_log = east.log_text()
     assert "auth sources: sqlite-example\n" in east_log
     assert f"auth source sqlite-example: database {setup.db}\n" in east_log
-    assert "auth sources: secrets, nss, files\n" in west.log_text() and "sqlite-example" not in west.log_text()
+    assert "auth sources: secrets, nss, files, x509\n" in west.log_text() and "sqlite-example" not in west.log_text()
 
     up = west.ipsec("up", "west-east")
     assert "initiator established IKE SA; authenticated peer using authby=secret and FQDN '@east'" in up.stdout, \

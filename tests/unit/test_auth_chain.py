@@ -118,3 +118,43 @@ def test_the_builtin_secrets_source_serves_the_loaded_secrets_file() -> None:
     auth.load(parse_secrets_text('@west @east : PSK "from the file"\n', "ipsec.secrets"), log=None)
     assert auth.psk(WEST, EAST, CONN) == b"from the file"
     assert auth.psk(WEST, IdSpec.parse("@other"), CONN) is None
+
+
+class CertSource:
+    """Answers the three certificate hooks."""
+
+    def __init__(self, chain: list[Any] | None = None, anchors: list[Any] | None = None,
+                 refuse: str | None = None) -> None:
+        self.chain, self.anchors, self.refuse = chain, anchors, refuse
+        self.checked = 0
+
+    @hookimpl
+    def pluto_auth_certificates(self, local_id: IdSpec) -> list[Any] | None:
+        return self.chain
+
+    @hookimpl
+    def pluto_auth_trust_anchors(self) -> list[Any] | None:
+        return self.anchors
+
+    @hookimpl
+    def pluto_auth_check_chain(self, chain: list[Any]) -> str | None:
+        self.checked += 1
+        return self.refuse
+
+
+def test_certificate_hooks_first_chain_wins_anchors_combine_and_every_source_checks_the_chain() -> None:
+    from tests import x509_pki as pki
+
+    ca1, ca2 = pki.root("CN=One"), pki.root("CN=Two", n=1)
+    end = pki.issue("CN=end", pki.key("ecdsa", 2), ca1)
+    a = CertSource(chain=None, anchors=[ca1.cert])
+    b = CertSource(chain=[end.cert], anchors=[ca1.cert, ca2.cert])
+    c = CertSource(chain=[ca2.cert], anchors=None, refuse="certificate revoked (serial 0x1)")
+    auth, lines = chain(("a", "b", "c"), a=a, b=b, c=c)
+    assert auth.certificates(WEST, CONN) == [end.cert]
+    assert auth.trust_anchors(CONN) == [ca1.cert, ca2.cert]  # ca1 from two sources: once
+    assert auth.check_chain([end.cert, ca1.cert], CONN) == "certificate revoked (serial 0x1) (auth source c)"
+    assert (a.checked, b.checked, c.checked) == (1, 1, 1)
+    auth, _ = chain(("a",), a=a)
+    assert auth.certificates(WEST, CONN) == [] and auth.check_chain([end.cert], CONN) is None
+    assert lines == []

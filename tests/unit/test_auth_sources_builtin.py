@@ -144,7 +144,20 @@ def test_the_builtins_are_auth_entry_points_and_the_default_order() -> None:
         "files": "pluto_plugins.auth_files:FilesSource",
     }
     assert all(found[name].loaded for name in ("secrets", "nss", "files"))
-    assert DEFAULT_SOURCES == Options().auth_sources == ("secrets", "nss", "files")
+    assert DEFAULT_SOURCES == Options().auth_sources == ("secrets", "nss", "files", "x509")
+
+
+def test_the_x509_source_is_declared_as_an_auth_entry_point() -> None:
+    """Declared in pyproject.toml (an install made before it was added does not list it yet)."""
+    import importlib
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    target = project["entry-points"]["pluto.auth"]["x509"]
+    module, _, attr = target.partition(":")
+    assert target == "pluto_plugins.auth_x509:X509Source"
+    assert getattr(importlib.import_module(module), attr).__name__ == "X509Source"
 
 
 # -- secrets: RSA { } blocks -------------------------------------------------------------------

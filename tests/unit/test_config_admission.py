@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pluto_core.config import load_config
-from pluto_core.config.admission import CERTIFICATES, HARMLESS, IKEV1, REFUSING
+from pluto_core.config.admission import CERTIFICATES, HARMLESS, IKEV1, NSS_CERTS, REFUSING
 from pluto_core.config.checkconfig import main as checkconfig
 from pluto_core.config.connection import orient
 from pluto_core.config.keywords import Kind, conn_keywords
@@ -47,10 +47,12 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret,rsasig\n", 5, "authby=secret,rsasig: a pre-shared key or a public key in one conn is not "
                                    "supported yet (one method per side: leftauth=/rightauth=)"),
     ("\tauthby=null,rsasig\n", 5, "authby=null,rsasig: authby=null with another method is not supported"),
-    ("\tleftid=@w\n\trightcert=east\n", 6, f"rightcert=east: {CERTIFICATES}"),
+    ("\tleftid=@w\n\trightcert=east\n", 6, f"rightcert=east: {NSS_CERTS}"),
     ("\tauthby=rsasig\n\trightrsasigkey=%cert\n", 6, f"rightrsasigkey=%cert: {CERTIFICATES}"),
-    ("\tauthby=rsasig\n\trightca=%same\n", 6, f"rightca=%same: {CERTIFICATES}"),
-    ("\tauthby=rsasig\n\tleftid=%fromcert\n", 6, f"leftid=%fromcert: {CERTIFICATES}"),
+    ("\tauthby=rsasig\n\trightca=\"XY=foo\"\n", 6, "rightca=XY=foo: not a DN: unknown attribute 'XY' in DN 'XY=foo'"),
+    ("\tauthby=rsasig\n\tleftcert=west\n", 6, f"leftcert=west: {NSS_CERTS}"),
+    ("\tauthby=rsasig\n\trequire-id-on-certificate=no\n", 6, "require-id-on-certificate=no: accepting a peer "
+                                                               "whose ID is not on its certificate is not supported"),
     ("\tauthby=rsasig\n\trightrsasigkey=%dnsondemand\n", 6,
      "rightrsasigkey=%dnsondemand: public keys from DNS or other sources are not supported"),
     ("\tauthby=rsasig\n\tleftrsasigkey=0sAwEAAQ==\n", 6,
@@ -77,8 +79,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret\n\tleftsubnets={10.0.1.0/24 10.0.2.0/24}\n", 6,
      "leftsubnets={10.0.1.0/24 10.0.2.0/24}: one Child SA per subnet pair is not supported yet (leftsubnet=a,b "
      "gives one Child SA with all of them)"),
-    ("\tauthby=secret\n\tleftid=\"C=CA, O=Libreswan\"\n", 6,
-     "leftid=C=CA, O=Libreswan: DN IDs (ID_DER_ASN1_DN) are not supported yet"),
+    ("\tauthby=secret\n\tleftid=\"C=CAN, O=Libreswan\"\n", 6,
+     "leftid=C=CAN, O=Libreswan: not a DN: country C='CAN' is not a 2-letter code in DN 'C=CAN, O=Libreswan'"),
     ("\tauthby=secret\n\tesp=aes-sha2;modp2048\n", 6,
      "esp=aes-sha2;modp2048: a PFS group of the Child SA's own is not supported yet (the IKE SA's group is "
      "used; leave the group out)"),
@@ -195,3 +197,57 @@ def test_words_that_pin_the_signature_hash_reach_the_engine_as_written(tmp_path:
     assert conf.refused == {}  # type: ignore[attr-defined]
     engine_conn = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
     assert (engine_conn.local_auth, engine_conn.remote_auth) == (engine, engine)
+
+
+def _cert_dir(tmp_path: Path) -> tuple[Path, object]:
+    """<tmp>/ipsec.d/certs/west.pem: an ECDSA certificate for west issued by a test CA."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests import x509_pki as pki
+
+    ca = pki.root("C=CA, O=Libreswan, CN=Test CA")
+    west = pki.issue("C=CA, O=Libreswan, CN=west.testing.libreswan.org", pki.key("ecdsa", 1), ca)
+    (tmp_path / "ipsec.d" / "certs").mkdir(parents=True)
+    (tmp_path / "ipsec.d" / "certs" / "west.pem").write_bytes(west.cert.public_bytes(Encoding.PEM))
+    return tmp_path / "ipsec.d", west.cert
+
+
+def test_a_certificate_conn_reaches_the_engine_with_its_id_ckaid_ca_and_sendcert(tmp_path: Path) -> None:
+    from pluto_core.ikev2.crypto import pubkeys
+    from pluto_core.ikev2.enums import IdType
+
+    ipsecdir, cert = _cert_dir(tmp_path)
+    body = ("\tleftcert=west.pem\n\tleftid=%fromcert\n\tleftsendcert=always\n"
+            "\trightid=\"C=CA, O=Libreswan, CN=*\"\n\trightca=\"C=CA, O=Libreswan, CN=Test CA\"\n")
+    _p, conf = _load(tmp_path, body)
+    assert conf.refused == {}  # type: ignore[attr-defined]
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}), str(ipsecdir))  # type: ignore[attr-defined]
+    assert (engine.local_auth, engine.remote_auth) == ("rsasig,ecdsa", "rsasig,ecdsa")
+    assert engine.local_id.id_type == IdType.ID_DER_ASN1_DN
+    assert engine.local_id.data == cert.subject.public_bytes()  # type: ignore[attr-defined]
+    assert engine.local_ckaid == pubkeys.ckaid_hex(cert.public_key())  # type: ignore[attr-defined]
+    assert (engine.local_cert, engine.send_cert, engine.remote_certs) == ("west.pem", "always", True)
+    assert engine.remote_ca == "C=CA, O=Libreswan, CN=Test CA"
+    assert engine.remote_id is not None and engine.remote_id.text == "C=CA, O=Libreswan, CN=*"
+    assert engine.remote_id_wildcards is True
+    # no leftid=: the certificate's subject, as Libreswan; sendcert= defaults to ifasked
+    _p, conf = _load(tmp_path, "\tleftcert=west.pem\n\trightid=@east\n")
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}), str(ipsecdir))  # type: ignore[attr-defined]
+    assert engine.local_id.text == "C=CA, O=Libreswan, CN=west.testing.libreswan.org"
+    assert (engine.send_cert, engine.remote_id_wildcards, engine.remote_ca) == ("ifasked", False, None)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("\tleftcert=gone.pem\n", "leftcert=gone.pem: {dir}/certs/gone.pem: cannot read: No such file or directory"),
+    ("\tleftid=%fromcert\n", "leftid=%fromcert needs leftcert="),
+    ("\tleftcert=west.pem\n\trightcert=east.pem\n", "rightcert=east.pem: a local copy of the peer's certificate "
+                                                    "is not supported yet (the peer sends its certificate)"),
+    ("\tleftcert=west.pem\n\tleftid=\"C=CA, CN=*\"\n", "leftid=C=CA, CN=*: our own ID cannot have wildcards"),
+])
+def test_certificate_conns_the_host_cannot_run_name_the_conn_and_why(tmp_path: Path, body: str, message: str) -> None:
+    ipsecdir, _cert = _cert_dir(tmp_path)
+    p, conf = _load(tmp_path, body)
+    with pytest.raises(ConfigError) as raised:
+        to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}), str(ipsecdir))  # type: ignore[attr-defined]
+    assert (raised.value.file, raised.value.line) == (str(p), 1)
+    assert raised.value.message == f"\"c\": {message.format(dir=ipsecdir)}"

@@ -16,8 +16,9 @@ from pluto_core.ikev2.crypto import psk_auth
 from pluto_core.ikev2.crypto import signatures as sig
 from pluto_core.ikev2.crypto.prf import PrfAlgorithm
 from pluto_core.ikev2.enums import AuthMethod
-from pluto_core.ikev2.payloads import Authentication
+from pluto_core.ikev2.payloads import Authentication, Certificate
 from pluto_core.ikev2.ports import Credentials
+from pluto_core.ikev2.tasks.cert_auth import CertRefused, peer_key
 from pluto_core.ikev2.types import EngineConn, IdSpec
 
 
@@ -33,6 +34,8 @@ class AuthContext:
     sk_p_ours: bytes  # SK_pi or SK_pr of our side: NULL auth's key (RFC 7619 2.1)
     sk_p_theirs: bytes
     peer_hashes: tuple[int, ...] | None  # the peer's SIGNATURE_HASH_ALGORITHMS (None: not sent)
+    peer_certs: tuple[Certificate, ...] = ()  # the CERT payloads of the peer's IKE_AUTH message
+    now: Any = None  # UTC datetime for certificate validity (None: no wall clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +184,12 @@ class SignatureAuth:
 
     def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
               octets: bytes, ctx: AuthContext) -> str:
+        if conn.remote_certs and ctx.peer_certs:
+            return self._check_certificate(credentials, conn, peer, auth, octets, ctx)
         keys = [key for key in list(conn.remote_keys) + list(credentials.public_keys(peer, conn) or ())
                 if _FAMILY_OF_KIND.get(sig.key_kind(key)) in self.families]
+        if not keys and conn.remote_certs:
+            raise AuthFailure("the peer sent no certificate (CERT payload)")
         if not keys:
             raise AuthFailure(f"no trusted public key for {peer.kind_name} '{peer.text}'")
         problems = []
@@ -194,6 +201,28 @@ class SignatureAuth:
             except sig.SignatureError as exc:
                 problems.append(str(exc))
         raise AuthFailure(f"{'; '.join(sorted(set(problems)))} ({len(keys)} trusted key{'s' if len(keys) > 1 else ''})")
+
+
+    def _check_certificate(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
+                           octets: bytes, ctx: AuthContext) -> str:
+        """The peer's chain validated (``cert_auth.peer_key``), then its AUTH with the end
+        certificate's key; the text is Libreswan's: ``certificate 'DN' and ... digital
+        signature issued by 'CA DN'``."""
+        try:
+            cert = peer_key(credentials, conn, peer, ctx.peer_certs, ctx.now)
+        except CertRefused as exc:
+            raise AuthFailure(str(exc)) from None
+        kind = sig.key_kind(cert.key)
+        if _FAMILY_OF_KIND.get(kind) not in self.families:
+            raise AuthFailure(f"the peer's certificate holds an {kind.upper()} key, but the conn takes {self.text}")
+        try:
+            good = sig.verify(cert.key, auth.method, auth.data, octets)
+        except sig.SignatureError as exc:
+            raise AuthFailure(f"{exc} (certificate '{cert.subject}')") from None
+        if not good:
+            raise AuthFailure(f"bad signature (certificate '{cert.subject}')")
+        return f"certificate '{cert.subject}' and {_describe(cert.key, auth)} digital signature issued by " \
+               f"'{cert.issuer}'"
 
 
 def _describe(key: Any, auth: Authentication) -> str:

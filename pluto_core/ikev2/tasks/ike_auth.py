@@ -19,6 +19,8 @@ from pluto_core.ikev2.enums import AuthMethod, ExchangeType, NotifyType, notify_
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import (
     Authentication,
+    Certificate,
+    CertificateRequest,
     IdentificationInitiator,
     IdentificationResponder,
     Notify,
@@ -26,7 +28,7 @@ from pluto_core.ikev2.payloads import (
 )
 from pluto_core.ikev2.ports import Credentials
 from pluto_core.ikev2.sa import IkeSa, IkeState
-from pluto_core.ikev2.tasks import child_create, lifetimes
+from pluto_core.ikev2.tasks import cert_auth, child_create, lifetimes
 from pluto_core.ikev2.tasks.auth_methods import AUTH_METHODS, AuthContext, AuthFailure, Made
 from pluto_core.ikev2.tasks.common import first_error, get, has_notify, ts_text
 from pluto_core.ikev2.tasks.delete import delete_ike_sa, fail_ike
@@ -54,11 +56,12 @@ def auth_value(sa: IkeSa, psk: bytes, signer_is_initiator: bool, id_spec: IdSpec
     return psk_auth(sa.suite.prf, psk, signed_data(sa, signer_is_initiator, id_spec))
 
 
-def context(sa: IkeSa) -> AuthContext:
+def context(engine: Services, sa: IkeSa, theirs: Theirs | None) -> AuthContext:
     suite, keys = sa.suite, sa.keys
     assert suite is not None and keys is not None
-    ours, theirs = (keys.sk_pi, keys.sk_pr) if sa.initiator else (keys.sk_pr, keys.sk_pi)
-    return AuthContext(suite.prf, ours, theirs, sa.peer_hashes)
+    ours, other = (keys.sk_pi, keys.sk_pr) if sa.initiator else (keys.sk_pr, keys.sk_pi)
+    now = engine.wall_clock() if engine.wall_clock is not None and theirs is not None and theirs.certs else None
+    return AuthContext(suite.prf, ours, other, sa.peer_hashes, theirs.certs if theirs is not None else (), now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ class Found:
     how: str | None = None  # how the peer proved its ID (None: it did not, ``failure`` says why)
     failure: str | None = None
     veto: str | None = None  # why the port will not let the peer in
+    certs: tuple[Certificate, ...] = ()  # our CERT payloads (RFC 7296 3.6), per sendcert= and the peer's CERTREQ
+    certreq: CertificateRequest | None = None  # ours, when we ask for the peer's certificate (3.7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,8 @@ class Mine:
 
     peer: IdSpec | None
     octets: bytes
+    hashes: tuple[bytes, ...] | None = None  # the CA hashes the peer's CERTREQ named (None: it sent none)
+    ask: bool = False  # make our CERTREQ too (the initiator's IKE_AUTH request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +94,25 @@ class Theirs:
     peer: IdSpec
     auth: Authentication
     octets: bytes
+    certs: tuple[Certificate, ...] = ()  # the CERT payloads it sent
 
 
 def find(credentials: Credentials, conn: EngineConn, mine: Mine | None, theirs: Theirs | None,
          ctx: AuthContext) -> Found:
     """The lookup job: our AUTH, the check of the peer's, and the port's verdict on it."""
-    ours = why_not = how = failure = veto = None
+    ours = why_not = how = failure = veto = certreq = None
+    certs: list[Certificate] = []
     if mine is not None:
         try:
             ours = AUTH_METHODS[conn.local_auth].make(credentials, conn, mine.peer, mine.octets, ctx)
+            if ours is not None:
+                certs = cert_auth.our_certs(credentials, conn, mine.hashes)
         except sig.SignatureError as exc:
             why_not = str(exc)
+        except LookupError as exc:
+            ours, why_not = None, str(exc)
+        if mine.ask:
+            certreq = cert_auth.certreq(credentials, conn)
     if theirs is not None:
         try:
             how = AUTH_METHODS[conn.remote_auth].check(credentials, conn, theirs.peer, theirs.auth, theirs.octets,
@@ -106,7 +121,7 @@ def find(credentials: Credentials, conn: EngineConn, mine: Mine | None, theirs: 
             failure = str(exc)
         else:
             veto = credentials.authorize(theirs.peer, conn, conn.remote_auth)
-    return Found(ours, why_not, how, failure, veto)
+    return Found(ours, why_not, how, failure, veto, tuple(certs), certreq)
 
 
 def lookup(engine: Services, sa: IkeSa, conn: EngineConn, mine: Mine | None, theirs: Theirs | None,
@@ -126,7 +141,8 @@ def lookup(engine: Services, sa: IkeSa, conn: EngineConn, mine: Mine | None, the
             return
         then(result)
 
-    engine.submit_job(find, (engine.credentials, conn, mine, theirs, context(sa)), done, kind="lookup")
+    engine.submit_job(find, (engine.credentials, conn, mine, theirs, context(engine, sa, theirs)), done,
+                      kind="lookup")
 
 
 def sign(engine: Services, sa: IkeSa, found: Found, then: Any) -> None:
@@ -199,7 +215,7 @@ def build_i(engine: Services, sa: IkeSa) -> None:
     """Our IKE_AUTH request, with the first Child SA, once our AUTH is made."""
     conn = sa.conn
     assert conn is not None
-    mine = Mine(conn.remote_id, signed_data(sa, True, conn.local_id))
+    mine = Mine(conn.remote_id, signed_data(sa, True, conn.local_id), sa.peer_certreq, ask=True)
     lookup(engine, sa, conn, mine, None, lambda found: _send(engine, sa, conn, found))
 
 
@@ -214,11 +230,13 @@ def _send(engine: Services, sa: IkeSa, conn: EngineConn, found: Found) -> None:
         return
     child, child_payloads = child_part
     sa.pending_child = child
-    payloads: list[Payload] = [IdentificationInitiator(conn.local_id.id_type, conn.local_id.data)]
+    payloads: list[Payload] = [IdentificationInitiator(conn.local_id.id_type, conn.local_id.data), *found.certs]
     if conn.options.get("initial-contact") and not others_with(engine, sa, conn.local_id, conn.remote_id):
         # RFC 7296 2.4: this IKE SA is the only one between us: the peer may drop older state
         payloads.append(Notify(NotifyType.INITIAL_CONTACT))
-    if conn.remote_id is not None:
+    if found.certreq is not None:
+        payloads.append(found.certreq)
+    if conn.remote_id is not None and not conn.remote_id_wildcards:  # a pattern is no ID to ask for
         payloads.append(IdentificationResponder(conn.remote_id.id_type, conn.remote_id.data))
     assert found.ours.payload is not None  # signed by now (sign)
     payloads.append(found.ours.payload)
@@ -244,7 +262,7 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
         fail_ike(engine, sa, f"IKE SA authentication request rejected by peer: {why}")
         return
     peer = IdSpec.from_wire(idr.id_type, idr.data)
-    if conn.remote_id is not None and (peer.id_type, peer.data) != (conn.remote_id.id_type, conn.remote_id.data):
+    if conn.remote_id is not None and not cert_auth.id_accepted(conn, peer):
         fail_ike(engine, sa, f"peer ID {peer.kind_name} '{peer.text}' is not the expected "
                  f"'{conn.remote_id.text}': authentication failed", delete=True)
         return
@@ -252,7 +270,7 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
     if wrong_method is not None:
         fail_ike(engine, sa, f"{wrong_method}: AUTHENTICATION_FAILED", delete=True)
         return
-    theirs = Theirs(peer, auth, signed_data(sa, False, peer))
+    theirs = Theirs(peer, auth, signed_data(sa, False, peer), _certs(payloads))
     lookup(engine, sa, conn, None, theirs, lambda found: _authenticated_i(engine, sa, conn, peer, payloads, found))
 
 
@@ -292,15 +310,19 @@ def process_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
                              [Notify(NotifyType.AUTHENTICATION_FAILED)])
         fail_ike(engine, sa, "IKE SA authentication failed", delete=False)
         return
-    if conn.remote_id is not None and (peer.id_type, peer.data) != (conn.remote_id.id_type, conn.remote_id.data):
+    if conn.remote_id is not None and not cert_auth.id_accepted(conn, peer):
         _refuse_r(engine, sa, msg.message_id, peer, f"using {AUTH_METHODS[conn.remote_auth].text} failed: "
                   f"the conn expects {conn.remote_id.kind_name} '{conn.remote_id.text}'")
         return
     sa.working_on = msg.message_id  # answered once the lookup job is done
-    mine = Mine(peer, signed_data(sa, False, conn.local_id))
-    theirs = Theirs(peer, auth, signed_data(sa, True, peer))
+    mine = Mine(peer, signed_data(sa, False, conn.local_id), cert_auth.received_certreq(payloads))
+    theirs = Theirs(peer, auth, signed_data(sa, True, peer), _certs(payloads))
     lookup(engine, sa, conn, mine, theirs,
            lambda found: _authenticated_r(engine, sa, conn, msg.message_id, peer, payloads, found))
+
+
+def _certs(payloads: list[Payload]) -> tuple[Certificate, ...]:
+    return tuple(p for p in payloads if isinstance(p, Certificate))
 
 
 def _refuse_r(engine: Services, sa: IkeSa, message_id: int, peer: IdSpec, why: str) -> None:
@@ -324,7 +346,8 @@ def _authenticated_r(engine: Services, sa: IkeSa, conn: EngineConn, message_id: 
     sa.peer_id = peer
     engine.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
     initial_contact(engine, sa, payloads)
-    reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data), found.ours.payload]
+    reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data), *found.certs,
+                            found.ours.payload]
     established(engine, sa, "responder", found.how)
     child, chosen, child_reply = child_create.process_r(engine, sa, payloads)
     reply += child_reply
@@ -365,7 +388,9 @@ def established(engine: Services, sa: IkeSa, role: str, how: str | None) -> None
     # as Libreswan words it: "authby=secret and FQDN '@east'", or for a raw key "preloaded
     # certificate '@east' and 3072-bit RSASSA-PSS with SHA2_512 digital signature"
     proof = f"{how} and {peer.kind_name} '{peer.text}'" if how and how.startswith("authby=") else how
-    engine.log.log(f"{engine.prefix(sa)} {role} established IKE SA; authenticated peer using {proof}")
+    # a certificate reads as Libreswan's "authenticated peer certificate 'DN' and ... issued by 'CA'"
+    using = "" if proof and proof.startswith("certificate ") else "using "
+    engine.log.log(f"{engine.prefix(sa)} {role} established IKE SA; authenticated peer {using}{proof}")
     engine.event("ike-up", sa, peer.text)
     lifetimes.schedule_ike(engine, sa)
     if engine.uniqueids:

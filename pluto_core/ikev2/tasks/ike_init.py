@@ -17,7 +17,7 @@ from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import KeyExchange, Nonce, Notify, Payload, Proposal, SecurityAssociation
 from pluto_core.ikev2.sa import IkeSa, IkeState
 from pluto_core.ikev2.sa_select import accept_reply, select
-from pluto_core.ikev2.tasks import ike_auth
+from pluto_core.ikev2.tasks import cert_auth, ike_auth
 from pluto_core.ikev2.tasks.auth_methods import is_signature
 from pluto_core.ikev2.tasks.common import NONCE_SIZE, dh_name, groups, keypair_job, new_spi, suite_of, suite_text
 from pluto_core.ikev2.tasks.services import Services
@@ -163,6 +163,7 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, data: bytes) -> None:
         return
     sa.last_request = b""
     sa.peer_hashes = peer_hashes(payloads)
+    sa.peer_certreq = cert_auth.received_certreq(payloads)
     sa.init_response = data  # RealMessage2: the responder's AUTH signs it (RFC 7296 2.15)
     sa.nonce_r = nonce.data
     sa.spi_r = msg.spi_r
@@ -295,6 +296,10 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
                         Nonce(sa.nonce_r)]
             if sa.peer_hashes is not None:  # RFC 7427 4: answer the initiator's announcement
                 payloads.append(hash_notify())
+            if sa.conn is not None:
+                request = cert_auth.certreq(engine.credentials, sa.conn)  # RFC 7296 3.7: the CAs we trust
+                if request is not None:
+                    payloads.append(request)
             response = engine.send_response(sa, ExchangeType.IKE_SA_INIT, 0, payloads, plain=True)
             assert isinstance(response, bytes)  # IKE_SA_INIT is never fragmented (RFC 7383 2.5)
             sa.init_response = response

@@ -21,6 +21,7 @@ class Services(Protocol):
     kernel: KernelPort
     credentials: Credentials
     clock: Callable[[], float]
+    wall_clock: Callable[[], Any] | None
     random: Callable[[int], bytes]
     log: Any
     uniqueids: bool

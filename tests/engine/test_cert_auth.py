@@ -1,0 +1,171 @@
+"""X.509 authentication between two engines (RFC 7296 2.15, 3.6, 3.7): CERTREQ in the
+IKE_SA_INIT response, CERT payloads in IKE_AUTH, the peer's chain validated through an
+intermediate to our trust anchor, its ID on the certificate (a DN pattern with wildcards),
+and each refusal answered with AUTHENTICATION_FAILED and a log line saying why."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from pluto_core.ikev2.crypto.signatures import KeySigner
+from pluto_core.ikev2.enums import ExchangeType
+from pluto_core.ikev2.message import parse_message
+from pluto_core.ikev2.payloads import CertificateRequest
+from pluto_core.ikev2.sa import IkeState
+from pluto_core.ikev2.types import EngineConn
+from pluto_core.x509.certreq import ca_hash
+from pluto_core.x509.ids import fromcert_id, id_from_text
+from tests import x509_pki as pki
+from tests.engine.harness import Psks, conn_pair, pump, two_sides
+
+ROOT = pki.root("C=CA, O=Libreswan, CN=Test CA", kind="ecdsa", n=10)
+SUB = pki.issue("C=CA, O=Libreswan, CN=Sub CA", pki.key("ecdsa", 11), ROOT, ca=True,
+                key_usage=["key_cert_sign", "crl_sign"])
+STRANGER = pki.root("C=CA, O=Elsewhere, CN=Stranger CA", kind="ecdsa", n=12)
+WEST_DN, EAST_DN = "C=CA, O=Libreswan, CN=west", "C=CA, O=Libreswan, CN=east"
+
+
+def end_cert(dn: str, kind: pki.Kind, n: int, issuer: pki.Issued = SUB, **kw: Any) -> pki.Issued:
+    return pki.issue(dn, pki.key(kind, n), issuer, key_usage=["digital_signature"], **kw)
+
+
+WEST_RSA, EAST_RSA = end_cert(WEST_DN, "rsa", 10), end_cert(EAST_DN, "rsa", 11)
+WEST_EC, EAST_EC = end_cert(WEST_DN, "ecdsa", 13), end_cert(EAST_DN, "ecdsa", 14)
+
+
+def cert_conn(conn: EngineConn, mine: pki.Issued, peer: str, **kw: Any) -> EngineConn:
+    """The conn with our certificate (%fromcert), the peer's ID as a DN (``*`` allowed)."""
+    remote = id_from_text(peer)
+    return dataclasses.replace(conn, local_auth="rsasig,ecdsa", remote_auth="rsasig,ecdsa",
+                               local_id=fromcert_id(mine.cert), remote_id=remote, local_cert="mine.pem",
+                               remote_certs=True, remote_id_wildcards="*" in peer, **kw)
+
+
+def creds(mine: pki.Issued, anchors: list[Any] | None = None, **kw: Any) -> Psks:
+    ident = fromcert_id(mine.cert).text
+    return Psks({}, signers={ident: KeySigner(mine.key)}, certs={ident: [mine.cert, SUB.cert]},
+                anchors=[ROOT.cert] if anchors is None else anchors, **kw)
+
+
+def run(west: pki.Issued = WEST_RSA, east: pki.Issued = EAST_EC, *, west_peer: str = EAST_DN,
+        east_peer: str = "C=CA, O=Libreswan, CN=*", now: dt.datetime = pki.NOW, west_kw: Any = None,
+        east_kw: Any = None, west_creds: Psks | None = None, east_creds: Psks | None = None,
+        wire: list[bytes] | None = None) -> tuple[Any, Any]:
+    w, e = conn_pair()
+    w = cert_conn(w, west, west_peer, **(west_kw or {}))
+    e = cert_conn(e, east, east_peer, **(east_kw or {}))
+    _clock, ws, es, sides = two_sides(w, e, psks=west_creds or creds(west), east_psks=east_creds or creds(east),
+                                      west_kw={"wall_clock": lambda: now}, wall_clock=lambda: now)
+    ws.engine.initiate("west-east")
+
+    def record(datagrams: list[Any]) -> list[Any]:
+        if wire is not None:
+            wire.extend(d.data for d in datagrams)
+        return datagrams
+
+    pump(sides, wire=record)
+    return ws, es
+
+
+@pytest.mark.parametrize(("west", "east", "west_how", "east_how"), [
+    (WEST_RSA, EAST_RSA, "2048-bit RSASSA-PSS with SHA2_512", "2048-bit RSASSA-PSS with SHA2_512"),
+    (WEST_EC, EAST_EC, "P-256 ECDSA with SHA2_512", "P-256 ECDSA with SHA2_512"),
+    (WEST_RSA, EAST_EC, "2048-bit RSASSA-PSS with SHA2_512", "P-256 ECDSA with SHA2_512"),
+])
+def test_certificates_through_an_intermediate_both_ways(west: pki.Issued, east: pki.Issued, west_how: str,
+                                                        east_how: str) -> None:
+    ws, es = run(west, east)
+    (w,), (e,) = ws.engine.ike_sas(), es.engine.ike_sas()
+    assert w.state == e.state == IkeState.ESTABLISHED
+    assert len(ws.kernel.installed) == len(es.kernel.installed) == 1
+    sub = "C=CA, O=Libreswan, CN=Sub CA"
+    assert f"initiator established IKE SA; authenticated peer certificate '{EAST_DN}' and {east_how} digital " \
+           f"signature issued by '{sub}'" in ws.log.text()
+    assert f"responder established IKE SA; authenticated peer certificate '{WEST_DN}' and {west_how} digital " \
+           f"signature issued by '{sub}'" in es.log.text()
+    assert f"and DER_ASN1_DN '{WEST_DN}'; Child SA" in ws.log.text()  # %fromcert: our ID is the subject
+    # sendcert=ifasked: each asked (CERTREQ), so each sent its certificate and the intermediate
+    assert "containing SK{IDr,CERT,CERT,AUTH,SA,TSi,TSr}" in ws.log.text()
+
+
+def test_certreq_in_the_ike_sa_init_response_names_our_trust_anchor() -> None:
+    wire: list[bytes] = []
+    ws, _ = run(wire=wire)
+    init_response = next(m for m in map(parse_message, wire)
+                         if m.exchange_type == ExchangeType.IKE_SA_INIT and m.is_response)
+    (certreq,) = [p for p in init_response.payloads if isinstance(p, CertificateRequest)]
+    assert certreq.encoding == 4 and certreq.ca_hashes == [ca_hash(ROOT.cert)]
+    assert ws.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+
+
+def test_sendcert_never_leaves_the_peer_without_a_certificate() -> None:
+    ws, es = run(west_kw={"send_cert": "never"})
+    _assert_refused(ws, es, "the peer sent no certificate (CERT payload)")
+
+
+def test_sendcert_always_sends_without_a_certreq() -> None:
+    # east trusts no CA: its IKE_SA_INIT response has no CERTREQ, yet west sends its chain
+    ws, es = run(west_kw={"send_cert": "always"}, east_creds=creds(EAST_EC, anchors=[]))
+    assert "CERTREQ" not in ws.log.text()
+    _assert_refused(ws, es, "no trusted CA certificates")
+
+
+def _assert_refused(ws: Any, es: Any, reason: str, peer: str = WEST_DN) -> None:
+    """East refused west's IKE_AUTH with AUTHENTICATION_FAILED, logging the reason."""
+    assert ws.engine.ike_sas() == [] and es.engine.ike_sas() == []
+    line = next(line for line in es.log.lines if "sending AUTHENTICATION_FAILED" in line)
+    assert f"authentication of peer DER_ASN1_DN '{peer}' using authby=rsasig,ecdsa failed: {reason}" in line, line
+    assert "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED" in ws.log.text()
+    assert ws.kernel.installed == {} and es.kernel.installed == {}
+
+
+@pytest.mark.parametrize(("west", "now", "east_kw", "east_creds", "reason"), [
+    (end_cert(WEST_DN, "ecdsa", 15, not_after=pki.NOW - pki.DAY), pki.NOW, {}, None,
+     "certificate expired on 2025-05-31 12:00:00 UTC"),
+    (WEST_EC, pki.NOW + 400 * pki.DAY, {}, None, "certificate expired on"),
+    (end_cert(WEST_DN, "ecdsa", 16, issuer=STRANGER), pki.NOW, {}, None,
+     "issuer not trusted (no CA for 'C=CA, O=Elsewhere, CN=Stranger CA')"),
+    (WEST_EC, pki.NOW, {"remote_ca": "C=CA, O=Other, CN=*"}, None,
+     "no CA in the chain ('C=CA, O=Libreswan, CN=Sub CA', 'C=CA, O=Libreswan, CN=Test CA') matches "
+     "rightca=C=CA, O=Other, CN=* 'C=CA, O=Other, CN=*'"),
+    (WEST_EC, pki.NOW, {}, "revoked", "certificate revoked (serial 0x01, keyCompromise)"),
+])
+def test_each_certificate_refusal_is_authentication_failed_with_the_reason(
+        west: pki.Issued, now: dt.datetime, east_kw: dict[str, Any], east_creds: str | None, reason: str) -> None:
+    vetoes = {west.cert.serial_number.to_bytes(20, "big"): "certificate revoked (serial 0x01, keyCompromise)"} \
+        if east_creds == "revoked" else {}
+    ws, es = run(west, EAST_EC, now=now, east_kw=east_kw, east_creds=creds(EAST_EC, chain_vetoes=vetoes))
+    _assert_refused(ws, es, reason)
+
+
+def test_an_id_not_on_the_certificate_is_refused() -> None:
+    # west claims CN=west but its certificate is CN=north's: the rightid= pattern fits, the certificate does not
+    north = end_cert("C=CA, O=Libreswan, CN=north", "ecdsa", 17)
+    ident = fromcert_id(WEST_EC.cert).text
+    west_creds = Psks({}, signers={ident: KeySigner(north.key)}, certs={ident: [north.cert, SUB.cert]},
+                      anchors=[ROOT.cert])
+    ws, es = run(WEST_EC, west_creds=west_creds)
+    _assert_refused(ws, es, f"certificate subject 'C=CA, O=Libreswan, CN=north' does not match ID DER_ASN1_DN "
+                            f"'{WEST_DN}'")
+
+
+def test_a_peer_id_outside_the_rightid_pattern_is_refused_before_any_lookup() -> None:
+    ws, es = run(east_peer="C=CA, O=Libreswan, CN=n*rth")
+    assert ws.engine.ike_sas() == [] and es.engine.ike_sas() == []
+    assert "the conn expects DER_ASN1_DN 'C=CA, O=Libreswan, CN=n*rth'" in es.log.text()
+    ws, es = run(east_peer="C=CA, O=*, CN=*")
+    assert es.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+
+
+def test_the_initiator_refuses_a_responder_certificate_it_does_not_trust() -> None:
+    east = end_cert(EAST_DN, "ecdsa", 18, issuer=STRANGER)
+    # (east's rightca=%any: with %same, east would want west's CA to be its own, Stranger CA)
+    ws, es = run(WEST_EC, east, east_kw={"remote_ca": "%any"})
+    assert ws.engine.ike_sas() == []
+    assert f"authentication of peer DER_ASN1_DN '{EAST_DN}' using authby=rsasig,ecdsa failed: issuer not trusted " \
+           "(no CA for 'C=CA, O=Elsewhere, CN=Stranger CA'): AUTHENTICATION_FAILED" in ws.log.text()
+
