@@ -127,7 +127,8 @@ def test_auth_sources_name_the_sources_asked_and_an_unknown_one_stops_start_up(e
     env.config.write_text("config setup\n\tauth-sources=secrets,ldap-store\n")
     result = env.run("--nofork")
     assert result.returncode == 1
-    assert "auth-sources: no auth source 'ldap-store' is installed (installed: files, nss, secrets, x509)" in result.stderr
+    assert "auth-sources: no auth source 'ldap-store' is installed (installed: files, nss, secrets, x509)" \
+        in result.stderr
     env.config.write_text("config setup\n\tauth-sources=\"secrets secrets\"\n")
     result = env.run("--nofork")
     assert result.returncode == 1 and "an auth source is named twice" in result.stderr
