@@ -52,12 +52,14 @@ def _wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
 # -- our daemon -------------------------------------------------------------------------------
 
 
-def _start_ours(netns_pair: Pair, tmp_path: Path, kind: str, *extra: str, rightid: str = EAST_DN) -> Pluto:
-    """west: certs/west.pem (its end certificate alone), cacerts/ the root and the intermediate,
-    private/west.key named in ipsec.secrets; ``leftid=%fromcert``."""
+def _start_ours(netns_pair: Pair, tmp_path: Path, kind: str, *extra: str, rightid: str = EAST_DN,
+                mine: pki.Issued | None = None) -> Pluto:
+    """west: certs/west.pem (its end certificate alone: ``mine``, else the ``kind`` one under the
+    intermediate), cacerts/ the root and the intermediate, private/west.key named in
+    ipsec.secrets; ``leftid=%fromcert``."""
     pk = certs.host_pki()
-    ipsecdir, secrets_line = certs.our_ipsecdir(tmp_path / "ours-ipsec.d", certs.end_cert("west", kind), "west",
-                                                [pk.root, pk.sub])
+    ipsecdir, secrets_line = certs.our_ipsecdir(tmp_path / "ours-ipsec.d", mine or certs.end_cert("west", kind),
+                                                "west", [pk.root, pk.sub])
     lines = [f"left={WEST_IP}", "leftid=%fromcert", "leftcert=west.pem", f"leftsubnet={WEST_NET}",
              f"right={EAST_IP}", f'rightid="{rightid}"', f"rightsubnet={EAST_NET}", f"ike={IKE}", f"esp={ESP}",
              "auto=add", *extra]
@@ -127,15 +129,12 @@ class WithStrongswan:
     kind: str
 
 
-@pytest.fixture(params=certs.KINDS)
-def sws_certs(request: pytest.FixtureRequest, netns_pair: Pair, tmp_path: Path) -> Iterator[WithStrongswan]:
+def _strongswan_pair(netns_pair: Pair, tmp_path: Path, kind: str, east: pki.Issued) -> Iterator[WithStrongswan]:
     """charon with east's certificate in x509/, the root alone in x509ca/, its key in private/
-    (RSA as PKCS#1 for the pkcs1 plugin, ECDSA as PKCS#8)."""
+    (RSA as PKCS#1 for the pkcs1 plugin, ECDSA as PKCS#8); our daemon with a ``kind`` certificate."""
     if not strongswan_available():
         pytest.skip("strongSwan is not installed (see ../shared/lab/setup-host.sh)")
-    kind = request.param
     peer = Strongswan(netns_pair.east, tmp_path / "strongswan")
-    east = certs.end_cert("east", kind)
     for sub in ("x509", "x509ca"):
         (peer.root / sub).mkdir(parents=True)
     (peer.root / "x509" / "east.pem").write_bytes(certs.pem(east.cert))
@@ -151,6 +150,17 @@ def sws_certs(request: pytest.FixtureRequest, netns_pair: Pair, tmp_path: Path) 
         if pluto is not None:
             pluto.stop()
         peer.stop()
+
+
+@pytest.fixture(params=certs.KINDS)
+def sws_certs(request: pytest.FixtureRequest, netns_pair: Pair, tmp_path: Path) -> Iterator[WithStrongswan]:
+    yield from _strongswan_pair(netns_pair, tmp_path, request.param, certs.end_cert("east", request.param))
+
+
+@pytest.fixture
+def sws_expired(netns_pair: Pair, tmp_path: Path) -> Iterator[WithStrongswan]:
+    """strongSwan's certificate expired two days ago."""
+    yield from _strongswan_pair(netns_pair, tmp_path, "ecdsa", certs.end_cert("east", "ecdsa", expired=True))
 
 
 SWS_SCHEME = {"rsa": "RSA_EMSA_PSS_SHA2_512_SALT_64", "ecdsa": "ECDSA_WITH_SHA512_DER"}
@@ -187,6 +197,18 @@ def test_certs_strongswan_initiates_to_ours(sws_certs: WithStrongswan) -> None:
     assert _our_proof("responder", sws_certs.kind) in sws_certs.ours.log_text(), sws_certs.ours.log_text()
     assert [sa["peer_id"] for sa in sws_certs.ours.status()["ike_sas"]] == [EAST_DN]
     _strongswan_saw_us(sws_certs)
+
+
+def test_certs_strongswan_with_an_expired_certificate_is_refused(sws_expired: WithStrongswan) -> None:
+    expiry = certs.end_cert("east", "ecdsa", expired=True).cert.not_valid_after_utc
+    sws_expired.peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
+    assert _wait_for(lambda: "received AUTHENTICATION_FAILED notify error" in sws_expired.peer.log()), \
+        sws_expired.ours.log_text() + sws_expired.peer.log()
+    log = sws_expired.ours.log_text()
+    assert f"authentication of peer DER_ASN1_DN '{EAST_DN}' using authby=rsasig,ecdsa failed: certificate expired " \
+           f"on {expiry:%Y-%m-%d %H:%M:%S} UTC: sending AUTHENTICATION_FAILED" in log, log
+    assert not _our_ike_up(sws_expired.ours) and "established" not in log
+    assert "ESTABLISHED" not in sws_expired.peer.swanctl("--list-sas").stdout
 
 
 # -- Libreswan --------------------------------------------------------------------------------
@@ -252,11 +274,10 @@ class WithLibreswan:
     kind: str
 
 
-@pytest.fixture(params=certs.KINDS)
-def lsw_certs(request: pytest.FixtureRequest, netns_pair: Pair, tmp_path: Path) -> Iterator[WithLibreswan]:
+def _libreswan_pair(netns_pair: Pair, tmp_path: Path, kind: str,
+                    mine: pki.Issued | None = None) -> Iterator[WithLibreswan]:
     if not libreswan_available():
         pytest.skip("Libreswan is not installed (see ../shared/lab/setup-host.sh)")
-    kind = request.param
     peer = Libreswan(netns_pair.east, tmp_path / "libreswan")
     listing = _libreswan_import(peer, certs.end_cert("east", kind), tmp_path)
     assert re.search(r"^east\s+u,u,u$", listing, re.M), listing  # its own, with the key
@@ -271,12 +292,23 @@ def lsw_certs(request: pytest.FixtureRequest, netns_pair: Pair, tmp_path: Path) 
         secrets.write_text("")
         peer.start(conf, secrets)
         peer.add("west-east")
-        pluto = _start_ours(netns_pair, tmp_path, kind)
+        pluto = _start_ours(netns_pair, tmp_path, kind, mine=mine)
         yield WithLibreswan(pluto, peer, kind)
     finally:
         if pluto is not None:
             pluto.stop()
         peer.stop()
+
+
+@pytest.fixture(params=certs.KINDS)
+def lsw_certs(request: pytest.FixtureRequest, netns_pair: Pair, tmp_path: Path) -> Iterator[WithLibreswan]:
+    yield from _libreswan_pair(netns_pair, tmp_path, request.param)
+
+
+@pytest.fixture
+def lsw_stranger(netns_pair: Pair, tmp_path: Path) -> Iterator[WithLibreswan]:
+    """Our certificate is issued by a CA Libreswan does not have."""
+    yield from _libreswan_pair(netns_pair, tmp_path, "rsa", certs.end_cert("west", "rsa", stranger=True))
 
 
 # Libreswan 4.10's words for our chain; it signs with SHA2_512 as we do
@@ -309,3 +341,16 @@ def test_certs_libreswan_initiates_to_ours(lsw_certs: WithLibreswan) -> None:
     # as initiator Libreswan drops the IKE SA again when its Child SA install fails: its log is the witness
     assert _wait_for(lambda: _libreswan_proof("initiator", lsw_certs.kind) in lsw_certs.peer.log()), \
         lsw_certs.peer.log()
+
+
+def test_certs_libreswan_refuses_our_certificate_from_a_ca_it_does_not_trust(lsw_stranger: WithLibreswan) -> None:
+    up = lsw_stranger.ours.ipsec("up", "west-east")
+    out = up.stdout + up.stderr
+    assert up.returncode != 0 and "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED" in out, \
+        out + lsw_stranger.peer.log()
+    log = lsw_stranger.peer.log()
+    assert "NSS: ERROR: IPsec certificate CN=west,O=Pluto Host,C=CA invalid: SEC_ERROR_UNKNOWN_ISSUER" in log, log
+    assert "responding to IKE_AUTH message (ID 1) from 192.0.2.1:500 with encrypted notification " \
+           "AUTHENTICATION_FAILED" in log, log
+    assert not _our_ike_up(lsw_stranger.ours)
+    assert "established IKE SA" not in lsw_stranger.peer.whack("--status").stdout
