@@ -28,10 +28,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from pluto_core import hookspecs
 from pluto_core.auth.chain import DEFAULT_SOURCES, AuthChain
+from pluto_core.cli.ipsec import format_status
 from pluto_core.config import load_config
 from pluto_core.config.checkconfig import main as checkconfig
 from pluto_core.config.connection import orient
 from pluto_core.config.secrets import Secrets
+from pluto_core.control.status import peer_cert
 from pluto_core.engine_conn import to_engine_conn
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.crypto import pubkeys
@@ -248,3 +250,18 @@ def test_two_engines_authenticate_with_nss_nicknames(tmp_path: Path, pki: Pki, c
     assert f"authenticated peer certificate '{WEST_DN}'" in es.log.text()
     assert "issued by 'C=CA, O=Pluto Test, CN=Sub CA'" in es.log.text()  # west sent the intermediate from NSS
     assert west_src.reports == east_src.reports == []
+    # ipsec status: the certificate each IKE SA authenticated its peer with
+    assert peer_cert(ws.engine.ike_sas()[0].peer_auth)["peer_cert"] == EAST_DN
+    shown = peer_cert(es.engine.ike_sas()[0].peer_auth)
+    assert (shown["peer_cert"], shown["peer_cert_issuer"]) == (WEST_DN, "C=CA, O=Pluto Test, CN=Sub CA")
+
+
+def test_status_shows_the_peer_certificate_of_an_ike_sa() -> None:
+    sa = {"serial": 1, "conn": "c", "remote": ["192.0.2.2", 500], "state": "established IKE SA", "established": True}
+    by_cert = dict(sa, **peer_cert("certificate 'CN=east' and P-256 ECDSA with SHA2_512 digital signature issued "
+                                   "by 'CN=Sub CA'"))
+    by_psk = dict(sa, serial=3, **peer_cert("authby=secret"))
+    text = format_status({"conns": [], "ike_sas": [by_cert, by_psk], "children": []}, brief=True)
+    assert "#1: \"c\":500 peer certificate 'CN=east' issued by 'CN=Sub CA';" in text.splitlines()
+    assert "#3: \"c\":500 established IKE SA; newest; idle;" in text and "#3: \"c\":500 peer" not in text
+    assert by_psk["peer_auth"] == "authby=secret" and by_psk["peer_cert"] is None
