@@ -1,19 +1,20 @@
-"""The built-in ``x509`` auth source: certificates from files under the ipsecdir.
+"""The built-in ``x509`` auth source: certificates from files under the ipsecdir and from
+the NSS database at ``--nssdir`` (read natively, no password: certificates are clear).
 
 - our certificate: ``leftcert=`` a file (PEM, possibly with our intermediates after it, or
-  DER); a relative name is under ``<ipsecdir>/certs/``. Intermediates from ``cacerts/`` that
-  issued it complete the chain we send. Its private key is not ours to serve: the conn's
-  CKAID is the certificate's (``engine_conn``), so ``nss`` or ``files`` find the key;
-- trusted CAs: every certificate of every file in ``<ipsecdir>/cacerts/``; a bad file is
-  logged with its path and skipped;
-- revocation: CRLs from ``<ipsecdir>/crls/``, distribution points and OCSP per ``config
-  setup`` (``crl-strict=``, ``ocsp-*``), with :class:`RevocationChecker` (blocking: the
-  chain calls it on a worker thread).
+  DER; a relative name is under ``<ipsecdir>/certs/``) or, without ``/`` or a certificate
+  suffix, an NSS nickname as in Libreswan. Intermediates from ``cacerts/`` and the CA
+  certificates of the NSS database that issued it complete the chain we send. Its private key
+  is not ours to serve: the conn's CKAID is the certificate's (``engine_conn``), so ``nss``
+  or ``files`` find the key;
+- trusted CAs: every certificate of every file in ``<ipsecdir>/cacerts/`` (a bad file is
+  logged with its path and skipped) and the NSS certificates with C or T SSL trust;
+- revocation: CRLs from ``<ipsecdir>/crls/`` and the NSS database (``crlutil -I``),
+  distribution points and OCSP per ``config setup`` (``crl-strict=``, ``ocsp-*``), with
+  :class:`RevocationChecker` (blocking: the chain calls it on a worker thread).
 
-``leftcert=`` without ``/`` or a certificate suffix is an NSS nickname: not served here
-(an NSS certificate source answers it; admission refuses it until one exists).
-CAs and CRLs are read at start-up and on ``ipsec rereadsecrets``; our certificate file is
-read when first asked and again when it changed.
+CAs and CRLs are read at start-up, on ``ipsec rereadsecrets`` and ``ipsec rereadcerts``; our
+certificate is read when first asked and again when its file (or cert9.db) changed.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ import threading
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from pluto_core.config.ipsec_conf import parse_config_in_force
+from pluto_core.errors import ConfigError
 from pluto_core.hookspecs import hookimpl
 from pluto_core.ikev2.types import EngineConn, IdSpec
+from pluto_core.nss import NssCert, NssDb
 from pluto_core.x509.dn import dn_text
-from pluto_core.x509.files import cert_path, complete_chain, names_a_file, read_cert_dir, read_certs
+from pluto_core.x509.files import CertFileError, cert_path, complete_chain, names_a_file, read_cert_dir, read_certs
 from pluto_core.x509.revocation import RevocationChecker, RevocationOptions
 
 
@@ -58,10 +62,14 @@ def revocation_options(options: Any) -> RevocationOptions:
 
 
 class X509Source:
-    def __init__(self, ipsecdir: str | None = None, checker: RevocationChecker | None = None) -> None:
+    def __init__(self, ipsecdir: str | None = None, checker: RevocationChecker | None = None,
+                 nssdir: str | None = None) -> None:
         self.ipsecdir = ipsecdir  # from pluto_startup's options
+        self.nssdir = nssdir
         self.checker = checker
-        self.anchors: list[x509.Certificate] = []  # cacerts/, replaced whole on each load
+        self.anchors: list[x509.Certificate] = []  # cacerts/ and NSS CT trust, replaced whole on each load
+        self.intermediates: list[x509.Certificate] = []  # every CA certificate: they complete our chain
+        self._nss: tuple[float, list[NssCert]] | None = None  # (cert9.db mtime, its certificates)
         self._own: dict[str, tuple[float, list[x509.Certificate]]] = {}  # path -> (mtime, our chain)
         self._lock = threading.Lock()  # lookups run on the chain's worker threads
         self._log: Any = None
@@ -74,6 +82,7 @@ class X509Source:
     @hookimpl
     def pluto_startup(self, options: Any, log: Any) -> None:
         self.ipsecdir = options.ipsecdir
+        self.nssdir = getattr(options, "nssdir", None)
         self._log = log
         try:
             self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
@@ -89,7 +98,7 @@ class X509Source:
             self.load(log)
 
     def load(self, log: Any = None) -> None:
-        """(Re)read ``cacerts/`` and ``crls/``; forget our cached chains."""
+        """(Re)read ``cacerts/``, ``crls/`` and the NSS database's CAs and CRLs; forget our cached chains."""
         assert self.ipsecdir is not None
         self._log = log or self._log
         cas, problems = read_cert_dir(os.path.join(self.ipsecdir, "cacerts"))
@@ -97,12 +106,59 @@ class X509Source:
             self._say(f"CA certificate {problem}: skipped")
         for ca in cas:
             self._say(f"loaded CA certificate '{dn_text(ca.subject.public_bytes())}'")
+        nss_certs, nss_crls = self._read_nss()
+        anchors, every_ca = _unique(cas), _unique(cas)
+        for cert in nss_certs:
+            if cert.trust.trusted_ssl_ca and _add(anchors, cert.certificate):
+                self._say(f"loaded CA certificate '{dn_text(cert.certificate.subject.public_bytes())}' "
+                          f"(NSS nickname '{cert.nickname}')")
+            if cert.is_ca:
+                _add(every_ca, cert.certificate)
         if self.checker is not None:
-            for problem in self.checker.load_crls(os.path.join(self.ipsecdir, "crls"), issuers=cas):
+            for problem in self.checker.load_crls(os.path.join(self.ipsecdir, "crls"), issuers=every_ca):
                 self._say(f"CRL {problem}")
+            for blob in nss_crls:
+                for problem in self.checker.add_crl(blob, f"the NSS database {self.nssdir}", issuers=every_ca):
+                    self._say(f"CRL {problem}")
         with self._lock:
-            self.anchors = cas
+            self.anchors = anchors
+            self.intermediates = every_ca
             self._own = {}
+
+    def _read_nss(self) -> tuple[list[NssCert], list[bytes]]:
+        """The NSS database's certificates and CRLs; none without a database (a file-only
+        setup), a log line when it is there but cannot be read."""
+        if not self.nssdir or not os.path.isfile(os.path.join(self.nssdir, "cert9.db")):
+            with self._lock:
+                self._nss = None
+            return [], []
+        try:
+            db = NssDb(self.nssdir, unlock=False)
+            mtime = os.stat(db.cert9).st_mtime
+            certs, crls = db.certificates(), db.crls()
+        except (ConfigError, OSError) as exc:  # NssError names the database
+            self._say(f"{exc}: its certificates and CRLs are not loaded")
+            return [], []
+        with self._lock:
+            self._nss = (mtime, certs)
+        return certs, crls
+
+    def _nss_certificates(self) -> list[NssCert]:
+        """The NSS certificates, read again when cert9.db changed since (``ipsec import`` while running)."""
+        if not self.nssdir:
+            return []
+        try:
+            mtime = os.stat(os.path.join(self.nssdir, "cert9.db")).st_mtime
+        except OSError:
+            return []
+        with self._lock:
+            held = self._nss
+        if held is not None and held[0] == mtime:
+            return held[1]
+        certs = NssDb(self.nssdir, unlock=False).certificates()  # NssError: the chain logs it
+        with self._lock:
+            self._nss = (mtime, certs)
+        return certs
 
     def _say(self, text: str) -> None:
         """A log line; from a worker thread it is written on the daemon's loop (the logger is not
@@ -119,19 +175,31 @@ class X509Source:
     @hookimpl
     def pluto_auth_certificates(self, local_id: IdSpec, conn: EngineConn) -> list[x509.Certificate] | None:
         name = conn.local_cert
-        if not name or not names_a_file(name) or self.ipsecdir is None:
-            return None  # an NSS nickname: another source's
+        if not name or self.ipsecdir is None:
+            return None
+        if not names_a_file(name):
+            return self._nss_chain(name)
         path = cert_path(name, self.ipsecdir)
         mtime = os.stat(path).st_mtime  # a missing file raises: the chain logs it naming the path
         with self._lock:
             held = self._own.get(path)
             if held is not None and held[0] == mtime:
                 return list(held[1])
-            anchors = list(self.anchors)
-        chain = complete_chain(read_certs(path), anchors)
+            cas = list(self.intermediates)
+        chain = complete_chain(read_certs(path), cas)
         with self._lock:
             self._own[path] = (mtime, chain)
         return list(chain)
+
+    def _nss_chain(self, nickname: str) -> list[x509.Certificate]:
+        """``leftcert=NICKNAME``: the NSS certificate, then the CAs (NSS's, ``cacerts/``) above it."""
+        found = next((c for c in self._nss_certificates() if c.nickname == nickname), None)
+        if found is None:
+            raise CertFileError(f"no certificate with nickname '{nickname}' in the NSS database {self.nssdir}")
+        with self._lock:
+            cas = list(self.intermediates)
+        nss_cas = [c.certificate for c in self._nss_certificates() if c.is_ca]
+        return complete_chain([found.certificate], _unique(cas + nss_cas))
 
     @hookimpl
     def pluto_auth_trust_anchors(self, conn: EngineConn) -> list[x509.Certificate] | None:
@@ -146,3 +214,22 @@ class X509Source:
         for note in verdict.notes:
             self._say(f"\"{conn.name}\": {note}")
         return None if verdict.ok else verdict.reason
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
+
+
+def _add(certs: list[x509.Certificate], cert: x509.Certificate) -> bool:
+    """Append ``cert`` unless the same certificate is there; was it added?"""
+    if any(_der(c) == _der(cert) for c in certs):
+        return False
+    certs.append(cert)
+    return True
+
+
+def _unique(certs: list[x509.Certificate]) -> list[x509.Certificate]:
+    out: list[x509.Certificate] = []
+    for cert in certs:
+        _add(out, cert)
+    return out

@@ -308,7 +308,7 @@ class Daemon:
         if conn.never_negotiate:  # type=passthrough|drop|reject: kernel policies only, no IKE
             return self.ike.shunts.add(conn)
         # only the ESP algorithms the kernel can install
-        engine_conn = kernel_filter(to_engine_conn(conn, self.options.ipsecdir), self.kernel,
+        engine_conn = kernel_filter(to_engine_conn(conn, self.options.ipsecdir, self.options.nssdir), self.kernel,
                                     self.options.kernel_backend, self.log.log)
         self.ike.shunts.configure_trap(conn)
         self.ike.engine.add_conn(engine_conn)

@@ -4,6 +4,7 @@ identities, traffic selectors, proposals and timers in the engine's units."""
 from __future__ import annotations
 
 import ipaddress
+import os
 from typing import Any
 
 from pluto_core.config.admission import RAW_KEYS, SENDCERT, end_auth, raw_key
@@ -17,9 +18,9 @@ from pluto_core.ikev2.payloads import Proposal
 from pluto_core.ikev2.proposal_build import esp_proposal, ike_proposal
 from pluto_core.ikev2.tasks.auth_methods import is_signature
 from pluto_core.ikev2.ts_narrow import Selector
-from pluto_core.options import DEFAULT_IPSECDIR
+from pluto_core.options import DEFAULT_IPSECDIR, DEFAULT_NSSDIR
 from pluto_core.x509.dn import parse_dn
-from pluto_core.x509.files import CertFileError, cert_path, read_certs
+from pluto_core.x509.files import CertFileError, cert_path, names_a_file, nss_certificate, read_certs
 from pluto_core.x509.ids import fromcert_id, id_from_text
 
 # IANA transform IDs (RFC 7296 3.3.2, RFC 5282, RFC 7634).
@@ -104,15 +105,42 @@ def _id(end: Any, address: str | None, cert: Any = None) -> IdSpec | None:
     return IdSpec.parse(address) if address else None
 
 
-def _our_cert(conn: Any, end: Any, side: str, ipsecdir: str | None) -> Any:
-    """Our certificate from ``leftcert=`` (the file's first), or None; ConfigError naming the file."""
+def _our_cert(conn: Any, end: Any, side: str, ipsecdir: str | None, nssdir: str | None) -> Any:
+    """Our certificate from ``leftcert=``, or None; ConfigError with the conn's file:line."""
     if not end.cert:
         return None
-    path = cert_path(str(end.cert).strip(), ipsecdir or DEFAULT_IPSECDIR)
+    return load_cert(conn, str(end.cert).strip(), f"{side}cert", ipsecdir, nssdir)
+
+
+def load_cert(conn: Any, name: str, keyword: str, ipsecdir: str | None, nssdir: str | None) -> Any:
+    """The certificate ``leftcert=NAME`` names: a file's first (under ``<ipsecdir>/certs/``
+    unless absolute), or an NSS nickname's in the database at ``nssdir`` (docs/certificates.md:
+    a ``/`` or a ``.pem``/``.crt``/``.cer``/``.der`` suffix makes it a file). The daemon and
+    ``ipsec checkconfig`` both come here, so both refuse a missing one with the same words."""
+    ipsecdir = ipsecdir or DEFAULT_IPSECDIR
     try:
-        return read_certs(path)[0]
-    except CertFileError as exc:
-        raise ConfigError(f"\"{conn.name}\": {side}cert={end.cert}: {exc}", conn.file, conn.line) from None
+        if names_a_file(name):
+            return read_certs(cert_path(name, ipsecdir))[0]
+        return nss_certificate(name, nssdir or DEFAULT_NSSDIR).certificate
+    except (CertFileError, ConfigError) as exc:  # ConfigError: NssError, naming the database
+        text = str(exc)
+        if not names_a_file(name) and os.path.isfile(cert_path(name, ipsecdir)):
+            text += f" (for the file {cert_path(name, ipsecdir)} write {keyword}=./{name})"
+        raise ConfigError(f"\"{conn.name}\": {keyword}={name}: {text}", conn.file, conn.line) from None
+
+
+def check_certs(conn: Any, ipsecdir: str | None, nssdir: str | None) -> list[ConfigError]:
+    """``ipsec checkconfig``: every ``leftcert=``/``rightcert=`` of a side that signs, read as the
+    daemon reads ours (which end is ours depends on the host, so both are read)."""
+    errors = []
+    for side in ("left", "right"):
+        end = getattr(conn, side)
+        if end.cert and is_signature(end_auth(conn, side)):
+            try:
+                load_cert(conn, str(end.cert).strip(), f"{side}cert", ipsecdir, nssdir)
+            except ConfigError as exc:
+                errors.append(exc)
+    return errors
 
 
 def _dn_pattern(end: Any) -> bool:
@@ -146,9 +174,10 @@ def _nexthop(end: Any) -> str | None:
         return None
 
 
-def to_engine_conn(conn: Any, ipsecdir: str | None = None) -> EngineConn:
+def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = None) -> EngineConn:
     """Raises ConfigError (with the conn's file:line) when the conn cannot be used by the engine.
-    ``ipsecdir`` (default ``/etc/ipsec.d``): where a relative ``leftcert=`` is, under ``certs/``.
+    ``ipsecdir`` (default ``/etc/ipsec.d``): where a relative ``leftcert=`` file is, under
+    ``certs/``; ``nssdir`` (default ``/var/lib/ipsec/nss``): where a nickname is.
 
     What pluto cannot honour was refused when the file was read (``config/admission.py``); the
     checks here are those that need the host (orientation, the local address), and a guard for
@@ -167,7 +196,7 @@ def to_engine_conn(conn: Any, ipsecdir: str | None = None) -> EngineConn:
     local_auth = end_auth(conn, "left" if conn.local_is_left else "right")
     remote_auth = end_auth(conn, "right" if conn.local_is_left else "left")
     local_side, remote_side = ("left", "right") if conn.local_is_left else ("right", "left")
-    cert = _our_cert(conn, local, local_side, ipsecdir) if is_signature(local_auth) else None
+    cert = _our_cert(conn, local, local_side, ipsecdir, nssdir) if is_signature(local_auth) else None
     if remote.cert and is_signature(remote_auth):
         raise ConfigError(f"\"{conn.name}\": {remote_side}cert={remote.cert}: a local copy of the peer's "
                           "certificate is not supported yet (the peer sends its certificate)", conn.file, conn.line)

@@ -191,6 +191,9 @@ def format_status(data: dict[str, Any], brief: bool = False) -> str:
              " "]
     for sa in ike:
         rows.append(f"#{sa['serial']}: \"{sa['conn']}\":{sa['remote'][1]} {sa['state']}; newest; idle;")
+        if sa.get("peer_cert"):
+            rows.append(f"#{sa['serial']}: \"{sa['conn']}\":{sa['remote'][1]} peer certificate '{sa['peer_cert']}' "
+                        f"issued by '{sa['peer_cert_issuer']}';")
         for ch in (c for c in data["children"] if c["ike_serial"] == sa["serial"]):
             rows.append(f"#{ch['serial']}: \"{ch['conn']}\":{sa['remote'][1]} established Child SA; newest; "
                         f"eroute owner; IKE SA #{sa['serial']}; idle;")
@@ -273,6 +276,23 @@ def _hostkey(verb: str) -> Callable[[list[str]], int]:
     return run
 
 
+def _listing(verb: str) -> Callable[[list[str]], int]:
+    """``ipsec listcerts|listcacerts|listcrls``: the running daemon answers, as Libreswan's whack
+    (NSS and certificate files); ``--nssdir DIR`` reads that database offline instead."""
+
+    def run(args: list[str]) -> int:
+        if "--nssdir" in args or "-d" in args:
+            return _certs(verb)(args)
+        parser = _ctl_parser(f"ipsec {verb}")
+        parser.add_argument("--json", action="store_true", help="machine-readable output (docs/control.md)")
+        ns = parser.parse_args(args)
+        result = request(_ctlsocket(ns), verb)
+        print(json.dumps(result, indent=2, sort_keys=True) if ns.json else result["text"])
+        return 0
+
+    return run
+
+
 def _certs(verb: str) -> Callable[[list[str]], int]:
     def run(args: list[str]) -> int:
         # lazy: the NSS reader and x509 parsing only for these verbs
@@ -315,10 +335,14 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "showhostkey": (_hostkey("showhostkey"), "list the NSS host keys or show one (--list, --left, --pem, ...)"),
     "import": (_certs("import_"), "load a PKCS#12 file into the NSS database (pk12util) and trust its CAs "
                                   "[--nssdir DIR]"),
-    "listcerts": (_certs("listcerts"), "the NSS database's end certificates, as 'whack --listcerts' [--nssdir DIR]"),
-    "listcacerts": (_certs("listcacerts"), "the NSS database's CA certificates, as 'whack --listcacerts' "
-                                           "[--nssdir DIR]"),
-    "listcrls": (_certs("listcrls"), "the NSS database's CRLs, as 'whack --listcrls' [--nssdir DIR]"),
+    "listcerts": (_listing("listcerts"), "pluto's end certificates, as 'whack --listcerts' [--json]; "
+                                         "--nssdir DIR: that database's, without pluto"),
+    "listcacerts": (_listing("listcacerts"), "pluto's CA certificates, as 'whack --listcacerts' [--json]; "
+                                             "--nssdir DIR: that database's, without pluto"),
+    "listcrls": (_listing("listcrls"), "pluto's CRLs, as 'whack --listcrls' [--json]; --nssdir DIR: that "
+                                       "database's, without pluto"),
+    "rereadcerts": (_simple("rereadcerts", "rereadcerts"), "re-read certificates, CAs and CRLs (with the "
+                                                           "secrets)"),
 }
 VERBS_BY_NAME: dict[str, Callable[[list[str]], int]] = {name: entry[0] for name, entry in VERBS.items()}
 

@@ -17,6 +17,8 @@ AUTO_ACTIONS: dict[str, tuple[str, bool]] = {
     "add": ("add", True), "delete": ("delete", True), "replace": ("replace", True), "up": ("up", True),
     "down": ("down", True), "route": ("route", True), "unroute": ("unroute", True),
     "status": ("status", False), "rereadsecrets": ("rereadsecrets", False), "listen": ("listen", False),
+    "rereadcerts": ("rereadcerts", False), "listcerts": ("listcerts", False), "listcacerts": ("listcacerts", False),
+    "listcrls": ("listcrls", False),
 }
 
 # ipsec whack --name NAME --ACTION
@@ -24,7 +26,8 @@ WHACK_CONN_ACTIONS = {"initiate": "up", "terminate": "down", "delete": "delete",
                       "unroute": "unroute"}
 # ipsec whack --ACTION
 WHACK_ACTIONS = {"status": "status", "trafficstatus": "trafficstatus", "briefstatus": "briefstatus",
-                 "listen": "listen", "rereadsecrets": "rereadsecrets"}
+                 "listen": "listen", "rereadsecrets": "rereadsecrets", "rereadcerts": "rereadcerts",
+                 "listcerts": "listcerts", "listcacerts": "listcacerts", "listcrls": "listcrls"}
 
 
 def _ctl_args(ns: argparse.Namespace) -> list[str]:

@@ -25,19 +25,16 @@ from pluto_core.ikev2.crypto import UnsupportedTransform, pubkeys
 from pluto_core.ikev2.crypto import signatures as sig
 from pluto_core.ikev2.crypto.registry import make_suite
 from pluto_core.x509.dn import DnError, parse_dn
-from pluto_core.x509.files import names_a_file
 
 if TYPE_CHECKING:
     from pluto_core.config.connection import Connection
     from pluto_core.config.setting import Setting, SettingKey
 
-__all__ = ["IKEV1", "CERTIFICATES", "NSS_CERTS", "SENDCERT", "REFUSING", "HARMLESS", "Rule", "refusal", "end_auth",
+__all__ = ["IKEV1", "CERTIFICATES", "SENDCERT", "REFUSING", "HARMLESS", "Rule", "refusal", "end_auth",
            "raw_key"]
 
 IKEV1 = "IKEv1 is not supported"
 CERTIFICATES = "X.509 certificates are not supported yet"
-NSS_CERTS = "NSS certificate nicknames are not supported yet (name a PEM or DER file: a path, or " \
-            "NAME.pem/.crt/.der under <ipsecdir>/certs/)"
 # sendcert= values -> what the engine does (Libreswan's spellings; default ifasked)
 SENDCERT = {"always": "always", "alwayssend": "always", "yes": "always", "ifasked": "ifasked",
             "sendifasked": "ifasked", "never": "never", "sendnever": "never", "no": "never"}
@@ -262,7 +259,7 @@ def _auth(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigErr
 
 
 def _keys(conn: Connection, settings: Mapping[SettingKey, Setting], side: str, method: str) -> ConfigError | None:
-    """A side that signs or is checked with public keys: certificates from files (``leftcert=``,
+    """A side that signs or is checked with public keys: certificates (``leftcert=``,
     ``rightca=``, ``leftsendcert=``) or raw keys, each readable and of a family ``method`` takes."""
     if method != "null":
         error = _certs(conn, settings, side)
@@ -295,11 +292,8 @@ def _keys(conn: Connection, settings: Mapping[SettingKey, Setting], side: str, m
 
 
 def _certs(conn: Connection, settings: Mapping[SettingKey, Setting], side: str) -> ConfigError | None:
-    """``leftcert=`` names a file (an NSS nickname: not yet), ``leftca=`` is a DN, ``%same`` or
-    ``%any`` (``leftsendcert=``'s values are checked by the parser)."""
-    s = settings.get((side, "cert"))
-    if s is not None and not names_a_file(s.value.strip()):
-        return _err(f"{s.name}={s.value}: {NSS_CERTS}", s, conn)
+    """``leftca=`` is a DN, ``%same`` or ``%any`` (``leftsendcert=``'s values are checked by the
+    parser; ``leftcert=``, a file or an NSS nickname, is read by ``engine_conn.load_cert``)."""
     s = settings.get((side, "ca"))
     if s is not None and s.value.strip().lower() not in ("%same", "%any"):
         try:

@@ -4,7 +4,8 @@ Prints warnings and errors the way ``ipsec addconn`` does (``warning: FILE:LINE:
 ``ERROR: FILE:LINE: ...``), then pluto's own notices (``FILE:LINE: warning: KEY=V is accepted
 but not acted on yet``) and, for conns that would be added (``auto=`` other than ``ignore``),
 why they would fail: Libreswan's reasons (``IpsecConf.failed``) and what pluto cannot honour
-(``IpsecConf.refused``, the same sentence the daemon logs).
+(``IpsecConf.refused``, the same sentence the daemon logs), and a ``leftcert=`` that cannot be
+read (a file, or an NSS nickname missing from the database at ``--nssdir``/``nssdir=``).
 Also reads the YAML form. Exit status 0 when the file is usable, 1 otherwise.
 """
 
@@ -15,6 +16,8 @@ import sys
 
 from pluto_core.config.admission import auto_of
 from pluto_core.config.ipsec_conf import parse_config_in_force
+from pluto_core.engine_conn import check_certs
+from pluto_core.options import DEFAULT_IPSECDIR, DEFAULT_NSSDIR
 
 __all__ = ["main"]
 
@@ -25,6 +28,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--checkconfig", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--ipsecdir", help="stands in for /etc/ipsec.d in include paths, as the daemon's "
                         "--ipsecdir (default: the file's config setup ipsecdir=)")
+    parser.add_argument("--nssdir", help="the NSS database leftcert= nicknames are looked up in, as the "
+                        "daemon's --nssdir (default: the file's config setup nssdir=, else /var/lib/ipsec/nss)")
     parser.add_argument("--quiet", "-q", action="store_true", help="only print errors")
     args = parser.parse_args(argv)
     conf, errors = parse_config_in_force(args.config, ipsecdir=args.ipsecdir)
@@ -53,6 +58,15 @@ def main(argv: list[str]) -> int:
             status = 1
         elif not args.quiet:
             print(f'warning: "{name}": {exc} (auto=ignore; ipsec add would refuse it)', file=out)
+    # our certificate, as the daemon reads it when the conn is added (engine_conn.load_cert)
+    ipsecdir = args.ipsecdir or getattr(conf.setup, "ipsecdir", None) or DEFAULT_IPSECDIR
+    nssdir = args.nssdir or getattr(conf.setup, "nssdir", None) or DEFAULT_NSSDIR
+    for name, conn in conf.conns.items():
+        if name in conf.failed or name in conf.refused or auto_of(conf.resolved.get(name)) == "ignore":
+            continue
+        for error in check_certs(conn, ipsecdir, nssdir):
+            print(f"ERROR: {error}", file=out)
+            status = 1
     return status
 
 

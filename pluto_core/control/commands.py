@@ -1,6 +1,7 @@
 """The control commands: hello, globalstatus, ddos and shutdown for the daemon itself; add, up,
 down, route, unroute, delete, status, trafficstatus, listen and rereadsecrets for connections and
-SAs. The ``ipsec`` verbs call them. They use the daemon's public surface; the daemon never imports
+SAs; listcerts, listcacerts, listcrls and rereadcerts for certificates. The ``ipsec`` verbs call
+them. They use the daemon's public surface; the daemon never imports
 them (``cli/pluto.py`` hands ``register`` to it), so the two have no import cycle."""
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from pluto_core.control.server import CommandError, Progress
 from pluto_core.control.status import status_data
 from pluto_core.errors import ConfigError, KernelError
 from pluto_core.ikev2.events import Event
+from pluto_core.nss import listing
+from pluto_core.nss.certdb import NssCert
 from pluto_core.resolve import ResolveError
 from pluto_core.shunts import shunt_word
+from pluto_core.x509.inventory import Inventory, read_inventory
 
 if TYPE_CHECKING:
     from pluto_core.daemon import Daemon
@@ -27,7 +31,8 @@ UP_TIMEOUT_SLACK = 5.0
 
 
 NAMES = ("add", "up", "down", "route", "unroute", "delete", "status", "trafficstatus", "listen",
-         "rereadsecrets", "hello", "globalstatus", "shutdown", "ddos")
+         "rereadsecrets", "hello", "globalstatus", "shutdown", "ddos", "listcerts", "listcacerts", "listcrls",
+         "rereadcerts")
 
 
 def register(daemon: Daemon) -> None:
@@ -227,6 +232,34 @@ class Commands:
         self.daemon.reload_secrets()
         return {}
 
+    async def rereadcerts(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """Certificates, CAs and CRLs are read by the auth sources' load, with the secrets."""
+        self.daemon.reload_secrets()
+        return {}
+
+    async def _inventory(self) -> Inventory:
+        """What the daemon reads certificates from (NSS and files), off the loop."""
+        opts = self.daemon.options
+        found = await asyncio.to_thread(read_inventory, opts.nssdir, opts.ipsecdir)
+        for problem in found.problems:
+            self.daemon.log.log(f"listing certificates: {problem}")
+        return found
+
+    async def listcerts(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """``whack --listcerts``: end certificates, NSS's then those of certs/ and cacerts/."""
+        certs = (await self._inventory()).certs
+        return {"text": listing.format_listcerts(certs), "certificates": [_cert_row(c) for c in certs if not c.is_ca]}
+
+    async def listcacerts(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """``whack --listcacerts``: every CA certificate."""
+        certs = (await self._inventory()).certs
+        return {"text": listing.format_listcacerts(certs), "certificates": [_cert_row(c) for c in certs if c.is_ca]}
+
+    async def listcrls(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """``whack --listcrls``: the CRLs of the NSS database and crls/."""
+        crls = (await self._inventory()).crls
+        return {"text": listing.format_listcrls(crls), "crls": len(crls)}
+
     async def hello(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         return {"version": __version__, "pid": os.getpid(), "kernel": self.daemon.options.kernel_backend}
 
@@ -254,3 +287,13 @@ class Commands:
     async def shutdown(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         self.daemon.request_stop("shutdown requested through the control socket")
         return {}
+
+
+def _cert_row(cert: NssCert) -> dict[str, Any]:
+    """One certificate for ``--json``."""
+    c = cert.certificate
+    return {"nickname": cert.nickname, "subject": listing.format_dn(c.subject.public_bytes()),
+            "issuer": listing.format_dn(c.issuer.public_bytes()), "serial": f"{c.serial_number:x}",
+            "not_before": c.not_valid_before_utc.isoformat(), "not_after": c.not_valid_after_utc.isoformat(),
+            "key": listing.key_text(c), "trust": cert.trust_flags, "has_private_key": cert.has_private_key,
+            "ckaid": cert.ckaid}

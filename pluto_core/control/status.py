@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,9 @@ from pluto_core.ikev2.sa import IkeState
 if TYPE_CHECKING:
     from pluto_core.daemon import Daemon
 
-__all__ = ["status_data", "child_counters", "ike_state_name", "wall_time"]
+CERT_PROOF = re.compile(r"certificate '(.*)' and .* digital signature issued by '(.*)'")
+
+__all__ = ["status_data", "peer_cert", "child_counters", "ike_state_name", "wall_time"]
 
 
 def status_data(daemon: Daemon) -> dict[str, Any]:
@@ -35,7 +38,7 @@ def status_data(daemon: Daemon) -> dict[str, Any]:
         sas.append({"serial": sa.serial, "conn": sa.name, "state": ike_state_name(sa.state),
                     "established": sa.state.name == "ESTABLISHED", "initiator": sa.initiator,
                     "local": list(sa.local), "remote": list(sa.remote),
-                    "peer_id": sa.peer_id.text if sa.peer_id else None,
+                    "peer_id": sa.peer_id.text if sa.peer_id else None, **peer_cert(sa.peer_auth),
                     "spi_i": sa.spi_i.hex(), "spi_r": sa.spi_r.hex(),
                     "encapsulation": bool(sa.transport and sa.transport.encapsulate)})
         for child in sa.children:
@@ -50,6 +53,14 @@ def status_data(daemon: Daemon) -> dict[str, Any]:
     ddos = {"mode": engine.ddos_mode, "cookies": engine.busy(),
             "accepting": len(engine.half_open) < engine.max_halfopen_ike}
     return {"conns": conns, "ike_sas": sas, "children": children, "ddos": ddos}
+
+
+def peer_cert(proof: str | None) -> dict[str, Any]:
+    """``peer_auth`` (how the peer proved its ID, as logged), and for a certificate its subject
+    and issuer: ``certificate 'DN' and ... digital signature issued by 'CA DN'``."""
+    found = CERT_PROOF.fullmatch(proof or "")
+    return {"peer_auth": proof, "peer_cert": found.group(1) if found else None,
+            "peer_cert_issuer": found.group(2) if found else None}
 
 
 def child_counters(daemon: Daemon, child: Any) -> dict[str, int]:

@@ -110,6 +110,7 @@ class IkeSa:
     peer_id: IdSpec | None = None
     peer_hashes: tuple[int, ...] | None = None  # its SIGNATURE_HASH_ALGORITHMS (RFC 7427 4); None: not sent
     peer_certreq: tuple[bytes, ...] | None = None  # CA hashes of its IKE_SA_INIT CERTREQ (RFC 7296 3.7); None: none
+    peer_auth: str | None = None  # how the peer proved its ID, as logged when established (ipsec status)
     # message IDs (window of one, RFC 7296 2.3)
     next_request_id: int = 0
     expected_request_id: int = 0

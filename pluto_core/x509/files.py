@@ -1,10 +1,12 @@
-"""Certificates in files: where ``leftcert=`` and ``<ipsecdir>/cacerts/`` point, and how
-they are read (PEM, several per file, or DER).
+"""Where ``leftcert=`` and ``<ipsecdir>/cacerts/`` point, and how they are read: a file
+(PEM, several per file, or DER) or an NSS nickname.
 
 Shared by the config side (``engine_conn``: our certificate's CKAID and ``%fromcert``) and
-the built-in ``x509`` auth source, so both read a file alike. Libreswan keeps certificates
-in its NSS database; pluto also reads them from files laid out as strongSwan's
-``ipsec.d``: ``certs/`` (ours), ``cacerts/`` (trusted CAs), ``crls/``.
+the built-in ``x509`` auth source, so both read a certificate alike. Libreswan keeps
+certificates in its NSS database (``leftcert=`` is a nickname there); pluto also reads them
+from files laid out as strongSwan's ``ipsec.d``: ``certs/`` (ours), ``cacerts/`` (trusted
+CAs), ``crls/``. Which one a ``leftcert=`` means is decided by its spelling alone
+(:func:`names_a_file`), never by what happens to exist on disk.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from pluto_core.nss import NssCert, NssDb
+
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
 
 
@@ -23,9 +27,21 @@ class CertFileError(ValueError):
 
 
 def names_a_file(name: str) -> bool:
-    """``leftcert=/etc/ipsec.d/certs/east.pem``, ``east.crt``, ``sub/east.der``: a file;
-    ``east`` alone is Libreswan's NSS nickname (served by an NSS source, not by files)."""
+    """``leftcert=/etc/ipsec.d/certs/east.pem``, ``east.crt``, ``sub/east.der``, ``./east``: a
+    file (a ``/`` or a certificate suffix); ``east`` alone is an NSS nickname, as in Libreswan,
+    even when ``certs/east`` exists (``./east`` names that file)."""
     return "/" in name or name.lower().endswith(CERT_SUFFIXES)
+
+
+def nss_certificate(nickname: str, nssdir: str | os.PathLike[str]) -> NssCert:
+    """``leftcert=NICKNAME`` from the NSS database at ``nssdir``, read natively (certificates
+    need no password). ``NssError`` (a ``ConfigError`` naming the directory) for a database
+    that cannot be read; ``CertFileError`` for a nickname it lacks."""
+    db = NssDb(nssdir, unlock=False)
+    cert = db.cert_by_nickname(nickname)
+    if cert is None:
+        raise CertFileError(f"no certificate with nickname '{nickname}' in the NSS database {db.path}")
+    return cert
 
 
 def cert_path(name: str, ipsecdir: str) -> str:

@@ -7,6 +7,7 @@ import datetime
 import fcntl
 import os
 import select
+import shutil
 import subprocess
 import termios
 import time
@@ -131,3 +132,25 @@ def run_with_tty(argv: Sequence[str], answers: Sequence[tuple[str, str]], env: d
         proc.stdout.close()
         proc.stderr.close()
     return rc, data[out_fd].decode(), data[err_fd].decode()
+
+
+def nss_db(path: Path, pki: Pki, *which: str, ca_trust: str = "CT,,") -> Path:
+    """An NSS database (no password) at ``path`` with ``which`` (``west``, ``east``) imported
+    from PKCS#12 by NSS's pk12util, each CA then given ``ca_trust`` by certutil, as
+    ``ipsec import`` leaves them. The caller skips without the tools."""
+    certutil, pk12util = shutil.which("certutil"), shutil.which("pk12util")
+    assert certutil is not None and pk12util is not None
+    path.mkdir(parents=True)
+    subprocess.run([certutil, "-N", "-d", f"sql:{path}", "--empty-password"], check=True)
+    for end in which:
+        bundle = pki.p12(end, path.parent / f"{path.name}-{end}.p12")
+        subprocess.run([pk12util, "-i", str(bundle), "-d", f"sql:{path}", "-W", P12_PASSWORD, "-K", ""],
+                       check=True, capture_output=True)
+    for nick in {f"Root CA - {_org(pki)}", f"Sub CA - {_org(pki)}"} if which else ():
+        if subprocess.run([certutil, "-L", "-d", f"sql:{path}", "-n", nick], capture_output=True).returncode == 0:
+            subprocess.run([certutil, "-M", "-d", f"sql:{path}", "-n", nick, "-t", ca_trust], check=True)
+    return path
+
+
+def _org(pki: Pki) -> str:
+    return str(pki.ca.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)

@@ -75,12 +75,13 @@ def test_our_chain_is_the_file_then_the_intermediates_from_cacerts_never_the_roo
     assert src.pluto_auth_certificates(WEST, absolute) == [pki.west.cert, pki.sub.cert]
 
 
-def test_no_leftcert_or_an_nss_nickname_is_not_answered_and_a_missing_file_raises_naming_it(
+def test_no_leftcert_is_not_answered_and_a_missing_file_or_nickname_raises_naming_it(
         pki: SimpleNamespace) -> None:
-    src, _ = source(pki)
+    src, _ = source(pki, nssdir=str(pki.dir / "no-nss"))
     conn = conn_pair()[0]
     assert src.pluto_auth_certificates(WEST, conn) is None
-    assert src.pluto_auth_certificates(WEST, dataclasses.replace(conn, local_cert="westcert")) is None
+    with pytest.raises(CertFileError, match=f"no certificate with nickname 'westcert' in the NSS database {pki.dir}"):
+        src.pluto_auth_certificates(WEST, dataclasses.replace(conn, local_cert="westcert"))
     assert not names_a_file("westcert") and names_a_file("west.der") and names_a_file("sub/west")
     with pytest.raises(FileNotFoundError, match="certs/gone.pem"):
         src.pluto_auth_certificates(WEST, dataclasses.replace(conn, local_cert="gone.pem"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pluto_core.config import load_config
-from pluto_core.config.admission import CERTIFICATES, HARMLESS, IKEV1, NSS_CERTS, REFUSING
+from pluto_core.config.admission import CERTIFICATES, HARMLESS, IKEV1, REFUSING
 from pluto_core.config.checkconfig import main as checkconfig
 from pluto_core.config.connection import orient
 from pluto_core.config.keywords import Kind, conn_keywords
@@ -47,10 +47,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret,rsasig\n", 5, "authby=secret,rsasig: a pre-shared key or a public key in one conn is not "
                                    "supported yet (one method per side: leftauth=/rightauth=)"),
     ("\tauthby=null,rsasig\n", 5, "authby=null,rsasig: authby=null with another method is not supported"),
-    ("\tleftid=@w\n\trightcert=east\n", 6, f"rightcert=east: {NSS_CERTS}"),
     ("\tauthby=rsasig\n\trightrsasigkey=%cert\n", 6, f"rightrsasigkey=%cert: {CERTIFICATES}"),
     ("\tauthby=rsasig\n\trightca=\"XY=foo\"\n", 6, "rightca=XY=foo: not a DN: unknown attribute 'XY' in DN 'XY=foo'"),
-    ("\tauthby=rsasig\n\tleftcert=west\n", 6, f"leftcert=west: {NSS_CERTS}"),
     ("\tauthby=rsasig\n\trequire-id-on-certificate=no\n", 6, "require-id-on-certificate=no: accepting a peer "
                                                                "whose ID is not on its certificate is not supported"),
     ("\tauthby=rsasig\n\trightrsasigkey=%dnsondemand\n", 6,

@@ -390,6 +390,7 @@ def established(engine: Services, sa: IkeSa, role: str, how: str | None) -> None
     proof = f"{how} and {peer.kind_name} '{peer.text}'" if how and how.startswith("authby=") else how
     # a certificate reads as Libreswan's "authenticated peer certificate 'DN' and ... issued by 'CA'"
     using = "" if proof and proof.startswith("certificate ") else "using "
+    sa.peer_auth = proof
     engine.log.log(f"{engine.prefix(sa)} {role} established IKE SA; authenticated peer {using}{proof}")
     engine.event("ike-up", sa, peer.text)
     lifetimes.schedule_ike(engine, sa)
