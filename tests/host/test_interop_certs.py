@@ -244,7 +244,7 @@ conn west-east
 LSW_AUTHBY = {"rsa": "rsasig", "ecdsa": "ecdsa"}
 
 
-def _libreswan_import(peer: Libreswan, east: pki.Issued, directory: Path) -> str:
+def libreswan_import(peer: Libreswan, east: pki.Issued, directory: Path) -> str:
     """east's key and certificate, with the intermediate and the root, into Libreswan's NSS
     database with its own ``ipsec import`` (pk12util asks for the PKCS#12 password on the
     terminal); then the CAs trusted for signing certificates (``certutil -M -t CT,,``, as
@@ -279,7 +279,7 @@ def _libreswan_pair(netns_pair: Pair, tmp_path: Path, kind: str,
     if not libreswan_available():
         pytest.skip("Libreswan is not installed (see ../shared/lab/setup-host.sh)")
     peer = Libreswan(netns_pair.east, tmp_path / "libreswan")
-    listing = _libreswan_import(peer, certs.end_cert("east", kind), tmp_path)
+    listing = libreswan_import(peer, certs.end_cert("east", kind), tmp_path)
     assert re.search(r"^east\s+u,u,u$", listing, re.M), listing  # its own, with the key
     assert re.search(r"^Host Root CA - Pluto Host\s+CT,,\s*$", listing, re.M), listing
     pluto = None

@@ -50,7 +50,9 @@ def west_launched(lab_pair: LabPair, lab_root: Path) -> Iterator[Ours]:
     so that its slow start-up overlaps the first tests. Every conn of conns.ALL
     is known to it (auto=ignore); each test adds the one it uses."""
     daemon = Ours(lab_pair.west, lab_root / "ours-west")
-    daemon.launch_with(conns.ipsec_conf(conns.ALL))
+    ipsecdir = daemon.root / "ipsec.d"  # certs/, cacerts/, crls/, private/: test_certs.py fills them
+    ipsecdir.mkdir(parents=True)
+    daemon.launch_with(conns.ipsec_conf(conns.ALL), "--ipsecdir", str(ipsecdir))
     try:
         yield daemon
     finally:

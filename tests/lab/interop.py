@@ -33,7 +33,8 @@ def loaded(pair: LabPair, ours: Ours, peer: Peer, suite: conns.Suite) -> Iterato
         pair.flush(pair.east)
 
 
-def interop_round(pair: LabPair, west: Ours, peer: Peer, suite: conns.Suite, ours_initiates: bool) -> None:
+def interop_round(pair: LabPair, west: Ours, peer: Peer, suite: conns.Suite, ours_initiates: bool,
+                  peer_id: str = "@east") -> None:
     with loaded(pair, west, peer, suite):
         if ours_initiates:
             west.up(suite.name)
@@ -43,7 +44,7 @@ def interop_round(pair: LabPair, west: Ours, peer: Peer, suite: conns.Suite, our
         wait_for_esp_pairs(pair)
         assert_kernel_algorithms(pair, suite)
         (child,) = west.children(suite.name)
-        assert child["mode"] == suite.mode and child["peer_id"] == "@east", child
+        assert child["mode"] == suite.mode and child["peer_id"] == peer_id, child
         ping_through(pair, suite)
         # The initiator ends it, so its Delete is what the other side obeys. (Libreswan
         # revives a conn it initiated when the peer deletes it: ours deleting there
