@@ -197,9 +197,11 @@ def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = 
     remote_auth = end_auth(conn, "right" if conn.local_is_left else "left")
     local_side, remote_side = ("left", "right") if conn.local_is_left else ("right", "left")
     cert = _our_cert(conn, local, local_side, ipsecdir, nssdir) if is_signature(local_auth) else None
-    if remote.cert and is_signature(remote_auth):
-        raise ConfigError(f"\"{conn.name}\": {remote_side}cert={remote.cert}: a local copy of the peer's "
-                          "certificate is not supported yet (the peer sends its certificate)", conn.file, conn.line)
+    if is_signature(local_auth) and cert is None and str(local.rsasigkey or "").strip().lower() == "%cert":
+        raise ConfigError(f"\"{conn.name}\": {local_side}rsasigkey=%cert needs {local_side}cert=", conn.file, conn.line)
+    # rightcert=: the peer's certificate, preloaded (Libreswan loads it too); it stands in for
+    # CERT payloads the peer does not send and gives rightid=%fromcert (or no rightid=) its DN
+    peer_cert = _our_cert(conn, remote, remote_side, ipsecdir, nssdir) if is_signature(remote_auth) else None
     if local.id is not None and str(local.id).strip() == "%fromcert" and cert is None:
         raise ConfigError(f"\"{conn.name}\": {local_side}id=%fromcert needs {local_side}cert=", conn.file, conn.line)
     if _dn_pattern(local):
@@ -210,9 +212,12 @@ def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = 
         raise ConfigError(f"\"{conn.name}\": our own ID cannot be {local.id} (the peer must be told who we are)",
                           conn.file, conn.line)
     remote_id = _id(remote, remote_addr) if remote.id is not None or remote_auth != "null" else None
+    if peer_cert is not None and (remote.id is None or str(remote.id).strip() == "%fromcert"):
+        remote_id = _id(remote, remote_addr, peer_cert)
     remote_keys = _raw_keys(remote) if is_signature(remote_auth) else ()  # with a PSK they are not used
     remote_dn = remote.id is not None and remote.id.type in (ConfigIdType.DER_ASN1_DN, ConfigIdType.FROMCERT)
-    remote_certs = is_signature(remote_auth) and not remote_keys and (cert is not None or bool(remote.ca) or remote_dn)
+    remote_certs = is_signature(remote_auth) and not remote_keys and (
+        cert is not None or peer_cert is not None or bool(remote.ca) or remote_dn)
     local_ckaid = None
     if is_signature(local_auth):
         local_ckaid = _ckaid(local) or (pubkeys.ckaid_hex(cert.public_key()) if cert is not None else None)
@@ -251,6 +256,7 @@ def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = 
         local_cert=str(local.cert).strip() if cert is not None else None,
         send_cert=SENDCERT.get(str(local.sendcert or "ifasked").lower(), "ifasked"),
         remote_certs=remote_certs,
+        remote_cert=peer_cert if remote_certs else None,
         remote_ca=str(remote.ca).strip() if remote.ca and remote_certs else None,
         remote_id_wildcards=_dn_pattern(remote),
         options={"auto": conn.auto, "encapsulation": conn.encapsulation, "nat-keepalive": conn.nat_keepalive,

@@ -271,7 +271,7 @@ def _keys(conn: Connection, settings: Mapping[SettingKey, Setting], side: str, m
             continue
         value = s.value.strip()
         if value.lower() == "%cert":
-            return _err(f"{s.name}={value}: {CERTIFICATES}", s, conn)
+            continue  # the key is the certificate's (ours: leftcert=, checked once oriented; the peer's: sent)
         if value.startswith("%"):
             return _err(f"{s.name}={value}: public keys from DNS or other sources are not supported", s, conn)
         if method == "null":

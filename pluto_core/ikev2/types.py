@@ -125,6 +125,9 @@ class EngineConn:
     local_cert: str | None = None
     send_cert: str = "ifasked"
     remote_certs: bool = False
+    # rightcert=: a preloaded copy of the peer's certificate (used when the peer sends none;
+    # validated like a sent one)
+    remote_cert: Any = field(default=None, compare=False)
     remote_ca: str | None = None
     remote_id_wildcards: bool = False
     port: int = 500

@@ -107,6 +107,18 @@ def test_sendcert_never_leaves_the_peer_without_a_certificate() -> None:
     _assert_refused(ws, es, "the peer sent no certificate (CERT payload)")
 
 
+def test_a_preloaded_peer_certificate_stands_in_for_one_not_sent() -> None:
+    """rightcert= on east: west sends no CERT (sendcert=never), east validates its copy of
+    west's certificate (the intermediate is east's own) and checks the signature with it."""
+    ws, es = run(west_kw={"send_cert": "never"}, east_kw={"remote_cert": WEST_RSA.cert})
+    assert ws.engine.ike_sas()[0].state == es.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    assert f"authenticated peer certificate '{WEST_DN}' and 2048-bit RSASSA-PSS with SHA2_512 digital signature " \
+           "issued by 'C=CA, O=Libreswan, CN=Sub CA'" in es.log.text()
+    # a copy that is not the signer's: the signature does not verify with it
+    ws, es = run(west_kw={"send_cert": "never"}, east_kw={"remote_cert": EAST_RSA.cert})
+    assert es.engine.ike_sas() == [] and "AUTHENTICATION_FAILED" in es.log.text()
+
+
 def test_sendcert_always_sends_without_a_certreq() -> None:
     # east trusts no CA: its IKE_SA_INIT response has no CERTREQ, yet west sends its chain
     ws, es = run(west_kw={"send_cert": "always"}, east_creds=creds(EAST_EC, anchors=[]))

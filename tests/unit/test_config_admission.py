@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pluto_core.config import load_config
-from pluto_core.config.admission import CERTIFICATES, HARMLESS, IKEV1, REFUSING
+from pluto_core.config.admission import HARMLESS, IKEV1, REFUSING
 from pluto_core.config.checkconfig import main as checkconfig
 from pluto_core.config.connection import orient
 from pluto_core.config.keywords import Kind, conn_keywords
@@ -47,7 +47,6 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret,rsasig\n", 5, "authby=secret,rsasig: a pre-shared key or a public key in one conn is not "
                                    "supported yet (one method per side: leftauth=/rightauth=)"),
     ("\tauthby=null,rsasig\n", 5, "authby=null,rsasig: authby=null with another method is not supported"),
-    ("\tauthby=rsasig\n\trightrsasigkey=%cert\n", 6, f"rightrsasigkey=%cert: {CERTIFICATES}"),
     ("\tauthby=rsasig\n\trightca=\"XY=foo\"\n", 6, "rightca=XY=foo: not a DN: unknown attribute 'XY' in DN 'XY=foo'"),
     ("\tauthby=rsasig\n\trequire-id-on-certificate=no\n", 6, "require-id-on-certificate=no: accepting a peer "
                                                                "whose ID is not on its certificate is not supported"),
@@ -238,8 +237,9 @@ def test_a_certificate_conn_reaches_the_engine_with_its_id_ckaid_ca_and_sendcert
 @pytest.mark.parametrize("body, message", [
     ("\tleftcert=gone.pem\n", "leftcert=gone.pem: {dir}/certs/gone.pem: cannot read: No such file or directory"),
     ("\tleftid=%fromcert\n", "leftid=%fromcert needs leftcert="),
-    ("\tleftcert=west.pem\n\trightcert=east.pem\n", "rightcert=east.pem: a local copy of the peer's certificate "
-                                                    "is not supported yet (the peer sends its certificate)"),
+    ("\tleftcert=west.pem\n\trightcert=east.pem\n",
+     "rightcert=east.pem: {dir}/certs/east.pem: cannot read: No such file or directory"),
+    ("\tleftrsasigkey=%cert\n\trightrsasigkey=%cert\n", "leftrsasigkey=%cert needs leftcert="),
     ("\tleftcert=west.pem\n\tleftid=\"C=CA, CN=*\"\n", "leftid=C=CA, CN=*: our own ID cannot have wildcards"),
 ])
 def test_certificate_conns_the_host_cannot_run_name_the_conn_and_why(tmp_path: Path, body: str, message: str) -> None:
@@ -249,3 +249,19 @@ def test_certificate_conns_the_host_cannot_run_name_the_conn_and_why(tmp_path: P
         to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}), str(ipsecdir))  # type: ignore[attr-defined]
     assert (raised.value.file, raised.value.line) == (str(p), 1)
     assert raised.value.message == f"\"c\": {message.format(dir=ipsecdir)}"
+
+
+def test_rsasigkey_cert_and_a_preloaded_peer_certificate(tmp_path: Path) -> None:
+    """``leftrsasigkey=%cert`` (the key is the certificate's) and ``rightcert=`` (the peer's
+    certificate, preloaded: stands in when the peer sends none, and names its ID)."""
+    import shutil
+
+    ipsecdir, cert = _cert_dir(tmp_path)
+    shutil.copy(ipsecdir / "certs" / "west.pem", ipsecdir / "certs" / "peer.pem")
+    body = "\tleftcert=west.pem\n\tleftrsasigkey=%cert\n\trightrsasigkey=%cert\n\trightcert=peer.pem\n"
+    _p, conf = _load(tmp_path, body)
+    assert conf.refused == {}  # type: ignore[attr-defined]
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}), str(ipsecdir))  # type: ignore[attr-defined]
+    assert engine.remote_certs is True and engine.remote_keys == ()
+    assert engine.remote_cert == cert
+    assert engine.remote_id is not None and engine.remote_id.text == "C=CA, O=Libreswan, CN=west.testing.libreswan.org"

@@ -184,7 +184,7 @@ class SignatureAuth:
 
     def check(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
               octets: bytes, ctx: AuthContext) -> str:
-        if conn.remote_certs and ctx.peer_certs:
+        if conn.remote_certs and (ctx.peer_certs or conn.remote_cert is not None):
             return self._check_certificate(credentials, conn, peer, auth, octets, ctx)
         keys = [key for key in list(conn.remote_keys) + list(credentials.public_keys(peer, conn) or ())
                 if _FAMILY_OF_KIND.get(sig.key_kind(key)) in self.families]

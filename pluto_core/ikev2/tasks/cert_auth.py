@@ -109,6 +109,10 @@ def peer_key(credentials: Credentials, conn: EngineConn, peer: IdSpec, payloads:
         certs = [decode_cert_payload(p) for p in payloads]
     except CertPayloadError as exc:
         raise CertRefused(str(exc)) from None
+    if not certs:  # none sent: rightcert='s preloaded copy, validated as if sent, with the
+        # intermediates of our own chain as candidates (one PKI, as a site's usually is)
+        ours = credentials.certificates(conn.local_id, conn) if conn.local_cert is not None else None
+        certs = [conn.remote_cert, *(ours or [])[1:]]
     end, intermediates = certs[0], certs[1:]
     anchors: list[x509.Certificate] = credentials.trust_anchors(conn)
     try:

@@ -60,7 +60,9 @@ def context(engine: Services, sa: IkeSa, theirs: Theirs | None) -> AuthContext:
     suite, keys = sa.suite, sa.keys
     assert suite is not None and keys is not None
     ours, other = (keys.sk_pi, keys.sk_pr) if sa.initiator else (keys.sk_pr, keys.sk_pi)
-    now = engine.wall_clock() if engine.wall_clock is not None and theirs is not None and theirs.certs else None
+    preloaded = sa.conn is not None and sa.conn.remote_cert is not None  # rightcert=
+    checks_certs = theirs is not None and (bool(theirs.certs) or preloaded)
+    now = engine.wall_clock() if engine.wall_clock is not None and checks_certs else None
     return AuthContext(suite.prf, ours, other, sa.peer_hashes, theirs.certs if theirs is not None else (), now)
 
 
