@@ -88,14 +88,16 @@ def _check(conn: Connection, engine: Any) -> None:
         assert method in AUTH_METHODS, (conn.name, method)  # one the engine computes and checks
         if method in ("secret", "null"):
             assert keys == (), conn.name
-    remote_written = [k for k in ("rsasigkey", "pubkey", "ecdsakey", "eddsakey")
-                      if (remote.rsasigkey if k == "rsasigkey" else remote.options.get(k))]
+    remote_written = [k for k in ("rsasigkey", "pubkey", "ecdsakey", "eddsakey")  # %cert: the certificate's
+                      if not str((remote.rsasigkey if k == "rsasigkey" else remote.options.get(k)) or "%")
+                      .startswith("%")]
     assert len(engine.remote_keys) == (len(remote_written) if engine.remote_auth not in ("secret", "null") else 0)
     if engine.local_auth not in ("secret", "null") and (local.ckaid or local.rsasigkey):
         assert engine.local_ckaid, conn.name  # the key it signs with is named
     if local.id is not None and str(local.id) not in ("%any", "%none"):
         assert engine.local_id.data or engine.local_id.text == "ID_NULL"  # as written, never the address
-    if remote.id is not None and str(remote.id) not in ("%any", "%none"):
+    # the peer's %fromcert: any ID its certificate backs
+    if remote.id is not None and str(remote.id) not in ("%any", "%none", "%fromcert"):
         assert engine.remote_id is not None, conn.name
 
 
