@@ -52,7 +52,7 @@ def _wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
 # -- our daemon -------------------------------------------------------------------------------
 
 
-def _start_ours(netns_pair: Pair, tmp_path: Path, kind: str, *extra: str, rightid: str = EAST_DN,
+def _start_ours(netns_pair: Pair, tmp_path: Path, kind: str, *extra: str, rightid: str | None = EAST_DN,
                 mine: pki.Issued | None = None) -> Pluto:
     """west: certs/west.pem (its end certificate alone: ``mine``, else the ``kind`` one under the
     intermediate), cacerts/ the root and the intermediate, private/west.key named in
@@ -61,8 +61,8 @@ def _start_ours(netns_pair: Pair, tmp_path: Path, kind: str, *extra: str, righti
     ipsecdir, secrets_line = certs.our_ipsecdir(tmp_path / "ours-ipsec.d", mine or certs.end_cert("west", kind),
                                                 "west", [pk.root, pk.sub])
     lines = [f"left={WEST_IP}", "leftid=%fromcert", "leftcert=west.pem", f"leftsubnet={WEST_NET}",
-             f"right={EAST_IP}", f'rightid="{rightid}"', f"rightsubnet={EAST_NET}", f"ike={IKE}", f"esp={ESP}",
-             "auto=add", *extra]
+             f"right={EAST_IP}", f"rightsubnet={EAST_NET}", f"ike={IKE}", f"esp={ESP}", "auto=add",
+             *([f'rightid="{rightid}"'] if rightid is not None else []), *extra]
     config = tmp_path / "ours.conf"
     config.write_text("config setup\n\tlogtime=no\n\nconn west-east\n" + "".join(f"\t{line}\n" for line in lines))
     secrets = tmp_path / "ours.secrets"
@@ -274,8 +274,10 @@ class WithLibreswan:
     kind: str
 
 
-def _libreswan_pair(netns_pair: Pair, tmp_path: Path, kind: str,
-                    mine: pki.Issued | None = None) -> Iterator[WithLibreswan]:
+def _libreswan_pair(netns_pair: Pair, tmp_path: Path, kind: str, mine: pki.Issued | None = None,
+                    preloaded: bool = False) -> Iterator[WithLibreswan]:
+    """With ``preloaded``: Libreswan sends no certificate (``rightsendcert=never``) and ours
+    holds a copy of it (``rightcert=east.pem``, no ``rightid=``: the copy's subject)."""
     if not libreswan_available():
         pytest.skip("Libreswan is not installed (see ../shared/lab/setup-host.sh)")
     peer = Libreswan(netns_pair.east, tmp_path / "libreswan")
@@ -287,12 +289,18 @@ def _libreswan_pair(netns_pair: Pair, tmp_path: Path, kind: str,
         conf = tmp_path / "lsw.conf"
         conf.write_text(LIBRESWAN_CERT_CONF.format(west=WEST_IP, east=EAST_IP, west_net=WEST_NET, east_net=EAST_NET,
                                                    west_dn=WEST_DN, ike=IKE, esp=ESP,
-                                                   authby=LSW_AUTHBY[kind]))
+                                                   authby=LSW_AUTHBY[kind])
+                        + ("\trightsendcert=never\n" if preloaded else ""))
         secrets = tmp_path / "lsw.secrets"
         secrets.write_text("")
         peer.start(conf, secrets)
         peer.add("west-east")
-        pluto = _start_ours(netns_pair, tmp_path, kind, mine=mine)
+        if preloaded:
+            (tmp_path / "ours-ipsec.d" / "certs").mkdir(parents=True, exist_ok=True)
+            (tmp_path / "ours-ipsec.d" / "certs" / "east.pem").write_bytes(certs.pem(certs.end_cert("east", kind).cert))
+            pluto = _start_ours(netns_pair, tmp_path, kind, "rightcert=east.pem", mine=mine, rightid=None)
+        else:
+            pluto = _start_ours(netns_pair, tmp_path, kind, mine=mine)
         yield WithLibreswan(pluto, peer, kind)
     finally:
         if pluto is not None:
@@ -354,3 +362,19 @@ def test_certs_libreswan_refuses_our_certificate_from_a_ca_it_does_not_trust(lsw
            "AUTHENTICATION_FAILED" in log, log
     assert not _our_ike_up(lsw_stranger.ours)
     assert "established IKE SA" not in lsw_stranger.peer.whack("--status").stdout
+
+
+@pytest.fixture
+def lsw_preloaded(netns_pair: Pair, tmp_path: Path) -> Iterator[WithLibreswan]:
+    yield from _libreswan_pair(netns_pair, tmp_path, "rsa", preloaded=True)
+
+
+def test_certs_a_preloaded_rightcert_stands_in_for_the_one_libreswan_does_not_send(
+        lsw_preloaded: WithLibreswan) -> None:
+    """Libreswan with ``rightsendcert=never``; ours with ``rightcert=east.pem`` and no ``rightid=``."""
+    up = lsw_preloaded.ours.ipsec("up", "west-east")
+    out = up.stdout + up.stderr
+    assert "processing IKE_AUTH response from 192.0.2.2:UDP/500 containing SK{IDr,AUTH," in out, \
+        out + lsw_preloaded.peer.log()  # no CERT from Libreswan
+    assert _our_proof("initiator", "rsa", LSW_SIGNATURE) in out, out + lsw_preloaded.ours.log_text()
+    assert _libreswan_proof("responder", "rsa") in lsw_preloaded.peer.log(), lsw_preloaded.peer.log()
