@@ -2,8 +2,10 @@
 make our AUTH payload and check the peer's, with credentials from the port.
 
 ``make`` and ``check`` run inside the IKE_AUTH lookup job (the daemon runs it on a
-thread: a credential source may wait on a store), so they take only immutable inputs: the signed octets (computed on the
-loop by ``ike_auth.signed_data``) and an :class:`AuthContext`.
+thread: a credential source may wait on a store), so they take only immutable inputs:
+the signed octets (computed on the loop by ``ike_auth.signed_data``) and an
+:class:`AuthContext`. ``make`` names what to sign; the signature itself is a job of its
+own (``ike_auth.sign``).
 """
 
 from __future__ import annotations
@@ -201,7 +203,6 @@ class SignatureAuth:
             except sig.SignatureError as exc:
                 problems.append(str(exc))
         raise AuthFailure(f"{'; '.join(sorted(set(problems)))} ({len(keys)} trusted key{'s' if len(keys) > 1 else ''})")
-
 
     def _check_certificate(self, credentials: Credentials, conn: EngineConn, peer: IdSpec, auth: Authentication,
                            octets: bytes, ctx: AuthContext) -> str:
