@@ -112,6 +112,13 @@ def _our_cert(conn: Any, end: Any, side: str, ipsecdir: str | None, nssdir: str 
     return load_cert(conn, str(end.cert).strip(), f"{side}cert", ipsecdir, nssdir)
 
 
+def _local_ca(end: Any) -> str | None:
+    """``leftca=`` as a DN for ``rightca=%same`` (admission checked it parses); ``%same``,
+    ``%any`` or unset: None, meaning the issuer of our certificate."""
+    text = str(end.ca or "").strip()
+    return None if text.lower() in ("", "%same", "%any") else text
+
+
 def load_cert(conn: Any, name: str, keyword: str, ipsecdir: str | None, nssdir: str | None) -> Any:
     """The certificate ``leftcert=NAME`` names: a file's first (under ``<ipsecdir>/certs/``
     unless absolute), or an NSS nickname's in the database at ``nssdir`` (docs/certificates.md:
@@ -254,7 +261,10 @@ def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = 
         local_ckaid=local_ckaid,
         remote_keys=remote_keys,
         local_cert=str(local.cert).strip() if cert is not None else None,
-        send_cert=SENDCERT.get(str(local.sendcert or "ifasked").lower(), "ifasked"),
+        send_cert=SENDCERT.get(str(local.sendcert or "always").lower(), "always"),
+        send_ca=str(conn.get("sendca") or "all").lower(),
+        local_ca=_local_ca(local) if cert is not None else None,
+        require_id_on_cert=conn.get("require-id-on-certificate") is not False,
         remote_certs=remote_certs,
         remote_cert=peer_cert if remote_certs else None,
         remote_ca=str(remote.ca).strip() if remote.ca and remote_certs else None,

@@ -35,7 +35,8 @@ __all__ = ["IKEV1", "CERTIFICATES", "SENDCERT", "REFUSING", "HARMLESS", "Rule", 
 
 IKEV1 = "IKEv1 is not supported"
 CERTIFICATES = "X.509 certificates are not supported yet"
-# sendcert= values -> what the engine does (Libreswan's spellings; default ifasked)
+# sendcert= values -> what the engine does (Libreswan's spellings; default always, as Libreswan 4.x's
+# addconn sets it whatever ipsec.conf(5) says)
 SENDCERT = {"always": "always", "alwayssend": "always", "yes": "always", "ifasked": "ifasked",
             "sendifasked": "ifasked", "never": "never", "sendnever": "never", "no": "never"}
 PSK_WORDS = frozenset(("secret", "psk"))
@@ -83,9 +84,6 @@ REFUSING: Mapping[str, Rule] = {
     "cisco-split": Rule(_yes, "Cisco split tunnelling is not supported"),
     "cisco-unity": Rule(_yes, "Cisco Unity is not supported"),
     "remote-peer-type": Rule(_not("ietf"), "Cisco peer mode is not supported"),
-    "require-id-on-certificate": Rule(lambda v: v is False, "accepting a peer whose ID is not on its "
-                                                            "certificate is not supported"),
-    "sendca": Rule(_not("all"), "sending fewer CA certificates than all our intermediates is not supported"),
     "clones": Rule(_not("no", "0", "1"), "per-CPU Child SAs are not supported"),
     "compress": Rule(_yes, "IPComp is not supported"),
     "decap-dscp": Rule(_yes, "copying DSCP on decapsulation is not supported"),

@@ -123,7 +123,14 @@ class EngineConn:
     # with a certificate (we send CERTREQ and validate its chain), rightca= (a DN, %same,
     # %any; None: unset, i.e. %same) and whether remote_id is a DN pattern with * wildcards
     local_cert: str | None = None
-    send_cert: str = "ifasked"
+    send_cert: str = "always"
+    # sendca=: which of our CA certificates go with it: "all" intermediates (never a root),
+    # "issuer" (the one that issued ours), "none"; leftca=: the CA rightca=%same stands for
+    # (None: the issuer of our certificate); require-id-on-certificate=no accepts a peer
+    # whose ID is not on its certificate (RFC 4945 3.1 wants it there)
+    send_ca: str = "all"
+    local_ca: str | None = None
+    require_id_on_cert: bool = True
     remote_certs: bool = False
     # rightcert=: a preloaded copy of the peer's certificate (used when the peer sends none;
     # validated like a sent one)

@@ -74,6 +74,10 @@ def _self_signed(cert: x509.Certificate) -> bool:
     return cert.issuer.public_bytes() == cert.subject.public_bytes()
 
 
+# sendca= -> how many certificates at most, the end one included (-1: no cap)
+SENDCA = {"none": 1, "issuer": 2, "all": -1}
+
+
 def select_for_certreq(chain: Sequence[x509.Certificate], hashes: Sequence[bytes] | None, *,
                        anchors: Sequence[x509.Certificate] = ()) -> list[x509.Certificate]:
     """What to send a peer that may have asked (``sendcert=ifasked``).
@@ -97,18 +101,25 @@ def select_for_certreq(chain: Sequence[x509.Certificate], hashes: Sequence[bytes
 
 
 def certs_to_send(sendcert: str, chain: Sequence[x509.Certificate], hashes: Sequence[bytes] | None, *,
-                  anchors: Sequence[x509.Certificate] = ()) -> list[x509.Certificate]:
+                  anchors: Sequence[x509.Certificate] = (), sendca: str = "all") -> list[x509.Certificate]:
     """``sendcert=``: ``always``/``yes`` sends end certificate and intermediates,
     ``ifasked``/``sendifasked`` does so only after a CERTREQ (``select_for_certreq``),
-    ``never``/``no`` sends nothing."""
+    ``never``/``no`` sends nothing. ``sendca=`` then caps the CA certificates that go with
+    the end certificate: ``all`` (every intermediate, never a root), ``issuer`` (the one
+    that issued ours), ``none``."""
     mode = sendcert.lower()
     if mode in ("always", "yes"):
-        return select_for_certreq(chain, [], anchors=anchors)
-    if mode in ("ifasked", "sendifasked"):
-        return select_for_certreq(chain, hashes, anchors=anchors)
-    if mode in ("never", "no"):
+        chosen = select_for_certreq(chain, [], anchors=anchors)
+    elif mode in ("ifasked", "sendifasked"):
+        chosen = select_for_certreq(chain, hashes, anchors=anchors)
+    elif mode in ("never", "no"):
         return []
-    raise ValueError(f"sendcert={sendcert} is not always, ifasked or never")
+    else:
+        raise ValueError(f"sendcert={sendcert} is not always, ifasked or never")
+    cap = SENDCA.get(sendca.lower())
+    if cap is None:
+        raise ValueError(f"sendca={sendca} is not none, issuer or all")
+    return chosen if cap < 0 else chosen[:cap]
 
 
 def describe_certreq(hashes: Sequence[bytes], cas: Iterable[x509.Certificate]) -> list[str]:

@@ -204,15 +204,18 @@ def verify_chain(end: x509.Certificate, intermediates: Sequence[x509.Certificate
         raise ChainRefused(_diagnose(end, intermediates, trusted, now, max_depth) or _verifier_text(e)) from None
 
 
-def _as_dn(name: x509.Name | bytes) -> Dn:
+def _as_dn(name: x509.Name | bytes | str) -> Dn:
+    if isinstance(name, str):
+        return parse_dn(name)
     return dn_from_der(name if isinstance(name, bytes) else name.public_bytes())
 
 
 def check_ca(chain: Sequence[x509.Certificate], rightca: str | None, *,
-             our_ca: x509.Name | bytes | None = None) -> int:
+             our_ca: x509.Name | bytes | str | None = None) -> int:
     """``rightca=``: the verified ``chain`` must pass through, or end at, a CA whose subject
     matches. ``%any``: any trusted CA will do. ``%same`` (and an unset ``rightca=``): the CA
-    named by ``our_ca`` (our ``leftca=``, else our certificate's issuer; None: no constraint).
+    named by ``our_ca`` (our ``leftca=`` as written, else our certificate's issuer; None: no
+    constraint).
     Otherwise a DN, ``*`` wildcards allowed.
 
     Returns how many wildcards the matching CA's DN needed; raises ``ChainRefused``."""
@@ -221,7 +224,7 @@ def check_ca(chain: Sequence[x509.Certificate], rightca: str | None, *,
     if rightca in (None, "%same"):
         if our_ca is None:
             return 0
-        pattern, shown = _as_dn(our_ca), "%same"
+        pattern, shown = _as_dn(our_ca), ("%same (leftca=)" if isinstance(our_ca, str) else "%same")
     else:
         pattern, shown = parse_dn(rightca), rightca
     cas = list(chain[1:]) or list(chain[:1])

@@ -181,3 +181,63 @@ def test_the_initiator_refuses_a_responder_certificate_it_does_not_trust() -> No
     assert f"authentication of peer DER_ASN1_DN '{EAST_DN}' using authby=rsasig,ecdsa failed: issuer not trusted " \
            "(no CA for 'C=CA, O=Elsewhere, CN=Stranger CA'): AUTHENTICATION_FAILED" in ws.log.text()
 
+
+
+def _auth_response_certs(ws: Any) -> int:
+    """How many CERT payloads east's IKE_AUTH response carried (west's log line lists them)."""
+    line = next(line for line in ws.log.lines if "processing IKE_AUTH response" in line)
+    return line.split("SK{", 1)[1].split("}", 1)[0].split(",").count("CERT")
+
+
+def _west_refused(ws: Any, reason: str) -> None:
+    assert ws.engine.ike_sas() == [] and ws.kernel.installed == {}
+    assert f"authentication of peer DER_ASN1_DN '{EAST_DN}' using authby=rsasig,ecdsa failed: {reason}" \
+        in ws.log.text()
+
+
+def test_sendca_none_sends_the_end_certificate_alone() -> None:
+    # west knows only the root: without the intermediate it cannot build east's path
+    ws, es = run(WEST_EC, EAST_EC, east_kw={"send_ca": "none"})
+    assert _auth_response_certs(ws) == 1
+    _west_refused(ws, "issuer not trusted (no CA for 'C=CA, O=Libreswan, CN=Sub CA')")
+    # west holding the intermediate itself: the end certificate is enough
+    ws, es = run(WEST_EC, EAST_EC, east_kw={"send_ca": "none"},
+                 west_creds=creds(WEST_EC, anchors=[ROOT.cert, SUB.cert]))
+    assert _auth_response_certs(ws) == 1
+    assert ws.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+
+
+@pytest.mark.parametrize(("sendca", "sent", "up"), [("all", 3, True), ("issuer", 2, False), ("none", 1, False)])
+def test_sendca_caps_a_two_intermediate_chain(sendca: str, sent: int, up: bool) -> None:
+    upper = pki.issue("C=CA, O=Libreswan, CN=Upper CA", pki.key("ecdsa", 20), ROOT, ca=True)
+    lower = pki.issue("C=CA, O=Libreswan, CN=Lower CA", pki.key("ecdsa", 21), upper, ca=True)
+    east = end_cert(EAST_DN, "ecdsa", 22, issuer=lower)
+    ident = fromcert_id(east.cert).text
+    east_creds = Psks({}, signers={ident: KeySigner(east.key)}, certs={ident: [east.cert, lower.cert, upper.cert]},
+                      anchors=[ROOT.cert])
+    ws, es = run(WEST_EC, east, east_kw={"send_ca": sendca, "remote_ca": "%any"}, east_creds=east_creds,
+                 west_kw={"remote_ca": "%any"})
+    assert _auth_response_certs(ws) == sent
+    if up:
+        assert ws.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    else:
+        _west_refused(ws, "issuer not trusted (no CA for 'C=CA, O=Libreswan, CN=")
+
+def test_require_id_on_certificate_no_accepts_an_id_the_certificate_does_not_carry() -> None:
+    north = end_cert("C=CA, O=Libreswan, CN=north", "ecdsa", 17)
+    ident = fromcert_id(WEST_EC.cert).text
+    west_creds = Psks({}, signers={ident: KeySigner(north.key)}, certs={ident: [north.cert, SUB.cert]},
+                      anchors=[ROOT.cert])
+    ws, es = run(WEST_EC, west_creds=west_creds, east_kw={"require_id_on_cert": False})
+    assert es.engine.ike_sas()[0].state == IkeState.ESTABLISHED
+    assert "authenticated peer certificate 'C=CA, O=Libreswan, CN=north'" in es.log.text()
+
+
+def test_leftca_is_what_rightca_same_stands_for() -> None:
+    # east's own leftca= names a CA not in west's chain: %same (unset rightca=) refuses
+    ws, es = run(WEST_EC, east_kw={"local_ca": "C=CA, O=Elsewhere, CN=*"})
+    _assert_refused(ws, es, "no CA in the chain ('C=CA, O=Libreswan, CN=Sub CA', 'C=CA, O=Libreswan, CN=Test CA') "
+                            "matches rightca=%same (leftca=) 'C=CA, O=Elsewhere, CN=*'")
+    # the root, which west's chain ends at: accepted (without leftca=, %same is east's issuer, Sub CA)
+    ws, es = run(WEST_EC, east_kw={"local_ca": "C=CA, O=Libreswan, CN=Test CA"})
+    assert es.engine.ike_sas()[0].state == IkeState.ESTABLISHED

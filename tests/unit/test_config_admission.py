@@ -48,8 +48,6 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
                                    "supported yet (one method per side: leftauth=/rightauth=)"),
     ("\tauthby=null,rsasig\n", 5, "authby=null,rsasig: authby=null with another method is not supported"),
     ("\tauthby=rsasig\n\trightca=\"XY=foo\"\n", 6, "rightca=XY=foo: not a DN: unknown attribute 'XY' in DN 'XY=foo'"),
-    ("\tauthby=rsasig\n\trequire-id-on-certificate=no\n", 6, "require-id-on-certificate=no: accepting a peer "
-                                                               "whose ID is not on its certificate is not supported"),
     ("\tauthby=rsasig\n\trightrsasigkey=%dnsondemand\n", 6,
      "rightrsasigkey=%dnsondemand: public keys from DNS or other sources are not supported"),
     ("\tauthby=rsasig\n\tleftrsasigkey=0sAwEAAQ==\n", 6,
@@ -227,11 +225,20 @@ def test_a_certificate_conn_reaches_the_engine_with_its_id_ckaid_ca_and_sendcert
     assert engine.remote_ca == "C=CA, O=Libreswan, CN=Test CA"
     assert engine.remote_id is not None and engine.remote_id.text == "C=CA, O=Libreswan, CN=*"
     assert engine.remote_id_wildcards is True
-    # no leftid=: the certificate's subject, as Libreswan; sendcert= defaults to ifasked
+    assert (engine.send_ca, engine.local_ca, engine.require_id_on_cert) == ("all", None, True)
+    # no leftid=: the certificate's subject, as Libreswan; sendcert= defaults to always (what
+    # Libreswan 4.x's addconn sets and its status prints, whatever ipsec.conf(5) says)
     _p, conf = _load(tmp_path, "\tleftcert=west.pem\n\trightid=@east\n")
     engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}), str(ipsecdir))  # type: ignore[attr-defined]
     assert engine.local_id.text == "C=CA, O=Libreswan, CN=west.testing.libreswan.org"
-    assert (engine.send_cert, engine.remote_id_wildcards, engine.remote_ca) == ("ifasked", False, None)
+    assert (engine.send_cert, engine.remote_id_wildcards, engine.remote_ca) == ("always", False, None)
+    # sendca=, leftca= (what rightca=%same stands for), require-id-on-certificate=no reach the engine
+    _p, conf = _load(tmp_path, "\tleftcert=west.pem\n\trightid=@east\n\tsendca=issuer\n"
+                               "\tleftca=\"C=CA, O=Libreswan, CN=Test CA\"\n\trequire-id-on-certificate=no\n")
+    assert conf.refused == {}  # type: ignore[attr-defined]
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}), str(ipsecdir))  # type: ignore[attr-defined]
+    assert (engine.send_ca, engine.local_ca, engine.require_id_on_cert) == (
+        "issuer", "C=CA, O=Libreswan, CN=Test CA", False)
 
 
 @pytest.mark.parametrize("body, message", [

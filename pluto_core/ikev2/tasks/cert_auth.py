@@ -82,7 +82,7 @@ def our_certs(credentials: Credentials, conn: EngineConn, hashes: tuple[bytes, .
     if not chain:
         raise LookupError(f"no auth source holds our certificate '{conn.local_cert}'")
     anchors = credentials.trust_anchors(conn) if conn.send_cert == "ifasked" and hashes else []
-    return cert_payloads(certs_to_send(conn.send_cert, chain, hashes, anchors=anchors))
+    return cert_payloads(certs_to_send(conn.send_cert, chain, hashes, anchors=anchors, sendca=conn.send_ca))
 
 
 def id_accepted(conn: EngineConn, peer: IdSpec) -> bool:
@@ -121,7 +121,7 @@ def peer_key(credentials: Credentials, conn: EngineConn, peer: IdSpec, payloads:
     except ChainRefused as exc:
         raise CertRefused(str(exc)) from None
     match = cert_matches_id(end, peer)
-    if not match:
+    if not match and conn.require_id_on_cert:  # RFC 4945 3.1; require-id-on-certificate=no waives it
         raise CertRefused(match.reason)
     verdict = credentials.check_chain(chain, conn)
     if verdict:
@@ -129,9 +129,12 @@ def peer_key(credentials: Credentials, conn: EngineConn, peer: IdSpec, payloads:
     return PeerCert(end.public_key(), dn_text(end.subject.public_bytes()), dn_text(end.issuer.public_bytes()))
 
 
-def _our_ca(credentials: Credentials, conn: EngineConn) -> bytes | None:
-    """For ``rightca=%same`` (and unset): the issuer of our certificate, if we have one."""
+def _our_ca(credentials: Credentials, conn: EngineConn) -> bytes | str | None:
+    """For ``rightca=%same`` (and unset): our ``leftca=``, else the issuer of our certificate,
+    if we have one."""
     if conn.local_cert is None:
         return None
+    if conn.local_ca is not None:
+        return conn.local_ca
     chain = credentials.certificates(conn.local_id, conn)
     return chain[0].issuer.public_bytes() if chain else None
