@@ -48,6 +48,16 @@ def sysctl(name: str, value: str) -> None:
         f.write(value)
 
 
+def poll(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.2) -> bool:
+    """Whether ``predicate`` became true within ``timeout`` (for an ``assert`` with its own message)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
     """Poll until ``predicate`` returns something true, and return it; fail naming ``what``."""
     deadline = time.monotonic() + timeout

@@ -161,41 +161,6 @@ swanctl {
 """
 
 # One connection and its PSK, for ``swanctl --load-all`` (the lab's conns.swanctl_conf fills it in too).
-SWANCTL_CONF = """\
-connections {{
-\t{name} {{
-\t\tversion = 2
-\t\tlocal_addrs = {local}
-\t\tremote_addrs = {remote}
-\t\tproposals = {ike}
-\t\tlocal {{
-\t\t\tauth = psk
-\t\t\tid = {local_id}
-\t\t}}
-\t\tremote {{
-\t\t\tauth = psk
-\t\t\tid = {remote_id}
-\t\t}}
-\t\tchildren {{
-\t\t\t{name} {{
-\t\t\t\tmode = {mode}
-\t\t\t\tlocal_ts = {local_ts}
-\t\t\t\tremote_ts = {remote_ts}
-\t\t\t\tesp_proposals = {esp}
-\t\t\t}}
-\t\t}}
-\t}}
-}}
-secrets {{
-\tike-lab {{
-\t\tid-a = {remote_id}
-\t\tid-b = {local_id}
-\t\tsecret = "{psk}"
-\t}}
-}}
-"""
-
-
 @dataclass
 class Strongswan:
     """charon, and swanctl with ROOT as its swanctl directory. ``swanctl --load-all --file F``

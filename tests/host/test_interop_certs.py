@@ -17,8 +17,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,8 @@ from tests import x509_pki as pki
 from tests.host import certs
 from tests.host.daemons import Pluto
 from tests.host.peers import LSW, LSW_IPSEC, Libreswan, Strongswan, libreswan_available, strongswan_available
-from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
+from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair, poll
+from tests.swanctl import swanctl_conf
 from tests.unit.nss_pki import run_with_tty
 
 pytestmark = pytest.mark.host
@@ -39,14 +39,6 @@ IKE = "aes_gcm256-sha2_256-dh19"
 ESP = "aes_gcm256"
 WEST_DN, EAST_DN = certs.dn("west"), certs.dn("east")
 
-
-def _wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 # -- our daemon -------------------------------------------------------------------------------
@@ -93,35 +85,6 @@ def _our_proof(role: str, kind: str, signature: dict[str, str] = THEIR_SIGNATURE
 
 # -- strongSwan -------------------------------------------------------------------------------
 
-SWANCTL_CERT_CONF = """\
-connections {{
-\tlab {{
-\t\tversion = 2
-\t\tlocal_addrs = {east}
-\t\tremote_addrs = {west}
-\t\tproposals = aes256gcm16-prfsha256-ecp256
-\t\tlocal {{
-\t\t\tauth = pubkey
-\t\t\tcerts = east.pem
-\t\t\tid = "{east_dn}"
-\t\t}}
-\t\tremote {{
-\t\t\tauth = pubkey
-\t\t\tid = "{west_dn}"
-\t\t}}
-\t\tchildren {{
-\t\t\tlab {{
-\t\t\t\tmode = tunnel
-\t\t\t\tlocal_ts = {east_net}
-\t\t\t\tremote_ts = {west_net}
-\t\t\t\tesp_proposals = aes256gcm16
-\t\t\t}}
-\t\t}}
-\t}}
-}}
-"""
-
-
 @dataclass
 class WithStrongswan:
     ours: Pluto
@@ -142,8 +105,11 @@ def _strongswan_pair(netns_pair: Pair, tmp_path: Path, kind: str, east: pki.Issu
     certs.write_private(peer.root / "private" / "east.key", east.key, pkcs1=kind == "rsa")
     pluto = None
     try:
-        peer.start(SWANCTL_CERT_CONF.format(east=EAST_IP, west=WEST_IP, east_net=EAST_NET, west_net=WEST_NET,
-                                            east_dn=EAST_DN, west_dn=WEST_DN), charon_extra="\trsa_pss = yes\n")
+        conf = swanctl_conf("lab", local_addrs=EAST_IP, remote_addrs=WEST_IP, proposals="aes256gcm16-prfsha256-ecp256",
+                            local={"auth": "pubkey", "certs": "east.pem", "id": EAST_DN},
+                            remote={"auth": "pubkey", "id": WEST_DN}, local_ts=EAST_NET, remote_ts=WEST_NET,
+                            esp="aes256gcm16")
+        peer.start(conf, charon_extra="\trsa_pss = yes\n")
         pluto = _start_ours(netns_pair, tmp_path, kind)
         yield WithStrongswan(pluto, peer, kind)
     finally:
@@ -193,7 +159,7 @@ def test_certs_ours_initiates_to_strongswan(sws_certs: WithStrongswan) -> None:
 
 def test_certs_strongswan_initiates_to_ours(sws_certs: WithStrongswan) -> None:
     sws_certs.peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
-    assert _wait_for(lambda: _our_ike_up(sws_certs.ours)), sws_certs.ours.log_text() + sws_certs.peer.log()
+    assert poll(lambda: _our_ike_up(sws_certs.ours)), sws_certs.ours.log_text() + sws_certs.peer.log()
     assert _our_proof("responder", sws_certs.kind) in sws_certs.ours.log_text(), sws_certs.ours.log_text()
     assert [sa["peer_id"] for sa in sws_certs.ours.status()["ike_sas"]] == [EAST_DN]
     _strongswan_saw_us(sws_certs)
@@ -202,7 +168,7 @@ def test_certs_strongswan_initiates_to_ours(sws_certs: WithStrongswan) -> None:
 def test_certs_strongswan_with_an_expired_certificate_is_refused(sws_expired: WithStrongswan) -> None:
     expiry = certs.end_cert("east", "ecdsa", expired=True).cert.not_valid_after_utc
     sws_expired.peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
-    assert _wait_for(lambda: "received AUTHENTICATION_FAILED notify error" in sws_expired.peer.log()), \
+    assert poll(lambda: "received AUTHENTICATION_FAILED notify error" in sws_expired.peer.log()), \
         sws_expired.ours.log_text() + sws_expired.peer.log()
     log = sws_expired.ours.log_text()
     assert f"authentication of peer DER_ASN1_DN '{EAST_DN}' using authby=rsasig,ecdsa failed: certificate expired " \
@@ -342,12 +308,12 @@ def test_certs_ours_initiates_to_libreswan(lsw_certs: WithLibreswan) -> None:
 
 def test_certs_libreswan_initiates_to_ours(lsw_certs: WithLibreswan) -> None:
     lsw_certs.peer.whack("--name", "west-east", "--initiate", timeout=60)
-    assert _wait_for(lambda: _our_ike_up(lsw_certs.ours)), lsw_certs.ours.log_text() + lsw_certs.peer.log()
+    assert poll(lambda: _our_ike_up(lsw_certs.ours)), lsw_certs.ours.log_text() + lsw_certs.peer.log()
     assert _our_proof("responder", lsw_certs.kind, LSW_SIGNATURE) in lsw_certs.ours.log_text(), \
         lsw_certs.ours.log_text()
     assert [sa["peer_id"] for sa in lsw_certs.ours.status()["ike_sas"]] == [EAST_DN]
     # as initiator Libreswan drops the IKE SA again when its Child SA install fails: its log is the witness
-    assert _wait_for(lambda: _libreswan_proof("initiator", lsw_certs.kind) in lsw_certs.peer.log()), \
+    assert poll(lambda: _libreswan_proof("initiator", lsw_certs.kind) in lsw_certs.peer.log()), \
         lsw_certs.peer.log()
 
 

@@ -8,8 +8,7 @@ tier proves the tunnel itself.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,30 +17,22 @@ from tests.host.daemons import Pluto, west_east_conf, write_conf
 from tests.host.peers import (
     LIBRESWAN_CONF,
     PSK,
-    SWANCTL_CONF,
     Libreswan,
     Strongswan,
     libreswan_available,
     strongswan_available,
 )
-from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
+from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair, poll
+from tests.swanctl import swanctl_conf
 
 pytestmark = pytest.mark.host
 
 OURS = west_east_conf("west-east", "ike=aes_gcm256-sha2_256-dh19", "esp=aes_gcm256", "auto=add")
 # east's charon: conn "lab" (GCM), the same facts as OURS
-EAST_SWANCTL = SWANCTL_CONF.format(name="lab", local=EAST_IP, remote=WEST_IP, local_id="east", remote_id="west",
-                                   ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", mode="tunnel",
-                                   local_ts=EAST_NET, remote_ts=WEST_NET, psk=PSK)
+EAST_SWANCTL = swanctl_conf("lab", local_addrs=EAST_IP, remote_addrs=WEST_IP, proposals="aes256gcm16-prfsha256-ecp256",
+                            local={"auth": "psk", "id": "east"}, remote={"auth": "psk", "id": "west"},
+                            local_ts=EAST_NET, remote_ts=WEST_NET, esp="aes256gcm16", psk=("east", "west", PSK))
 
-
-def _wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.fixture
@@ -111,13 +102,13 @@ def test_ours_initiates_to_libreswan(libreswan_east: Libreswan, ours_west: Pluto
 
 def test_libreswan_initiates_to_ours(libreswan_east: Libreswan, ours_west: Pluto) -> None:
     libreswan_east.whack("--name", "west-east", "--initiate", timeout=60)
-    assert _wait_for(lambda: _our_ike_up(ours_west)), ours_west.log_text() + libreswan_east.log()
+    assert poll(lambda: _our_ike_up(ours_west)), ours_west.log_text() + libreswan_east.log()
     assert "responder established IKE SA; authenticated peer using authby=secret and FQDN '@east'" \
         in ours_west.log_text()
     # Libreswan logs its side; as initiator it drops the IKE SA again when its own Child SA
     # install fails on this ESP-less kernel, so its log, not its status, is the witness.
     # (Libreswan 4.10 writes ID_FQDN where 5.x writes FQDN.)
-    assert _wait_for(lambda: "initiator established IKE SA; authenticated peer using authby=secret and ID_FQDN "
+    assert poll(lambda: "initiator established IKE SA; authenticated peer using authby=secret and ID_FQDN "
                      "'@west'" in libreswan_east.log()), libreswan_east.log()
 
 
@@ -131,7 +122,7 @@ def test_ours_initiates_to_strongswan(strongswan_east: Strongswan, ours_west: Pl
 
 def test_strongswan_initiates_to_ours(strongswan_east: Strongswan, ours_west: Pluto) -> None:
     strongswan_east.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
-    assert _wait_for(lambda: _our_ike_up(ours_west)), ours_west.log_text() + strongswan_east.log()
+    assert poll(lambda: _our_ike_up(ours_west)), ours_west.log_text() + strongswan_east.log()
     assert "responder established IKE SA; authenticated peer using authby=secret and FQDN '@east'" \
         in ours_west.log_text()
     assert "IKE_SA lab[1] established between 192.0.2.2[east]...192.0.2.1[west]" in strongswan_east.log()
@@ -167,13 +158,13 @@ def test_fragmented_ike_auth_with_strongswan_both_ways(netns_pair: Pair, tmp_pat
         ours = _fragmenting_ours(netns_pair, tmp_path)
         up = ours.ipsec("up", "west-east")
         assert "initiator established IKE SA" in up.stdout, up.stdout + up.stderr + peer.log()
-        assert _wait_for(lambda: "reassembled fragmented IKE message" in peer.log()), peer.log()
+        assert poll(lambda: "reassembled fragmented IKE message" in peer.log()), peer.log()
         assert " sent in " in ours.log_text() and "IKE_AUTH message 1 of " in ours.log_text(), ours.log_text()
         ours.ipsec("delete", "west-east")
         ours.ipsec("add", "west-east", "--config", str(tmp_path / "ours-frag.conf"))
         peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
-        assert _wait_for(lambda: "IKE_AUTH reassembled from" in ours.log_text()), ours.log_text() + peer.log()
-        assert _wait_for(lambda: _our_ike_up(ours)), ours.log_text()
+        assert poll(lambda: "IKE_AUTH reassembled from" in ours.log_text()), ours.log_text() + peer.log()
+        assert poll(lambda: _our_ike_up(ours)), ours.log_text()
     finally:
         if ours is not None:
             ours.stop()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from pluto_core.ikev2.crypto import pubkeys
 from tests.host.daemons import IPSEC, REPO, Pluto, west_east_conf, write_conf
 from tests.host.peers import PSK, Libreswan, Strongswan, libreswan_available, strongswan_available
-from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair
+from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair, poll
+from tests.swanctl import swanctl_conf
 
 pytestmark = pytest.mark.host
 
@@ -37,14 +37,6 @@ ESP = "aes_gcm256"
 KINDS = ("rsa", "ecdsa", "eddsa")
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
-
-def _wait_for(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 # -- keys, made once --------------------------------------------------------------------------
@@ -270,10 +262,10 @@ def _ours_initiates_to_libreswan(pair: WithLibreswan, ours_proof: re.Pattern[str
 
 def _libreswan_initiates_to_ours(pair: WithLibreswan, ours_proof: re.Pattern[str], lsw_proof: re.Pattern[str]) -> None:
     pair.peer.whack("--name", "west-east", "--initiate", timeout=60)
-    assert _wait_for(lambda: _our_ike_up(pair.ours)), pair.ours.log_text() + pair.peer.log()
+    assert poll(lambda: _our_ike_up(pair.ours)), pair.ours.log_text() + pair.peer.log()
     assert re.search(f"responder {ours_proof.pattern}", pair.ours.log_text()), pair.ours.log_text()
     # as initiator Libreswan drops the IKE SA again when its Child SA install fails: its log is the witness
-    assert _wait_for(lambda: lsw_proof.search(pair.peer.log())), pair.peer.log()
+    assert poll(lambda: lsw_proof.search(pair.peer.log())), pair.peer.log()
 
 
 def test_rsa_ours_initiates_to_libreswan(lsw_rsa_pem: WithLibreswan) -> None:
@@ -312,51 +304,19 @@ def test_null_libreswan_initiates_to_ours(lsw_null: WithLibreswan) -> None:
 
 # -- strongSwan -------------------------------------------------------------------------------
 
-# east's charon: conn "lab", the same facts as ours; LOCAL/REMOTE are the auth rounds' bodies.
-SWANCTL_PUBKEY_CONF = """\
-connections {{
-\tlab {{
-\t\tversion = 2
-\t\tlocal_addrs = {east}
-\t\tremote_addrs = {west}
-\t\tproposals = aes256gcm16-prfsha256-ecp256
-\t\tlocal {{
-{local}
-\t\t\tid = east
-\t\t}}
-\t\tremote {{
-{remote}
-\t\t\tid = west
-\t\t}}
-\t\tchildren {{
-\t\t\tlab {{
-\t\t\t\tmode = tunnel
-\t\t\t\tlocal_ts = {east_net}
-\t\t\t\tremote_ts = {west_net}
-\t\t\t\tesp_proposals = aes256gcm16
-\t\t\t}}
-\t\t}}
-\t}}
-}}
-secrets {{
-\tike-lab {{
-\t\tid-a = west
-\t\tid-b = east
-\t\tsecret = "{psk}"
-\t}}
-}}
-"""
 AUTHBY = {"rsa": "rsasig", "ecdsa": "ecdsa", "eddsa": "eddsa"}
 SECRETS_KIND = {"rsa": "RSA", "ecdsa": "ECDSA", "eddsa": "EDDSA"}
 
 
-def _swanctl_conf(local: str, remote: str) -> str:
-    return SWANCTL_PUBKEY_CONF.format(east=EAST_IP, west=WEST_IP, east_net=EAST_NET, west_net=WEST_NET, psk=PSK,
-                                      local=f"\t\t\t{local}", remote=f"\t\t\t{remote}")
+def _swanctl_conf(local: dict[str, str], remote: dict[str, str]) -> str:
+    """east's charon: conn "lab", the same facts as ours; ``local``/``remote`` the auth rounds."""
+    return swanctl_conf("lab", local_addrs=EAST_IP, remote_addrs=WEST_IP, proposals="aes256gcm16-prfsha256-ecp256",
+                        local={**local, "id": "east"}, remote={**remote, "id": "west"}, local_ts=EAST_NET,
+                        remote_ts=WEST_NET, esp="aes256gcm16", psk=("east", "west", PSK))
 
 
-def _pubkey_round(name: str) -> str:
-    return f"auth = pubkey\n\t\t\tpubkeys = {name}"
+def _pubkey_round(name: str) -> dict[str, str]:
+    return {"auth": "pubkey", "pubkeys": name}
 
 
 @dataclass
@@ -427,7 +387,7 @@ def test_pubkey_ours_initiates_to_strongswan(sws_pubkey: WithStrongswan) -> None
     assert f"with digital-signature {OUR_SIGNATURE[kind]} and FQDN '@west'" in up.stdout, up.stdout
     proof = f"initiator {_pubkey_proof(kind)}"
     assert proof in up.stdout, up.stdout + up.stderr + sws_pubkey.peer.log()
-    assert _wait_for(lambda: _strongswan_established(sws_pubkey)), sws_pubkey.peer.log()
+    assert poll(lambda: _strongswan_established(sws_pubkey)), sws_pubkey.peer.log()
     assert f"authentication of 'west' with {SWS_SCHEME[kind]} successful" in sws_pubkey.peer.log(), \
         sws_pubkey.peer.log()
 
@@ -435,7 +395,7 @@ def test_pubkey_ours_initiates_to_strongswan(sws_pubkey: WithStrongswan) -> None
 def test_pubkey_strongswan_initiates_to_ours(sws_pubkey: WithStrongswan) -> None:
     kind = sws_pubkey.kind
     sws_pubkey.peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
-    assert _wait_for(lambda: _our_ike_up(sws_pubkey.ours)), sws_pubkey.ours.log_text() + sws_pubkey.peer.log()
+    assert poll(lambda: _our_ike_up(sws_pubkey.ours)), sws_pubkey.ours.log_text() + sws_pubkey.peer.log()
     proof = f"responder {_pubkey_proof(kind)}"
     assert proof in sws_pubkey.ours.log_text(), sws_pubkey.ours.log_text()
     assert f"authentication of 'west' with {SWS_SCHEME[kind]} successful" in sws_pubkey.peer.log(), \
@@ -453,8 +413,10 @@ def test_null_with_strongswan(netns_pair: Pair, tmp_path: Path) -> None:
     ours = None
     try:
         try:
-            peer.start(_swanctl_conf("auth = null", "auth = null").replace("id = east", "id = %any")
-                       .replace("id = west", "id = %any"))
+            peer.start(swanctl_conf("lab", local_addrs=EAST_IP, remote_addrs=WEST_IP,
+                                    proposals="aes256gcm16-prfsha256-ecp256", local={"auth": "null", "id": "%any"},
+                                    remote={"auth": "null", "id": "%any"}, local_ts=EAST_NET, remote_ts=WEST_NET,
+                                    esp="aes256gcm16"))
         except AssertionError as exc:
             if "loading connection 'lab' failed: invalid value for: auth" in str(exc):
                 pytest.skip("strongSwan has no NULL authentication: swanctl --load-all says \"loading connection "
@@ -464,7 +426,7 @@ def test_null_with_strongswan(netns_pair: Pair, tmp_path: Path) -> None:
         up = ours.ipsec("up", "west-east")
         assert "initiator established IKE SA; authenticated peer using authby=null" in up.stdout, \
             up.stdout + up.stderr + peer.log()
-        assert _wait_for(lambda: "ESTABLISHED" in peer.swanctl("--list-sas").stdout), peer.log()
+        assert poll(lambda: "ESTABLISHED" in peer.swanctl("--list-sas").stdout), peer.log()
     finally:
         if ours is not None:
             ours.stop()
@@ -476,7 +438,7 @@ def sws_asymmetric(netns_pair: Pair, tmp_path: Path, keys: Keys) -> Iterator[Wit
     """We prove ourselves with the PSK, strongSwan with its RSA key (``leftauth=secret rightauth=rsasig``)."""
     their_key = pubkeys.encode_rsasigkey(keys.theirs["rsa"].public_key())
     yield from _strongswan_pair(
-        netns_pair, tmp_path, keys, _swanctl_conf(_pubkey_round("east.pem"), "auth = psk"),
+        netns_pair, tmp_path, keys, _swanctl_conf(_pubkey_round("east.pem"), {"auth": "psk"}),
         lambda: _start_ours(netns_pair, tmp_path, "leftauth=secret", "rightauth=rsasig",
                             f"rightrsasigkey={their_key}", authby=None))
 
@@ -488,14 +450,14 @@ def test_asymmetric_ours_initiates_to_strongswan(sws_asymmetric: WithStrongswan)
     up = sws_asymmetric.ours.ipsec("up", "west-east")
     assert "with shared-key-mac and FQDN '@west'" in up.stdout, up.stdout
     assert f"initiator {ASYMMETRIC_OURS}" in up.stdout, up.stdout + up.stderr + sws_asymmetric.peer.log()
-    assert _wait_for(lambda: _strongswan_established(sws_asymmetric)), sws_asymmetric.peer.log()
+    assert poll(lambda: _strongswan_established(sws_asymmetric)), sws_asymmetric.peer.log()
     assert "authentication of 'west' with pre-shared key successful" in sws_asymmetric.peer.log()
     assert f"authentication of 'east' (myself) with {SWS_OWN['rsa']} successful" in sws_asymmetric.peer.log()
 
 
 def test_asymmetric_strongswan_initiates_to_ours(sws_asymmetric: WithStrongswan) -> None:
     sws_asymmetric.peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
-    assert _wait_for(lambda: _our_ike_up(sws_asymmetric.ours)), \
+    assert poll(lambda: _our_ike_up(sws_asymmetric.ours)), \
         sws_asymmetric.ours.log_text() + sws_asymmetric.peer.log()
     assert f"responder {ASYMMETRIC_OURS}" in sws_asymmetric.ours.log_text(), sws_asymmetric.ours.log_text()
     assert "authentication of 'west' with pre-shared key successful" in sws_asymmetric.peer.log()
@@ -515,7 +477,7 @@ def sws_untrusted(netns_pair: Pair, tmp_path: Path, keys: Keys) -> Iterator[With
 def test_untrusted_key_strongswan_initiates(sws_untrusted: WithStrongswan) -> None:
     """We answer AUTHENTICATION_FAILED; no IKE SA on either side."""
     sws_untrusted.peer.swanctl("--initiate", "--child", "lab", "--timeout", "30", timeout=60)
-    assert _wait_for(lambda: "AUTHENTICATION_FAILED" in sws_untrusted.peer.log()), \
+    assert poll(lambda: "AUTHENTICATION_FAILED" in sws_untrusted.peer.log()), \
         sws_untrusted.ours.log_text() + sws_untrusted.peer.log()
     log = sws_untrusted.ours.log_text()
     assert "authentication of peer FQDN '@east' using authby=rsasig failed: bad signature (1 trusted key): " \
@@ -533,6 +495,6 @@ def test_untrusted_key_ours_initiates(sws_untrusted: WithStrongswan) -> None:
     assert up.returncode != 0 and not _our_ike_up(sws_untrusted.ours)
     # strongSwan authenticated us, then our Delete takes its IKE SA away
     assert "authentication of 'west' with RSA_EMSA_PSS_SHA2_512_SALT_64 successful" in sws_untrusted.peer.log()
-    assert _wait_for(lambda: "ESTABLISHED" not in sws_untrusted.peer.swanctl("--list-sas").stdout), \
+    assert poll(lambda: "ESTABLISHED" not in sws_untrusted.peer.swanctl("--list-sas").stdout), \
         sws_untrusted.peer.log()
     assert "received DELETE for IKE_SA lab[1]" in sws_untrusted.peer.log(), sws_untrusted.peer.log()

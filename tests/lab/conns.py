@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.host.peers import SWANCTL_CONF
 from tests.lab.topology import EAST_IP, EAST_NET, WEST_IP, WEST_NET
+from tests.swanctl import swanctl_conf as render_swanctl
 
 PSK = "lab-interop-psk-not-secret-0123456789"
 SECRETS = f'@west @east : PSK "{PSK}"\n@road @east : PSK "{PSK}"\n'
@@ -105,6 +105,7 @@ def swanctl_conf(suite: Suite, local: str = "east", remote_addrs: str | None = N
     else:
         my_ts, their_ts = "dynamic", "dynamic"
     other = remote_id or ("west" if local == "east" else "east")
-    return SWANCTL_CONF.format(name=suite.name, local=me, remote=remote_addrs or peer, local_id=local,
-                               remote_id=other, ike=suite.ike_swan, esp=suite.esp_swan, mode=suite.mode,
-                               local_ts=my_ts, remote_ts=remote_ts or their_ts, psk=PSK)
+    return render_swanctl(suite.name, local_addrs=me, remote_addrs=remote_addrs or peer, proposals=suite.ike_swan,
+                          local={"auth": "psk", "id": local}, remote={"auth": "psk", "id": other},
+                          local_ts=my_ts, remote_ts=remote_ts or their_ts, esp=suite.esp_swan, mode=suite.mode,
+                          psk=(local, other, PSK))

@@ -19,6 +19,7 @@ from tests.lab.interop import interop_round
 from tests.lab.ours import Ours
 from tests.lab.peers import LibreswanPeer, StrongswanPeer, running_in_east
 from tests.lab.topology import EAST_IP, EAST_NET, WEST_IP, WEST_NET, LabPair
+from tests.swanctl import swanctl_conf
 
 pytestmark = pytest.mark.lab
 
@@ -81,32 +82,10 @@ class CertStrongswan(StrongswanPeer):
 
 
 def swanctl_certs(suite: conns.Suite) -> str:
-    return f"""connections {{
-\t{suite.name} {{
-\t\tversion = 2
-\t\tlocal_addrs = {EAST_IP}
-\t\tremote_addrs = {WEST_IP}
-\t\tproposals = {suite.ike_swan}
-\t\tlocal {{
-\t\t\tauth = pubkey
-\t\t\tcerts = east.pem
-\t\t\tid = "{EAST_DN}"
-\t\t}}
-\t\tremote {{
-\t\t\tauth = pubkey
-\t\t\tid = "{WEST_DN}"
-\t\t}}
-\t\tchildren {{
-\t\t\t{suite.name} {{
-\t\t\t\tmode = tunnel
-\t\t\t\tlocal_ts = {EAST_NET}
-\t\t\t\tremote_ts = {WEST_NET}
-\t\t\t\tesp_proposals = {suite.esp_swan}
-\t\t\t}}
-\t\t}}
-\t}}
-}}
-"""
+    return swanctl_conf(suite.name, local_addrs=EAST_IP, remote_addrs=WEST_IP, proposals=suite.ike_swan,
+                        local={"auth": "pubkey", "certs": "east.pem", "id": EAST_DN},
+                        remote={"auth": "pubkey", "id": WEST_DN}, local_ts=EAST_NET, remote_ts=WEST_NET,
+                        esp=suite.esp_swan)
 
 
 OUR_PROOF = f"authenticated peer certificate '{EAST_DN}' and 2048-bit"

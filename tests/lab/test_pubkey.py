@@ -18,6 +18,7 @@ from tests.lab.interop import interop_round
 from tests.lab.ours import Ours
 from tests.lab.peers import LibreswanPeer, StrongswanPeer, running_in_east
 from tests.lab.topology import EAST_IP, EAST_NET, WEST_IP, WEST_NET, LabPair
+from tests.swanctl import swanctl_conf
 
 pytestmark = pytest.mark.lab
 
@@ -88,33 +89,10 @@ class RawKeyStrongswan(StrongswanPeer):
 
 
 def swanctl_pubkey(suite: conns.Suite) -> str:
-    return f"""connections {{
-\t{suite.name} {{
-\t\tversion = 2
-\t\tlocal_addrs = {EAST_IP}
-\t\tremote_addrs = {WEST_IP}
-\t\tproposals = {suite.ike_swan}
-\t\tlocal {{
-\t\t\tauth = pubkey
-\t\t\tid = east
-\t\t\tpubkeys = east.pem
-\t\t}}
-\t\tremote {{
-\t\t\tauth = pubkey
-\t\t\tid = west
-\t\t\tpubkeys = west.pem
-\t\t}}
-\t\tchildren {{
-\t\t\t{suite.name} {{
-\t\t\t\tmode = tunnel
-\t\t\t\tlocal_ts = {EAST_NET}
-\t\t\t\tremote_ts = {WEST_NET}
-\t\t\t\tesp_proposals = {suite.esp_swan}
-\t\t\t}}
-\t\t}}
-\t}}
-}}
-"""
+    return swanctl_conf(suite.name, local_addrs=EAST_IP, remote_addrs=WEST_IP, proposals=suite.ike_swan,
+                        local={"auth": "pubkey", "id": "east", "pubkeys": "east.pem"},
+                        remote={"auth": "pubkey", "id": "west", "pubkeys": "west.pem"},
+                        local_ts=EAST_NET, remote_ts=WEST_NET, esp=suite.esp_swan)
 
 
 @pytest.mark.parametrize("ours_initiates", [True, False], ids=["ours-initiates", "libreswan-initiates"])
