@@ -9,7 +9,6 @@ No ESP in this kernel: the IKE SA comes up, the Child SA install fails."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,14 +44,6 @@ def start(root: Path, ns: str, me: str, mine: pki.Issued, cas: list[pki.Issued],
     pluto = Pluto(ns, root / me)
     pluto.start(config, secrets, "--nhelpers", "0", "--ipsecdir", str(ipsecdir))
     return pluto
-
-
-@pytest.fixture
-def stop_all() -> Iterator[list[Pluto]]:
-    running: list[Pluto] = []
-    yield running
-    for pluto in running:
-        pluto.stop()
 
 
 def trusted() -> list[pki.Issued]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,14 +54,6 @@ def start_pair(pair: Pair, root: Path, config: str, west_secrets: str, east_secr
         daemons.append(pluto)
     east, west = daemons
     return west, east
-
-
-@pytest.fixture
-def stop_all() -> Iterator[list[Pluto]]:
-    running: list[Pluto] = []
-    yield running
-    for pluto in running:
-        pluto.stop()
 
 
 def test_rsa_keys_from_pem_files(netns_pair: Pair, tmp_path: Path, stop_all: list[Pluto]) -> None:
