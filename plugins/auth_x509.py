@@ -27,7 +27,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from pluto_core.config.ipsec_conf import parse_config_in_force
 from pluto_core.errors import ConfigError
 from pluto_core.hookspecs import hookimpl
 from pluto_core.ikev2.types import EngineConn, IdSpec
@@ -38,8 +37,9 @@ from pluto_core.x509.revocation import RevocationChecker, RevocationOptions
 
 
 class _OptionsSetup:
-    """``config setup`` as :meth:`RevocationOptions.from_setup` reads it, from the daemon's
-    Options (crl-strict=, crlcheckinterval=) when the file cannot be read again."""
+    """The daemon's Options as :meth:`RevocationOptions.from_setup` reads ``config setup``: the
+    Options carry every crl-*/ocsp-* keyword, the file's value or the command line's
+    (``--crl-strict``, ``--ocsp-uri``...), which wins, as for every other option."""
 
     def __init__(self, options: Any) -> None:
         self.options = options
@@ -49,15 +49,8 @@ class _OptionsSetup:
 
 
 def revocation_options(options: Any) -> RevocationOptions:
-    """The revocation settings of ``config setup`` in force: from ``--config``'s file (it
-    has the ocsp-* keywords the Options do not carry), else from the Options."""
-    config = getattr(options, "config", None)
-    if config:
-        try:
-            conf, _ = parse_config_in_force(config, ipsecdir=getattr(options, "ipsecdir", None))
-            return RevocationOptions.from_setup(conf.setup)
-        except (OSError, ValueError):
-            pass
+    """The revocation settings in force, from the daemon's Options (``pluto_core.options``
+    merged ``config setup`` and the command line); an unset one has Libreswan's default."""
     return RevocationOptions.from_setup(_OptionsSetup(options))
 
 

@@ -1,0 +1,34 @@
+"""The running daemon and certificate revocation: the crl-*/ocsp-* keywords and options are taken
+(no "not acted on" notice; ``ipsec globalstatus`` shows them, the command line over the file)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+from tests.daemon.conftest import Env
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
+def test_revocation_keywords_and_options_are_taken_without_a_notice(env: Env) -> None:
+    env.config.write_text("config setup\n\tlogtime=no\n\tocsp-enable=yes\n\tocsp-uri=http://127.0.0.1:9/\n"
+                          "\tocsp-cache-min-age=20\n\tocsp-cache-max-age=40\n\tcrl-strict=yes\n\tcrl-timeout=3\n")
+    proc = env.start_nofork("--logfile", str(env.logfile), "--ocsp-strict", "--ocsp-cache-min-age=100",
+                            "--ocsp-method", "post")
+    try:
+        status = env.ipsec("globalstatus", "--rundir", str(env.rundir))
+        assert status.returncode == 0, status.stderr
+    finally:
+        _stop(proc)
+    assert "000 crl-strict=yes, crlcheckinterval=0, listen=<any>" in status.stdout
+    assert "000 ocsp-enable=yes, ocsp-strict=yes, ocsp-timeout=2" in status.stdout  # --ocsp-strict
+    assert "000 ocsp-uri=http://127.0.0.1:9/, ocsp-trust-name=<unset>" in status.stdout
+    # the command line's min-age over the file's, the file's max-age
+    assert "000 ocsp-cache-size=1000, ocsp-cache-min-age=100, ocsp-cache-max-age=40, ocsp-method=post" \
+        in status.stdout
+    text = env.log_text()
+    assert "accepted but not acted on" not in text, text
