@@ -11,7 +11,9 @@ the NSS database at ``--nssdir`` (read natively, no password: certificates are c
   logged with its path and skipped) and the NSS certificates with C or T SSL trust;
 - revocation: CRLs from ``<ipsecdir>/crls/`` and the NSS database (``crlutil -I``),
   distribution points and OCSP per ``config setup`` (``crl-strict=``, ``ocsp-*``), with
-  :class:`RevocationChecker` (blocking: the chain calls it on a worker thread).
+  :class:`RevocationChecker` (blocking: the chain calls it on a worker thread); with
+  ``crlcheckinterval=`` the distribution points seen are fetched again by a
+  :class:`CrlRefresher` thread of this source's own, stopped at shutdown.
 
 CAs and CRLs are read at start-up, on ``ipsec rereadsecrets`` and ``ipsec rereadcerts``; our
 certificate is read when first asked and again when its file (or cert9.db) changed.
@@ -33,7 +35,7 @@ from pluto_core.ikev2.types import EngineConn, IdSpec
 from pluto_core.nss import NssCert, NssDb
 from pluto_core.x509.dn import dn_text
 from pluto_core.x509.files import CertFileError, cert_path, complete_chain, names_a_file, read_cert_dir, read_certs
-from pluto_core.x509.revocation import RevocationChecker, RevocationOptions
+from pluto_core.x509.revocation import CrlRefresher, Fetcher, RevocationChecker, RevocationOptions
 
 
 class _OptionsSetup:
@@ -56,10 +58,13 @@ def revocation_options(options: Any) -> RevocationOptions:
 
 class X509Source:
     def __init__(self, ipsecdir: str | None = None, checker: RevocationChecker | None = None,
-                 nssdir: str | None = None) -> None:
+                 nssdir: str | None = None, fetcher: Fetcher | None = None) -> None:
+        """``checker`` and ``fetcher`` stand in for the ones start-up makes (tests)."""
         self.ipsecdir = ipsecdir  # from pluto_startup's options
         self.nssdir = nssdir
         self.checker = checker
+        self.fetcher = fetcher  # None: the checker's own, UrllibFetcher
+        self.refresher: CrlRefresher | None = None  # crlcheckinterval= and ipsec fetchcrls
         self.anchors: list[x509.Certificate] = []  # cacerts/ and NSS CT trust, replaced whole on each load
         self.intermediates: list[x509.Certificate] = []  # every CA certificate: they complete our chain
         self._nss: tuple[float, list[NssCert]] | None = None  # (cert9.db mtime, its certificates)
@@ -82,8 +87,21 @@ class X509Source:
         except RuntimeError:
             self._loop = None
         if self.checker is None:
-            self.checker = RevocationChecker(revocation_options(options), report=self._say)
+            self.checker = RevocationChecker(revocation_options(options), fetcher=self.fetcher, report=self._say)
         self.load(log)
+        interval = self.checker.options.crlcheckinterval
+        self.refresher = CrlRefresher(self.checker, interval, report=self._say)
+        if interval > 0:
+            self._say(f"crlcheckinterval={interval:g}: the CRLs of the distribution points seen are fetched "
+                      f"again every {interval:g}s")
+            self.refresher.start()
+
+    @hookimpl
+    def pluto_shutdown(self) -> None:
+        """Stop the refresher thread; lines it would still write have no log to go to."""
+        if self.refresher is not None:
+            self.refresher.stop()
+        self._log = None
 
     @hookimpl
     def pluto_auth_load(self, log: Any) -> None:

@@ -245,8 +245,7 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
     ("Certificate revocation (crl-*/ocsp-* of config setup; docs/revocation.md)", (
         OptionSpec("--crl-strict", None, "refuse a peer certificate no current CRL answered for (crl-strict=yes)"),
         OptionSpec("--crlcheckinterval", "SECONDS", "fetch the CRLs of the distribution points seen again every "
-                   "SECONDS (default 0: only when a check finds none or an expired one)",
-                   not_acted="recorded; the periodic refetch is not scheduled yet"),
+                   "SECONDS (default 0: only when a check finds none or an expired one)"),
         OptionSpec("--curl-timeout", "SECONDS", "time one CRL fetch may take, 1-1000 (crl-timeout=, default 5)"),
         OptionSpec("--ocsp-enable", None, "ask OCSP responders before CRLs (ocsp-enable=yes)"),
         OptionSpec("--ocsp-strict", None, "refuse a peer certificate OCSP gave no answer for (ocsp-strict=yes)"),

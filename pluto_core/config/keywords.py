@@ -117,7 +117,7 @@ _SETUP: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("global-redirect", VType.ENUM, "no", False, ("yes", "no", "auto")),
     ("global-redirect-to", VType.STRING, None, False, ()),
     ("crl-strict", VType.BOOL, False, True, ()),
-    ("crlcheckinterval", VType.TIME, 0, False, ()),
+    ("crlcheckinterval", VType.TIME, 0, True, ()),
     ("crl-timeout", VType.TIME, 5, True, ()),
     ("ocsp-strict", VType.BOOL, False, True, ()),
     ("ocsp-enable", VType.BOOL, False, True, ()),

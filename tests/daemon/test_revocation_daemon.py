@@ -1,5 +1,6 @@
 """The running daemon and certificate revocation: the crl-*/ocsp-* keywords and options are taken
-(no "not acted on" notice; ``ipsec globalstatus`` shows them, the command line over the file)."""
+(no "not acted on" notice; ``ipsec globalstatus`` shows them, the command line over the file;
+``crlcheckinterval=`` starts the refetch thread, which stops with the daemon)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def test_revocation_keywords_and_options_are_taken_without_a_notice(env: Env) -> None:
     env.config.write_text("config setup\n\tlogtime=no\n\tocsp-enable=yes\n\tocsp-uri=http://127.0.0.1:9/\n"
-                          "\tocsp-cache-min-age=20\n\tocsp-cache-max-age=40\n\tcrl-strict=yes\n\tcrl-timeout=3\n")
+                          "\tocsp-cache-min-age=20\n\tocsp-cache-max-age=40\n\tcrl-strict=yes\n\tcrl-timeout=3\n"
+                          "\tcrlcheckinterval=1\n")
     proc = env.start_nofork("--logfile", str(env.logfile), "--ocsp-strict", "--ocsp-cache-min-age=100",
                             "--ocsp-method", "post")
     try:
@@ -24,7 +26,7 @@ def test_revocation_keywords_and_options_are_taken_without_a_notice(env: Env) ->
         assert status.returncode == 0, status.stderr
     finally:
         _stop(proc)
-    assert "000 crl-strict=yes, crlcheckinterval=0, listen=<any>" in status.stdout
+    assert "000 crl-strict=yes, crlcheckinterval=1, listen=<any>" in status.stdout
     assert "000 ocsp-enable=yes, ocsp-strict=yes, ocsp-timeout=2" in status.stdout  # --ocsp-strict
     assert "000 ocsp-uri=http://127.0.0.1:9/, ocsp-trust-name=<unset>" in status.stdout
     # the command line's min-age over the file's, the file's max-age
@@ -32,3 +34,5 @@ def test_revocation_keywords_and_options_are_taken_without_a_notice(env: Env) ->
         in status.stdout
     text = env.log_text()
     assert "accepted but not acted on" not in text, text
+    # the refresher thread ran and stopped with the daemon (it exited 0 above)
+    assert "crlcheckinterval=1: the CRLs of the distribution points seen are fetched again every 1s" in text

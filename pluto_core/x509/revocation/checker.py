@@ -133,12 +133,29 @@ class RevocationChecker:
         return self.crls.add(data, source, issuers)
 
     def refresh_due(self, now: datetime) -> list[str]:
-        """Distribution points to fetch again (``crlcheckinterval=``); the daemon schedules it."""
+        """Distribution points to fetch again (``crlcheckinterval=``); ``CrlRefresher`` asks."""
         return self.crls.refresh_due(now)
 
     def refresh(self, url: str) -> str | None:
         """Fetch one distribution point again (blocking); the problem, or None."""
         return self.crls.refresh(url)
+
+    def next_refresh(self) -> datetime | None:
+        """When ``refresh_due`` will next answer something (None: never, or nothing seen yet)."""
+        return self.crls.next_refresh()
+
+    def known_points(self) -> list[str]:
+        """Every fetchable distribution point seen so far (``ipsec fetchcrls``)."""
+        return self.crls.known_points()
+
+    def purge_ocsp(self) -> int:
+        """Forget every cached OCSP answer (``ipsec purgeocsp``); how many there were."""
+        cache = self.ocsp.cache
+        if cache is None:
+            return 0
+        count = len(cache)
+        cache.clear()
+        return count
 
     # ------------------------------------------------------------------ the check
 

@@ -1,0 +1,166 @@
+"""The x509 source's revocation at run time, as the daemon runs it (an asyncio loop, checks on
+worker threads): ``crlcheckinterval=`` fetches the distribution points seen again on a thread of
+its own (the loop keeps running; each fetch bounded by ``crl-timeout=``; a failure logged; 0
+means never), and a newly revoked serial is refused once the new CRL is in."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from pluto_core.x509.revocation import FetchError
+from pluto_plugins.auth_x509 import X509Source
+from tests import revocation_pki as rpki
+from tests.engine.harness import conn_pair
+
+CDP = "http://crl.test/sub.crl"
+
+
+class Log:
+    """The daemon's logger as the source sees it; records the thread each line was written on."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.threads: set[str] = set()
+
+    def log(self, text: str) -> None:
+        self.lines.append(text)
+        self.threads.add(threading.current_thread().name)
+
+
+class FakeFetcher:
+    """Answers from ``bodies`` by URL (a missing URL: connection refused), after ``delay`` seconds;
+    records (url, timeout, thread name, a loop running on that thread) of every call."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, bytes] = {}
+        self.delay = 0.0
+        self.calls: list[tuple[str, float, str, bool]] = []
+
+    def fetch(self, url: str, timeout: float, body: bytes | None = None, content_type: str | None = None) -> bytes:
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        self.calls.append((url, timeout, threading.current_thread().name, on_loop))
+        if self.delay:
+            time.sleep(self.delay)
+        if url not in self.bodies:
+            raise FetchError(url, "connection refused")
+        return self.bodies[url]
+
+    def count(self, url: str) -> int:
+        return sum(1 for call in self.calls if call[0] == url)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> SimpleNamespace:
+    root = rpki.make_ca("Root CA")
+    sub = rpki.make_ca("Sub CA", issuer=root)
+    west = rpki.make_cert(sub, "west", cdp=CDP)
+    (tmp_path / "cacerts").mkdir()
+    for ca in (root, sub):
+        (tmp_path / "cacerts" / f"{ca.cert.serial_number}.pem").write_bytes(ca.cert.public_bytes(Encoding.PEM))
+    return SimpleNamespace(dir=tmp_path, root=root, sub=sub, west=west,
+                           chain=[west.cert, sub.cert, root.cert])
+
+
+def start(pki: SimpleNamespace, fetcher: FakeFetcher, **setup: object) -> tuple[X509Source, Log]:
+    """The source as the daemon starts it: pluto_startup with the Options (here on the loop)."""
+    log = Log()
+    options = SimpleNamespace(**{"ipsecdir": str(pki.dir), "config": None, "nssdir": None, **setup})
+    src = X509Source(fetcher=fetcher)
+    src.pluto_startup(options, log)
+    return src, log
+
+
+async def check(src: X509Source, chain: list[x509.Certificate]) -> str | None:
+    """A check as the auth chain runs it: on a worker thread."""
+    return await asyncio.to_thread(src.pluto_auth_check_chain, chain, conn_pair()[0])
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.02)
+
+
+def run(body: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(body())
+
+
+def test_crlcheckinterval_refetches_off_the_loop_and_a_newly_revoked_serial_is_refused(
+        pki: SimpleNamespace) -> None:
+    fetcher = FakeFetcher()
+    fetcher.bodies[CDP] = rpki.make_crl(pki.sub, number=1)
+    revoked_at = rpki.NOW - rpki.timedelta(minutes=5)
+
+    async def body() -> None:
+        src, log = start(pki, fetcher, crlcheckinterval=1, crl_timeout=3)
+        assert src.refresher is not None and src.refresher.running
+        assert "crlcheckinterval=1: the CRLs of the distribution points seen are fetched again every 1s" in log.lines
+        assert await check(src, pki.chain) is None  # no CRL held: fetched by the check itself
+        assert fetcher.count(CDP) == 1
+        # the CA revokes west: the next periodic fetch brings it in
+        fetcher.bodies[CDP] = rpki.make_crl(pki.sub, {pki.west.cert.serial_number: (revoked_at, None)}, number=2)
+        fetcher.delay = 0.3
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        await until(lambda: fetcher.count(CDP) == 2 and src.refresher is not None and src.refresher.rounds >= 1)
+        await asyncio.sleep(0.35)  # the slow fetch ends
+        task.cancel()
+        assert ticks > 20  # the loop ran on while the refetch waited on the network
+        url, timeout, thread, on_loop = fetcher.calls[1]
+        assert (url, timeout, thread, on_loop) == (CDP, 3.0, "crl-refresh", False)  # bounded by crl-timeout=
+        reason = await check(src, pki.chain)
+        assert reason == f"certificate revoked (serial {pki.west.cert.serial_number:#x}, " \
+                         f"{revoked_at:%Y-%m-%d %H:%M:%S} UTC)"
+        assert fetcher.count(CDP) == 2  # the check used the refetched CRL, it fetched nothing itself
+        # the distribution point goes away: the failed refetch is logged, on the loop
+        fetcher.delay = 0.0
+        del fetcher.bodies[CDP]
+        await until(lambda: f"fetching {CDP}: connection refused" in log.lines)
+        assert log.threads == {"MainThread"}
+        assert await check(src, pki.chain) is not None  # the revocation held stays in force
+        src.pluto_shutdown()
+        assert not src.refresher.running
+        done = fetcher.count(CDP)
+        await asyncio.sleep(1.5)
+        assert fetcher.count(CDP) == done  # stopped: no more fetches
+
+    run(body)
+
+
+def test_crlcheckinterval_0_fetches_only_when_a_check_needs_a_crl(pki: SimpleNamespace) -> None:
+    fetcher = FakeFetcher()
+    fetcher.bodies[CDP] = rpki.make_crl(pki.sub)
+
+    async def body() -> None:
+        src, log = start(pki, fetcher, crlcheckinterval=0)
+        assert src.refresher is not None and not src.refresher.running  # no thread at all
+        assert await check(src, pki.chain) is None
+        await asyncio.sleep(1.5)
+        assert await check(src, pki.chain) is None
+        assert fetcher.count(CDP) == 1  # the CRL is current: never asked again
+        assert not any("crlcheckinterval" in line for line in log.lines)
+        src.pluto_shutdown()
+
+    run(body)
