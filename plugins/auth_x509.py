@@ -11,7 +11,9 @@ the NSS database at ``--nssdir`` (read natively, no password: certificates are c
   logged with its path and skipped) and the NSS certificates with C or T SSL trust;
 - revocation: CRLs from ``<ipsecdir>/crls/`` and the NSS database (``crlutil -I``),
   distribution points and OCSP per ``config setup`` (``crl-strict=``, ``ocsp-*``), with
-  :class:`RevocationChecker` (blocking: the chain calls it on a worker thread); with
+  :class:`RevocationChecker` (blocking: the chain calls it on a worker thread);
+  ``ocsp-trustname=`` is looked up in the NSS database (a nickname) or read from a file, at
+  start-up and again on each reread; with
   ``crlcheckinterval=`` the distribution points seen are fetched again by a
   :class:`CrlRefresher` thread of this source's own, stopped at shutdown.
 
@@ -87,8 +89,11 @@ class X509Source:
         except RuntimeError:
             self._loop = None
         if self.checker is None:
-            self.checker = RevocationChecker(revocation_options(options), fetcher=self.fetcher, report=self._say)
-        self.load(log)
+            revocation = revocation_options(options)
+            trust = self._ocsp_trust(revocation.ocsp_trustname)
+            self.checker = RevocationChecker(revocation, fetcher=self.fetcher, ocsp_trust=trust, report=self._say)
+            self._say_trusted(trust)
+        self.load(log, resolve_trust=False)  # just resolved
         interval = self.checker.options.crlcheckinterval
         self.refresher = CrlRefresher(self.checker, interval, report=self._say)
         if interval > 0:
@@ -108,8 +113,9 @@ class X509Source:
         if self.ipsecdir is not None:  # the first load waits for pluto_startup's ipsecdir
             self.load(log)
 
-    def load(self, log: Any = None) -> None:
-        """(Re)read ``cacerts/``, ``crls/`` and the NSS database's CAs and CRLs; forget our cached chains."""
+    def load(self, log: Any = None, resolve_trust: bool = True) -> None:
+        """(Re)read ``cacerts/``, ``crls/`` and the NSS database's CAs and CRLs; forget our cached
+        chains; with ``resolve_trust``, look ``ocsp-trustname=`` up again."""
         assert self.ipsecdir is not None
         self._log = log or self._log
         cas, problems = read_cert_dir(os.path.join(self.ipsecdir, "cacerts"))
@@ -135,6 +141,44 @@ class X509Source:
             self.anchors = anchors
             self.intermediates = every_ca
             self._own = {}
+        if resolve_trust:
+            self._refresh_ocsp_trust()
+
+    def _ocsp_trust(self, name: str | None) -> list[x509.Certificate]:
+        """The certificate ``ocsp-trustname=NAME`` names, [] when none: the NSS database's of
+        that nickname (Libreswan's meaning), else, when NAME is spelled as a file (a ``/`` or a
+        certificate suffix, as ``leftcert=``), that file's first, a relative name under
+        ``<ipsecdir>/certs/``. A file that cannot be read is logged naming it."""
+        if not name:
+            return []
+        try:
+            found = [c.certificate for c in self._nss_certificates() if c.nickname == name]
+        except (ConfigError, OSError) as exc:  # NssError names the database
+            self._say(f"ocsp-trustname={name}: {exc}")
+            found = []
+        if found or not names_a_file(name) or self.ipsecdir is None:
+            return found[:1]
+        try:
+            return read_certs(cert_path(name, self.ipsecdir))[:1]
+        except CertFileError as exc:
+            self._say(f"ocsp-trustname={name}: {exc}")
+            return []
+
+    def _say_trusted(self, trust: list[x509.Certificate]) -> None:
+        if trust and self.checker is not None:
+            self._say(f"ocsp-trustname={self.checker.options.ocsp_trustname}: OCSP answers signed by "
+                      f"'{dn_text(trust[0].subject.public_bytes())}' are trusted for every issuer")
+
+    def _refresh_ocsp_trust(self) -> None:
+        """On a reread: resolve ``ocsp-trustname=`` again (``ipsec import`` of the responder
+        certificate while running); a change is logged, an unchanged name says nothing."""
+        checker = self.checker
+        if checker is None or not checker.options.ocsp_trustname:
+            return
+        trust = self._ocsp_trust(checker.options.ocsp_trustname)
+        if [_der(c) for c in trust] != [_der(c) for c in checker.ocsp.trusted]:
+            checker.set_ocsp_trust(trust)
+            self._say_trusted(trust)
 
     def _read_nss(self) -> tuple[list[NssCert], list[bytes]]:
         """The NSS database's certificates and CRLs; none without a database (a file-only

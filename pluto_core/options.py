@@ -252,8 +252,7 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
         OptionSpec("--ocsp-uri", "URI", "the OCSP responder for every certificate, instead of its own"),
         OptionSpec("--ocsp-timeout", "SECONDS", "time one OCSP exchange may take, 1-1000 (default 2)"),
         OptionSpec("--ocsp-trustname", "NAME", "the OCSP responder certificate trusted for any issuer: an NSS "
-                   "nickname, or a file as leftcert= names one",
-                   not_acted="recorded; the certificate is not looked up yet"),
+                   "nickname, or a file as leftcert= names one"),
         OptionSpec("--ocsp-cache-size", "NUMBER", "OCSP answers kept, 0-65535 (default 1000)"),
         OptionSpec("--ocsp-cache-min-age", "SECONDS", "an OCSP answer is kept at least this long (default 3600)"),
         OptionSpec("--ocsp-cache-max-age", "SECONDS", "and at most this long (default 86400)"),

@@ -123,7 +123,7 @@ _SETUP: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("ocsp-enable", VType.BOOL, False, True, ()),
     ("ocsp-uri", VType.STRING, None, True, ()),
     ("ocsp-timeout", VType.TIME, 2, True, ()),
-    ("ocsp-trustname", VType.STRING, None, False, ()),
+    ("ocsp-trustname", VType.STRING, None, True, ()),
     ("ocsp-cache-size", VType.UINT, 1000, True, ()),
     ("ocsp-cache-min-age", VType.TIME, 3600, True, ()),
     ("ocsp-cache-max-age", VType.TIME, 86400, True, ()),

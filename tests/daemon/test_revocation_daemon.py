@@ -20,7 +20,7 @@ def test_revocation_keywords_and_options_are_taken_without_a_notice(env: Env) ->
                           "\tocsp-cache-min-age=20\n\tocsp-cache-max-age=40\n\tcrl-strict=yes\n\tcrl-timeout=3\n"
                           "\tcrlcheckinterval=1\n")
     proc = env.start_nofork("--logfile", str(env.logfile), "--ocsp-strict", "--ocsp-cache-min-age=100",
-                            "--ocsp-method", "post")
+                            "--ocsp-method", "post", "--ocsp-trustname", "nobody", "--nssdir", str(env.root))
     try:
         status = env.ipsec("globalstatus", "--rundir", str(env.rundir))
         assert status.returncode == 0, status.stderr
@@ -28,11 +28,14 @@ def test_revocation_keywords_and_options_are_taken_without_a_notice(env: Env) ->
         _stop(proc)
     assert "000 crl-strict=yes, crlcheckinterval=1, listen=<any>" in status.stdout
     assert "000 ocsp-enable=yes, ocsp-strict=yes, ocsp-timeout=2" in status.stdout  # --ocsp-strict
-    assert "000 ocsp-uri=http://127.0.0.1:9/, ocsp-trust-name=<unset>" in status.stdout
+    assert "000 ocsp-uri=http://127.0.0.1:9/, ocsp-trust-name=nobody" in status.stdout
     # the command line's min-age over the file's, the file's max-age
     assert "000 ocsp-cache-size=1000, ocsp-cache-min-age=100, ocsp-cache-max-age=40, ocsp-method=post" \
         in status.stdout
     text = env.log_text()
     assert "accepted but not acted on" not in text, text
+    # the x509 source's checker has them: it looked the --ocsp-trustname nickname up
+    assert text.count("ocsp-trustname=nobody: certificate not found; only the issuer and its delegated "
+                      "responders are trusted") == 1, text
     # the refresher thread ran and stopped with the daemon (it exited 0 above)
     assert "crlcheckinterval=1: the CRLs of the distribution points seen are fetched again every 1s" in text

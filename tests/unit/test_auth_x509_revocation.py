@@ -1,14 +1,17 @@
 """The x509 source's revocation at run time, as the daemon runs it (an asyncio loop, checks on
 worker threads): ``crlcheckinterval=`` fetches the distribution points seen again on a thread of
 its own (the loop keeps running; each fetch bounded by ``crl-timeout=``; a failure logged; 0
-means never), and a newly revoked serial is refused once the new CRL is in."""
+means never), and a newly revoked serial is refused once the new CRL is in; ``ocsp-trustname=``
+(an NSS nickname or a file) makes the answers of that responder count for every issuer."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp as x509_ocsp
 
 from pluto_core.x509.revocation import FetchError
 from pluto_plugins.auth_x509 import X509Source
@@ -164,3 +168,90 @@ def test_crlcheckinterval_0_fetches_only_when_a_check_needs_a_crl(pki: SimpleNam
         src.pluto_shutdown()
 
     run(body)
+
+
+# ---------------------------------------------------------------------------------------------
+# ocsp-trustname=: the responder certificate trusted for every issuer, from NSS or a file
+
+
+@pytest.fixture
+def ocsp(pki: SimpleNamespace) -> Iterator[SimpleNamespace]:
+    """An OCSP responder on 127.0.0.1 answering "good" for west, signed by ``nic``: a certificate
+    of an unrelated CA (not west's issuer) without id-kp-OCSPSigning (not delegated either)."""
+    elsewhere = rpki.make_ca("Elsewhere CA")
+    nic = rpki.make_cert(elsewhere, "nic")
+    server = rpki.Server()
+    west = rpki.make_cert(pki.sub, "west", ocsp_url=f"{server.url}/ocsp")
+    good = (x509_ocsp.OCSPCertStatus.GOOD, None, None)
+    server.routes["/ocsp"] = rpki.Responder(pki.sub, {west.cert.serial_number: good}, signer=nic).answer
+    (pki.dir / "certs").mkdir()
+    try:
+        yield SimpleNamespace(server=server, nic=nic, chain=[west.cert, pki.sub.cert, pki.root.cert])
+    finally:
+        server.close()
+
+
+NOT_SIGNED = "answer not signed by the issuer or a responder it authorized (ocsp-strict)"
+
+
+def strict(pki: SimpleNamespace, **setup: object) -> tuple[X509Source, Log]:
+    """The source with the real fetcher (urllib to the responder), OCSP enabled and strict."""
+    log = Log()
+    options = SimpleNamespace(**{"ipsecdir": str(pki.dir), "config": None, "nssdir": None, "ocsp_enable": True,
+                                 "ocsp_strict": True, **setup})
+    src = X509Source()
+    src.pluto_startup(options, log)
+    return src, log
+
+
+def test_an_answer_of_the_trusted_responder_file_is_accepted_only_with_ocsp_trustname(
+        pki: SimpleNamespace, ocsp: SimpleNamespace) -> None:
+    conn = conn_pair()[0]
+    plain, _ = strict(pki)
+    reason = plain.pluto_auth_check_chain(ocsp.chain, conn)
+    assert reason is not None and reason.endswith(NOT_SIGNED), reason
+    (pki.dir / "certs" / "nic.pem").write_bytes(ocsp.nic.cert.public_bytes(Encoding.PEM))
+    trusting, log = strict(pki, ocsp_trustname="nic.pem")  # a file, as leftcert= names one: under certs/
+    assert trusting.pluto_auth_check_chain(ocsp.chain, conn) is None
+    assert "ocsp-trustname=nic.pem: OCSP answers signed by 'O=pluto test, CN=nic' are trusted for every issuer" \
+        in log.lines
+    assert not any("not found" in line for line in log.lines)
+    absolute, _ = strict(pki, ocsp_trustname=str(pki.dir / "certs" / "nic.pem"))
+    assert absolute.pluto_auth_check_chain(ocsp.chain, conn) is None
+
+
+def test_a_missing_trustname_is_logged_and_found_on_a_reread(pki: SimpleNamespace, ocsp: SimpleNamespace) -> None:
+    conn = conn_pair()[0]
+    src, log = strict(pki, ocsp_trustname="nic.pem", ocsp_cache_size=0)
+    missing = f"ocsp-trustname=nic.pem: {pki.dir}/certs/nic.pem: cannot read: No such file or directory"
+    not_found = "ocsp-trustname=nic.pem: certificate not found; only the issuer and its delegated responders " \
+                "are trusted"
+    assert log.lines.count(missing) == 1 and log.lines.count(not_found) == 1, log.lines
+    assert src.pluto_auth_check_chain(ocsp.chain, conn).endswith(NOT_SIGNED)  # type: ignore[union-attr]
+    (pki.dir / "certs" / "nic.pem").write_bytes(ocsp.nic.cert.public_bytes(Encoding.PEM))
+    src.pluto_auth_load(log)  # ipsec rereadsecrets / rereadcerts
+    assert log.lines[-1].startswith("ocsp-trustname=nic.pem: OCSP answers signed by 'O=pluto test, CN=nic'")
+    assert src.pluto_auth_check_chain(ocsp.chain, conn) is None
+    before = len(log.lines)
+    src.pluto_auth_load(log)  # unchanged: nothing more said about it
+    assert not any("ocsp-trustname" in line for line in log.lines[before:])
+
+
+def test_ocsp_trustname_is_an_nss_nickname(pki: SimpleNamespace, ocsp: SimpleNamespace, tmp_path: Path) -> None:
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        pytest.skip("certutil (libnss3-tools) is not installed")
+    db = tmp_path / "nss"
+    db.mkdir()
+    subprocess.run([certutil, "-N", "-d", f"sql:{db}", "--empty-password"], check=True)
+    pem = tmp_path / "nic.pem"
+    pem.write_bytes(ocsp.nic.cert.public_bytes(Encoding.PEM))
+    subprocess.run([certutil, "-A", "-d", f"sql:{db}", "-n", "nic", "-t", ",,", "-a", "-i", str(pem)], check=True)
+    src, log = strict(pki, ocsp_trustname="nic", nssdir=str(db))
+    assert src.pluto_auth_check_chain(ocsp.chain, conn_pair()[0]) is None
+    assert "ocsp-trustname=nic: OCSP answers signed by 'O=pluto test, CN=nic' are trusted for every issuer" \
+        in log.lines
+    other, log = strict(pki, ocsp_trustname="nobody", nssdir=str(db))
+    assert other.pluto_auth_check_chain(ocsp.chain, conn_pair()[0]).endswith(NOT_SIGNED)  # type: ignore[union-attr]
+    assert "ocsp-trustname=nobody: certificate not found; only the issuer and its delegated responders are " \
+           "trusted" in log.lines

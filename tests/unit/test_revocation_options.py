@@ -25,7 +25,7 @@ FROM_FILE = RevocationOptions(crl_strict=True, crlcheckinterval=600, crl_timeout
                               ocsp_trustname="nic", ocsp_cache_size=50, ocsp_cache_min_age=20,
                               ocsp_cache_max_age=40, ocsp_method="post")
 KEYWORDS = ("crl-strict", "crlcheckinterval", "crl-timeout", "ocsp-enable", "ocsp-strict", "ocsp-uri",
-            "ocsp-timeout", "ocsp-cache-size", "ocsp-cache-min-age", "ocsp-cache-max-age",
+            "ocsp-timeout", "ocsp-trustname", "ocsp-cache-size", "ocsp-cache-min-age", "ocsp-cache-max-age",
             "ocsp-method")
 
 
