@@ -262,6 +262,17 @@ class X509Source:
             return list(self.anchors) or None
 
     @hookimpl
+    def pluto_auth_purge_ocsp(self) -> int | None:
+        """``ipsec purgeocsp``: the OCSP answers cached are forgotten; the next check asks again."""
+        return None if self.checker is None else self.checker.purge_ocsp()
+
+    @hookimpl
+    def pluto_auth_fetch_crls(self) -> int | None:
+        """``ipsec fetchcrls``: every distribution point seen is fetched again, on the refresher's
+        thread (started now when ``crlcheckinterval=0`` left it unstarted)."""
+        return None if self.refresher is None else self.refresher.fetch_now()
+
+    @hookimpl
     def pluto_auth_check_chain(self, chain: list[x509.Certificate], conn: EngineConn) -> str | None:
         if self.checker is None:
             return None

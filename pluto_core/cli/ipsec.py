@@ -350,6 +350,10 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
                                        "database's, without pluto"),
     "rereadcerts": (_simple("rereadcerts", "rereadcerts"), "re-read certificates, CAs and CRLs (with the "
                                                            "secrets)"),
+    "rereadall": (_simple("rereadall", "rereadall"), "re-read secrets, certificates, CAs and CRLs, and fetch "
+                                                     "the CRLs of the distribution points seen"),
+    "fetchcrls": (_simple("fetchcrls", "fetchcrls"), "fetch the CRLs of the distribution points seen again, now"),
+    "purgeocsp": (_simple("purgeocsp", "purgeocsp"), "forget the cached OCSP answers"),
 }
 VERBS_BY_NAME: dict[str, Callable[[list[str]], int]] = {name: entry[0] for name, entry in VERBS.items()}
 

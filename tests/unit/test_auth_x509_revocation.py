@@ -2,7 +2,9 @@
 worker threads): ``crlcheckinterval=`` fetches the distribution points seen again on a thread of
 its own (the loop keeps running; each fetch bounded by ``crl-timeout=``; a failure logged; 0
 means never), and a newly revoked serial is refused once the new CRL is in; ``ocsp-trustname=``
-(an NSS nickname or a file) makes the answers of that responder count for every issuer."""
+(an NSS nickname or a file) makes the answers of that responder count for every issuer;
+``purgeocsp`` makes the next check ask the responder again, ``fetchcrls`` fetches every point
+seen at once, through the auth chain's hooks."""
 
 from __future__ import annotations
 
@@ -16,12 +18,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pluggy
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp as x509_ocsp
 
-from pluto_core.x509.revocation import FetchError
+from pluto_core import hookspecs
+from pluto_core.auth.chain import AuthChain
+from pluto_core.hookspecs import hookimpl
+from pluto_core.x509.revocation import FetchError, Status
 from pluto_plugins.auth_x509 import X509Source
 from tests import revocation_pki as rpki
 from tests.engine.harness import conn_pair
@@ -255,3 +261,74 @@ def test_ocsp_trustname_is_an_nss_nickname(pki: SimpleNamespace, ocsp: SimpleNam
     assert other.pluto_auth_check_chain(ocsp.chain, conn_pair()[0]).endswith(NOT_SIGNED)  # type: ignore[union-attr]
     assert "ocsp-trustname=nobody: certificate not found; only the issuer and its delegated responders are " \
            "trusted" in log.lines
+
+
+# ---------------------------------------------------------------------------------------------
+# ipsec purgeocsp and ipsec fetchcrls, as the auth chain asks the source
+
+
+def test_after_purgeocsp_a_cached_answer_is_asked_for_again(pki: SimpleNamespace) -> None:
+    server = rpki.Server()
+    try:
+        west = rpki.make_cert(pki.sub, "west", ocsp_url=f"{server.url}/ocsp")
+        good = (x509_ocsp.OCSPCertStatus.GOOD, None, None)
+        server.routes["/ocsp"] = rpki.Responder(pki.sub, {west.cert.serial_number: good}).answer
+        chain = [west.cert, pki.sub.cert, pki.root.cert]
+        src, _ = strict(pki)
+        auth, lines = source_chain(src)
+        assert src.pluto_auth_check_chain(chain, conn_pair()[0]) is None
+        assert src.pluto_auth_check_chain(chain, conn_pair()[0]) is None
+        assert len(server.hits) == 1  # the second check was answered from the cache
+        assert auth.purge_ocsp() == 1
+        assert src.pluto_auth_check_chain(chain, conn_pair()[0]) is None
+        assert len(server.hits) == 2  # asked again
+        assert auth.purge_ocsp() == 1 and auth.purge_ocsp() == 0
+        assert lines == []
+    finally:
+        server.close()
+
+
+def test_fetchcrls_fetches_every_point_seen_now_even_with_crlcheckinterval_0(pki: SimpleNamespace) -> None:
+    fetcher = FakeFetcher()
+    fetcher.bodies[CDP] = rpki.make_crl(pki.sub)
+    src, log = start(pki, fetcher, crlcheckinterval=0)
+    auth, _ = source_chain(src)
+    assert auth.fetch_crls() == 0  # nothing seen yet
+    assert src.pluto_auth_check_chain(pki.chain, conn_pair()[0]) is None
+    assert fetcher.count(CDP) == 1
+    assert auth.fetch_crls() == 1
+    deadline = time.monotonic() + 10
+    while fetcher.count(CDP) < 2:
+        assert time.monotonic() < deadline, fetcher.calls
+        time.sleep(0.02)
+    assert fetcher.calls[-1][2] == "crl-refresh"  # on the refresher's thread, not the caller's
+    src.pluto_shutdown()
+
+
+class Failing:
+    @hookimpl
+    def pluto_auth_purge_ocsp(self) -> int | None:
+        raise RuntimeError("cache locked")
+
+
+def test_the_chain_sums_the_sources_and_logs_one_that_fails(pki: SimpleNamespace) -> None:
+    src, _ = start(pki, FakeFetcher())
+    src.checker.ocsp.cache.put((b"n", b"k", 1), rpki_status(), None)  # type: ignore[union-attr]
+    auth, lines = source_chain(src, broken=Failing())
+    assert auth.purge_ocsp() == 1
+    assert lines == ["auth source broken: pluto_auth_purge_ocsp failed: RuntimeError: cache locked"]
+
+
+def source_chain(src: X509Source, **others: Any) -> tuple[AuthChain, list[str]]:
+    """The daemon's auth chain over this source (auth-sources=x509 and ``others``)."""
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    manager.register(src, name="pluto.auth:x509")
+    for name, other in others.items():
+        manager.register(other, name=f"pluto.auth:{name}")
+    lines: list[str] = []
+    return AuthChain(manager.hook, ("x509", *others), lines.append), lines
+
+
+def rpki_status() -> Status:
+    return Status("good", 1, "OCSP responder http://ocsp.test")

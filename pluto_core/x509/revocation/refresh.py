@@ -50,7 +50,7 @@ class CrlRefresher:
         self.rounds = 0  # wake-ups that fetched something: tests wait on it
         self._wake = threading.Event()
         self._lock = threading.Lock()
-        self._all = False  # fetch_now asked: every known point, due or not
+        self._queued: list[str] = []  # what fetch_now asked for: every point known then, due or not
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -66,13 +66,16 @@ class CrlRefresher:
             self._thread.start()
 
     def fetch_now(self) -> int:
-        """Fetch every known distribution point soon (``ipsec fetchcrls``); how many there are."""
-        count = len(self.checker.known_points())
+        """Fetch every distribution point known now, at once (``ipsec fetchcrls``), on the
+        thread (started if need be); how many. None known: nothing to do, no thread."""
+        urls = self.checker.known_points()
+        if not urls:
+            return 0
         with self._lock:
-            self._all = True
+            self._queued += [url for url in urls if url not in self._queued]
         self.start()
         self._wake.set()
-        return count
+        return len(urls)
 
     def stop(self, join: float = 1.0) -> None:
         with self._lock:
@@ -83,10 +86,10 @@ class CrlRefresher:
             thread.join(join)
 
     def run_once(self) -> list[str]:
-        """One round: fetch what is due (or everything after ``fetch_now``); the URLs fetched."""
+        """One round: fetch what ``fetch_now`` queued and what is due; the URLs fetched."""
         with self._lock:
-            everything, self._all = self._all, False
-        urls = self.checker.known_points() if everything else self.checker.refresh_due(self.clock())
+            urls, self._queued = self._queued, []
+        urls += [url for url in self.checker.refresh_due(self.clock()) if url not in urls]
         for url in urls:
             if self._stopping:
                 break
