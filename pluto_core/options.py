@@ -462,7 +462,7 @@ def setup_values(setup: Any, where: str) -> dict[str, Any]:
         if value is None:
             continue
         if name in _REVOCATION_BOUNDS:
-            value = _check_bounds(f"{where}: {keyword.replace('_', '-')}=", name,
+            value = _check_bounds(f"{where}: {keyword.replace('_', '-')}", name,
                                   _coerce_int(value, keyword, where))
         elif name in ("keep_alive", "seedbits", "nhelpers", "secctx_attr_type",
                       "ddos_ike_threshold", "max_halfopen_ike", "auth_timeout"):
@@ -470,7 +470,7 @@ def setup_values(setup: Any, where: str) -> dict[str, Any]:
         elif name == "auth_sources":
             value = check_auth_sources(f"{where}: auth-sources=", str(value))
         elif name == "ocsp_method":
-            value = _check_method(f"{where}: ocsp-method=", str(value))
+            value = _check_method(f"{where}: ocsp-method", str(value))
         elif name in ("logtime", "logappend", "logip", "audit_log", "uniqueids", "crl_strict", "ocsp_enable",
                       "ocsp_strict"):
             value = _coerce_bool(value, keyword, where)

@@ -79,7 +79,7 @@ def test_out_of_bounds_keywords_are_refused_naming_the_file(tmp_path: Path) -> N
     conf.write_text("config setup\n\tocsp-timeout=2000\n")
     with pytest.raises(UsageError) as caught:
         _options(conf)
-    assert str(caught.value) == f"{conf}: ocsp-timeout=: 2000 is above the maximum 1000"
+    assert str(caught.value) == f"{conf}: ocsp-timeout: 2000 is above the maximum 1000"
 
 
 def test_globalstatus_prints_libreswans_ocsp_lines(tmp_path: Path) -> None:
