@@ -11,7 +11,11 @@ the NSS database at ``--nssdir`` (read natively, no password: certificates are c
   logged with its path and skipped) and the NSS certificates with C or T SSL trust;
 - revocation: CRLs from ``<ipsecdir>/crls/`` and the NSS database (``crlutil -I``),
   distribution points and OCSP per ``config setup`` (``crl-strict=``, ``ocsp-*``), with
-  :class:`RevocationChecker` (blocking: the chain calls it on a worker thread).
+  :class:`RevocationChecker` (blocking: the chain calls it on a worker thread);
+  ``ocsp-trustname=`` is looked up in the NSS database (a nickname) or read from a file, at
+  start-up and again on each reread; with
+  ``crlcheckinterval=`` the distribution points seen are fetched again by a
+  :class:`CrlRefresher` thread of this source's own, stopped at shutdown.
 
 CAs and CRLs are read at start-up, on ``ipsec rereadsecrets`` and ``ipsec rereadcerts``; our
 certificate is read when first asked and again when its file (or cert9.db) changed.
@@ -27,19 +31,19 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from pluto_core.config.ipsec_conf import parse_config_in_force
 from pluto_core.errors import ConfigError
 from pluto_core.hookspecs import hookimpl
 from pluto_core.ikev2.types import EngineConn, IdSpec
 from pluto_core.nss import NssCert, NssDb
 from pluto_core.x509.dn import dn_text
 from pluto_core.x509.files import CertFileError, cert_path, complete_chain, names_a_file, read_cert_dir, read_certs
-from pluto_core.x509.revocation import RevocationChecker, RevocationOptions
+from pluto_core.x509.revocation import CrlRefresher, Fetcher, RevocationChecker, RevocationOptions
 
 
 class _OptionsSetup:
-    """``config setup`` as :meth:`RevocationOptions.from_setup` reads it, from the daemon's
-    Options (crl-strict=, crlcheckinterval=) when the file cannot be read again."""
+    """The daemon's Options as :meth:`RevocationOptions.from_setup` reads ``config setup``: the
+    Options carry every crl-*/ocsp-* keyword, the file's value or the command line's
+    (``--crl-strict``, ``--ocsp-uri``...), which wins, as for every other option."""
 
     def __init__(self, options: Any) -> None:
         self.options = options
@@ -49,24 +53,20 @@ class _OptionsSetup:
 
 
 def revocation_options(options: Any) -> RevocationOptions:
-    """The revocation settings of ``config setup`` in force: from ``--config``'s file (it
-    has the ocsp-* keywords the Options do not carry), else from the Options."""
-    config = getattr(options, "config", None)
-    if config:
-        try:
-            conf, _ = parse_config_in_force(config, ipsecdir=getattr(options, "ipsecdir", None))
-            return RevocationOptions.from_setup(conf.setup)
-        except (OSError, ValueError):
-            pass
+    """The revocation settings in force, from the daemon's Options (``pluto_core.options``
+    merged ``config setup`` and the command line); an unset one has Libreswan's default."""
     return RevocationOptions.from_setup(_OptionsSetup(options))
 
 
 class X509Source:
     def __init__(self, ipsecdir: str | None = None, checker: RevocationChecker | None = None,
-                 nssdir: str | None = None) -> None:
+                 nssdir: str | None = None, fetcher: Fetcher | None = None) -> None:
+        """``checker`` and ``fetcher`` stand in for the ones start-up makes (tests)."""
         self.ipsecdir = ipsecdir  # from pluto_startup's options
         self.nssdir = nssdir
         self.checker = checker
+        self.fetcher = fetcher  # None: the checker's own, UrllibFetcher
+        self.refresher: CrlRefresher | None = None  # crlcheckinterval= and ipsec fetchcrls
         self.anchors: list[x509.Certificate] = []  # cacerts/ and NSS CT trust, replaced whole on each load
         self.intermediates: list[x509.Certificate] = []  # every CA certificate: they complete our chain
         self._nss: tuple[float, list[NssCert]] | None = None  # (cert9.db mtime, its certificates)
@@ -89,16 +89,33 @@ class X509Source:
         except RuntimeError:
             self._loop = None
         if self.checker is None:
-            self.checker = RevocationChecker(revocation_options(options), report=self._say)
-        self.load(log)
+            revocation = revocation_options(options)
+            trust = self._ocsp_trust(revocation.ocsp_trustname)
+            self.checker = RevocationChecker(revocation, fetcher=self.fetcher, ocsp_trust=trust, report=self._say)
+            self._say_trusted(trust)
+        self.load(log, resolve_trust=False)  # just resolved
+        interval = self.checker.options.crlcheckinterval
+        self.refresher = CrlRefresher(self.checker, interval, report=self._say)
+        if interval > 0:
+            self._say(f"crlcheckinterval={interval:g}: the CRLs of the distribution points seen are fetched "
+                      f"again every {interval:g}s")
+            self.refresher.start()
+
+    @hookimpl
+    def pluto_shutdown(self) -> None:
+        """Stop the refresher thread; lines it would still write have no log to go to."""
+        if self.refresher is not None:
+            self.refresher.stop()
+        self._log = None
 
     @hookimpl
     def pluto_auth_load(self, log: Any) -> None:
         if self.ipsecdir is not None:  # the first load waits for pluto_startup's ipsecdir
             self.load(log)
 
-    def load(self, log: Any = None) -> None:
-        """(Re)read ``cacerts/``, ``crls/`` and the NSS database's CAs and CRLs; forget our cached chains."""
+    def load(self, log: Any = None, resolve_trust: bool = True) -> None:
+        """(Re)read ``cacerts/``, ``crls/`` and the NSS database's CAs and CRLs; forget our cached
+        chains; with ``resolve_trust``, look ``ocsp-trustname=`` up again."""
         assert self.ipsecdir is not None
         self._log = log or self._log
         cas, problems = read_cert_dir(os.path.join(self.ipsecdir, "cacerts"))
@@ -124,6 +141,44 @@ class X509Source:
             self.anchors = anchors
             self.intermediates = every_ca
             self._own = {}
+        if resolve_trust:
+            self._refresh_ocsp_trust()
+
+    def _ocsp_trust(self, name: str | None) -> list[x509.Certificate]:
+        """The certificate ``ocsp-trustname=NAME`` names, [] when none: the NSS database's of
+        that nickname (Libreswan's meaning), else, when NAME is spelled as a file (a ``/`` or a
+        certificate suffix, as ``leftcert=``), that file's first, a relative name under
+        ``<ipsecdir>/certs/``. A file that cannot be read is logged naming it."""
+        if not name:
+            return []
+        try:
+            found = [c.certificate for c in self._nss_certificates() if c.nickname == name]
+        except (ConfigError, OSError) as exc:  # NssError names the database
+            self._say(f"ocsp-trustname={name}: {exc}")
+            found = []
+        if found or not names_a_file(name) or self.ipsecdir is None:
+            return found[:1]
+        try:
+            return read_certs(cert_path(name, self.ipsecdir))[:1]
+        except CertFileError as exc:
+            self._say(f"ocsp-trustname={name}: {exc}")
+            return []
+
+    def _say_trusted(self, trust: list[x509.Certificate]) -> None:
+        if trust and self.checker is not None:
+            self._say(f"ocsp-trustname={self.checker.options.ocsp_trustname}: OCSP answers signed by "
+                      f"'{dn_text(trust[0].subject.public_bytes())}' are trusted for every issuer")
+
+    def _refresh_ocsp_trust(self) -> None:
+        """On a reread: resolve ``ocsp-trustname=`` again (``ipsec import`` of the responder
+        certificate while running); a change is logged, an unchanged name says nothing."""
+        checker = self.checker
+        if checker is None or not checker.options.ocsp_trustname:
+            return
+        trust = self._ocsp_trust(checker.options.ocsp_trustname)
+        if [_der(c) for c in trust] != [_der(c) for c in checker.ocsp.trusted]:
+            checker.set_ocsp_trust(trust)
+            self._say_trusted(trust)
 
     def _read_nss(self) -> tuple[list[NssCert], list[bytes]]:
         """The NSS database's certificates and CRLs; none without a database (a file-only
@@ -205,6 +260,17 @@ class X509Source:
     def pluto_auth_trust_anchors(self, conn: EngineConn) -> list[x509.Certificate] | None:
         with self._lock:
             return list(self.anchors) or None
+
+    @hookimpl
+    def pluto_auth_purge_ocsp(self) -> int | None:
+        """``ipsec purgeocsp``: the OCSP answers cached are forgotten; the next check asks again."""
+        return None if self.checker is None else self.checker.purge_ocsp()
+
+    @hookimpl
+    def pluto_auth_fetch_crls(self) -> int | None:
+        """``ipsec fetchcrls``: every distribution point seen is fetched again, on the refresher's
+        thread (started now when ``crlcheckinterval=0`` left it unstarted)."""
+        return None if self.refresher is None else self.refresher.fetch_now()
 
     @hookimpl
     def pluto_auth_check_chain(self, chain: list[x509.Certificate], conn: EngineConn) -> str | None:

@@ -100,6 +100,16 @@ class Daemon:
     # -- logging --------------------------------------------------------
 
     def _emit(self, record: Any) -> None:
+        """Hand a record to the log sinks, on the event loop while it runs: a line logged on a
+        plugin's own thread (the x509 source's CRL refetches) is passed over to the loop, as the
+        sinks are not thread-safe; the record keeps the time it was made."""
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread and loop.is_running():
+            try:
+                loop.call_soon_threadsafe(self._emit, record)
+                return
+            except RuntimeError:  # the loop closed meanwhile: write it here
+                pass
         self.plugins.hook.pluto_log_record(record=record)
         if record.debug_class is None:
             for tap in list(self.log_taps):

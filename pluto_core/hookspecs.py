@@ -38,9 +38,11 @@ from pluto_core.auth.hookspecs import (
     pluto_auth_authorize,
     pluto_auth_certificates,
     pluto_auth_check_chain,
+    pluto_auth_fetch_crls,
     pluto_auth_load,
     pluto_auth_psk,
     pluto_auth_public_keys,
+    pluto_auth_purge_ocsp,
     pluto_auth_signer,
     pluto_auth_trust_anchors,
 )
@@ -191,7 +193,7 @@ def pluto_event(event: Event, conn: EngineConn | None) -> None:
 
 AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_signer, pluto_auth_public_keys,
               pluto_auth_authorize, pluto_auth_certificates, pluto_auth_trust_anchors,
-              pluto_auth_check_chain)  # pluto_core.auth.hookspecs
+              pluto_auth_check_chain, pluto_auth_purge_ocsp, pluto_auth_fetch_crls)  # pluto_core.auth.hookspecs
 
 KERNEL_HOOKS = (
     pluto_kernel_open, pluto_kernel_features, pluto_kernel_check_child, pluto_kernel_flush_owned,

@@ -67,8 +67,20 @@ class Options:
     # config setup auth-sources=: asked in this order
     auth_sources: tuple[str, ...] = ("secrets", "nss", "files", "x509")
     auth_timeout: int = 10  # config setup auth-timeout=: seconds a source may take to answer
+    # X.509 revocation (config setup crl-*/ocsp-*, the same --options): read by the x509 auth
+    # source into RevocationOptions (pluto_core/x509/revocation); times in seconds
     crl_strict: bool = False
     crlcheckinterval: int = 0
+    crl_timeout: int = 5
+    ocsp_enable: bool = False
+    ocsp_strict: bool = False
+    ocsp_timeout: int = 2
+    ocsp_uri: str | None = None
+    ocsp_trustname: str | None = None
+    ocsp_cache_size: int = 1000
+    ocsp_cache_min_age: int = 3600
+    ocsp_cache_max_age: int = 86400
+    ocsp_method: str = "get"
     listen: str | None = None
     nhelpers: int = -1
     seedbits: int = 0
@@ -208,7 +220,7 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
         OptionSpec("--ipsecdir", "DIRNAME", f"directory of additional configuration (default {DEFAULT_IPSECDIR}); "
                    "must exist when given; config 'include /etc/ipsec.d/...' lines read from it"),
         OptionSpec("--nssdir", "DIRNAME", f"NSS database directory: host keys by CKAID for the nss auth "
-                   f"source (default {DEFAULT_NSSDIR}); certificates are not used yet"),
+                   f"source, certificates, CAs and CRLs for the x509 one (default {DEFAULT_NSSDIR})"),
         OptionSpec("--coredir", "DIRNAME", "working directory of the daemon, where a crash dump "
                    "(pluto-crash.txt, Python's faulthandler) is written (default: the rundir)"),
     )),
@@ -220,10 +232,6 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
                    not_acted="validated and recorded; vhost:/vnet: subnets are not implemented yet"),
         OptionSpec("--keep-alive", "DELAY_SEC", "NAT-T keep-alive interval in seconds (default 20)"),
         OptionSpec("--force-busy", None, "act as under a denial of service: demand IKEv2 cookies"),
-        OptionSpec("--crl-strict", None, "refuse X.509 authentication until a CRL is loaded",
-                   not_acted="recorded; X.509 is not implemented yet"),
-        OptionSpec("--crlcheckinterval", "SECONDS", "interval between CRL fetches",
-                   not_acted="recorded; X.509 is not implemented yet"),
         OptionSpec("--listen", "IPADDR", "listen for IKE only on this address"),
         OptionSpec("--nhelpers", "NUMBER", "crypto helper processes: -1 = CPUs minus one (default), "
                    "0 = do crypto in the main process, N = exactly N"),
@@ -233,6 +241,22 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
                    not_acted="recorded; no statistics program is run yet"),
         OptionSpec("--secctx-attr-type", "NUMBER", "IKEv1 labeled IPsec attribute number",
                    not_acted="recorded; IKEv1 and labeled IPsec are not implemented"),
+    )),
+    ("Certificate revocation (crl-*/ocsp-* of config setup; docs/revocation.md)", (
+        OptionSpec("--crl-strict", None, "refuse a peer certificate no current CRL answered for (crl-strict=yes)"),
+        OptionSpec("--crlcheckinterval", "SECONDS", "fetch the CRLs of the distribution points seen again every "
+                   "SECONDS (default 0: only when a check finds none or an expired one)"),
+        OptionSpec("--curl-timeout", "SECONDS", "time one CRL fetch may take, 1-1000 (crl-timeout=, default 5)"),
+        OptionSpec("--ocsp-enable", None, "ask OCSP responders before CRLs (ocsp-enable=yes)"),
+        OptionSpec("--ocsp-strict", None, "refuse a peer certificate OCSP gave no answer for (ocsp-strict=yes)"),
+        OptionSpec("--ocsp-uri", "URI", "the OCSP responder for every certificate, instead of its own"),
+        OptionSpec("--ocsp-timeout", "SECONDS", "time one OCSP exchange may take, 1-1000 (default 2)"),
+        OptionSpec("--ocsp-trustname", "NAME", "the OCSP responder certificate trusted for any issuer: an NSS "
+                   "nickname, or a file as leftcert= names one"),
+        OptionSpec("--ocsp-cache-size", "NUMBER", "OCSP answers kept, 0-65535 (default 1000)"),
+        OptionSpec("--ocsp-cache-min-age", "SECONDS", "an OCSP answer is kept at least this long (default 3600)"),
+        OptionSpec("--ocsp-cache-max-age", "SECONDS", "and at most this long (default 86400)"),
+        OptionSpec("--ocsp-method", "get|post", "how OCSP requests are sent (default get: POST when GET fails)"),
     )),
     ("Kernel interface", (
         OptionSpec("--use-xfrm", None, "Linux XFRM over netlink (default on Linux)"),
@@ -296,12 +320,14 @@ def _build_parser(prog: str) -> _Parser:
     p = _Parser(prog=prog, add_help=False, allow_abbrev=False)
     flags = ("--help", "--version", "--list-plugins", "--nofork", "--leak-detective", "--efence-protect",
              "--stderrlog", "--log-no-time", "--log-no-append", "--log-no-ip", "--log-no-audit",
-             "--uniqueids", "--force-busy", "--crl-strict")
+             "--uniqueids", "--force-busy", "--crl-strict", "--ocsp-enable", "--ocsp-strict")
     for flag in flags:
         p.add_argument(flag, action="store_true", default=None)
     for flag in ("--rundir", "--logfile", "--config", "--secretsfile", "--ipsecdir", "--nssdir", "--coredir",
                  "--vendorid", "--virtual-private", "--keep-alive", "--crlcheckinterval", "--listen",
-                 "--nhelpers", "--seedbits", "--statsbin", "--secctx-attr-type"):
+                 "--nhelpers", "--seedbits", "--statsbin", "--secctx-attr-type", "--curl-timeout", "--ocsp-uri",
+                 "--ocsp-timeout", "--ocsp-trustname", "--ocsp-cache-size", "--ocsp-cache-min-age",
+                 "--ocsp-cache-max-age", "--ocsp-method"):
         p.add_argument(flag, default=None)
     p.add_argument("--kernel-backend", action=_BackendAction)
     p.add_argument("--use-xfrm", action=_BackendAction, nargs=0, const="xfrm")
@@ -355,12 +381,44 @@ _NEGATED = {"log_no_time": "logtime", "log_no_append": "logappend", "log_no_ip":
             "log_no_audit": "audit_log"}
 
 
+# Revocation numbers: (minimum, maximum or None), Libreswan's bounds (plutomain.c)
+_REVOCATION_BOUNDS: dict[str, tuple[int, int | None]] = {
+    "crlcheckinterval": (0, None), "crl_timeout": (1, 1000), "ocsp_timeout": (1, 1000),
+    "ocsp_cache_size": (0, 0xFFFF), "ocsp_cache_min_age": (1, None), "ocsp_cache_max_age": (0, None),
+}
+
+
+def _check_bounds(where: str, name: str, value: int) -> int:
+    """``value`` when within ``name``'s bounds, else UsageError naming ``where``."""
+    low, high = _REVOCATION_BOUNDS[name]
+    if value < low:
+        raise UsageError(f"{where}: {value} is below the minimum {low}")
+    if high is not None and value > high:
+        raise UsageError(f"{where}: {value} is above the maximum {high}")
+    return value
+
+
+def _check_method(where: str, value: str) -> str:
+    method = value.strip().lower()
+    if method not in ("get", "post"):
+        raise UsageError(f"{where}: '{value}' is not get or post")
+    return method
+
+
 def _convert(key: str, value: Any) -> dict[str, Any]:
     """One argparse item to Options fields, checked."""
     flag = "--" + key.replace("_", "-")
     if key in _NEGATED:
         return {_NEGATED[key]: False}
-    if key in ("keep_alive", "crlcheckinterval", "seedbits"):
+    if key == "curl_timeout":  # Libreswan's spelling on the command line
+        key = "crl_timeout"
+    if key in _REVOCATION_BOUNDS:
+        return {key: _check_bounds(f"option {flag}", key, _int_option(flag, value))}
+    if key == "ocsp_method":
+        return {key: _check_method(f"option {flag}", value)}
+    if key in ("ocsp_uri", "ocsp_trustname") and value == "":
+        raise UsageError(f"option {flag}: empty value")
+    if key in ("keep_alive", "seedbits"):
         return {key: _int_option(flag, value, minimum=0)}
     if key == "nhelpers":
         return {key: _int_option(flag, value, minimum=-1)}
@@ -388,7 +446,11 @@ _SETUP_FIELDS: tuple[tuple[str, str], ...] = (
     ("crlcheckinterval", "crlcheckinterval"), ("secctx_attr_type", "secctx_attr_type"),
     ("rundir", "rundir"), ("myvendorid", "vendorid"), ("ddos_mode", "ddos_mode"),
     ("ddos_ike_threshold", "ddos_ike_threshold"), ("max_halfopen_ike", "max_halfopen_ike"),
-    ("auth_sources", "auth_sources"), ("auth_timeout", "auth_timeout"),
+    ("auth_sources", "auth_sources"), ("auth_timeout", "auth_timeout"), ("crl_timeout", "crl_timeout"),
+    ("ocsp_enable", "ocsp_enable"), ("ocsp_strict", "ocsp_strict"), ("ocsp_timeout", "ocsp_timeout"),
+    ("ocsp_uri", "ocsp_uri"), ("ocsp_trustname", "ocsp_trustname"), ("ocsp_cache_size", "ocsp_cache_size"),
+    ("ocsp_cache_min_age", "ocsp_cache_min_age"), ("ocsp_cache_max_age", "ocsp_cache_max_age"),
+    ("ocsp_method", "ocsp_method"),
 )
 
 
@@ -399,12 +461,18 @@ def setup_values(setup: Any, where: str) -> dict[str, Any]:
         value = getattr(setup, keyword, None)
         if value is None:
             continue
-        if name in ("keep_alive", "crlcheckinterval", "seedbits", "nhelpers", "secctx_attr_type",
-                    "ddos_ike_threshold", "max_halfopen_ike", "auth_timeout"):
+        if name in _REVOCATION_BOUNDS:
+            value = _check_bounds(f"{where}: {keyword.replace('_', '-')}", name,
+                                  _coerce_int(value, keyword, where))
+        elif name in ("keep_alive", "seedbits", "nhelpers", "secctx_attr_type",
+                      "ddos_ike_threshold", "max_halfopen_ike", "auth_timeout"):
             value = _coerce_int(value, keyword, where)
         elif name == "auth_sources":
             value = check_auth_sources(f"{where}: auth-sources=", str(value))
-        elif name in ("logtime", "logappend", "logip", "audit_log", "uniqueids", "crl_strict"):
+        elif name == "ocsp_method":
+            value = _check_method(f"{where}: ocsp-method", str(value))
+        elif name in ("logtime", "logappend", "logip", "audit_log", "uniqueids", "crl_strict", "ocsp_enable",
+                      "ocsp_strict"):
             value = _coerce_bool(value, keyword, where)
         elif name == "listen":
             value = check_ip_address(f"{where}: listen=", str(value))

@@ -125,6 +125,29 @@ class AuthChain:
 
     # ------------------------------------------------------------------ the daemon's
 
+    def purge_ocsp(self) -> int:
+        """``ipsec purgeocsp``: every source forgets its cached OCSP answers; how many in all."""
+        return self._every("pluto_auth_purge_ocsp")
+
+    def fetch_crls(self) -> int:
+        """``ipsec fetchcrls``: every source fetches its known CRL distribution points again
+        (on its own threads); how many in all."""
+        return self._every("pluto_auth_fetch_crls")
+
+    def _every(self, hook_name: str) -> int:
+        """Ask every source, on the daemon's loop (the hook must not block); the sum of the
+        counts answered. A source that raises is logged and counts nothing."""
+        total = 0
+        for name, impl in self.sources(hook_name):
+            try:
+                answer = impl.function()
+            except Exception as exc:
+                self.report(f"auth source {name}: {hook_name} failed: {exc.__class__.__name__}: {exc}")
+                continue
+            if isinstance(answer, int):
+                total += answer
+        return total
+
     def load(self, secrets: Any, log: Any) -> None:
         """Hand the (re)read ipsec.secrets to the sources (on the daemon's loop)."""
         for name, impl in self.sources("pluto_auth_load"):

@@ -26,9 +26,10 @@ implementation may accept any subset. IDs are :class:`pluto_core.ikev2.types.IdS
 Secrets a hook returns are never logged by the daemon; a source must not log them
 either.
 
-All hooks below appeared in pluto 0.1.0, except the three certificate hooks
-(``pluto_auth_certificates``, ``pluto_auth_trust_anchors``, ``pluto_auth_check_chain``),
-which appeared in 0.2.0. Certificates are ``cryptography.x509.Certificate`` objects.
+All hooks below appeared in pluto 0.1.0, except the certificate hooks
+(``pluto_auth_certificates``, ``pluto_auth_trust_anchors``, ``pluto_auth_check_chain``,
+and for revocation ``pluto_auth_purge_ocsp``, ``pluto_auth_fetch_crls``), which appeared in
+0.2.0. Certificates are ``cryptography.x509.Certificate`` objects.
 """
 
 from __future__ import annotations
@@ -120,5 +121,21 @@ def pluto_auth_check_chain(chain: list[Any], conn: EngineConn) -> str | None:
     the network (it runs on a worker thread) within ``auth-timeout=``."""
 
 
+@hookspec
+def pluto_auth_purge_ocsp() -> int | None:
+    """``ipsec purgeocsp``: forget every cached OCSP answer, so that the next check asks the
+    responder again. Return how many were forgotten, or ``None`` when this source caches none.
+    Every source is asked, on the daemon's loop: do not block."""
+
+
+@hookspec
+def pluto_auth_fetch_crls() -> int | None:
+    """``ipsec fetchcrls`` (and ``ipsec rereadall``): fetch the CRLs of every distribution
+    point known again, now. Return how many points will be fetched, or ``None`` when this
+    source fetches none. Every source is asked, on the daemon's loop: start the fetches on a
+    thread of your own and return (a fetch waits on the network)."""
+
+
 AUTH_HOOKS = (pluto_auth_load, pluto_auth_psk, pluto_auth_signer, pluto_auth_public_keys, pluto_auth_authorize,
-              pluto_auth_certificates, pluto_auth_trust_anchors, pluto_auth_check_chain)
+              pluto_auth_certificates, pluto_auth_trust_anchors, pluto_auth_check_chain, pluto_auth_purge_ocsp,
+              pluto_auth_fetch_crls)

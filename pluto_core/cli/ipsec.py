@@ -71,6 +71,13 @@ def _format_globalstatus(result: dict[str, Any]) -> str:
         f"logip={show(opts['logip'])}",
         f"crl-strict={show(opts['crl_strict'])}, crlcheckinterval={opts['crlcheckinterval']}, "
         f"listen={opts['listen'] or '<any>'}",
+        # Libreswan's three OCSP lines, word for word (addconn-41-ocsp-config)
+        f"ocsp-enable={show(opts.get('ocsp_enable'))}, ocsp-strict={show(opts.get('ocsp_strict'))}, "
+        f"ocsp-timeout={show(opts.get('ocsp_timeout'))}",
+        f"ocsp-uri={show(opts.get('ocsp_uri'))}, ocsp-trust-name={show(opts.get('ocsp_trustname'))}",
+        f"ocsp-cache-size={show(opts.get('ocsp_cache_size'))}, "
+        f"ocsp-cache-min-age={show(opts.get('ocsp_cache_min_age'))}, "
+        f"ocsp-cache-max-age={show(opts.get('ocsp_cache_max_age'))}, ocsp-method={show(opts.get('ocsp_method'))}",
         f"virtual-private={show(opts['virtual_private'])}, keep-alive={show(opts['keep_alive'])}, "
         f"force-busy={show(opts['force_busy'])}",
         f"ddos-cookies-threshold={opts['ddos_ike_threshold']}, ddos-max-halfopen={opts['max_halfopen_ike']}, "
@@ -343,6 +350,10 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
                                        "database's, without pluto"),
     "rereadcerts": (_simple("rereadcerts", "rereadcerts"), "re-read certificates, CAs and CRLs (with the "
                                                            "secrets)"),
+    "rereadall": (_simple("rereadall", "rereadall"), "re-read secrets, certificates, CAs and CRLs, and fetch "
+                                                     "the CRLs of the distribution points seen"),
+    "fetchcrls": (_simple("fetchcrls", "fetchcrls"), "fetch the CRLs of the distribution points seen again, now"),
+    "purgeocsp": (_simple("purgeocsp", "purgeocsp"), "forget the cached OCSP answers"),
 }
 VERBS_BY_NAME: dict[str, Callable[[list[str]], int]] = {name: entry[0] for name, entry in VERBS.items()}
 

@@ -27,7 +27,8 @@ WHACK_CONN_ACTIONS = {"initiate": "up", "terminate": "down", "delete": "delete",
 # ipsec whack --ACTION
 WHACK_ACTIONS = {"status": "status", "trafficstatus": "trafficstatus", "briefstatus": "briefstatus",
                  "listen": "listen", "rereadsecrets": "rereadsecrets", "rereadcerts": "rereadcerts",
-                 "listcerts": "listcerts", "listcacerts": "listcacerts", "listcrls": "listcrls"}
+                 "listcerts": "listcerts", "listcacerts": "listcacerts", "listcrls": "listcrls",
+                 "rereadall": "rereadall", "fetchcrls": "fetchcrls", "purgeocsp": "purgeocsp"}
 
 
 def _ctl_args(ns: argparse.Namespace) -> list[str]:

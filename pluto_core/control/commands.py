@@ -1,6 +1,7 @@
 """The control commands: hello, globalstatus, ddos and shutdown for the daemon itself; add, up,
 down, route, unroute, delete, status, trafficstatus, listen and rereadsecrets for connections and
-SAs; listcerts, listcacerts, listcrls and rereadcerts for certificates. The ``ipsec`` verbs call
+SAs; listcerts, listcacerts, listcrls, rereadcerts, rereadall, fetchcrls and purgeocsp for
+certificates and their revocation. The ``ipsec`` verbs call
 them. They use the daemon's public surface; the daemon never imports
 them (``cli/pluto.py`` hands ``register`` to it), so the two have no import cycle."""
 
@@ -32,7 +33,7 @@ UP_TIMEOUT_SLACK = 5.0
 
 NAMES = ("add", "up", "down", "route", "unroute", "delete", "status", "trafficstatus", "listen",
          "rereadsecrets", "hello", "globalstatus", "shutdown", "ddos", "listcerts", "listcacerts", "listcrls",
-         "rereadcerts")
+         "rereadcerts", "rereadall", "fetchcrls", "purgeocsp")
 
 
 def register(daemon: Daemon) -> None:
@@ -236,6 +237,30 @@ class Commands:
         """Certificates, CAs and CRLs are read by the auth sources' load, with the secrets."""
         self.daemon.reload_secrets()
         return {}
+
+    def _auth(self) -> Any:
+        auth = self.daemon.auth
+        if auth is None:
+            raise CommandError("the auth sources are not running")
+        return auth
+
+    async def fetchcrls(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """``whack --fetchcrls``: the CRLs of every distribution point seen are fetched again,
+        by the auth sources on their own threads (the answer does not wait for them)."""
+        count = self._auth().fetch_crls()
+        self.daemon.log.log(f"fetching the CRLs of {count} distribution point{'' if count == 1 else 's'}")
+        return {"points": count}
+
+    async def rereadall(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """``whack --rereadall``: rereadsecrets, rereadcerts and fetchcrls, as Libreswan."""
+        self.daemon.reload_secrets()  # secrets, and with them certificates, CAs and CRLs
+        return await self.fetchcrls(args, progress)
+
+    async def purgeocsp(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """``whack --purgeocsp``: the cached OCSP answers are forgotten; the next check asks again."""
+        count = self._auth().purge_ocsp()
+        self.daemon.log.log(f"OCSP cache purged: {count} answer{'' if count == 1 else 's'} forgotten")
+        return {"purged": count}
 
     async def _inventory(self) -> Inventory:
         """What the daemon reads certificates from (NSS and files), off the loop."""

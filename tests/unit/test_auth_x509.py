@@ -110,10 +110,11 @@ def test_crl_strict_refuses_a_chain_without_a_current_crl(pki: SimpleNamespace) 
     assert reason is not None and "CRL" in reason
 
 
-def test_revocation_options_come_from_the_config_files_setup(tmp_path: Path) -> None:
-    conf = tmp_path / "ipsec.conf"
-    conf.write_text("config setup\n\tocsp-enable=yes\n\tocsp-strict=yes\n\tcrl-strict=yes\n")
-    opts = revocation_options(SimpleNamespace(config=str(conf), ipsecdir=str(tmp_path)))
+def test_revocation_options_come_from_the_daemons_options() -> None:
+    """The Options carry the file's crl-*/ocsp-* values (or the command line's): no second read."""
+    opts = revocation_options(SimpleNamespace(config=None, ocsp_enable=True, ocsp_strict=True, crl_strict=True,
+                                              ocsp_uri="http://ocsp.example", ocsp_method="post"))
     assert (opts.ocsp_enable, opts.ocsp_strict, opts.crl_strict) == (True, True, True)
+    assert (opts.ocsp_uri, opts.ocsp_method, opts.ocsp_timeout) == ("http://ocsp.example", "post", 2.0)
     fallback = revocation_options(SimpleNamespace(config=None, crl_strict=True, crlcheckinterval=0))
     assert (fallback.ocsp_enable, fallback.crl_strict) == (False, True)

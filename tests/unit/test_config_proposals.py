@@ -259,7 +259,7 @@ def test_esp_and_ah_conflict(tmp_path: Path) -> None:
 
 
 def test_not_acted_notices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = ("config setup\n\tlogfile=/tmp/x\n\tocsp-enable=yes\n"
+    text = ("config setup\n\tlogfile=/tmp/x\n\tdnssec-enable=no\n"
             "conn a\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tnm-configured=yes\n\tleftcert=w\n"
             "conn b\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tnm-configured=no\n\trightcert=e\n\tikelifetime=1h\n"
             "conn c\n\tleft=1.1.1.1\n\tright=2.2.2.2\n\tmobike=no\n")  # honoured or refused: no notice
@@ -267,7 +267,7 @@ def test_not_acted_notices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     conf = load_config(p)
     assert conf.warnings == []
     assert conf.notices == [
-        f"{p}:3: warning: ocsp-enable=yes is accepted but not acted on yet",
+        f"{p}:3: warning: dnssec-enable=no is accepted but not acted on yet",
         f"{p}:7: warning: nm-configured=yes is accepted but not acted on yet",
     ]  # leftcert= is acted on (a PSK conn ignores it)
     assert checkconfig(["--config", str(p)]) == 0

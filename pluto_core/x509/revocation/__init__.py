@@ -7,7 +7,8 @@ from .checker import RevocationChecker, RevocationOptions, Verdict
 from .crl import CrlError, CrlStore
 from .fetch import Fetcher, FetchError, UrllibFetcher
 from .ocsp import OcspCache, OcspClient, OcspError
+from .refresh import CrlRefresher
 from .status import Status
 
-__all__ = ["CrlError", "CrlStore", "FetchError", "Fetcher", "OcspCache", "OcspClient", "OcspError",
+__all__ = ["CrlError", "CrlRefresher", "CrlStore", "FetchError", "Fetcher", "OcspCache", "OcspClient", "OcspError",
            "RevocationChecker", "RevocationOptions", "Status", "UrllibFetcher", "Verdict"]

@@ -118,9 +118,18 @@ class RevocationChecker:
         cache = OcspCache(options.ocsp_cache_size, options.ocsp_cache_min_age, options.ocsp_cache_max_age)
         self.ocsp = OcspClient(self.fetcher, options.ocsp_timeout, options.ocsp_uri, tuple(ocsp_trust),
                                options.ocsp_method, cache, max_age=options.ocsp_cache_max_age, clock=clock)
-        if options.ocsp_trustname and not ocsp_trust:
-            report(f"ocsp-trustname={options.ocsp_trustname}: certificate not found; "
-                   "only the issuer and its delegated responders are trusted")
+        self._say_if_untrusted()
+
+    def set_ocsp_trust(self, certs: Sequence[x509.Certificate]) -> None:
+        """Trust ``certs`` as the ``ocsp-trustname=`` responder from now on (the caller resolved
+        the name again, on a reread); the line below when it found none."""
+        self.ocsp.trusted = tuple(certs)
+        self._say_if_untrusted()
+
+    def _say_if_untrusted(self) -> None:
+        if self.options.ocsp_trustname and not self.ocsp.trusted:
+            self.report(f"ocsp-trustname={self.options.ocsp_trustname}: certificate not found; "
+                        "only the issuer and its delegated responders are trusted")
 
     # ------------------------------------------------------------------ CRLs in
 
@@ -133,12 +142,29 @@ class RevocationChecker:
         return self.crls.add(data, source, issuers)
 
     def refresh_due(self, now: datetime) -> list[str]:
-        """Distribution points to fetch again (``crlcheckinterval=``); the daemon schedules it."""
+        """Distribution points to fetch again (``crlcheckinterval=``); ``CrlRefresher`` asks."""
         return self.crls.refresh_due(now)
 
     def refresh(self, url: str) -> str | None:
         """Fetch one distribution point again (blocking); the problem, or None."""
         return self.crls.refresh(url)
+
+    def next_refresh(self) -> datetime | None:
+        """When ``refresh_due`` will next answer something (None: never, or nothing seen yet)."""
+        return self.crls.next_refresh()
+
+    def known_points(self) -> list[str]:
+        """Every fetchable distribution point seen so far (``ipsec fetchcrls``)."""
+        return self.crls.known_points()
+
+    def purge_ocsp(self) -> int:
+        """Forget every cached OCSP answer (``ipsec purgeocsp``); how many there were."""
+        cache = self.ocsp.cache
+        if cache is None:
+            return 0
+        count = len(cache)
+        cache.clear()
+        return count
 
     # ------------------------------------------------------------------ the check
 

@@ -378,6 +378,11 @@ class CrlStore:
                     if url.lower().startswith(("http:", "file:"))
                     and (point.last_attempt is None or now - point.last_attempt >= every)]
 
+    def known_points(self) -> list[str]:
+        """Every fetchable distribution point seen (``ipsec fetchcrls`` fetches them all)."""
+        with self._lock:
+            return [url for url in self._points if url.lower().startswith(("http:", "file:"))]
+
     def next_refresh(self) -> datetime | None:
         """When ``refresh_due`` will next answer something (None: never, or nothing known)."""
         if self.interval <= 0:
