@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from dataclasses import replace
 from typing import Any
 
 from cryptography import x509
@@ -55,9 +56,12 @@ def revocation_options(options: Any) -> RevocationOptions:
     if config:
         try:
             conf, _ = parse_config_in_force(config, ipsecdir=getattr(options, "ipsecdir", None))
-            return RevocationOptions.from_setup(conf.setup)
+            found = RevocationOptions.from_setup(conf.setup)
         except (OSError, ValueError):
             pass
+        else:  # the Options' crl-strict and crlcheckinterval have --crl-strict and --crlcheckinterval merged in
+            return replace(found, crl_strict=bool(getattr(options, "crl_strict", found.crl_strict)),
+                           crlcheckinterval=float(getattr(options, "crlcheckinterval", found.crlcheckinterval)))
     return RevocationOptions.from_setup(_OptionsSetup(options))
 
 
