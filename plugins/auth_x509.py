@@ -75,6 +75,10 @@ class X509Source:
         self._log: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the daemon's: log lines are written there
         self._loop_thread = 0
+        # the revocation check ends this long after it starts, inside the auth chain's
+        # auth-timeout= (half a second spare), so a slow responder is an unanswered one
+        # (strict settings refuse, others accept) rather than a check the chain cuts off
+        self.check_budget: float | None = None
 
     def __repr__(self) -> str:
         return f"X509Source({self.ipsecdir!r}, {len(self.anchors)} CA certificates)"
@@ -84,6 +88,8 @@ class X509Source:
         self.ipsecdir = options.ipsecdir
         self.nssdir = getattr(options, "nssdir", None)
         self._log = log
+        timeout = getattr(options, "auth_timeout", None)
+        self.check_budget = max(0.5, float(timeout) - 0.5) if timeout else None
         try:
             self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
         except RuntimeError:
@@ -276,7 +282,7 @@ class X509Source:
     def pluto_auth_check_chain(self, chain: list[x509.Certificate], conn: EngineConn) -> str | None:
         if self.checker is None:
             return None
-        verdict = self.checker.check(chain)
+        verdict = self.checker.check(chain, budget=self.check_budget)
         for note in verdict.notes:
             self._say(f"\"{conn.name}\": {note}")
         return None if verdict.ok else verdict.reason

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -100,3 +100,18 @@ def ip(*addrs: str) -> list[x509.GeneralName]:
 
 def email(*addrs: str) -> list[x509.GeneralName]:
     return [x509.RFC822Name(a) for a in addrs]
+
+
+def crl_distribution_points(*urls: str) -> x509.CRLDistributionPoints:
+    """A CRL Distribution Points extension (RFC 5280 4.2.1.13): one point per URL, each a
+    ``fullName`` URI, no reasons (every reason), no cRLIssuer (the certificate's issuer signs)."""
+    return x509.CRLDistributionPoints([x509.DistributionPoint([x509.UniformResourceIdentifier(url)], None, None, None)
+                                       for url in urls])
+
+
+def ocsp_access(*urls: str) -> x509.AuthorityInformationAccess:
+    """An Authority Information Access extension (RFC 5280 4.2.2.1) naming OCSP responders
+    (id-ad-ocsp, RFC 6960 3.1)."""
+    return x509.AuthorityInformationAccess([x509.AccessDescription(AuthorityInformationAccessOID.OCSP,
+                                                                   x509.UniformResourceIdentifier(url))
+                                            for url in urls])

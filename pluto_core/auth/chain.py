@@ -32,6 +32,10 @@ def _der(cert: Any) -> bytes:
         return repr(id(cert)).encode()
 
 
+class NoAnswer(Exception):
+    """A source raised or did not answer in time; the message says which (for the log)."""
+
+
 class AuthChain:
     """Ask the named sources in order; ``report`` takes log lines (thread-safe)."""
 
@@ -57,16 +61,23 @@ class AuthChain:
                 impls[name] = impl
         return [(name, impls[name]) for name in self.order if name in impls]
 
-    def _call(self, name: str, impl: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
-        """One source's answer; None when it raised or did not answer in time (logged)."""
+    def _ask(self, impl: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
+        """One source's answer; ``NoAnswer`` when it raised or did not answer in time."""
         args = {key: kwargs[key] for key in impl.argnames if key in kwargs}
         future = self._pool.submit(impl.function, **args)
         try:
             return future.result(timeout=self.timeout)
         except concurrent.futures.TimeoutError:
-            self.report(f"auth source {name}: no answer to {hook_name} within {self.timeout:g}s: skipped")
+            raise NoAnswer(f"no answer to {hook_name} within {self.timeout:g}s") from None
         except Exception as exc:
-            self.report(f"auth source {name}: {hook_name} failed: {exc.__class__.__name__}: {exc}: skipped")
+            raise NoAnswer(f"{hook_name} failed: {exc.__class__.__name__}: {exc}") from None
+
+    def _call(self, name: str, impl: Any, hook_name: str, kwargs: dict[str, Any]) -> Any:
+        """One source's answer; None when it raised or did not answer in time (logged)."""
+        try:
+            return self._ask(impl, hook_name, kwargs)
+        except NoAnswer as exc:
+            self.report(f"auth source {name}: {exc}: skipped")
         return None
 
     def first(self, hook_name: str, **kwargs: Any) -> Any:
@@ -117,8 +128,15 @@ class AuthChain:
         return list(anchors.values())
 
     def check_chain(self, chain: list[Any], conn: EngineConn) -> str | None:
+        """The first refusal of the peer's chain, or None. Unlike the other hooks, a source
+        that raises or does not answer within the timeout refuses: a check that was not made
+        is no pass (a revocation check still waiting on an OCSP responder or a distribution
+        point when ``auth-timeout=`` runs out would otherwise let a revoked peer in)."""
         for name, impl in self.sources("pluto_auth_check_chain"):
-            verdict = self._call(name, impl, "pluto_auth_check_chain", {"chain": chain, "conn": conn})
+            try:
+                verdict = self._ask(impl, "pluto_auth_check_chain", {"chain": chain, "conn": conn})
+            except NoAnswer as exc:
+                return f"no verdict from auth source {name} ({exc})"
             if verdict:
                 return f"{verdict} (auth source {name})"
         return None

@@ -13,7 +13,8 @@ installing a package never adds a credential source by itself. Sources are asked
 first answer that is not ``None`` wins; for ``pluto_auth_authorize`` every source is
 asked and the first veto wins. A source that raises is logged with its name and
 skipped; one that does not answer within ``auth-timeout=`` seconds (default 10) is
-logged and skipped too.
+logged and skipped too, except in ``pluto_auth_check_chain``, where either refuses the
+chain (a check that was not made is no pass).
 
 Every hook runs in a worker thread, off the daemon's event loop, so a source may
 block on a network store; an IKE_AUTH waiting for one does not hold up the others.
@@ -118,7 +119,8 @@ def pluto_auth_check_chain(chain: list[Any], conn: EngineConn) -> str | None:
     last): revocation (CRL, OCSP) and the like. Return ``None`` to accept it, or the reason
     to refuse it (``certificate revoked (...)``): the daemon logs it and the peer gets
     AUTHENTICATION_FAILED. Every source is asked; the first refusal wins. May block on
-    the network (it runs on a worker thread) within ``auth-timeout=``."""
+    the network (it runs on a worker thread) within ``auth-timeout=``: a source that
+    raises or answers later refuses the chain."""
 
 
 @hookspec

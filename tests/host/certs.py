@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests import x509_pki as pki
 
@@ -63,6 +64,22 @@ def end_cert(host: str, kind: str, *, expired: bool = False, stranger: bool = Fa
     not_after = NOW - 2 * DAY if expired else NOW + 365 * DAY
     return pki.issue(dn(host), new_key(kind), issuer, key_usage=["digital_signature"],
                      not_before=NOW - 30 * DAY, not_after=not_after)
+
+
+def published_cert(host: str, kind: str, *, crl_url: str | None = None, ocsp_url: str | None = None,
+                   ocsp_signer: bool = False) -> pki.Issued:
+    """A new certificate (its own serial, not cached) for ``host`` under the intermediate,
+    naming where its status is published: a CRL distribution point, an OCSP responder (AIA).
+    ``ocsp_signer``: a delegated OCSP responder's certificate instead (extendedKeyUsage
+    id-kp-OCSPSigning, RFC 6960 4.2.2.2)."""
+    extra: list[tuple[x509.ExtensionType, bool]] = []
+    if crl_url is not None:
+        extra.append((pki.crl_distribution_points(crl_url), False))
+    if ocsp_url is not None:
+        extra.append((pki.ocsp_access(ocsp_url), False))
+    eku = [ExtendedKeyUsageOID.OCSP_SIGNING] if ocsp_signer else None
+    return pki.issue(dn(host), new_key(kind), host_pki().sub, key_usage=["digital_signature"], eku=eku,
+                     not_before=NOW - 30 * DAY, not_after=NOW + 365 * DAY, extra=extra)
 
 
 def crl(revoked: list[x509.Certificate], issuer: pki.Issued | None = None) -> bytes:

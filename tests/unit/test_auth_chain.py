@@ -124,8 +124,8 @@ class CertSource:
     """Answers the three certificate hooks."""
 
     def __init__(self, chain: list[Any] | None = None, anchors: list[Any] | None = None,
-                 refuse: str | None = None) -> None:
-        self.chain, self.anchors, self.refuse = chain, anchors, refuse
+                 refuse: str | None = None, hang: float = 0.0, fail: bool = False) -> None:
+        self.chain, self.anchors, self.refuse, self.hang, self.fail = chain, anchors, refuse, hang, fail
         self.checked = 0
 
     @hookimpl
@@ -139,6 +139,10 @@ class CertSource:
     @hookimpl
     def pluto_auth_check_chain(self, chain: list[Any]) -> str | None:
         self.checked += 1
+        if self.hang:
+            time.sleep(self.hang)
+        if self.fail:
+            raise RuntimeError("responder cache corrupt")
         return self.refuse
 
 
@@ -158,3 +162,24 @@ def test_certificate_hooks_first_chain_wins_anchors_combine_and_every_source_che
     auth, _ = chain(("a",), a=a)
     assert auth.certificates(WEST, CONN) == [] and auth.check_chain([end.cert], CONN) is None
     assert lines == []
+
+
+def test_a_chain_check_that_hangs_or_raises_refuses_the_chain() -> None:
+    """Not skipped as other hooks are: a revocation check cut short by auth-timeout= (still
+    waiting on a responder) must not let a revoked peer in."""
+    from tests import x509_pki as pki
+
+    ca = pki.root("CN=One")
+    end = pki.issue("CN=end", pki.key("ecdsa", 2), ca)
+    fine, slow, broken = CertSource(), CertSource(hang=2.0), CertSource(fail=True)
+    auth, lines = chain(("fine", "slow", "broken"), timeout=0.2, fine=fine, slow=slow, broken=broken)
+    started = time.monotonic()
+    assert auth.check_chain([end.cert, ca.cert], CONN) == \
+        "no verdict from auth source slow (no answer to pluto_auth_check_chain within 0.2s)"
+    assert time.monotonic() - started < 1.5
+    assert (fine.checked, slow.checked, broken.checked) == (1, 1, 0)  # the first refusal ends it
+    auth, lines = chain(("fine", "broken"), fine=fine, broken=broken)
+    assert auth.check_chain([end.cert, ca.cert], CONN) == \
+        "no verdict from auth source broken (pluto_auth_check_chain failed: RuntimeError: responder cache corrupt)"
+    assert lines == []  # the refusal is the log line (the engine writes it with the conn)
+    auth.close()

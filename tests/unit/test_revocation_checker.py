@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -190,3 +191,40 @@ def test_refresh_due_through_the_checker(ca: Ca, server: Server) -> None:
     due = checker.refresh_due(datetime.now(UTC) + timedelta(seconds=61))
     assert due == [url]
     assert checker.refresh(url) is None
+
+
+class Slow:
+    """A fetcher that takes all the time it is given, then times out; records each timeout."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def fetch(self, url: str, timeout: float, body: bytes | None = None, content_type: str | None = None) -> bytes:
+        self.timeouts.append(timeout)
+        time.sleep(timeout)
+        raise FetchError(url, "timed out")
+
+
+def test_a_budget_bounds_the_whole_check_and_what_it_leaves_unasked_is_unanswered(ca: Ca) -> None:
+    # OCSP (timeout 2 s) then the CRL (5 s) per link: 7 s unbudgeted; a 0.6 s budget gives
+    # the responder what is left and leaves the distribution point unasked
+    url = "http://127.0.0.1:9/ocsp"
+    chain = [make_cert(ca, "peer", ocsp_url=url, cdp="http://127.0.0.1:9/ca.crl").cert, ca.cert]
+    slow = Slow()
+    options = RevocationOptions(ocsp_enable=True, crl_strict=False)
+    started = time.monotonic()
+    verdict = RevocationChecker(options, slow).check(chain, budget=0.6)
+    assert time.monotonic() - started < 1.5
+    # the GET took the budget; neither the POST retry nor the CRL fetch was started
+    assert len(slow.timeouts) == 1 and slow.timeouts[0] <= 0.6
+    assert verdict.ok and verdict.notes == (
+        f"OCSP responder {url} unreachable: not asked: the check's time (auth-timeout=) was spent: "
+        "ignored (ocsp-strict=no)",
+        f"no CRL for issuer '{CA_NAME}' (fetching http://127.0.0.1:9/ca.crl: not asked: the check's time "
+        "(auth-timeout=) was spent): ignored (crl-strict=no)")
+    strict = RevocationChecker(RevocationOptions(ocsp_enable=True, crl_strict=True), Slow()).check(chain, budget=0.6)
+    assert not strict.ok and strict.reason is not None and strict.reason.endswith("was spent) (crl-strict)")
+    # no budget: each fetch has its own timeout
+    slow = Slow()
+    RevocationChecker(RevocationOptions(ocsp_enable=True, ocsp_timeout=0.2, crl_timeout=0.3), slow).check(chain)
+    assert slow.timeouts == [0.2, 0.3]

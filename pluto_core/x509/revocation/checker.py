@@ -26,7 +26,7 @@ from typing import Protocol, cast
 from cryptography import x509
 
 from .crl import CrlStore, distribution_points, utcnow
-from .fetch import Fetcher, UrllibFetcher, forbid_event_loop
+from .fetch import BudgetedFetcher, Fetcher, UrllibFetcher, forbid_event_loop
 from .ocsp import Method, OcspCache, OcspClient
 from .status import Status, name_text
 
@@ -112,7 +112,7 @@ class RevocationChecker:
                  ocsp_trust: Sequence[x509.Certificate] = (), report: Callable[[str], None] = lambda line: None,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.options = options
-        self.fetcher: Fetcher = fetcher if fetcher is not None else UrllibFetcher()
+        self.fetcher = BudgetedFetcher(fetcher if fetcher is not None else UrllibFetcher())
         self.report = report
         self.crls = CrlStore(self.fetcher, options.crl_timeout, options.crlcheckinterval, report, clock)
         cache = OcspCache(options.ocsp_cache_size, options.ocsp_cache_min_age, options.ocsp_cache_max_age)
@@ -168,15 +168,18 @@ class RevocationChecker:
 
     # ------------------------------------------------------------------ the check
 
-    def check(self, chain: Sequence[x509.Certificate]) -> Verdict:
-        """Check ``chain`` (end certificate first, then its issuers, as validated)."""
+    def check(self, chain: Sequence[x509.Certificate], budget: float | None = None) -> Verdict:
+        """Check ``chain`` (end certificate first, then its issuers, as validated); network
+        fetches all end within ``budget`` seconds (None: each has only its own timeout), those
+        it leaves no time for count as unanswered."""
         forbid_event_loop("a revocation check")
         notes: list[str] = []
         statuses: list[Status] = []
-        for position, (cert, issuer) in enumerate(zip(chain, chain[1:], strict=False)):
-            refusal = self._link(cert, issuer, position, notes, statuses)
-            if refusal is not None:
-                return Verdict(False, refusal, tuple(notes), tuple(statuses))
+        with self.fetcher.budget(budget):
+            for position, (cert, issuer) in enumerate(zip(chain, chain[1:], strict=False)):
+                refusal = self._link(cert, issuer, position, notes, statuses)
+                if refusal is not None:
+                    return Verdict(False, refusal, tuple(notes), tuple(statuses))
         return Verdict(True, None, tuple(notes), tuple(statuses))
 
     def _link(self, cert: x509.Certificate, issuer: x509.Certificate, position: int,

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -122,3 +125,36 @@ def _why(reason: object) -> str:
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror.lower() if reason.strerror[:1].isupper() else reason.strerror
     return str(reason) or reason.__class__.__name__
+
+
+class BudgetedFetcher:
+    """A ``Fetcher`` that also respects a per-thread deadline set with ``budget``: each fetch
+    gets the smaller of its own timeout and what is left of the budget, and none starts once
+    the budget is spent. A revocation check of a whole chain (OCSP, then a CRL, per link)
+    then ends within the time the auth chain gives it (``auth-timeout=``), and what it could
+    not ask counts as "no answer" for ``crl-strict=``/``ocsp-strict=`` to judge, instead of
+    the whole check being cut off and refused."""
+
+    def __init__(self, inner: Fetcher) -> None:
+        self.inner = inner
+        self._local = threading.local()
+
+    @contextmanager
+    def budget(self, seconds: float | None) -> Iterator[None]:
+        """Fetches made by this thread inside the block end within ``seconds`` (None: no budget)."""
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
+
+    def fetch(self, url: str, timeout: float, body: bytes | None = None,
+              content_type: str | None = None) -> bytes:
+        deadline = getattr(self._local, "deadline", None)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0.05:
+                raise FetchError(url, "not asked: the check's time (auth-timeout=) was spent")
+            timeout = min(timeout, left)
+        return self.inner.fetch(url, timeout, body, content_type)
