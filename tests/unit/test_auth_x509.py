@@ -118,13 +118,3 @@ def test_revocation_options_come_from_the_daemons_options() -> None:
     assert (opts.ocsp_uri, opts.ocsp_method, opts.ocsp_timeout) == ("http://ocsp.example", "post", 2.0)
     fallback = revocation_options(SimpleNamespace(config=None, crl_strict=True, crlcheckinterval=0))
     assert (fallback.ocsp_enable, fallback.crl_strict) == (False, True)
-
-
-def test_the_command_lines_crl_options_win_over_the_config_file(tmp_path: Path) -> None:
-    """``ipsec pluto --config F --crl-strict --crlcheckinterval 300``: the Options carry the
-    command line merged over F's ``config setup``; the file still gives the ocsp-* keywords."""
-    conf = tmp_path / "ipsec.conf"
-    conf.write_text("config setup\n\tocsp-enable=yes\n")
-    opts = revocation_options(SimpleNamespace(config=str(conf), ipsecdir=str(tmp_path), crl_strict=True,
-                                              crlcheckinterval=300))
-    assert (opts.ocsp_enable, opts.crl_strict, opts.crlcheckinterval) == (True, True, 300)
