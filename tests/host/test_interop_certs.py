@@ -85,6 +85,14 @@ def _our_proof(role: str, kind: str, signature: dict[str, str] = THEIR_SIGNATURE
 
 # -- strongSwan -------------------------------------------------------------------------------
 
+def east_cert_swanctl() -> str:
+    """east's charon: conn "lab" with its certificate x509/east.pem, DN IDs both ways."""
+    return swanctl_conf("lab", local_addrs=EAST_IP, remote_addrs=WEST_IP, proposals="aes256gcm16-prfsha256-ecp256",
+                        local={"auth": "pubkey", "certs": "east.pem", "id": EAST_DN},
+                        remote={"auth": "pubkey", "id": WEST_DN}, local_ts=EAST_NET, remote_ts=WEST_NET,
+                        esp="aes256gcm16")
+
+
 @dataclass
 class WithStrongswan:
     ours: Pluto
@@ -105,11 +113,7 @@ def _strongswan_pair(netns_pair: Pair, tmp_path: Path, kind: str, east: pki.Issu
     certs.write_private(peer.root / "private" / "east.key", east.key, pkcs1=kind == "rsa")
     pluto = None
     try:
-        conf = swanctl_conf("lab", local_addrs=EAST_IP, remote_addrs=WEST_IP, proposals="aes256gcm16-prfsha256-ecp256",
-                            local={"auth": "pubkey", "certs": "east.pem", "id": EAST_DN},
-                            remote={"auth": "pubkey", "id": WEST_DN}, local_ts=EAST_NET, remote_ts=WEST_NET,
-                            esp="aes256gcm16")
-        peer.start(conf, charon_extra="\trsa_pss = yes\n")
+        peer.start(east_cert_swanctl(), charon_extra="\trsa_pss = yes\n")
         pluto = _start_ours(netns_pair, tmp_path, kind)
         yield WithStrongswan(pluto, peer, kind)
     finally:

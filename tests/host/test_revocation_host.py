@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,22 +43,13 @@ from tests import x509_pki as pki
 from tests.host import certs
 from tests.host.daemons import Pluto
 from tests.host.peers import Strongswan, strongswan_available
-from tests.host.test_interop_certs import SWANCTL_CERT_CONF
-from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair, inside
+from tests.host.test_interop_certs import east_cert_swanctl
+from tests.netns import EAST_IP, EAST_NET, WEST_IP, WEST_NET, Pair, inside, poll
 
 pytestmark = pytest.mark.host
 
 EAST_DN, WEST_DN = certs.dn("east"), certs.dn("west")
 OCSP_PORT = 2560  # east's namespace is new for each test: the port is free
-
-
-def _wait_for(predicate: Callable[[], object], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return bool(predicate())
 
 
 # -- the CRL's HTTP server ----------------------------------------------------------------------
@@ -163,7 +154,7 @@ class OcspResponder:
             ["ip", "netns", "exec", self.ns, "openssl", "ocsp", "-index", "index.txt", "-port", str(OCSP_PORT),
              "-CA", "sub.pem", "-rsigner", "responder.pem", "-rkey", "responder.key", "-ndays", "1", "-text"],
             cwd=self.folder, stdout=self.logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        listening = _wait_for(lambda: f":{OCSP_PORT} " in subprocess.run(
+        listening = poll(lambda: f":{OCSP_PORT} " in subprocess.run(
             ["ip", "netns", "exec", self.ns, "ss", "-Hltn", "sport", f"= :{OCSP_PORT}"],
             capture_output=True, text=True).stdout, 10)
         assert listening, self.log.read_text()
@@ -215,8 +206,7 @@ class Lab:
         (peer.root / "x509ca" / "root.pem").write_bytes(certs.pem(certs.host_pki().root.cert))
         certs.write_private(peer.root / "private" / "east.key", east.key)
         self.peer = peer
-        peer.start(SWANCTL_CERT_CONF.format(east=EAST_IP, west=WEST_IP, east_net=EAST_NET, west_net=WEST_NET,
-                                            east_dn=EAST_DN, west_dn=WEST_DN))
+        peer.start(east_cert_swanctl())
         pk = certs.host_pki()
         ipsecdir, secrets_line = certs.our_ipsecdir(self.tmp / "ours-ipsec.d", certs.end_cert("west", "ecdsa"),
                                                     "west", [pk.root, pk.sub])
@@ -276,7 +266,7 @@ def _refusal(lab: Lab) -> str:
     """Our AUTHENTICATION_FAILED line, once strongSwan says it got the notify; neither side has an IKE SA."""
     ours, peer = lab.ours, lab.peer
     assert ours is not None and peer is not None
-    assert _wait_for(lambda: "received AUTHENTICATION_FAILED notify error" in peer.log()), lab.logs()
+    assert poll(lambda: "received AUTHENTICATION_FAILED notify error" in peer.log()), lab.logs()
     line = next((line for line in ours.log_text().splitlines() if "sending AUTHENTICATION_FAILED" in line), "")
     assert f"authentication of peer DER_ASN1_DN '{EAST_DN}' using authby=rsasig,ecdsa failed: " in line, lab.logs()
     assert not _our_ike_up(ours) and "established IKE SA" not in ours.log_text(), lab.logs()
@@ -294,9 +284,9 @@ def _came_up(lab: Lab) -> str:
     Our log."""
     ours, peer = lab.ours, lab.peer
     assert ours is not None and peer is not None
-    assert _wait_for(lambda: _our_ike_up(ours)), lab.logs()
+    assert poll(lambda: _our_ike_up(ours)), lab.logs()
     assert f"responder established IKE SA; authenticated peer certificate '{EAST_DN}'" in ours.log_text(), lab.logs()
-    assert _wait_for(lambda: f"IKE_SA lab[1] established between 192.0.2.2[{EAST_DN}]...192.0.2.1[{WEST_DN}]"
+    assert poll(lambda: f"IKE_SA lab[1] established between 192.0.2.2[{EAST_DN}]...192.0.2.1[{WEST_DN}]"
                      in peer.log()), lab.logs()
     assert "AUTHENTICATION_FAILED" not in peer.log() + ours.log_text(), lab.logs()
     return ours.log_text()
@@ -333,7 +323,7 @@ def test_a_stalled_crl_server_holds_up_neither_the_daemon_nor_the_verdict(lab: L
     lab.start(east, "crl-timeout=15")
     lab.initiate()
     assert lab.ours is not None
-    assert _wait_for(lambda: server.requests, 10), lab.logs()  # the fetch is waiting on the server
+    assert poll(lambda: server.requests, 10), lab.logs()  # the fetch is waiting on the server
     started = time.monotonic()
     status = lab.ours.status()
     answered = time.monotonic() - started
