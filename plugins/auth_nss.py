@@ -4,8 +4,9 @@ The database is the one at ``--nssdir`` (``nssdir=``, ``/var/lib/ipsec/nss``), r
 (:mod:`pluto_core.nss`) and opened at the first lookup, with the password from
 ``<ipsecdir>/nsspassword`` as Libreswan reads it (none needed for a database without one).
 A key is found by the conn's CKAID (``leftckaid=``, or the CKAID of ``leftrsasigkey=``); a
-conn that names none, or a CKAID the database lacks, gets ``None``. A database that cannot
-be opened (no directory, wrong password) is reported once, through the chain's log line
+conn that names none, or a CKAID the database lacks, gets ``None``. No database at all (a
+setup with keys in files only) answers ``None`` without a word; one that cannot be opened
+(an old DBM one, a wrong password) is reported once, through the chain's log line
 for a source that raised, and the source answers ``None`` until ``ipsec rereadsecrets``,
 which reopens the database at the next lookup. Keys found are kept.
 """
@@ -74,6 +75,9 @@ class NssSource:
     def _open(self) -> NssDb | None:
         """The database, opened once; the first failure raises (the chain logs it), later ones are quiet."""
         if self._db is None and not self._broken:
+            if not any(os.path.exists(os.path.join(self.nssdir, name)) for name in ("key4.db", "cert9.db", "key3.db")):
+                self._broken = True  # no database at all: a file-only setup, nothing to find here
+                return None
             try:
                 self._db = NssDb(self.nssdir, password_file=self.password_file)
             except ConfigError:  # NssError, or an unreadable nsspassword file

@@ -75,6 +75,7 @@ class X509Source:
         self._log: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None  # the daemon's: log lines are written there
         self._loop_thread = 0
+        self._said_by_last_load: set[str] = set()  # the lines of the last load (CAs, bad files, CRLs)
         # the revocation check ends this long after it starts, inside the auth chain's
         # auth-timeout= (half a second spare), so a slow responder is an unanswered one
         # (strict settings refuse, others accept) rather than a check the chain cuts off
@@ -121,28 +122,38 @@ class X509Source:
 
     def load(self, log: Any = None, resolve_trust: bool = True) -> None:
         """(Re)read ``cacerts/``, ``crls/`` and the NSS database's CAs and CRLs; forget our cached
-        chains; with ``resolve_trust``, look ``ocsp-trustname=`` up again."""
+        chains; with ``resolve_trust``, look ``ocsp-trustname=`` up again. Lines the previous
+        load logged are not logged again (start-up reads twice: ``pluto_startup``, then the
+        first ``pluto_auth_load``)."""
         assert self.ipsecdir is not None
         self._log = log or self._log
+        said: set[str] = set()
+
+        def say(line: str) -> None:  # a load repeats nothing the previous one said: a reread tells what changed
+            said.add(line)
+            if line not in self._said_by_last_load:
+                self._say(line)
+
         cas, problems = read_cert_dir(os.path.join(self.ipsecdir, "cacerts"))
         for problem in problems:
-            self._say(f"CA certificate {problem}: skipped")
+            say(f"CA certificate {problem}: skipped")
         for ca in cas:
-            self._say(f"loaded CA certificate '{dn_text(ca.subject.public_bytes())}'")
+            say(f"loaded CA certificate '{dn_text(ca.subject.public_bytes())}'")
         nss_certs, nss_crls = self._read_nss()
         anchors, every_ca = _unique(cas), _unique(cas)
         for cert in nss_certs:
             if cert.trust.trusted_ssl_ca and _add(anchors, cert.certificate):
-                self._say(f"loaded CA certificate '{dn_text(cert.certificate.subject.public_bytes())}' "
-                          f"(NSS nickname '{cert.nickname}')")
+                say(f"loaded CA certificate '{dn_text(cert.certificate.subject.public_bytes())}' "
+                    f"(NSS nickname '{cert.nickname}')")
             if cert.is_ca:
                 _add(every_ca, cert.certificate)
         if self.checker is not None:
             for problem in self.checker.load_crls(os.path.join(self.ipsecdir, "crls"), issuers=every_ca):
-                self._say(f"CRL {problem}")
+                say(f"CRL {problem}")
             for blob in nss_crls:
                 for problem in self.checker.add_crl(blob, f"the NSS database {self.nssdir}", issuers=every_ca):
-                    self._say(f"CRL {problem}")
+                    say(f"CRL {problem}")
+        self._said_by_last_load = said
         with self._lock:
             self.anchors = anchors
             self.intermediates = every_ca
