@@ -1,8 +1,9 @@
 """Host tier: two of our daemons authenticate with X.509 certificates from files, each with its
 own ipsecdir (certs/, cacerts/, crls/, private/): root CA -> intermediate -> end certificates,
 RSA and ECDSA, ``leftid=%fromcert`` and a wildcard DN ``rightid=``; and the refusals a real
-daemon must make (an expired certificate, an untrusted CA, a certificate revoked by a CRL in
-crls/): AUTHENTICATION_FAILED, the reason in the log, nothing in the kernel.
+daemon must make (an untrusted CA, a certificate revoked by a CRL in crls/): AUTHENTICATION_FAILED,
+the reason in the log, nothing in the kernel; and our own expired certificate, which refuses its
+conn when added.
 
 No ESP in this kernel: the IKE SA comes up, the Child SA install fails."""
 
@@ -98,12 +99,20 @@ def _refused(netns_pair: Pair, west: Pluto, east: Pluto, reason: str) -> None:
     assert "Child SA" not in east.log_text() and "kernel refused" not in west.log_text()
 
 
-def test_an_expired_certificate_is_refused(netns_pair: Pair, tmp_path: Path, stop_all: list[Pluto]) -> None:
+def test_an_expired_certificate_refuses_its_conn(netns_pair: Pair, tmp_path: Path, stop_all: list[Pluto]) -> None:
+    """An expired certificate of ours refuses its conn when added, as Libreswan refuses it, so
+    it is not sent (the peer's refusal of one is test_interop_certs.py's, strongSwan's expired
+    certificate, and tests/engine/test_cert_auth.py's)."""
     old = certs.end_cert("west", "ecdsa", expired=True)
     expiry = old.cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")
     stop_all.append(east := start(tmp_path, netns_pair.east, "east", certs.end_cert("east", "ecdsa"), trusted()))
     stop_all.append(west := start(tmp_path, netns_pair.west, "west", old, trusted()))
-    _refused(netns_pair, west, east, f"certificate expired on {expiry}: sending AUTHENTICATION_FAILED")
+    refusal = f'"west-east": failed to add connection: {tmp_path / "west.conf"}:4: "west-east": ' \
+              f"leftcert=west.pem ({certs.dn('west')}) expired on {expiry}"
+    assert refusal in west.log_text(), west.log_text()
+    up = west.ipsec("up", "west-east")
+    assert up.returncode != 0 and 'no connection named "west-east"' in up.stderr, up.stdout + up.stderr
+    assert "IKE_SA_INIT" not in east.log_text() and xfrm(netns_pair.west) == ""
 
 
 def test_a_certificate_from_an_untrusted_ca_is_refused(netns_pair: Pair, tmp_path: Path,
