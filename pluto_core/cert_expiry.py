@@ -9,6 +9,9 @@ until it is renewed. The daily check reads each certificate again (the file, or 
 database), as the ``x509`` auth source does when it signs, so a certificate renewed in place
 is seen renewed. The reads run on a worker thread: an NSS database or a slow disk never
 holds the event loop; the lines are written on the loop.
+
+A certificate that expired while running is only logged here; the engine refuses to
+authenticate with it (``cert_auth.our_certs``), so no IKE SA starts with it silently.
 """
 
 from __future__ import annotations

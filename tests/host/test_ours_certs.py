@@ -2,14 +2,17 @@
 own ipsecdir (certs/, cacerts/, crls/, private/): root CA -> intermediate -> end certificates,
 RSA and ECDSA, ``leftid=%fromcert`` and a wildcard DN ``rightid=``; and the refusals a real
 daemon must make (an untrusted CA, a certificate revoked by a CRL in crls/): AUTHENTICATION_FAILED,
-the reason in the log, nothing in the kernel; and our own expired certificate, which refuses its
-conn when added.
+the reason in the log, nothing in the kernel; and our own certificate out of its dates: an expired
+one refuses its conn when added, one that expired since is not sent.
 
 No ESP in this kernel: the IKE SA comes up, the Child SA install fails."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -113,6 +116,30 @@ def test_an_expired_certificate_refuses_its_conn(netns_pair: Pair, tmp_path: Pat
     up = west.ipsec("up", "west-east")
     assert up.returncode != 0 and 'no connection named "west-east"' in up.stderr, up.stdout + up.stderr
     assert "IKE_SA_INIT" not in east.log_text() and xfrm(netns_pair.west) == ""
+
+
+def test_a_certificate_that_expires_while_running_is_not_sent(netns_pair: Pair, tmp_path: Path,
+                                                             stop_all: list[Pluto]) -> None:
+    """Valid when the conn was added, expired when it is brought up: west stops before IKE_AUTH
+    with a line naming the certificate and the date; east is never asked to judge it."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ending = pki.issue(certs.dn("west"), certs.new_key("ecdsa"), certs.host_pki().sub, key_usage=["digital_signature"],
+                       not_before=now - 30 * certs.DAY, not_after=now + dt.timedelta(seconds=8))
+    expiry = ending.cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    stop_all.append(east := start(tmp_path, netns_pair.east, "east", certs.end_cert("east", "ecdsa"), trusted()))
+    stop_all.append(west := start(tmp_path, netns_pair.west, "west", ending, trusted()))
+    assert '"west-east": added IKEv2 connection' in west.log_text(), west.log_text()
+    # the add-time notice: it ends within two weeks (in seconds, less the time the start took)
+    assert re.search(rf'"west-east": leftcert=west\.pem \({re.escape(certs.dn("west"))}\) expires in [0-8] '
+                     rf"seconds?, on {expiry}", west.log_text()), west.log_text()
+    time.sleep(max((ending.cert.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds(), 0) + 1.5)
+    up = west.ipsec("up", "west-east")
+    out = up.stdout + up.stderr
+    assert up.returncode != 0, out
+    assert f"cannot authenticate {certs.dn('west')} to {certs.WILDCARD}: authby=rsasig,ecdsa: our certificate " \
+           f"'{certs.dn('west')}' (west.pem) expired on {expiry}" in out, out + west.log_text()
+    assert "sent IKE_AUTH request" not in west.log_text() and "authentication of peer" not in east.log_text()
+    assert west.status()["ike_sas"] == [] and xfrm(netns_pair.west) == ""
 
 
 def test_a_certificate_from_an_untrusted_ca_is_refused(netns_pair: Pair, tmp_path: Path,
