@@ -24,11 +24,12 @@ from typing import IO, Any
 
 from pluto_core import __version__
 from pluto_core.auth.chain import DEFAULT_SOURCES, AuthChain
+from pluto_core.cert_expiry import ExpiryWatch
 from pluto_core.config import load_config
 from pluto_core.config.secrets import Secrets, load_secrets
 from pluto_core.control.server import ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
-from pluto_core.engine_conn import to_engine_conn
+from pluto_core.engine_conn import build_engine_conn, read_cert
 from pluto_core.errors import ConfigError, PlutoError
 from pluto_core.esp_filter import kernel_filter
 from pluto_core.ike_host import IkeHost
@@ -96,6 +97,9 @@ class Daemon:
         self.log_taps: list[Callable[[str], None]] = []  # `ipsec up` streams a conn's lines
         self.inherited_fds: tuple[int, ...] = ()  # the start-up pipe: helpers must not hold it
         self.names = PeerNames(self)  # left=/right= host names: resolved at add and before initiating
+        # the conns' certificates: near their end, logged at add and daily (docs/certificates.md "Expiry")
+        self.expiry = ExpiryWatch(self.log, lambda name: read_cert(name, options.ipsecdir, options.nssdir),
+                                  lambda name: self.ike is not None and name in self.ike.engine.conns)
 
     # -- logging --------------------------------------------------------
 
@@ -317,11 +321,12 @@ class Daemon:
             conn = resolved
         if conn.never_negotiate:  # type=passthrough|drop|reject: kernel policies only, no IKE
             return self.ike.shunts.add(conn)
+        built, certs = build_engine_conn(conn, self.options.ipsecdir, self.options.nssdir)
         # only the ESP algorithms the kernel can install
-        engine_conn = kernel_filter(to_engine_conn(conn, self.options.ipsecdir, self.options.nssdir), self.kernel,
-                                    self.options.kernel_backend, self.log.log)
+        engine_conn = kernel_filter(built, self.kernel, self.options.kernel_backend, self.log.log)
         self.ike.shunts.configure_trap(conn)
         self.ike.engine.add_conn(engine_conn)
+        self.expiry.track(conn.name, certs)
         return f"\"{conn.name}\": added IKEv2 connection"
 
     def add_conn_from_config(self, path: str, name: str) -> str:
@@ -367,6 +372,7 @@ class Daemon:
             self.load_conns()
         ready()
         await self._stop.wait()
+        self.expiry.close()
         await self.control.close()
         if self.ike is not None:
             for name in list(self.ike.engine.conns):

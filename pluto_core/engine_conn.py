@@ -3,9 +3,13 @@ identities, traffic selectors, proposals and timers in the engine's units."""
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
+from dataclasses import dataclass
 from typing import Any
+
+from cryptography import x509
 
 from pluto_core.config.admission import RAW_KEYS, SENDCERT, end_auth, raw_key
 from pluto_core.config.connection import oriented_ends
@@ -20,6 +24,7 @@ from pluto_core.ikev2.tasks.auth_methods import is_signature
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.options import DEFAULT_IPSECDIR, DEFAULT_NSSDIR
 from pluto_core.x509.dn import parse_dn
+from pluto_core.x509.expiry import describe, notice, unusable
 from pluto_core.x509.files import CertFileError, cert_path, names_a_file, nss_certificate, read_certs
 from pluto_core.x509.ids import fromcert_id, id_from_text
 
@@ -105,11 +110,24 @@ def _id(end: Any, address: str | None, cert: Any = None) -> IdSpec | None:
     return IdSpec.parse(address) if address else None
 
 
-def _our_cert(conn: Any, end: Any, side: str, ipsecdir: str | None, nssdir: str | None) -> Any:
-    """Our certificate from ``leftcert=``, or None; ConfigError with the conn's file:line."""
+@dataclass(frozen=True, slots=True)
+class LoadedCert:
+    """A certificate a conn's ``leftcert=``/``rightcert=`` gave when it was added: the daemon
+    logs its coming expiry then and daily (``pluto_core/cert_expiry.py``)."""
+
+    conn: str
+    keyword: str  # leftcert or rightcert, as written
+    name: str  # the file or NSS nickname, as written
+    cert: x509.Certificate
+    ours: bool  # our end's (we sign with its key), else the peer's preloaded copy
+
+
+def _our_cert(conn: Any, end: Any, side: str, ipsecdir: str | None, nssdir: str | None,
+              now: dt.datetime | None = None) -> Any:
+    """The end's certificate from ``leftcert=``, or None; ConfigError with the conn's file:line."""
     if not end.cert:
         return None
-    return load_cert(conn, str(end.cert).strip(), f"{side}cert", ipsecdir, nssdir)
+    return load_cert(conn, str(end.cert).strip(), f"{side}cert", ipsecdir, nssdir, now)
 
 
 def _local_ca(end: Any) -> str | None:
@@ -119,35 +137,60 @@ def _local_ca(end: Any) -> str | None:
     return None if text.lower() in ("", "%same", "%any") else text
 
 
-def load_cert(conn: Any, name: str, keyword: str, ipsecdir: str | None, nssdir: str | None) -> Any:
+def read_cert(name: str, ipsecdir: str | None, nssdir: str | None) -> x509.Certificate:
     """The certificate ``leftcert=NAME`` names: a file's first (under ``<ipsecdir>/certs/``
     unless absolute), or an NSS nickname's in the database at ``nssdir`` (docs/certificates.md:
-    a ``/`` or a ``.pem``/``.crt``/``.cer``/``.der`` suffix makes it a file). The daemon and
-    ``ipsec checkconfig`` both come here, so both refuse a missing one with the same words."""
+    a ``/`` or a ``.pem``/``.crt``/``.cer``/``.der`` suffix makes it a file). Raises
+    ``CertFileError``, or ``NssError`` (a ConfigError naming the database). Nothing about its
+    dates: the daemon's daily expiry check reads it here too, expired or not."""
+    ipsecdir = ipsecdir or DEFAULT_IPSECDIR
+    if names_a_file(name):
+        return read_certs(cert_path(name, ipsecdir))[0]
+    return nss_certificate(name, nssdir or DEFAULT_NSSDIR).certificate
+
+
+def load_cert(conn: Any, name: str, keyword: str, ipsecdir: str | None, nssdir: str | None,
+              now: dt.datetime | None = None) -> Any:
+    """``read_cert`` for a conn being added, refusing what cannot be used at ``now`` (default:
+    the wall clock) as Libreswan does: a certificate that is missing, expired or not yet valid
+    refuses the conn with its file:line. The daemon and ``ipsec checkconfig`` both come here,
+    so both refuse with the same words."""
     ipsecdir = ipsecdir or DEFAULT_IPSECDIR
     try:
-        if names_a_file(name):
-            return read_certs(cert_path(name, ipsecdir))[0]
-        return nss_certificate(name, nssdir or DEFAULT_NSSDIR).certificate
+        cert = read_cert(name, ipsecdir, nssdir)
     except (CertFileError, ConfigError) as exc:  # ConfigError: NssError, naming the database
         text = str(exc)
         if not names_a_file(name) and os.path.isfile(cert_path(name, ipsecdir)):
             text += f" (for the file {cert_path(name, ipsecdir)} write {keyword}=./{name})"
         raise ConfigError(f"\"{conn.name}\": {keyword}={name}: {text}", conn.file, conn.line) from None
+    why = unusable(cert, now or dt.datetime.now(dt.UTC))
+    if why is not None:
+        raise ConfigError(f"\"{conn.name}\": {describe(keyword, name, cert)} {why}", conn.file, conn.line)
+    return cert
 
 
-def check_certs(conn: Any, ipsecdir: str | None, nssdir: str | None) -> list[ConfigError]:
+def check_certs(conn: Any, ipsecdir: str | None, nssdir: str | None,
+                now: dt.datetime | None = None) -> tuple[list[ConfigError], list[str]]:
     """``ipsec checkconfig``: every ``leftcert=``/``rightcert=`` of a side that signs, read as the
-    daemon reads ours (which end is ours depends on the host, so both are read)."""
-    errors = []
+    daemon reads ours (which end is ours depends on the host, so both are read). The refusals,
+    and a ``FILE:LINE: "conn": leftcert=... expires in N days, on ...`` warning for each that
+    ends within ``expiry.WARNING_WINDOW`` (what the daemon logs when it adds the conn)."""
+    now = now or dt.datetime.now(dt.UTC)
+    errors, warnings = [], []
     for side in ("left", "right"):
         end = getattr(conn, side)
         if end.cert and is_signature(end_auth(conn, side)):
+            name = str(end.cert).strip()
             try:
-                load_cert(conn, str(end.cert).strip(), f"{side}cert", ipsecdir, nssdir)
+                cert = load_cert(conn, name, f"{side}cert", ipsecdir, nssdir, now)
             except ConfigError as exc:
                 errors.append(exc)
-    return errors
+                continue
+            soon = notice(cert, now)
+            if soon is not None:
+                warnings.append(str(ConfigError(f"\"{conn.name}\": {describe(f'{side}cert', name, cert)} {soon}",
+                                                conn.file, conn.line)))
+    return errors, warnings
 
 
 def _dn_pattern(end: Any) -> bool:
@@ -181,15 +224,24 @@ def _nexthop(end: Any) -> str | None:
         return None
 
 
-def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = None) -> EngineConn:
+def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = None,
+                   now: dt.datetime | None = None) -> EngineConn:
     """Raises ConfigError (with the conn's file:line) when the conn cannot be used by the engine.
     ``ipsecdir`` (default ``/etc/ipsec.d``): where a relative ``leftcert=`` file is, under
-    ``certs/``; ``nssdir`` (default ``/var/lib/ipsec/nss``): where a nickname is.
+    ``certs/``; ``nssdir`` (default ``/var/lib/ipsec/nss``): where a nickname is; ``now``: the
+    time certificates must be valid at (default: the wall clock).
 
     What pluto cannot honour was refused when the file was read (``config/admission.py``); the
     checks here are those that need the host (orientation, the local address), and a guard for
     conns built without the loader.
     """
+    return build_engine_conn(conn, ipsecdir, nssdir, now)[0]
+
+
+def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = None,
+                      now: dt.datetime | None = None) -> tuple[EngineConn, tuple[LoadedCert, ...]]:
+    """``to_engine_conn``, and the certificates it loaded (ours, the peer's preloaded copy) for
+    the daemon to watch: read once, by the code ``ipsec checkconfig`` shares."""
     if conn.refusal is not None:
         raise conn.refusal
     if conn.never_negotiate:
@@ -203,12 +255,12 @@ def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = 
     local_auth = end_auth(conn, "left" if conn.local_is_left else "right")
     remote_auth = end_auth(conn, "right" if conn.local_is_left else "left")
     local_side, remote_side = ("left", "right") if conn.local_is_left else ("right", "left")
-    cert = _our_cert(conn, local, local_side, ipsecdir, nssdir) if is_signature(local_auth) else None
+    cert = _our_cert(conn, local, local_side, ipsecdir, nssdir, now) if is_signature(local_auth) else None
     if is_signature(local_auth) and cert is None and str(local.rsasigkey or "").strip().lower() == "%cert":
         raise ConfigError(f"\"{conn.name}\": {local_side}rsasigkey=%cert needs {local_side}cert=", conn.file, conn.line)
     # rightcert=: the peer's certificate, preloaded (Libreswan loads it too); it stands in for
     # CERT payloads the peer does not send and gives rightid=%fromcert (or no rightid=) its DN
-    peer_cert = _our_cert(conn, remote, remote_side, ipsecdir, nssdir) if is_signature(remote_auth) else None
+    peer_cert = _our_cert(conn, remote, remote_side, ipsecdir, nssdir, now) if is_signature(remote_auth) else None
     if local.id is not None and str(local.id).strip() == "%fromcert" and cert is None:
         raise ConfigError(f"\"{conn.name}\": {local_side}id=%fromcert needs {local_side}cert=", conn.file, conn.line)
     if _dn_pattern(local):
@@ -229,7 +281,11 @@ def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = 
     if is_signature(local_auth):
         local_ckaid = _ckaid(local) or (pubkeys.ckaid_hex(cert.public_key()) if cert is not None else None)
     dpdtimeout = conn.dpdtimeout if conn.dpdtimeout is not None else 0
-    return EngineConn(
+    loaded = tuple(LoadedCert(conn.name, f"{side}cert", str(end.cert).strip(), c, ours)
+                   for side, end, c, ours in ((local_side, local, cert, True),
+                                              (remote_side, remote, peer_cert if remote_certs else None, False))
+                   if c is not None)
+    engine_conn = EngineConn(
         name=conn.name,
         local_addr=local_addr,
         remote_addr=remote_addr,
@@ -274,3 +330,4 @@ def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = 
                  "initial-contact": bool(conn.get("initial-contact")),
                  "fragmentation": conn.get("fragmentation") or "yes"},
     )
+    return engine_conn, loaded

@@ -5,7 +5,8 @@ Prints warnings and errors the way ``ipsec addconn`` does (``warning: FILE:LINE:
 but not acted on yet``) and, for conns that would be added (``auto=`` other than ``ignore``),
 why they would fail: Libreswan's reasons (``IpsecConf.failed``) and what pluto cannot honour
 (``IpsecConf.refused``, the same sentence the daemon logs), and a ``leftcert=`` that cannot be
-read (a file, or an NSS nickname missing from the database at ``--nssdir``/``nssdir=``).
+read (a file, or an NSS nickname missing from the database at ``--nssdir``/``nssdir=``) or is
+expired or not yet valid; one that ends within two weeks is a warning (the daemon logs it too).
 Also reads the YAML form. Exit status 0 when the file is usable, 1 otherwise.
 """
 
@@ -64,9 +65,13 @@ def main(argv: list[str]) -> int:
     for name, conn in conf.conns.items():
         if name in conf.failed or name in conf.refused or auto_of(conf.resolved.get(name)) == "ignore":
             continue
-        for error in check_certs(conn, ipsecdir, nssdir):
+        errors, soon = check_certs(conn, ipsecdir, nssdir)
+        for error in errors:
             print(f"ERROR: {error}", file=out)
             status = 1
+        if not args.quiet:
+            for warning in soon:  # "warning: FILE:LINE: ...", as addconn words its warnings
+                print(f"warning: {warning}", file=out)
     return status
 
 

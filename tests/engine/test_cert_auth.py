@@ -52,14 +52,16 @@ def creds(mine: pki.Issued, anchors: list[Any] | None = None, **kw: Any) -> Psks
 
 
 def run(west: pki.Issued = WEST_RSA, east: pki.Issued = EAST_EC, *, west_peer: str = EAST_DN,
-        east_peer: str = "C=CA, O=Libreswan, CN=*", now: dt.datetime = pki.NOW, west_kw: Any = None,
-        east_kw: Any = None, west_creds: Psks | None = None, east_creds: Psks | None = None,
+        east_peer: str = "C=CA, O=Libreswan, CN=*", now: dt.datetime = pki.NOW, west_now: dt.datetime | None = None,
+        west_kw: Any = None, east_kw: Any = None, west_creds: Psks | None = None, east_creds: Psks | None = None,
         wire: list[bytes] | None = None) -> tuple[Any, Any]:
+    """West initiates to east, both at wall-clock time ``now`` (west at ``west_now`` if given)."""
     w, e = conn_pair()
     w = cert_conn(w, west, west_peer, **(west_kw or {}))
     e = cert_conn(e, east, east_peer, **(east_kw or {}))
+    west_clock = west_now or now
     _clock, ws, es, sides = two_sides(w, e, psks=west_creds or creds(west), east_psks=east_creds or creds(east),
-                                      west_kw={"wall_clock": lambda: now}, wall_clock=lambda: now)
+                                      west_kw={"wall_clock": lambda: west_clock}, wall_clock=lambda: now)
     ws.engine.initiate("west-east")
 
     def record(datagrams: list[Any]) -> list[Any]:
@@ -135,10 +137,13 @@ def _assert_refused(ws: Any, es: Any, reason: str, peer: str = WEST_DN) -> None:
     assert ws.kernel.installed == {} and es.kernel.installed == {}
 
 
+# An expired west certificate reaches east only from a west whose clock is behind (ours would
+# not send it: test_our_own_certificate_out_of_its_dates_is_not_used), as a peer
+# that does not check its own certificate would send it.
 @pytest.mark.parametrize(("west", "now", "east_kw", "east_creds", "reason"), [
-    (end_cert(WEST_DN, "ecdsa", 15, not_after=pki.NOW - pki.DAY), pki.NOW, {}, None,
-     "certificate expired on 2025-05-31 12:00:00 UTC"),
-    (WEST_EC, pki.NOW + 400 * pki.DAY, {}, None, "certificate expired on"),
+    (end_cert(WEST_DN, "ecdsa", 15, not_after=pki.NOW - pki.DAY), pki.NOW, {"west_now": pki.NOW - 2 * pki.DAY},
+     None, "certificate expired on 2025-05-31 12:00:00 UTC"),
+    (WEST_EC, pki.NOW + 400 * pki.DAY, {"west_now": pki.NOW}, None, "certificate expired on"),
     (end_cert(WEST_DN, "ecdsa", 16, issuer=STRANGER), pki.NOW, {}, None,
      "issuer not trusted (no CA for 'C=CA, O=Elsewhere, CN=Stranger CA')"),
     (WEST_EC, pki.NOW, {"remote_ca": "C=CA, O=Other, CN=*"}, None,
@@ -150,8 +155,33 @@ def test_each_certificate_refusal_is_authentication_failed_with_the_reason(
         west: pki.Issued, now: dt.datetime, east_kw: dict[str, Any], east_creds: str | None, reason: str) -> None:
     vetoes = {west.cert.serial_number.to_bytes(20, "big"): "certificate revoked (serial 0x01, keyCompromise)"} \
         if east_creds == "revoked" else {}
-    ws, es = run(west, EAST_EC, now=now, east_kw=east_kw, east_creds=creds(EAST_EC, chain_vetoes=vetoes))
+    west_now = east_kw.pop("west_now", None)
+    ws, es = run(west, EAST_EC, now=now, west_now=west_now, east_kw=east_kw,
+                 east_creds=creds(EAST_EC, chain_vetoes=vetoes))
     _assert_refused(ws, es, reason)
+
+
+def test_our_own_certificate_out_of_its_dates_is_not_used() -> None:
+    """A certificate that ended while the daemon ran (the conn was added before): the
+    initiator stops before IKE_AUTH with a line naming it and the date; a responder answers
+    AUTHENTICATION_FAILED saying the same, instead of sending a certificate the peer refuses."""
+    old = end_cert(WEST_DN, "ecdsa", 19, not_after=pki.NOW - pki.DAY)
+    wire: list[bytes] = []
+    ws, es = run(old, EAST_EC, wire=wire)
+    line = next(line for line in ws.log.lines if "cannot authenticate" in line)
+    assert line.endswith(f"cannot authenticate {WEST_DN} to {EAST_DN}: authby=rsasig,ecdsa: our certificate "
+                         f"'{WEST_DN}' (mine.pem) expired on 2025-05-31 12:00:00 UTC"), line
+    assert ws.engine.ike_sas() == [] and not ws.kernel.installed
+    assert [m.exchange_type for m in map(parse_message, wire)] == [ExchangeType.IKE_SA_INIT] * 2  # no IKE_AUTH
+    assert "sent IKE_AUTH" not in ws.log.text()
+    # as responder: east's certificate not yet valid by its clock
+    future = end_cert(EAST_DN, "ecdsa", 20, not_before=pki.NOW + pki.DAY)
+    ws, es = run(WEST_EC, future)
+    line = next(line for line in es.log.lines if "sending AUTHENTICATION_FAILED" in line)
+    assert f"could not be answered: authby=rsasig,ecdsa: our certificate '{EAST_DN}' (mine.pem) is not valid " \
+           "before 2025-06-02 12:00:00 UTC: sending AUTHENTICATION_FAILED" in line, line
+    assert ws.engine.ike_sas() == [] and es.engine.ike_sas() == []
+    assert "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED" in ws.log.text()
 
 
 def test_an_id_not_on_the_certificate_is_refused() -> None:

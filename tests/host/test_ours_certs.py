@@ -1,14 +1,18 @@
 """Host tier: two of our daemons authenticate with X.509 certificates from files, each with its
 own ipsecdir (certs/, cacerts/, crls/, private/): root CA -> intermediate -> end certificates,
 RSA and ECDSA, ``leftid=%fromcert`` and a wildcard DN ``rightid=``; and the refusals a real
-daemon must make (an expired certificate, an untrusted CA, a certificate revoked by a CRL in
-crls/): AUTHENTICATION_FAILED, the reason in the log, nothing in the kernel.
+daemon must make (an untrusted CA, a certificate revoked by a CRL in crls/): AUTHENTICATION_FAILED,
+the reason in the log, nothing in the kernel; and our own certificate out of its dates: an expired
+one refuses its conn when added, one that expired since is not sent.
 
 No ESP in this kernel: the IKE SA comes up, the Child SA install fails."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -98,12 +102,44 @@ def _refused(netns_pair: Pair, west: Pluto, east: Pluto, reason: str) -> None:
     assert "Child SA" not in east.log_text() and "kernel refused" not in west.log_text()
 
 
-def test_an_expired_certificate_is_refused(netns_pair: Pair, tmp_path: Path, stop_all: list[Pluto]) -> None:
+def test_an_expired_certificate_refuses_its_conn(netns_pair: Pair, tmp_path: Path, stop_all: list[Pluto]) -> None:
+    """An expired certificate of ours refuses its conn when added, as Libreswan refuses it, so
+    it is not sent (the peer's refusal of one is test_interop_certs.py's, strongSwan's expired
+    certificate, and tests/engine/test_cert_auth.py's)."""
     old = certs.end_cert("west", "ecdsa", expired=True)
     expiry = old.cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")
     stop_all.append(east := start(tmp_path, netns_pair.east, "east", certs.end_cert("east", "ecdsa"), trusted()))
     stop_all.append(west := start(tmp_path, netns_pair.west, "west", old, trusted()))
-    _refused(netns_pair, west, east, f"certificate expired on {expiry}: sending AUTHENTICATION_FAILED")
+    refusal = f'"west-east": failed to add connection: {tmp_path / "west.conf"}:4: "west-east": ' \
+              f"leftcert=west.pem ({certs.dn('west')}) expired on {expiry}"
+    assert refusal in west.log_text(), west.log_text()
+    up = west.ipsec("up", "west-east")
+    assert up.returncode != 0 and 'no connection named "west-east"' in up.stderr, up.stdout + up.stderr
+    assert "IKE_SA_INIT" not in east.log_text() and xfrm(netns_pair.west) == ""
+
+
+def test_a_certificate_that_expires_while_running_is_not_sent(netns_pair: Pair, tmp_path: Path,
+                                                             stop_all: list[Pluto]) -> None:
+    """Valid when the conn was added, expired when it is brought up: west stops before IKE_AUTH
+    with a line naming the certificate and the date; east is never asked to judge it."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ending = pki.issue(certs.dn("west"), certs.new_key("ecdsa"), certs.host_pki().sub, key_usage=["digital_signature"],
+                       not_before=now - 30 * certs.DAY, not_after=now + dt.timedelta(seconds=8))
+    expiry = ending.cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    stop_all.append(east := start(tmp_path, netns_pair.east, "east", certs.end_cert("east", "ecdsa"), trusted()))
+    stop_all.append(west := start(tmp_path, netns_pair.west, "west", ending, trusted()))
+    assert '"west-east": added IKEv2 connection' in west.log_text(), west.log_text()
+    # the add-time notice: it ends within two weeks (in seconds, less the time the start took)
+    assert re.search(rf'"west-east": leftcert=west\.pem \({re.escape(certs.dn("west"))}\) expires in [0-8] '
+                     rf"seconds?, on {expiry}", west.log_text()), west.log_text()
+    time.sleep(max((ending.cert.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds(), 0) + 1.5)
+    up = west.ipsec("up", "west-east")
+    out = up.stdout + up.stderr
+    assert up.returncode != 0, out
+    assert f"cannot authenticate {certs.dn('west')} to {certs.WILDCARD}: authby=rsasig,ecdsa: our certificate " \
+           f"'{certs.dn('west')}' (west.pem) expired on {expiry}" in out, out + west.log_text()
+    assert "sent IKE_AUTH request" not in west.log_text() and "authentication of peer" not in east.log_text()
+    assert west.status()["ike_sas"] == [] and xfrm(netns_pair.west) == ""
 
 
 def test_a_certificate_from_an_untrusted_ca_is_refused(netns_pair: Pair, tmp_path: Path,

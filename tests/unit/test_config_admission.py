@@ -195,13 +195,18 @@ def test_words_that_pin_the_signature_hash_reach_the_engine_as_written(tmp_path:
 
 
 def _cert_dir(tmp_path: Path) -> tuple[Path, object]:
-    """<tmp>/ipsec.d/certs/west.pem: an ECDSA certificate for west issued by a test CA."""
+    """<tmp>/ipsec.d/certs/west.pem: an ECDSA certificate for west issued by a test CA, valid
+    around the real time (a conn is refused when its certificate is not valid now)."""
+    import datetime as dt
+
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from tests import x509_pki as pki
 
-    ca = pki.root("C=CA, O=Libreswan, CN=Test CA")
-    west = pki.issue("C=CA, O=Libreswan, CN=west.testing.libreswan.org", pki.key("ecdsa", 1), ca)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    dates = {"not_before": now - 30 * pki.DAY, "not_after": now + 365 * pki.DAY}
+    ca = pki.root("C=CA, O=Libreswan, CN=Test CA", **dates)
+    west = pki.issue("C=CA, O=Libreswan, CN=west.testing.libreswan.org", pki.key("ecdsa", 1), ca, **dates)
     (tmp_path / "ipsec.d" / "certs").mkdir(parents=True)
     (tmp_path / "ipsec.d" / "certs" / "west.pem").write_bytes(west.cert.public_bytes(Encoding.PEM))
     return tmp_path / "ipsec.d", west.cert

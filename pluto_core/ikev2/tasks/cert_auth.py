@@ -32,6 +32,7 @@ from pluto_core.x509.certreq import (
     parse_certreq,
 )
 from pluto_core.x509.dn import DnError, dn_from_der, dn_text, match_dn
+from pluto_core.x509.expiry import unusable
 from pluto_core.x509.ids import cert_matches_id, dn_pattern
 from pluto_core.x509.verify import ChainRefused, check_ca, verify_chain
 
@@ -73,14 +74,22 @@ def received_certreq(payloads: Sequence[Payload]) -> tuple[bytes, ...] | None:
     return tuple(hashes)
 
 
-def our_certs(credentials: Credentials, conn: EngineConn, hashes: tuple[bytes, ...] | None) -> list[Certificate]:
+def our_certs(credentials: Credentials, conn: EngineConn, hashes: tuple[bytes, ...] | None,
+              now: dt.datetime | None = None) -> list[Certificate]:
     """The CERT payloads we send (3.6) per ``sendcert=`` and the peer's CERTREQ; raises
-    ``LookupError`` when no source holds ``leftcert=``."""
+    ``LookupError`` when no source holds ``leftcert=``, or when our certificate is expired
+    or not yet valid at ``now`` (the wall clock; None: not checked). The conn was refused at
+    add time for that, but a daemon outlives certificates: one that ended since is not sent,
+    nor signed for, and the line says why (the peer would refuse it, less clearly)."""
     if conn.local_cert is None:
         return []
     chain = credentials.certificates(conn.local_id, conn)
     if not chain:
         raise LookupError(f"no auth source holds our certificate '{conn.local_cert}'")
+    why = unusable(chain[0], now) if now is not None else None
+    if why is not None:
+        raise LookupError(f"our certificate '{dn_text(chain[0].subject.public_bytes())}' "
+                          f"({conn.local_cert}) {why}")
     anchors = credentials.trust_anchors(conn) if conn.send_cert == "ifasked" and hashes else []
     return cert_payloads(certs_to_send(conn.send_cert, chain, hashes, anchors=anchors, sendca=conn.send_ca))
 

@@ -62,7 +62,8 @@ def context(engine: Services, sa: IkeSa, theirs: Theirs | None) -> AuthContext:
     ours, other = (keys.sk_pi, keys.sk_pr) if sa.initiator else (keys.sk_pr, keys.sk_pi)
     preloaded = sa.conn is not None and sa.conn.remote_cert is not None  # rightcert=
     checks_certs = theirs is not None and (bool(theirs.certs) or preloaded)
-    now = engine.wall_clock() if engine.wall_clock is not None and checks_certs else None
+    our_cert = sa.conn is not None and sa.conn.local_cert is not None  # leftcert=: still valid?
+    now = engine.wall_clock() if engine.wall_clock is not None and (checks_certs or our_cert) else None
     return AuthContext(suite.prf, ours, other, sa.peer_hashes, theirs.certs if theirs is not None else (), now)
 
 
@@ -108,7 +109,7 @@ def find(credentials: Credentials, conn: EngineConn, mine: Mine | None, theirs: 
         try:
             ours = AUTH_METHODS[conn.local_auth].make(credentials, conn, mine.peer, mine.octets, ctx)
             if ours is not None:
-                certs = cert_auth.our_certs(credentials, conn, mine.hashes)
+                certs = cert_auth.our_certs(credentials, conn, mine.hashes, ctx.now)
         except sig.SignatureError as exc:
             why_not = str(exc)
         except LookupError as exc:
