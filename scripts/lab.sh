@@ -11,7 +11,7 @@
 # pytest.log, junit.xml, stages.log, console.log, artifacts.tar (daemon logs
 # and configs of every test), timings.txt.  docs/lab.md tells the rest.
 #
-# Environment: LAB_TIMEOUT (seconds for the whole VM run, default 1500),
+# Environment: LAB_TIMEOUT (seconds for the whole VM run, default 2700),
 # LAB_MEM (2G), LAB_CPUS (2), LAB_KERNEL (default: newest /boot/vmlinuz-*-amd64),
 # LIBRESWAN_ROOT (/opt/libreswan), LAB_NO_SETUP=1 (skip the install step).
 set -uo pipefail
@@ -139,7 +139,7 @@ if [ "$MODE" = demo ]; then
 	TIMEOUT=${LAB_TIMEOUT:-900}
 	GUEST="bash $REPO/tests/lab/guest/demo.sh $OUT"
 else
-	TIMEOUT=${LAB_TIMEOUT:-1500}
+	TIMEOUT=${LAB_TIMEOUT:-2700}
 	GUEST="bash $REPO/tests/lab/guest/run-tests.sh $OUT"
 	echo "lab: run $RUN_ID: kernel $KERNEL, $CPUS cpus, $MEM; results in $OUT"
 fi
