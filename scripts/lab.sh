@@ -27,10 +27,13 @@ esac
 
 # One lab at a time on this machine: two TCG guests on two cores would both miss
 # their time budget. A second run waits for the first.
+# The lock is the machine's, not the checkout's: a clone or a worktree elsewhere
+# waits too. (The script takes it itself: do not wrap it in flock on the same file.)
 mkdir -p "$LAB"
-exec 8> "$LAB/.lock"
+LOCK=${LAB_LOCK:-/tmp/pluto-lab.lock}
+exec 8> "$LOCK"
 if ! flock -n 8; then
-	echo "lab: another lab run holds $LAB/.lock; waiting for it" >&2
+	echo "lab: another lab run holds $LOCK; waiting for it" >&2
 	flock 8
 fi
 
