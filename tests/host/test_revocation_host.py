@@ -335,13 +335,18 @@ def test_a_stalled_crl_server_holds_up_neither_the_daemon_nor_the_verdict(lab: L
 
 
 @pytest.mark.parametrize("strict", [True, False], ids=["crl-strict", "not-strict"])
-def test_a_distribution_point_that_times_out(lab: Lab, strict: bool) -> None:
-    """crl-timeout=2 against a server that never answers: crl-strict=yes refuses, naming the
-    fetch that timed out; crl-strict=no lets the peer in and logs why it could."""
+@pytest.mark.parametrize("timeouts", [("crl-timeout=2",), ("auth-timeout=2", "crl-timeout=6")],
+                         ids=["crl-timeout", "cut-to-auth-timeout"])
+def test_a_distribution_point_that_times_out(lab: Lab, strict: bool, timeouts: tuple[str, ...]) -> None:
+    """A server that never answers: crl-timeout=2 ends the fetch, or, when crl-timeout=6 is
+    longer than auth-timeout=2, the fetch is given what is left of the auth source's time
+    (1.5 s). Either way the CRL counts as unanswered and crl-strict= decides: yes refuses,
+    naming the fetch that timed out; no lets the peer in and logs why it could. Never a peer
+    let in under crl-strict=yes, nor one refused only because the check ran long."""
     server = lab.crl_server()
     server.stall = True
     east = certs.published_cert("east", "ecdsa", crl_url=server.url("/sub.crl"))
-    lab.start(east, "crl-timeout=2", f"crl-strict={'yes' if strict else 'no'}")
+    lab.start(east, *timeouts, f"crl-strict={'yes' if strict else 'no'}")
     lab.initiate()
     why = f"no CRL for issuer '{certs.host_pki().sub.cert.subject.rfc4514_string()}' " \
           f"(fetching {server.url('/sub.crl')}: timed out)"
@@ -350,6 +355,7 @@ def test_a_distribution_point_that_times_out(lab: Lab, strict: bool) -> None:
         assert f"failed: {why} (crl-strict)" in line, lab.logs()
     else:
         assert f'"west-east": {why}: ignored (crl-strict=no)' in _came_up(lab), lab.logs()
+    assert "no answer to pluto_auth_check_chain" not in lab.logs()
     assert server.requests == [(WEST_IP, "GET", "/sub.crl")], server.requests
 
 
@@ -399,28 +405,6 @@ def test_ocsp_responder_down(lab: Lab, strict: bool) -> None:
         assert f"failed: {why} (ocsp-strict)" in line, lab.logs()
     else:
         assert f'"west-east": {why}: ignored (ocsp-strict=no)' in _came_up(lab), lab.logs()
-
-
-@pytest.mark.parametrize("strict", [True, False], ids=["crl-strict", "not-strict"])
-def test_a_check_longer_than_auth_timeout_is_cut_to_fit(lab: Lab, strict: bool) -> None:
-    """crl-timeout=6 is longer than auth-timeout=2 and the distribution point never answers:
-    the fetch is given what is left of the auth source's time (1.5 s) and then counts as
-    unanswered, so crl-strict= decides, as for any timed-out fetch: never a peer let in
-    under crl-strict=yes, nor one refused only because the check ran long without it."""
-    server = lab.crl_server()
-    server.stall = True
-    east = certs.published_cert("east", "ecdsa", crl_url=server.url("/sub.crl"))
-    lab.start(east, "auth-timeout=2", "crl-timeout=6", f"crl-strict={'yes' if strict else 'no'}")
-    lab.initiate()
-    why = f"no CRL for issuer '{certs.host_pki().sub.cert.subject.rfc4514_string()}' " \
-          f"(fetching {server.url('/sub.crl')}: timed out)"
-    if strict:
-        line = _refusal(lab)
-        assert f"failed: {why} (crl-strict)" in line, lab.logs()
-    else:
-        assert f'"west-east": {why}: ignored (crl-strict=no)' in _came_up(lab), lab.logs()
-    assert "no answer to pluto_auth_check_chain" not in lab.logs()
-    assert server.requests == [(WEST_IP, "GET", "/sub.crl")], server.requests  # the check was under way
 
 
 def test_an_unreachable_responder_falls_back_to_the_crl(lab: Lab) -> None:
