@@ -30,11 +30,14 @@ esac
 # The lock is the machine's, not the checkout's: a clone or a worktree elsewhere
 # waits too. (The script takes it itself: do not wrap it in flock on the same file.)
 mkdir -p "$LAB"
+# --setup-only boots no guest: it does not wait.
 LOCK=${LAB_LOCK:-/tmp/pluto-lab.lock}
-exec 8> "$LOCK"
-if ! flock -n 8; then
-	echo "lab: another lab run holds $LOCK; waiting for it" >&2
-	flock 8
+if [ "$MODE" != setup ]; then
+	exec 8> "$LOCK"
+	if ! flock -n 8; then
+		echo "lab: another lab run holds $LOCK; waiting for it" >&2
+		flock 8
+	fi
 fi
 
 ts() { date +%s.%N; }
