@@ -224,6 +224,16 @@ def _nexthop(end: Any) -> str | None:
         return None
 
 
+def _redirect(conn: Any) -> dict[str, Any]:
+    """send-redirect=, redirect-to=, accept-redirect=, accept-redirect-to= (RFC 5685) as the
+    engine takes them (admission refused what cannot be honoured)."""
+    to = str(conn.get("redirect-to") or "").strip() or None
+    send = str(conn.get("send-redirect") or "auto").lower()
+    accept_to = str(conn.get("accept-redirect-to") or "").strip() or None
+    return {"send_redirect": send if to else "no", "redirect_to": to,
+            "accept_redirect": bool(conn.get("accept-redirect")), "accept_redirect_to": accept_to}
+
+
 def to_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None = None,
                    now: dt.datetime | None = None) -> EngineConn:
     """Raises ConfigError (with the conn's file:line) when the conn cannot be used by the engine.
@@ -325,6 +335,7 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
         remote_cert=peer_cert if remote_certs else None,
         remote_ca=str(remote.ca).strip() if remote.ca and remote_certs else None,
         remote_id_wildcards=_dn_pattern(remote),
+        **_redirect(conn),
         options={"auto": conn.auto, "encapsulation": conn.encapsulation, "nat-keepalive": conn.nat_keepalive,
                  "updown": local.updown, "nexthop": _nexthop(local),
                  "initial-contact": bool(conn.get("initial-contact")),

@@ -52,6 +52,8 @@ class IkeHost:
                              force_busy=options.force_busy, ddos_mode=options.ddos_mode,
                              ddos_ike_threshold=options.ddos_ike_threshold,
                              max_halfopen_ike=options.max_halfopen_ike,
+                             global_redirect=options.global_redirect,
+                             global_redirect_to=options.global_redirect_to,
                              uniqueids=options.uniqueids,
                              keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
                              extensions=HookExtensions(hook) if hook is not None else None,

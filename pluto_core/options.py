@@ -64,6 +64,10 @@ class Options:
     ddos_mode: str = "auto"  # config setup ddos-mode= (auto, busy, unlimited); --force-busy means busy
     ddos_ike_threshold: int = 25000
     max_halfopen_ike: int = 50000
+    # config setup global-redirect= (no, yes, auto: under DDoS load) and global-redirect-to=
+    # (RFC 5685: IKE_SA_INIT requests are answered with a REDIRECT to these, in turn)
+    global_redirect: str = "no"
+    global_redirect_to: str | None = None
     # config setup auth-sources=: asked in this order
     auth_sources: tuple[str, ...] = ("secrets", "nss", "files", "x509")
     auth_timeout: int = 10  # config setup auth-timeout=: seconds a source may take to answer
@@ -450,7 +454,8 @@ _SETUP_FIELDS: tuple[tuple[str, str], ...] = (
     ("ocsp_enable", "ocsp_enable"), ("ocsp_strict", "ocsp_strict"), ("ocsp_timeout", "ocsp_timeout"),
     ("ocsp_uri", "ocsp_uri"), ("ocsp_trustname", "ocsp_trustname"), ("ocsp_cache_size", "ocsp_cache_size"),
     ("ocsp_cache_min_age", "ocsp_cache_min_age"), ("ocsp_cache_max_age", "ocsp_cache_max_age"),
-    ("ocsp_method", "ocsp_method"),
+    ("ocsp_method", "ocsp_method"), ("global_redirect", "global_redirect"),
+    ("global_redirect_to", "global_redirect_to"),
 )
 
 
@@ -478,10 +483,26 @@ def setup_values(setup: Any, where: str) -> dict[str, Any]:
             value = check_ip_address(f"{where}: listen=", str(value))
         elif name == "virtual_private":
             value = check_virtual_private(f"{where}: virtual-private=", str(value))
+        elif name == "global_redirect_to":
+            value = _check_redirect_dests(f"{where}: global-redirect-to=", str(value))
         else:
             value = str(value)
         values[name] = value
+    if values.get("global_redirect", "no") != "no" and not values.get("global_redirect_to"):
+        raise UsageError(f"{where}: global-redirect={values['global_redirect']} needs global-redirect-to=")
     return values
+
+
+def _check_redirect_dests(where: str, text: str) -> str:
+    """global-redirect-to=: addresses or host names (RFC 5685 8.2), a list."""
+    from pluto_core.ikev2.redirect_policy import gateway_identity, split_dests  # the engine's own rule
+
+    for dest in split_dests(text):
+        try:
+            gateway_identity(dest)
+        except ValueError as exc:
+            raise UsageError(f"{where} {exc}") from None
+    return text
 
 
 def _coerce_int(value: Any, keyword: str, where: str) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pluto_core.config.connection import Connection, End, orient
 from pluto_core.errors import ConfigError, PlutoError
-from pluto_core.ikev2.events import Event, ReviveDue
+from pluto_core.ikev2.events import Event, RedirectDue, ReviveDue
 from pluto_core.resolve import (
     ResolveError,
     Resolver,
@@ -156,6 +156,28 @@ class PeerNames:
         """The engine (built with ``host_revives``) says a conn is due to be revived."""
         if isinstance(ev, ReviveDue):
             self.revive(ev.conn)
+        elif isinstance(ev, RedirectDue):
+            self.redirect(ev.conn, ev.detail)
+
+    def redirect(self, name: str, gateway: str) -> None:
+        """A gateway sent conn ``name`` to host ``gateway`` (RFC 5685): resolve it off the
+        loop, in the family of the conn's addresses, then initiate to the first address."""
+        ike = self.daemon.ike
+        conn = ike.engine.conns.get(name)
+        family = 6 if conn is not None and ":" in conn.local_addr else 4
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            try:
+                addresses = await loop.run_in_executor(
+                    None, self.threads.lookup, gateway, family, RESOLVE_TIMEOUT)
+            except ResolveError as exc:
+                self.daemon.log.log(f"\"{name}\": cannot resolve redirect gateway {gateway}: {exc}")
+                return
+            ike.engine.initiate_redirected(name, str(addresses[0]))
+            ike.flush()
+
+        self._spawn(run())
 
     def revive(self, name: str) -> None:
         """Initiate again, after resolving the conn's names anew."""

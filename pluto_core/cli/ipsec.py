@@ -110,8 +110,21 @@ def _whack(args: list[str]) -> int:
     for mode, text in (("auto", "demand cookies from ddos-ike-threshold half-open IKE SAs on (default)"),
                        ("busy", "always demand cookies"), ("unlimited", "never demand cookies")):
         ddos.add_argument(f"--ddos-{mode}", dest="ddos", action="store_const", const=mode, help=text)
+    parser.add_argument("--redirect-to", metavar="DESTS",
+                        help="redirect established peers (of --name, or --peer-ip) to these gateways (RFC 5685)")
+    parser.add_argument("--peer-ip", metavar="ADDR", help="with --redirect-to: only the peer at this address")
+    parser.add_argument("--global-redirect", choices=("yes", "no", "auto"),
+                        help="answer IKE_SA_INIT requests with a REDIRECT (auto: under DDoS load)")
+    parser.add_argument("--global-redirect-to", metavar="DESTS", help="where --global-redirect sends peers")
     ns = parser.parse_args(args)
     sock = _ctlsocket(ns)
+    if ns.redirect_to or ns.global_redirect or ns.global_redirect_to is not None:
+        result = request(sock, "redirect", {"name": ns.name, "peer": ns.peer_ip, "to": ns.redirect_to,
+                                            "global": ns.global_redirect, "global_to": ns.global_redirect_to},
+                         progress=print)
+        if "global" in result:
+            print(f"global-redirect={result['global']}, global-redirect-to={','.join(result['global_to'])}")
+        return 0
     try:
         done = legacy.whack_conn_action(ns, VERBS_BY_NAME)
     except ValueError as exc:

@@ -15,6 +15,7 @@ kernel for a conn pluto runs; a notice says it is not acted on).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -77,7 +78,6 @@ def _not(*ok: str) -> Callable[[object], bool]:
 
 # canonical keyword (left/right ones without the side) -> when the conn is refused, and why
 REFUSING: Mapping[str, Rule] = {
-    "accept-redirect": Rule(_yes, "REDIRECT (RFC 5685) is not supported"),
     "aggressive": Rule(_yes, "Aggressive Mode is IKEv1: " + IKEV1),
     "ah": Rule(_set, "AH is not supported (ESP only)"),
     "phase2": Rule(_not("esp"), "AH is not supported (ESP only)"),
@@ -114,7 +114,6 @@ REFUSING: Mapping[str, Rule] = {
     "reauth": Rule(_yes, "reauthentication is not supported"),
     "sec-label": Rule(_set, "labeled IPsec is not supported"),
     "send-esp-tfc-padding-not-supported": Rule(_yes, "the ESP_TFC_PADDING_NOT_SUPPORTED notify is not supported"),
-    "send-redirect": Rule(_not("no", "auto"), "REDIRECT (RFC 5685) is not supported"),
     "send-supported-auth-methods": Rule(_yes, "SUPPORTED_AUTH_METHODS (RFC 9593) is not supported"),
     "send-vendorid": Rule(_yes, "sending Libreswan's vendor ID is not supported"),
     "session-resumption": Rule(_yes, "session resumption (RFC 5723) is not supported"),
@@ -144,7 +143,6 @@ REFUSING: Mapping[str, Rule] = {
 # Keywords that change nothing on the wire or in the kernel for a conn pluto runs (a notice says
 # they are not acted on): why each is harmless.
 HARMLESS: Mapping[str, str] = {
-    "accept-redirect-to": "only used with accept-redirect=yes (refused)",
     "connalias": "another name for the conn in Libreswan's whack; no effect on IKE or the kernel",
     "debug": "per-conn debug logging",
     "dns-match-id": "only used with public keys from DNS (which are refused)",
@@ -159,7 +157,6 @@ HARMLESS: Mapping[str, str] = {
     "nat-ikev1-method": "IKEv1 only",
     "nm-configured": "NetworkManager bookkeeping",
     "ppk-ids": "only used with ppk= (refused)",
-    "redirect-to": "only used with send-redirect=yes (refused)",
     "reject-simultaneous-ike-auth": "how crossing IKE_AUTH exchanges are resolved; no setting is negotiated",
     "share-lease": "only used with address pools (refused)",
     "tcp-remoteport": "only used with enable-tcp= (refused)",
@@ -218,10 +215,37 @@ def refusal(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigE
     """
     if conn.never_negotiate:
         return None
-    for check in (_ikev1, _auth, _keywords, _ids, _subnets, _proposals):
+    for check in (_ikev1, _auth, _keywords, _ids, _subnets, _proposals, _redirect):
         error = check(conn, settings)
         if error is not None:
             return error
+    return None
+
+
+def _redirect(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    """RFC 5685: send-redirect=yes needs a redirect-to= that fits a REDIRECT notify (an
+    address or a host name of at most 255 octets); accept-redirect-to= lists addresses (or
+    %any), which is what the peer's REDIRECT is compared with."""
+    from pluto_core.ikev2.redirect_policy import gateway_identity, split_dests  # the engine's own rule
+
+    send, to = settings.get((None, "send-redirect")), settings.get((None, "redirect-to"))
+    if send is not None and send.value.strip().lower() == "yes" and (to is None or not to.value.strip()):
+        return _err("send-redirect=yes needs redirect-to= (where to send peers)", send, conn)
+    if to is not None and to.value.strip():
+        try:
+            gateway_identity(to.value.strip())
+        except ValueError as exc:
+            return _err(f"{to.name}={to.value}: {exc}", to, conn)
+    accept_to = settings.get((None, "accept-redirect-to"))
+    for target in split_dests(accept_to.value if accept_to is not None else ""):
+        if target.lower() == "%any":
+            continue
+        try:
+            ipaddress.ip_address(target)
+        except ValueError:
+            assert accept_to is not None
+            return _err(f"{accept_to.name}={accept_to.value}: {target} is not an IP address (a redirect's "
+                        "destination is compared with addresses, or %any)", accept_to, conn)
     return None
 
 

@@ -33,7 +33,7 @@ UP_TIMEOUT_SLACK = 5.0
 
 NAMES = ("add", "up", "down", "route", "unroute", "delete", "status", "trafficstatus", "listen",
          "rereadsecrets", "hello", "globalstatus", "shutdown", "ddos", "listcerts", "listcacerts", "listcrls",
-         "rereadcerts", "rereadall", "fetchcrls", "purgeocsp")
+         "rereadcerts", "redirect", "rereadall", "fetchcrls", "purgeocsp")
 
 
 def register(daemon: Daemon) -> None:
@@ -308,6 +308,43 @@ class Commands:
             self.daemon.ike.engine.set_ddos_mode(mode)
         self.daemon.log.log(f"pluto DDoS protection mode set to {mode}")
         return {"mode": mode}
+
+    async def redirect(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        """``ipsec whack [--name NAME] [--peer-ip ADDR] --redirect-to DESTS``: an INFORMATIONAL
+        REDIRECT to established peers (RFC 5685 5); ``--global-redirect`` /
+        ``--global-redirect-to``: what IKE_SA_INIT requests are answered with (RFC 5685 3)."""
+        ike = self.daemon.ike
+        if ike is None:
+            raise CommandError("pluto is not ready")
+        engine = ike.engine
+        name, peer = args.get("name"), args.get("peer")
+        if name is not None and name not in engine.conns:
+            raise CommandError(f"no connection named \"{name}\"")
+        result: dict[str, Any] = {}
+        if args.get("global") is not None or args.get("global_to") is not None:
+            mode = args.get("global") or engine.redirects.mode
+            try:
+                engine.set_global_redirect(mode, args.get("global_to"))
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            if mode != "no" and not engine.redirects.dests:
+                engine.set_global_redirect("no")
+                raise CommandError("--global-redirect set to no as there are no active redirect targets")
+            targets = " ".join(engine.redirects.dests) or "<unset>"
+            self.daemon.log.log(f"set global redirect to {mode}, targets {targets}")
+            result.update({"global": engine.redirects.mode, "global_to": list(engine.redirects.dests)})
+        if args.get("to"):
+            try:
+                count = engine.redirect(str(args["to"]), name=name, peer=peer)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            ike.flush()
+            which = f" of connection \"{name}\"" if name else ""
+            line = f"redirections sent for {count} tunnels{which}" if count else \
+                f"no active tunnels found{' for connection ' + chr(34) + name + chr(34) if name else ''}"
+            progress(line)
+            result["redirected"] = count
+        return result
 
     async def shutdown(self, args: dict[str, Any], progress: Progress) -> dict[str, Any]:
         self.daemon.request_stop("shutdown requested through the control socket")

@@ -12,14 +12,21 @@ from pluto_core.ikev2.enums import ExchangeType
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import Payload
 from pluto_core.ikev2.sa import IkeSa, IkeState
-from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, ike_rekey, liveness, rekey
+from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, ike_rekey, liveness, redirect, rekey
 
 Handler = Callable[[Any, IkeSa, Message, list[Payload]], None]
+
+
+def _informational_r(engine: Any, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
+    """An INFORMATIONAL request: a REDIRECT (RFC 5685 5) is redirect's, the rest delete's."""
+    if not redirect.informational_r(engine, sa, msg, payloads):
+        delete.process_r(engine, sa, msg, payloads)
+
 
 # What may arrive in which state (anything else is logged and dropped): requests...
 REQUESTS: dict[tuple[int, IkeState], Handler] = {
     (ExchangeType.IKE_AUTH, IkeState.INIT_DONE): ike_auth.process_r,
-    (ExchangeType.INFORMATIONAL, IkeState.ESTABLISHED): delete.process_r,
+    (ExchangeType.INFORMATIONAL, IkeState.ESTABLISHED): _informational_r,
     (ExchangeType.CREATE_CHILD_SA, IkeState.ESTABLISHED): rekey.process_r,
 }
 # ... and responses to the requests we sent (IKE_SA_INIT's come unprotected: see _on_response)

@@ -24,8 +24,9 @@ from pluto_core.ikev2.message import Message, parse_message
 from pluto_core.ikev2.messages import Messages
 from pluto_core.ikev2.parse_error import ParseError
 from pluto_core.ikev2.ports import Credentials, Extensions, KernelPort, NoExtensions
+from pluto_core.ikev2.redirect_policy import GLOBAL_MODES, RedirectPolicy, gateway_identity, split_dests
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
-from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, rekey
+from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, redirect, rekey
 from pluto_core.ikev2.tasks.common import CreateCtx
 from pluto_core.ikev2.types import EngineConn
 
@@ -42,7 +43,8 @@ class Engine(Messages):
                  extensions: Extensions | None = None, keepalive_interval: float = 20.0, ddos_mode: str = "auto",
                  ddos_ike_threshold: int = stateless.DDOS_IKE_THRESHOLD,
                  max_halfopen_ike: int = stateless.MAX_HALFOPEN_IKE,
-                 wall_clock: Callable[[], Any] | None = None) -> None:
+                 wall_clock: Callable[[], Any] | None = None, global_redirect: str = "no",
+                 global_redirect_to: str | None = None) -> None:
         super().__init__(clock, random, log, extensions or NoExtensions(), random(32))
         self.kernel, self.credentials = kernel, credentials
         # UTC ``datetime`` now, for certificate validity (the clock above is monotonic); None:
@@ -60,6 +62,8 @@ class Engine(Messages):
         self.on_event = on_event
         self._events: list[Event] = []
         self.ddos = stateless.DdosPolicy("busy" if force_busy else ddos_mode, ddos_ike_threshold, max_halfopen_ike)
+        self.redirects = RedirectPolicy()
+        self.set_global_redirect(global_redirect, global_redirect_to)
         self.uniqueids = uniqueids
         self.keepalive_interval = keepalive_interval  # NAT-T keepalives from behind a NAT (RFC 3948 2.3)
         self.conns: dict[str, EngineConn] = {}
@@ -114,11 +118,49 @@ class Engine(Messages):
         """Whether a new IKE_SA_INIT request must carry our COOKIE first."""
         return self.ddos.busy(len(self.half_open))
 
+    def set_global_redirect(self, mode: str, dests: str | None = None) -> None:
+        """config setup ``global-redirect=`` and ``global-redirect-to=`` (``ipsec whack
+        --global-redirect``): answer IKE_SA_INIT requests with a REDIRECT (RFC 5685 3);
+        ``dests`` (a list) replaces the destinations when given."""
+        if mode not in GLOBAL_MODES:
+            raise ValueError(f"global-redirect={mode!r} is not one of {', '.join(GLOBAL_MODES)}")
+        if dests is not None:
+            for dest in split_dests(dests):
+                gateway_identity(dest)  # raises ValueError for one that cannot be sent
+            self.redirects.dests = split_dests(dests)
+        self.redirects.mode = mode
+
+    def redirect(self, dests: str, name: str | None = None, peer: str | None = None) -> int:
+        """``ipsec whack --redirect-to``: send the established peers of conn ``name`` (or
+        the one at ``peer``, or all) to ``dests`` in turn (RFC 5685 5); how many."""
+        targets = split_dests(dests)
+        if not targets:
+            raise ValueError("no redirect destination given")
+        for dest in targets:
+            gateway_identity(dest)
+        return redirect.redirect_established(self, name, targets, peer)
+
+    def initiate_redirected(self, name: str, address: str) -> int | None:
+        """The host resolved the gateway a ``RedirectDue`` named: initiate conn ``name`` to it."""
+        old = self.redirects.waiting.pop(name, None)
+        conn = self.conns.get(name)
+        if old is None or conn is None:
+            return None
+        if not redirect.allowed(conn, address):
+            self.log.log(f"\"{name}\": redirect to {address} refused: not listed in accept-redirect-to")
+            return None
+        self.log.log(f"\"{name}\": initiating redirect to new gateway (address: {address})")
+        return redirect.initiate(self, conn, address, old)
+
     # ------------------------------------------------------------------ what the host asks
 
     def initiate(self, name: str) -> int:
         """Start an IKE SA (and its first Child SA) for conn ``name``; returns the IKE SA serial."""
         return ike_init.build_i(self, self.conns[name])
+
+    def initiate_conn(self, conn: EngineConn, redirected_from: str = "") -> int:
+        """Start an IKE SA for ``conn`` as given (a redirect's copy with the new gateway)."""
+        return ike_init.build_i(self, conn, redirected_from=redirected_from)
 
     def terminate(self, name: str) -> int:
         """Delete every IKE SA of conn ``name`` (and so their Child SAs); returns how many."""

@@ -128,8 +128,17 @@ class ReviveDue(Event):
     kind: str = field(default="revive-due", init=False)
 
 
+@dataclass(frozen=True, slots=True)
+class RedirectDue(Event):
+    """A gateway redirected conn ``conn`` to the host name in ``detail`` (RFC 5685): the
+    host resolves it and hands the address to ``Engine.initiate_redirected``."""
+
+    kind: str = field(default="redirect-due", init=False)
+
+
 # the class of each kind, for the engine's ``event(kind, ...)``
 EVENT_CLASSES: dict[str, Callable[[str, int, str, ChildInfo | None], Event]] = {
     "ike-up": IkeUp, "ike-failed": IkeFailed, "ike-down": IkeDown, "ike-rekeyed": IkeRekeyed,
     "child-up": ChildUp, "child-failed": ChildFailed, "child-down": ChildDown, "revive-due": ReviveDue,
+    "redirect-due": RedirectDue,
 }

@@ -128,6 +128,10 @@ class IkeSa:
     rekeyed_by: int = 0  # serial of the IKE SA that replaced this one
     replacements: list[IkeSa] = field(default_factory=list)  # new IKE SAs from rekeys of this one
     made_by_us: bool = True  # we initiated the exchange that created it (2.8.1)
+    # RFC 5685: the gateway that redirected us here (sent as REDIRECTED_FROM), and whether
+    # the peer announced it takes redirects (REDIRECT_SUPPORTED or REDIRECTED_FROM)
+    redirected_from: str = ""
+    redirect_supported: bool = False
     children: list[ChildSa] = field(default_factory=list)
     established_at: float = 0.0
     last_contact: float = 0.0

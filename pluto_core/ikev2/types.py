@@ -138,6 +138,12 @@ class EngineConn:
     remote_ca: str | None = None
     remote_id_wildcards: bool = False
     port: int = 500
+    # Redirect (RFC 5685): accept-redirect= and accept-redirect-to= (client), send-redirect=
+    # (yes, no, auto: only under DDoS load) and redirect-to= (gateway, in IKE_AUTH)
+    accept_redirect: bool = False
+    accept_redirect_to: str | None = None
+    send_redirect: str = "no"
+    redirect_to: str | None = None
     options: dict[str, Any] = field(default_factory=dict, compare=False)
 
 

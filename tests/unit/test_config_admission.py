@@ -84,6 +84,13 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret\n\tphase2=ah\n", 6, "phase2=ah: AH is not supported (ESP only)"),
     ("\tauthby=secret\n\trightsubnet=vhost:%priv\n", 6,
      "rightsubnet=vhost:%priv: virtual-private subnets are not supported"),
+    ("\tauthby=secret\n\tsend-redirect=yes\n", 6, "send-redirect=yes needs redirect-to= (where to send peers)"),
+    ("\tauthby=secret\n\tsend-redirect=yes\n\tredirect-to=" + "a" * 256 + "\n", 7,
+     "redirect-to=" + "a" * 256 + ": redirect destination '" + "a" * 256 + "' is not an address or a host name "
+     "of 1-255 octets"),
+    ("\tauthby=secret\n\taccept-redirect=yes\n\taccept-redirect-to=192.0.2.9,gw.example\n", 7,
+     "accept-redirect-to=192.0.2.9,gw.example: gw.example is not an IP address (a redirect's destination is "
+     "compared with addresses, or %any)"),
     ("\tauthby=secret\n\tleftnexthop=%defaultroute\n", 6,
      "leftnexthop=%defaultroute: a next hop that is not an address (or %direct) is not supported yet"),
 ])
@@ -106,6 +113,17 @@ def test_honoured_values_are_admitted(tmp_path: Path, body: str) -> None:
     assert conf.refused == {}  # type: ignore[attr-defined]
     engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
     assert (engine.local_auth, engine.remote_auth) == ("secret", "secret")
+
+
+def test_redirect_keywords_reach_the_engine(tmp_path: Path) -> None:
+    _p, conf = _load(tmp_path, "\tauthby=secret\n\taccept-redirect=yes\n\taccept-redirect-to=192.0.2.7,192.0.2.8\n"
+                               "\tsend-redirect=yes\n\tredirect-to=gw-b.example\n")
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert (engine.accept_redirect, engine.accept_redirect_to) == (True, "192.0.2.7,192.0.2.8")
+    assert (engine.send_redirect, engine.redirect_to) == ("yes", "gw-b.example")
+    _p, conf = _load(tmp_path, "\tauthby=secret\n")  # Libreswan's defaults: auto, but nowhere to send peers
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert (engine.accept_redirect, engine.send_redirect, engine.redirect_to) == (False, "no", None)
 
 
 def test_shunts_are_left_to_the_shunt_code(tmp_path: Path) -> None:

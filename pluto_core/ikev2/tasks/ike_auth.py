@@ -28,7 +28,7 @@ from pluto_core.ikev2.payloads import (
 )
 from pluto_core.ikev2.ports import Credentials
 from pluto_core.ikev2.sa import IkeSa, IkeState
-from pluto_core.ikev2.tasks import cert_auth, child_create, lifetimes
+from pluto_core.ikev2.tasks import cert_auth, child_create, lifetimes, redirect
 from pluto_core.ikev2.tasks.auth_methods import AUTH_METHODS, AuthContext, AuthFailure, Made
 from pluto_core.ikev2.tasks.common import first_error, get, has_notify, ts_text
 from pluto_core.ikev2.tasks.delete import delete_ike_sa, fail_ike
@@ -285,6 +285,8 @@ def _authenticated_i(engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec
                  "AUTHENTICATION_FAILED", delete=True)
         return
     sa.peer_id = peer
+    if redirect.auth_response(engine, sa, payloads):  # RFC 5685 6: on to another gateway
+        return
     initial_contact(engine, sa, payloads)
     established(engine, sa, "initiator", found.how)
     child, sa.pending_child = sa.pending_child, None
@@ -352,6 +354,10 @@ def _authenticated_r(engine: Services, sa: IkeSa, conn: EngineConn, message_id: 
     reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data), *found.certs,
                             found.ours.payload]
     established(engine, sa, "responder", found.how)
+    sent_on = redirect.auth_redirect(engine, sa)
+    if sent_on is not None:  # RFC 5685 6: no Child SA here; the client deletes this IKE SA
+        engine.send_response(sa, ExchangeType.IKE_AUTH, message_id, [*reply, sent_on])
+        return
     child, chosen, child_reply = child_create.process_r(engine, sa, payloads)
     reply += child_reply
     engine.send_response(sa, ExchangeType.IKE_AUTH, message_id, reply)

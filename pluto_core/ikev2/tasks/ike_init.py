@@ -17,7 +17,7 @@ from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import KeyExchange, Nonce, Notify, Payload, Proposal, SecurityAssociation
 from pluto_core.ikev2.sa import IkeSa, IkeState
 from pluto_core.ikev2.sa_select import accept_reply, select
-from pluto_core.ikev2.tasks import cert_auth, ike_auth
+from pluto_core.ikev2.tasks import cert_auth, ike_auth, redirect
 from pluto_core.ikev2.tasks.auth_methods import is_signature
 from pluto_core.ikev2.tasks.common import NONCE_SIZE, dh_name, groups, keypair_job, new_spi, suite_of, suite_text
 from pluto_core.ikev2.tasks.services import Services
@@ -27,8 +27,9 @@ from pluto_core.ikev2.types import EngineConn
 # ------------------------------------------------------------------ initiator
 
 
-def build_i(engine: Services, conn: EngineConn) -> int:
-    """A new IKE SA for ``conn``: its key pair (a crypto job), then the request. The serial."""
+def build_i(engine: Services, conn: EngineConn, redirected_from: str = "") -> int:
+    """A new IKE SA for ``conn``: its key pair (a crypto job), then the request. The serial.
+    ``redirected_from``: the gateway that sent us to this one (RFC 5685 3)."""
     if conn.remote_addr is None:
         raise ValueError(f"\"{conn.name}\": cannot initiate to %any")
     sa = IkeSa(engine.next_serial(), conn, True, (conn.local_addr, conn.port), (conn.remote_addr, conn.port),
@@ -39,6 +40,7 @@ def build_i(engine: Services, conn: EngineConn) -> int:
         raise ValueError(f"\"{conn.name}\": no key exchange group in the IKE proposals")
     sa.ke_group = ours[0]
     sa.nonce_i = engine.random(NONCE_SIZE)
+    sa.redirected_from = redirected_from
     engine.register(sa)
     engine.log.log(f"{engine.prefix(sa)} initiating IKEv2 connection to {conn.remote_addr} using UDP")
     _new_keypair_then_send(engine, sa)
@@ -69,6 +71,9 @@ def _send_request(engine: Services, sa: IkeSa) -> None:
     assert sa.conn is not None
     if uses_signatures(sa.conn):
         payloads.append(hash_notify())
+    announced = redirect.announce(sa)  # RFC 5685 3
+    if announced is not None:
+        payloads.append(announced)
     sa.next_request_id = 0
     engine.send_request(sa, ExchangeType.IKE_SA_INIT, payloads, plain=True)
     assert isinstance(sa.last_request, bytes)  # IKE_SA_INIT is never fragmented (RFC 7383 2.5)
@@ -106,6 +111,9 @@ def fail(engine: Services, sa: IkeSa, why: str) -> None:
 def process_i(engine: Services, sa: IkeSa, msg: Message, data: bytes) -> None:
     payloads = msg.payloads
     notifies = {p.type: p for p in payloads if isinstance(p, Notify)}
+    if NotifyType.REDIRECT in notifies:  # RFC 5685 3: go to another gateway
+        redirect.init_response(engine, sa, notifies[NotifyType.REDIRECT])
+        return
     if NotifyType.COOKIE in notifies:
         if len(notifies[NotifyType.COOKIE].data) > 64 or not notifies[NotifyType.COOKIE].data:
             engine.log.log(f"{engine.prefix(sa)} bad COOKIE notify from {engine.peer_text(sa)}: ignored")
@@ -214,6 +222,8 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
     if not 16 <= len(nonce.data) <= 256:
         engine.log.log(f"IKE_SA_INIT request from {peer} has a {len(nonce.data)}-byte nonce: dropped")
         return
+    if redirect.init_request(engine, msg, local, remote, nonce.data):  # global-redirect= (RFC 5685 3)
+        return
     ddos = engine.ddos
     if ddos.busy(len(engine.half_open)):
         expected = engine.cookie_for(msg.spi_i, nonce.data, remote)
@@ -271,6 +281,8 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
     engine.schedule(sa, conn.retransmit_timeout, HALF_OPEN)
     engine.extensions_read(sa, msg, msg.payloads)
     sa.peer_hashes = peer_hashes(msg.payloads)
+    sa.redirect_supported = redirect.supported(msg.payloads)
+    redirect.log_redirected_from(engine, sa, msg.payloads, peer)
     chosen_proposal = Proposal(chosen.proposal.num, ProtocolId.IKE, b"", chosen.proposal.transforms)
     fn, args = keypair_job(engine.random, group)
     peer_public = ke.data

@@ -11,6 +11,7 @@ from pluto_core.ikev2.events import ChildInfo
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import Notify, Payload
 from pluto_core.ikev2.ports import Credentials, KernelPort
+from pluto_core.ikev2.redirect_policy import RedirectPolicy
 from pluto_core.ikev2.sa import ChildSa, IkeSa
 from pluto_core.ikev2.stateless import DdosPolicy
 from pluto_core.ikev2.timers import Timer
@@ -28,6 +29,7 @@ class Services(Protocol):
     keepalive_interval: float
     reqid_base: int
     ddos: DdosPolicy
+    redirects: RedirectPolicy
     conns: dict[str, EngineConn]
     half_open: dict[tuple[bytes, str, int], IkeSa]
 
@@ -38,6 +40,7 @@ class Services(Protocol):
     def attach_child(self, sa: IkeSa, child: ChildSa) -> None: ...
     def ike_sas(self) -> list[IkeSa]: ...
     def revive_later(self, name: str) -> None: ...
+    def initiate_conn(self, conn: EngineConn, redirected_from: str = "") -> int: ...
 
     # messages: the window of one (RFC 7296 2.3), responses, stateless answers
     def send_request(self, sa: IkeSa, exchange: int, payloads: Sequence[Payload], plain: bool = False,
