@@ -29,7 +29,7 @@ from pluto_core.kernel.types import (
     SaSpec,
     sa_id,
 )
-from pluto_xfrm import codec
+from pluto_xfrm import codec, links
 from pluto_xfrm import messages as m
 from pluto_xfrm.algorithms import kernel_algorithms
 from pluto_xfrm.errors import explain, lacks_algorithm, lacks_protocol
@@ -55,6 +55,7 @@ class XfrmBackend:
     def __init__(self) -> None:
         self.nl: XfrmSocket | None = None
         self.events: XfrmSocket | None = None
+        self.rtnl: XfrmSocket | None = None  # NETLINK_ROUTE, opened on first use (XFRM interfaces)
         self.owned = OwnedRecord(codec.policy_key)
         self._has_proto: dict[tuple[int, int], bool] = {}
 
@@ -84,10 +85,10 @@ class XfrmBackend:
 
     @hookimpl
     def pluto_kernel_close(self) -> None:
-        for sock in (self.nl, self.events):
+        for sock in (self.nl, self.events, self.rtnl):
             if sock is not None:
                 sock.close()
-        self.nl = self.events = None
+        self.nl = self.events = self.rtnl = None
 
     def _request(self, operation: str, msg: Any, msg_type: int) -> list[Any]:
         if self.nl is None:
@@ -208,6 +209,54 @@ class XfrmBackend:
                 self.owned.drop_policy(policy)
             raise explain(exc.operation, exc.code, exc.extack) from None
         self.owned.drop_policy(policy)
+
+    # ------------------------------------------------------------------ XFRM interfaces
+
+    def _link_request(self, operation: str, msg: Any, msg_type: int, flags: int = 0) -> list[Any]:
+        if self.nl is None:
+            raise KernelError(operation, errno.EBADF, "the XFRM backend is not open")
+        try:
+            if self.rtnl is None:
+                self.rtnl = XfrmSocket(protocol=links.NETLINK_ROUTE, marshal=links.marshal())
+            return self.rtnl.request(msg, msg_type, flags)
+        except NetlinkError as exc:
+            raise _Refused(operation, exc.errno or 0, exc.extack) from None
+        except OSError as exc:
+            raise KernelError(operation, exc.errno, "cannot open a NETLINK_ROUTE socket") from None
+
+    @hookimpl
+    def pluto_kernel_add_interface(self, name: str, if_id: int) -> bool:
+        try:
+            existing = self._link_request("query interface", links.get_link(name), links.RTM_GETLINK)
+        except _Refused as exc:
+            if exc.code != errno.ENODEV:
+                raise explain(exc.operation, exc.code, exc.extack) from None
+            existing = []
+        if existing:
+            kind, have = links.link_kind(existing[0])
+            if kind != "xfrm" or have != if_id:
+                what = f"an XFRM interface with if_id {have}" if kind == "xfrm" else \
+                    f"a device of kind {kind or 'none'}"
+                raise KernelError("add XFRM interface", errno.EEXIST,
+                                  f"{name} exists and is {what}, not an XFRM interface with if_id {if_id}")
+            return False
+        try:
+            self._link_request("add XFRM interface", links.new_link(name, if_id), links.RTM_NEWLINK, links.CREATE)
+        except _Refused as exc:
+            if exc.code == errno.EOPNOTSUPP:
+                raise KernelError(exc.operation, exc.code,
+                                  "the kernel has no XFRM interfaces: load module xfrm_interface "
+                                  "(CONFIG_XFRM_INTERFACE, Linux 4.19 or later)"
+                                  + (f" (kernel: {exc.extack})" if exc.extack else "")) from None
+            raise explain(exc.operation, exc.code, exc.extack) from None
+        return True
+
+    @hookimpl
+    def pluto_kernel_del_interface(self, name: str) -> None:
+        try:
+            self._link_request("delete XFRM interface", links.del_link(name), links.RTM_DELLINK)
+        except _Refused as exc:
+            raise explain(exc.operation, exc.code, exc.extack) from None
 
     # ------------------------------------------------------------------ shutdown
 
