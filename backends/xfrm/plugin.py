@@ -9,6 +9,7 @@ MAPPING multicast groups, whose descriptor the daemon watches on its loop.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import socket
 import struct
@@ -116,7 +117,12 @@ class XfrmBackend:
     def pluto_kernel_add_sa(self, sa: SaSpec, update: bool) -> None:
         ident = sa_id(sa)
         kernel_algorithms(sa)  # refuse what cannot be expressed before asking the kernel
-        msg_type = m.XFRM_MSG_UPDSA if (update or self.owned.is_larval(ident)) else m.XFRM_MSG_NEWSA
+        # ALLOCSPI leaves its larval SA unmarked; a marked SA completes it all the same (the
+        # kernel's lookup matches the larval SA's 0/0 mark): UPDSA, then the record's unmarked
+        # larval entry goes
+        larval = dataclasses.replace(ident, mark=None)
+        is_larval = self.owned.is_larval(ident) or self.owned.is_larval(larval)
+        msg_type = m.XFRM_MSG_UPDSA if (update or is_larval) else m.XFRM_MSG_NEWSA
         operation = "update SA" if msg_type == m.XFRM_MSG_UPDSA else "add SA"
         try:
             self._request(operation, codec.sa_info(sa), msg_type)
@@ -124,8 +130,11 @@ class XfrmBackend:
             if msg_type == m.XFRM_MSG_UPDSA and exc.code in GONE and not update:
                 # the larval SA of ALLOCSPI timed out (net.core.xfrm_acq_expires): add it afresh
                 self.owned.drop_sa(ident)
+                self.owned.drop_sa(larval)
                 return self.pluto_kernel_add_sa(sa=sa, update=False)
             raise self._sa_error(sa, exc) from None
+        if larval != ident:
+            self.owned.drop_sa(larval)
         self.owned.add_sa(ident)
         return None
 

@@ -216,3 +216,28 @@ def test_conn_with_marks_or_interface_is_refused_under_pfkey(tmp_path: Path) -> 
                                               "not with this backend")
     assert route_refusal(routed, KernelFeatures(), "xfrm") is None
     assert route_refusal(_engine(tmp_path, ""), pfkey, "bsdkame") is None
+
+
+def test_marked_sa_completes_the_unmarked_larval_sa() -> None:
+    """ALLOCSPI's larval SA has no mark; the marked inbound SA must replace it (UPDSA), not be
+    added beside it (NEWSA: the kernel answers EEXIST, as the lab showed)."""
+    from pluto_core.kernel.types import SaId, SaSpec
+    from pluto_xfrm import messages as m
+    from pluto_xfrm.plugin import XfrmBackend
+
+    class Socket:
+        def __init__(self) -> None:
+            self.types: list[int] = []
+
+        def request(self, msg: Any, msg_type: int, flags: int = 0) -> list[Any]:
+            self.types.append(msg_type)
+            return [{"id": {"spi": 0x4242}}] if msg_type == m.XFRM_MSG_ALLOCSPI else []
+
+    backend = XfrmBackend()
+    sock = Socket()
+    backend.nl = sock  # type: ignore[assignment]
+    spi = backend.pluto_kernel_allocate_spi(src="192.0.2.2", dst="192.0.2.1", protocol=3)
+    sa = SaSpec("192.0.2.2", "192.0.2.1", spi, EncrId.AES_GCM_16, bytes(20), mark=Mark(0x10, 0xFF))
+    backend.pluto_kernel_add_sa(sa=sa, update=False)
+    assert sock.types == [m.XFRM_MSG_ALLOCSPI, m.XFRM_MSG_UPDSA]
+    assert backend.owned.all_sas() == [SaId("192.0.2.1", spi, 50, Mark(0x10, 0xFF), "192.0.2.2")]
