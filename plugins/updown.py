@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pluto_core.hookspecs import hookimpl
+from pluto_core.ikev2.conn import EngineConn
 from pluto_core.ikev2.events import ChildInfo, Event
 from pluto_core.ikev2.ts_narrow import Selector
+from pluto_core.kernel.types import interface_name
 
 TIMEOUT = 30.0  # seconds one command may run
 OUTPUT_LINES = 20  # lines of a command's output that reach the log
@@ -80,10 +82,45 @@ def verb_suffix(info: ChildInfo, local: Selector) -> str:
     return ("-host" if is_host else "-client") + ("-v6" if host.version == 6 else "")
 
 
+def _inside(address: str, sel: Selector) -> bool:
+    addr = ipaddress.ip_address(address)
+    return addr.version == sel.version and sel.start <= int(addr) <= sel.end
+
+
+def _mark(pair: tuple[int, int]) -> str:
+    return f"{pair[0]}/{pair[1]:#08x}"  # Libreswan's "%u/%#08x"
+
+
+def route_env(if_id: int, mark_in: tuple[int, int] | None, mark_out: tuple[int, int] | None,
+              remote: Selector, peer: str) -> dict[str, str]:
+    """The route-based VPN variables Libreswan 4.10's ``_updown.xfrm`` reads: the ipsec
+    interface (``PLUTO_VIRT_INTERFACE``, ``PLUTO_XFRMI_ROUTE=yes``: route the peer's client
+    into it), ``PLUTO_XFRMI_FWMARK`` (the interface's if_id as fwmark when the peer's own
+    address is inside its client, so that the updown's policy routing keeps ESP out of the
+    interface), ``CONNMARK_IN``/``CONNMARK_OUT`` for ``mark=``, and the VTI ones (empty: no
+    ``vti-interface=``)."""
+    env = {"PLUTO_VIRT_INTERFACE": interface_name(if_id) if if_id else "NULL",
+           "PLUTO_XFRMI_ROUTE": "yes" if if_id else "",
+           "VTI_IFACE": "", "VTI_ROUTING": "no", "VTI_SHARED": "no"}
+    if mark_in is not None:
+        env["CONNMARK_IN"] = _mark(mark_in)
+    if mark_out is not None and not if_id:
+        env["CONNMARK_OUT"] = _mark(mark_out)
+    if if_id:
+        if mark_out is not None:
+            env["PLUTO_XFRMI_FWMARK"] = _mark(mark_out)
+        elif _inside(peer, remote):
+            env["PLUTO_XFRMI_FWMARK"] = f"{if_id}/0xffffffff"
+        else:
+            env["PLUTO_XFRMI_FWMARK"] = ""
+    return env
+
+
 def updown_env(verb: str, conn: str, info: ChildInfo, local: Selector, remote: Selector,
-               stack: str, next_hop: str | None = None) -> dict[str, str]:
+               stack: str, next_hop: str | None = None, route: EngineConn | None = None) -> dict[str, str]:
     """The ``PLUTO_*`` variables of one command (pure: testable without a shell).
-    ``next_hop``: this end's ``leftnexthop=`` when it is an address; else the peer (``%direct``)."""
+    ``next_hop``: this end's ``leftnexthop=`` when it is an address; else the peer (``%direct``).
+    ``route``: the conn, for its ipsec-interface and marks (:func:`route_env`)."""
     my_client, my_net, my_mask = _client(local)
     peer_client, peer_net, peer_mask = _client(remote)
     family = "ipv6" if ipaddress.ip_address(info.local_addr).version == 6 else "ipv4"
@@ -118,6 +155,8 @@ def updown_env(verb: str, conn: str, info: ChildInfo, local: Selector, remote: S
         "SPI_IN": f"0x{info.spi_in:08x}",
         "SPI_OUT": f"0x{info.spi_out:08x}",
     }
+    env.update(route_env(route.if_id, route.mark_in, route.mark_out, remote, info.remote_addr)
+               if route is not None else route_env(0, None, None, remote, info.remote_addr))
     if info.in_bytes is not None and info.out_bytes is not None:
         env["PLUTO_INBYTES"] = str(info.in_bytes)
         env["PLUTO_OUTBYTES"] = str(info.out_bytes)
@@ -159,16 +198,16 @@ class Updown:
             for remote in info.remote_ts:
                 key = (event.conn, local, remote)
                 if event.kind == "child-up":
-                    route = self.routes.setdefault(key, [0, command, next_hop])
+                    route = self.routes.setdefault(key, [0, command, next_hop, conn])
                     route[0] += 1
                     if route[0] == 1:
-                        self._queue(event, "up", route[1], info, local, remote, route[2])
+                        self._queue(event, "up", route[1], info, local, remote, route[2], route[3])
                 elif key in self.routes:
                     route = self.routes[key]
                     route[0] -= 1
                     if route[0] <= 0:
                         del self.routes[key]
-                        self._queue(event, "down", route[1], info, local, remote, route[2])
+                        self._queue(event, "down", route[1], info, local, remote, route[2], route[3])
 
     @hookimpl
     def pluto_shutdown(self) -> None:
@@ -179,10 +218,11 @@ class Updown:
             self.worker = None
 
     def _queue(self, event: Event, what: str, command: str, info: ChildInfo, local: Selector,
-               remote: Selector, next_hop: str | None = None) -> None:
+               remote: Selector, next_hop: str | None = None, conn: Any = None) -> None:
         verb = what + verb_suffix(info, local)
+        route = conn if conn is not None and hasattr(conn, "if_id") else None
         self.jobs.put(Job(event.conn, event.serial, verb, command,
-                          updown_env(verb, event.conn, info, local, remote, self.stack, next_hop)))
+                          updown_env(verb, event.conn, info, local, remote, self.stack, next_hop, route)))
         try:
             self.loop = get_running_loop()
         except RuntimeError:

@@ -30,9 +30,10 @@ from pluto_core.config.secrets import Secrets, load_secrets
 from pluto_core.control.server import ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
 from pluto_core.engine_conn import build_engine_conn, read_cert
-from pluto_core.errors import ConfigError, PlutoError
-from pluto_core.esp_filter import kernel_filter
+from pluto_core.errors import ConfigError, KernelError, PlutoError
+from pluto_core.esp_filter import kernel_filter, route_refusal
 from pluto_core.ike_host import IkeHost
+from pluto_core.ikev2.conn import EngineConn
 from pluto_core.kernel.port import Kernel
 from pluto_core.logger import Logger, LogSettings
 from pluto_core.options import Options
@@ -324,10 +325,43 @@ class Daemon:
         built, certs = build_engine_conn(conn, self.options.ipsecdir, self.options.nssdir)
         # only the ESP algorithms the kernel can install
         engine_conn = kernel_filter(built, self.kernel, self.options.kernel_backend, self.log.log)
+        self._route_based(conn, engine_conn)
         self.ike.shunts.configure_trap(conn)
         self.ike.engine.add_conn(engine_conn)
         self.expiry.track(conn.name, certs)
         return f"\"{conn.name}\": added IKEv2 connection"
+
+    def _route_based(self, conn: Any, engine_conn: EngineConn) -> None:
+        """Marks and ``ipsec-interface=`` need a backend that has them (PF_KEY has neither:
+        refused with its reason); the conn's XFRM interface is created with the first conn
+        that names it (``Kernel.hold_interface``), or the conn is refused with the kernel's
+        reason. Refusals name the conn's file:line."""
+        why = route_refusal(engine_conn, self.kernel.features(), self.options.kernel_backend)
+        if why is not None:
+            raise ConfigError(why, conn.file, conn.line)
+        if not engine_conn.if_id:
+            return
+        try:
+            line = self.kernel.hold_interface(conn.name, engine_conn.if_id)
+        except KernelError as exc:
+            raise ConfigError(f"\"{conn.name}\": ipsec-interface={conn.get('ipsec-interface')}: {exc}",
+                              conn.file, conn.line) from None
+        if line is not None:
+            self.log.log(f"\"{conn.name}\": {line}")
+
+    def forget_conn(self, name: str) -> None:
+        """A conn deleted (``ipsec delete``): its XFRM interface goes with the last conn using
+        it, when this daemon created it."""
+        conn = self.ike.engine.conns.get(name) if self.ike is not None else None
+        if conn is None or not conn.if_id:
+            return
+        try:
+            line = self.kernel.release_interface(name, conn.if_id)
+        except KernelError as exc:
+            self.log.log(f"\"{name}\": cannot delete its XFRM interface: {exc}")
+            return
+        if line is not None:
+            self.log.log(f"\"{name}\": {line}")
 
     def add_conn_from_config(self, path: str, name: str) -> str:
         config = self._read_config(path)

@@ -11,6 +11,7 @@ from typing import Any
 
 from cryptography import x509
 
+from pluto_core.config import route_based
 from pluto_core.config.admission import RAW_KEYS, SENDCERT, end_auth, raw_key
 from pluto_core.config.connection import oriented_ends
 from pluto_core.config.identity import IdType as ConfigIdType
@@ -295,6 +296,7 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
                    for side, end, c, ours in ((local_side, local, cert, True),
                                               (remote_side, remote, peer_cert if remote_certs else None, False))
                    if c is not None)
+    mark_in, mark_out = route_based.marks(conn.get("mark"), conn.get("mark-in"), conn.get("mark-out"))
     engine_conn = EngineConn(
         name=conn.name,
         local_addr=local_addr,
@@ -340,5 +342,9 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
                  "updown": local.updown, "nexthop": _nexthop(local),
                  "initial-contact": bool(conn.get("initial-contact")),
                  "fragmentation": conn.get("fragmentation") or "yes"},
+        # admission checked these parse (config/route_based.py)
+        if_id=route_based.interface_id(conn.get("ipsec-interface")),
+        mark_in=mark_in,
+        mark_out=mark_out,
     )
     return engine_conn, loaded

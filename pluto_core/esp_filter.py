@@ -17,8 +17,9 @@ from pluto_core.ikev2.conn import EngineConn
 from pluto_core.ikev2.enums import TransformType
 from pluto_core.ikev2.payloads import Proposal
 from pluto_core.kernel.port import Kernel
+from pluto_core.kernel.types import KernelFeatures
 
-__all__ = ["kernel_filter", "without_esn"]
+__all__ = ["kernel_filter", "route_refusal", "without_esn"]
 
 
 def kernel_filter(conn: EngineConn, kernel: Kernel, backend: str, log: Callable[[str], None]) -> EngineConn:
@@ -71,3 +72,13 @@ def without_esn(name: str, proposals: list[Proposal], why_not: str, backend: str
         transforms = [t for t in proposal.transforms if not (t.type == TransformType.ESN and t.id == 1)]
         out.append(Proposal(proposal.num, proposal.protocol_id, proposal.spi, transforms))
     return out
+
+
+def route_refusal(conn: EngineConn, features: KernelFeatures, backend: str) -> str | None:
+    """Why ``backend`` cannot run ``conn``'s marks or ipsec-interface (PF_KEY has neither), or None."""
+    asked = (("mark=", features.mark_refusal, conn.mark_in is not None or conn.mark_out is not None),
+             ("ipsec-interface=", features.if_id_refusal, bool(conn.if_id)))
+    for keyword, why, used in asked:
+        if used and why is not None:
+            return f"\"{conn.name}\": {keyword} is refused with kernel backend '{backend}': {why}"
+    return None

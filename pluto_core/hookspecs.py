@@ -48,12 +48,14 @@ from pluto_core.auth.hookspecs import (
 )
 from pluto_core.kernel.hookspecs import (
     pluto_kernel_acquire,
+    pluto_kernel_add_interface,
     pluto_kernel_add_policy,
     pluto_kernel_add_sa,
     pluto_kernel_allocate_spi,
     pluto_kernel_bypass_socket,
     pluto_kernel_check_child,
     pluto_kernel_close,
+    pluto_kernel_del_interface,
     pluto_kernel_del_policy,
     pluto_kernel_del_sa,
     pluto_kernel_enable_udp_encap,
@@ -199,7 +201,7 @@ KERNEL_HOOKS = (
     pluto_kernel_open, pluto_kernel_features, pluto_kernel_check_child, pluto_kernel_flush_owned,
     pluto_kernel_close, pluto_kernel_allocate_spi, pluto_kernel_add_sa, pluto_kernel_query_sa,
     pluto_kernel_del_sa, pluto_kernel_add_policy, pluto_kernel_del_policy, pluto_kernel_bypass_socket,
-    pluto_kernel_enable_udp_encap,
+    pluto_kernel_enable_udp_encap, pluto_kernel_add_interface, pluto_kernel_del_interface,
     pluto_kernel_event_fd, pluto_kernel_read_events, pluto_kernel_acquire, pluto_kernel_expire,
     pluto_kernel_mapping,
 )

@@ -18,7 +18,7 @@ from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresse
 from pluto_core.ikev2.engine import Engine
 from pluto_core.ikev2.events import CryptoJob, Event
 from pluto_core.kernel.port import Kernel
-from pluto_core.kernel.types import Acquire, Expire, trap_policies
+from pluto_core.kernel.types import Acquire, Expire, Mark, trap_policies
 from pluto_core.shunts import ShuntManager
 
 
@@ -147,7 +147,7 @@ class IkeHost:
         installed = self.traps.setdefault(conn.name, [])
         for policy in trap_policies(conn.local_ts, conn.remote_ts, conn.local_addr, conn.remote_addr,
                                     conn.mode == "tunnel", conn.reqid or self.engine.reqid_base,
-                                    conn.priority):
+                                    conn.priority, conn.if_id, Mark.of(conn.mark_out)):
             self.kernel.add_policy(policy, update=True)
             if policy not in installed:
                 installed.append(policy)

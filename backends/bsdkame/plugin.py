@@ -146,7 +146,11 @@ class BsdKameBackend:
         # policies; the REGISTER reply lets check_child refuse algorithms early.
         return KernelFeatures(esn_refusal="PF_KEY v2 carries no extended sequence numbers (ESN)",
                               fwd_policies=self.layout is not None and self.layout.has_fwd,
-                              algorithm_check=True)
+                              algorithm_check=True,
+                              if_id_refusal="not with this backend: PF_KEY v2 has no XFRM interfaces or "
+                                            "if_id (an XFRM feature): use --use-xfrm",
+                              mark_refusal="not with this backend: KAME PF_KEY has no mark extension "
+                                           "(an XFRM feature): use --use-xfrm")
 
     # ------------------------------------------------------------------ SAs
 

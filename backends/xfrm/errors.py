@@ -36,6 +36,8 @@ _BY_OPERATION = {
                                   "another IKE daemon or by 'ip xfrm policy')",
     ("add policy", errno.EINVAL): "the kernel rejected the policy as malformed (selector or template)",
     ("update policy", errno.EINVAL): "the kernel rejected the policy as malformed (selector or template)",
+    ("delete XFRM interface", errno.ENODEV): "no such interface (already deleted)",
+    ("add XFRM interface", errno.EEXIST): "a device of that name already exists",
 }
 
 

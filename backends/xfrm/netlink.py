@@ -17,6 +17,7 @@ import os
 import socket
 import struct
 from collections.abc import Iterable
+from typing import Any
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, nlmsg
 
@@ -41,10 +42,13 @@ class NetlinkError(OSError):
 
 
 class XfrmSocket:
-    """One NETLINK_XFRM socket. ``groups``: multicast groups to join (events)."""
+    """One NETLINK_XFRM socket. ``groups``: multicast groups to join (events).
+    ``protocol``/``marshal``: another netlink family the same way (NETLINK_ROUTE for
+    the XFRM interfaces, :mod:`pluto_xfrm.links`)."""
 
-    def __init__(self, groups: Iterable[int] = ()) -> None:
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_XFRM)
+    def __init__(self, groups: Iterable[int] = (), protocol: int = NETLINK_XFRM,
+                 marshal: Any = None) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, protocol)
         try:
             self.sock.bind((0, 0))
             for option in (NETLINK_EXT_ACK, NETLINK_CAP_ACK):
@@ -57,7 +61,7 @@ class XfrmSocket:
         except BaseException:
             self.sock.close()
             raise
-        self.marshal = MarshalXfrm()
+        self.marshal = marshal if marshal is not None else MarshalXfrm()
         self.seq = 0
 
     def fileno(self) -> int:

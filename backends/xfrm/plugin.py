@@ -9,6 +9,7 @@ MAPPING multicast groups, whose descriptor the daemon watches on its loop.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import socket
 import struct
@@ -29,7 +30,7 @@ from pluto_core.kernel.types import (
     SaSpec,
     sa_id,
 )
-from pluto_xfrm import codec
+from pluto_xfrm import codec, links
 from pluto_xfrm import messages as m
 from pluto_xfrm.algorithms import kernel_algorithms
 from pluto_xfrm.errors import explain, lacks_algorithm, lacks_protocol
@@ -55,6 +56,7 @@ class XfrmBackend:
     def __init__(self) -> None:
         self.nl: XfrmSocket | None = None
         self.events: XfrmSocket | None = None
+        self.rtnl: XfrmSocket | None = None  # NETLINK_ROUTE, opened on first use (XFRM interfaces)
         self.owned = OwnedRecord(codec.policy_key)
         self._has_proto: dict[tuple[int, int], bool] = {}
 
@@ -84,10 +86,10 @@ class XfrmBackend:
 
     @hookimpl
     def pluto_kernel_close(self) -> None:
-        for sock in (self.nl, self.events):
+        for sock in (self.nl, self.events, self.rtnl):
             if sock is not None:
                 sock.close()
-        self.nl = self.events = None
+        self.nl = self.events = self.rtnl = None
 
     def _request(self, operation: str, msg: Any, msg_type: int) -> list[Any]:
         if self.nl is None:
@@ -115,7 +117,12 @@ class XfrmBackend:
     def pluto_kernel_add_sa(self, sa: SaSpec, update: bool) -> None:
         ident = sa_id(sa)
         kernel_algorithms(sa)  # refuse what cannot be expressed before asking the kernel
-        msg_type = m.XFRM_MSG_UPDSA if (update or self.owned.is_larval(ident)) else m.XFRM_MSG_NEWSA
+        # ALLOCSPI leaves its larval SA unmarked; a marked SA completes it all the same (the
+        # kernel's lookup matches the larval SA's 0/0 mark): UPDSA, then the record's unmarked
+        # larval entry goes
+        larval = dataclasses.replace(ident, mark=None)
+        is_larval = self.owned.is_larval(ident) or self.owned.is_larval(larval)
+        msg_type = m.XFRM_MSG_UPDSA if (update or is_larval) else m.XFRM_MSG_NEWSA
         operation = "update SA" if msg_type == m.XFRM_MSG_UPDSA else "add SA"
         try:
             self._request(operation, codec.sa_info(sa), msg_type)
@@ -123,8 +130,11 @@ class XfrmBackend:
             if msg_type == m.XFRM_MSG_UPDSA and exc.code in GONE and not update:
                 # the larval SA of ALLOCSPI timed out (net.core.xfrm_acq_expires): add it afresh
                 self.owned.drop_sa(ident)
+                self.owned.drop_sa(larval)
                 return self.pluto_kernel_add_sa(sa=sa, update=False)
             raise self._sa_error(sa, exc) from None
+        if larval != ident:
+            self.owned.drop_sa(larval)
         self.owned.add_sa(ident)
         return None
 
@@ -208,6 +218,54 @@ class XfrmBackend:
                 self.owned.drop_policy(policy)
             raise explain(exc.operation, exc.code, exc.extack) from None
         self.owned.drop_policy(policy)
+
+    # ------------------------------------------------------------------ XFRM interfaces
+
+    def _link_request(self, operation: str, msg: Any, msg_type: int, flags: int = 0) -> list[Any]:
+        if self.nl is None:
+            raise KernelError(operation, errno.EBADF, "the XFRM backend is not open")
+        try:
+            if self.rtnl is None:
+                self.rtnl = XfrmSocket(protocol=links.NETLINK_ROUTE, marshal=links.marshal())
+            return self.rtnl.request(msg, msg_type, flags)
+        except NetlinkError as exc:
+            raise _Refused(operation, exc.errno or 0, exc.extack) from None
+        except OSError as exc:
+            raise KernelError(operation, exc.errno, "cannot open a NETLINK_ROUTE socket") from None
+
+    @hookimpl
+    def pluto_kernel_add_interface(self, name: str, if_id: int) -> bool:
+        try:
+            existing = self._link_request("query interface", links.get_link(name), links.RTM_GETLINK)
+        except _Refused as exc:
+            if exc.code != errno.ENODEV:
+                raise explain(exc.operation, exc.code, exc.extack) from None
+            existing = []
+        if existing:
+            kind, have = links.link_kind(existing[0])
+            if kind != "xfrm" or have != if_id:
+                what = f"an XFRM interface with if_id {have}" if kind == "xfrm" else \
+                    f"a device of kind {kind or 'none'}"
+                raise KernelError("add XFRM interface", errno.EEXIST,
+                                  f"{name} exists and is {what}, not an XFRM interface with if_id {if_id}")
+            return False
+        try:
+            self._link_request("add XFRM interface", links.new_link(name, if_id), links.RTM_NEWLINK, links.CREATE)
+        except _Refused as exc:
+            if exc.code == errno.EOPNOTSUPP:
+                raise KernelError(exc.operation, exc.code,
+                                  "the kernel has no XFRM interfaces: load module xfrm_interface "
+                                  "(CONFIG_XFRM_INTERFACE, Linux 4.19 or later)"
+                                  + (f" (kernel: {exc.extack})" if exc.extack else "")) from None
+            raise explain(exc.operation, exc.code, exc.extack) from None
+        return True
+
+    @hookimpl
+    def pluto_kernel_del_interface(self, name: str) -> None:
+        try:
+            self._link_request("delete XFRM interface", links.del_link(name), links.RTM_DELLINK)
+        except _Refused as exc:
+            raise explain(exc.operation, exc.code, exc.extack) from None
 
     # ------------------------------------------------------------------ shutdown
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pluto_core.config import route_based
 from pluto_core.config.identity import IdType
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2.crypto import UnsupportedTransform, pubkeys
@@ -91,11 +92,7 @@ REFUSING: Mapping[str, Rule] = {
     "enable-tcp": Rule(_not("no"), "IKE over TCP (RFC 8229) is not supported"),
     "fake-strongswan": Rule(_yes, "sending strongSwan's vendor ID is not supported"),
     "intermediate": Rule(_yes, "IKE_INTERMEDIATE (RFC 9242) is not supported"),
-    "ipsec-interface": Rule(_not("no"), "XFRM interfaces are not supported"),
     "iptfs": Rule(_yes, "IP-TFS (RFC 9347) is not supported"),
-    "mark": Rule(_set, "XFRM marks are not supported"),
-    "mark-in": Rule(_set, "XFRM marks are not supported"),
-    "mark-out": Rule(_set, "XFRM marks are not supported"),
     "metric": Rule(_set, "route metrics are not passed to updown yet"),
     "mtu": Rule(_set, "route MTUs are not passed to updown yet"),
     "mobike": Rule(_yes, "MOBIKE (RFC 4555) is not supported"),
@@ -125,7 +122,8 @@ REFUSING: Mapping[str, Rule] = {
     "autheap": Rule(_not("none"), "EAP authentication is not supported"),
     "cat": Rule(_yes, "client address translation is not supported"),
     "ikeport": Rule(lambda v: v != 500, "IKE ports other than 500 are not supported yet"),
-    "interface-ip": Rule(_set, "XFRM interfaces are not supported"),
+    "interface-ip": Rule(_set, "addresses on the ipsec-interface= device are not supported (Libreswan 4.x "
+                               "does not implement interface-ip= either): add them with ip addr or an updown"),
     "modecfgclient": Rule(_yes, "the Configuration Payload is not supported"),
     "modecfgserver": Rule(_yes, "the Configuration Payload is not supported"),
     "nexthop": Rule(lambda v: isinstance(v, tuple) and v[1] is None and str(v[0]).lower() != "%direct",
@@ -215,7 +213,7 @@ def refusal(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigE
     """
     if conn.never_negotiate:
         return None
-    for check in (_ikev1, _auth, _keywords, _ids, _subnets, _proposals, _redirect):
+    for check in (_ikev1, _auth, _keywords, _ids, _subnets, _proposals, _redirect, _route_based):
         error = check(conn, settings)
         if error is not None:
             return error
@@ -403,6 +401,31 @@ def _proposals(conn: Connection, settings: Mapping[SettingKey, Setting]) -> Conf
                                 make_suite(encr, bits, prf, integ, group)
                             except UnsupportedTransform as exc:
                                 return _err(f"{s.name}={s.value}: {exc}", s, conn)
+    return None
+
+
+def _route_based(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    """``ipsec-interface=`` and ``mark=``/``mark-in=``/``mark-out=`` values that parse
+    (``config/route_based.py``); marks together with an ipsec-interface (Libreswan 4.x then
+    turns mark-out= into the SA's output mark) are not supported yet."""
+    s = settings.get((None, "ipsec-interface"))
+    if_id = 0
+    if s is not None:
+        try:
+            if_id = route_based.interface_id(conn.options.get(s.name))
+        except ValueError as exc:
+            return _err(f"{s.name}={s.value}: {exc}", s, conn)
+    for keyword in ("mark", "mark-in", "mark-out"):
+        m = settings.get((None, keyword))
+        if m is None:
+            continue
+        try:
+            value = route_based.mark(conn.options.get(m.name))
+        except ValueError as exc:
+            return _err(f"{m.name}={m.value}: {exc}", m, conn)
+        if value is not None and if_id:
+            return _err(f"{m.name}={m.value}: a mark together with ipsec-interface= is not supported yet "
+                        "(Libreswan 4.x makes it the SA's output mark)", m, conn)
     return None
 
 

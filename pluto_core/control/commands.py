@@ -213,6 +213,7 @@ class Commands:
         result = await self.down(args, progress)
         if self.daemon.ike is not None:
             self.daemon.ike.remove_traps(result["name"])
+        self.daemon.forget_conn(result["name"])
         self.engine.remove_conn(result["name"])
         progress(f"\"{result['name']}\": deleting non-instance connection")
         return result

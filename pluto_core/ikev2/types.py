@@ -145,6 +145,11 @@ class EngineConn:
     send_redirect: str = "no"
     redirect_to: str | None = None
     options: dict[str, Any] = field(default_factory=dict, compare=False)
+    # route-based VPNs: ipsec-interface= (the XFRM if_id of its ipsecN; 0: none) and
+    # mark-in=/mark-out= (or mark=) as (value, mask), on the SAs and policies
+    if_id: int = 0
+    mark_in: tuple[int, int] | None = None
+    mark_out: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +191,9 @@ class ChildInstall:
     # ESP in UDP (RFC 3948) when a NAT sits between the peers: (our port, the peer's), else None
     encap: tuple[int, int] | None = None
     priority: int = 0  # the policies' (conn priority=); 0: from the selectors, most specific first
+    if_id: int = 0  # ipsec-interface=: the XFRM interface id on SAs and policies (0: none)
+    mark_in: tuple[int, int] | None = None  # (value, mask) on the inbound SA and in/fwd policies
+    mark_out: tuple[int, int] | None = None  # on the outbound SA and out policies
 
 
 @dataclass(frozen=True, slots=True)

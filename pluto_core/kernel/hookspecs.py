@@ -179,6 +179,25 @@ def pluto_kernel_del_policy(policy: PolicySpec) -> None:
 
 
 @hookspec(firstresult=True)
+def pluto_kernel_add_interface(name: str, if_id: int) -> bool:
+    """Make the XFRM interface ``name`` (``ipsecN``) with ``if_id`` exist and be up.
+
+    Returns True when it was created now (the daemon deletes it when its last conn goes),
+    False when an XFRM interface of that name and ``if_id`` already existed (used as is and
+    never deleted: the operator's). A device of that name of another kind or ``if_id``, or
+    a kernel without XFRM interfaces, is a ``KernelError``. Asked only when the backend
+    declares no ``KernelFeatures.if_id_refusal``."""
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def pluto_kernel_del_interface(name: str) -> None:
+    """Delete the XFRM interface ``name`` that ``pluto_kernel_add_interface`` created.
+    One already gone is a ``KernelError`` with errno ``ENODEV``."""
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
 def pluto_kernel_bypass_socket(sock: socket.socket) -> None:
     """Exempt one IKE socket from IPsec policy, both directions, so that IKE
     messages are never themselves protected (a transport-mode Child SA between

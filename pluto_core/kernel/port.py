@@ -28,6 +28,7 @@ from pluto_core.kernel.types import (
     PolicySpec,
     SaCounters,
     SaId,
+    interface_name,
     plan_child,
     policy_identity,
     sa_id,
@@ -48,6 +49,9 @@ class Kernel:
         self.backend = backend
         self.holders = OwnedRecord(policy_identity)
         self._features: KernelFeatures | None = None
+        # XFRM interfaces: name -> the conns using it, and which of them this daemon created
+        self.interface_users: dict[str, set[str]] = {}
+        self.interfaces_created: set[str] = set()
 
     # ------------------------------------------------------------------ what the backend can do
 
@@ -80,9 +84,64 @@ class Kernel:
         return description
 
     def flush_owned(self) -> int:
-        """Remove what this daemon installed (shutdown); how many entries went."""
+        """Remove what this daemon installed (shutdown): SAs, policies, then the XFRM
+        interfaces it created; how many entries went."""
         self.holders = OwnedRecord(policy_identity)
-        return int(self.hook.pluto_kernel_flush_owned() or 0)
+        removed = int(self.hook.pluto_kernel_flush_owned() or 0)
+        for name in sorted(self.interfaces_created):
+            try:
+                self.hook.pluto_kernel_del_interface(name=name)
+                removed += 1
+            except KernelError as exc:
+                if exc.errno != errno.ENODEV:
+                    raise
+        self.interfaces_created.clear()
+        self.interface_users.clear()
+        return removed
+
+    # ------------------------------------------------------------------ XFRM interfaces
+
+    def hold_interface(self, user: str, if_id: int) -> str | None:
+        """``user`` (a conn) needs the XFRM interface of ``if_id``: the first user makes it
+        exist (Libreswan creates ``ipsecN`` with the first conn that names it). Returns the
+        log line when this call created it, else None. A backend that cannot is refused with
+        its reason (``KernelError``, EOPNOTSUPP)."""
+        name = interface_name(if_id)
+        why = self.features().if_id_refusal
+        if why is not None:
+            raise KernelError("add XFRM interface", errno.EOPNOTSUPP, why)
+        users = self.interface_users.get(name)
+        if users is None:
+            created = bool(self.hook.pluto_kernel_add_interface(name=name, if_id=if_id))
+            users = self.interface_users[name] = set()
+            if created:
+                self.interfaces_created.add(name)
+            users.add(user)
+            return (f"created XFRM interface {name} (if_id {if_id})" if created
+                    else f"using existing XFRM interface {name} (if_id {if_id})")
+        users.add(user)
+        return None
+
+    def release_interface(self, user: str, if_id: int) -> str | None:
+        """``user`` no longer needs it: the last user deletes an interface this daemon created
+        (one that existed before is left). The log line when deleted, else None."""
+        name = interface_name(if_id)
+        users = self.interface_users.get(name)
+        if users is None or user not in users:
+            return None
+        users.discard(user)
+        if users:
+            return None
+        del self.interface_users[name]
+        if name not in self.interfaces_created:
+            return None
+        self.interfaces_created.discard(name)
+        try:
+            self.hook.pluto_kernel_del_interface(name=name)
+        except KernelError as exc:
+            if exc.errno != errno.ENODEV:
+                raise
+        return f"deleted XFRM interface {name}"
 
     def close(self) -> None:
         self.hook.pluto_kernel_close()

@@ -79,8 +79,26 @@ class Encap:
 
 @dataclass(frozen=True, slots=True)
 class Mark:
+    """An XFRM mark (``mark=value/mask``): the SA or policy matches packets whose
+    skb mark, masked, equals ``value``."""
+
     value: int
     mask: int = 0xFFFFFFFF
+
+    @classmethod
+    def of(cls, pair: tuple[int, int] | None) -> Mark | None:
+        """The engine's ``(value, mask)`` (None: no mark) as a kernel mark."""
+        return cls(*pair) if pair is not None else None
+
+
+# ipsec-interface=0 names ipsec0, but an XFRM if_id of 0 means "none": Libreswan maps it to
+# 16384 (ipsec.conf(5)), so ipsec0 and ipsec16384 are one interface
+IPSEC0_IF_ID = 16384
+
+
+def interface_name(if_id: int) -> str:
+    """The XFRM interface of ``ipsec-interface=``'s if_id: ``ipsecN`` (``ipsec0`` for 16384)."""
+    return f"ipsec{0 if if_id == IPSEC0_IF_ID else if_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +225,10 @@ class KernelFeatures:
     events: bool = True  # pluto_kernel_event_fd / pluto_kernel_read_events deliver ACQUIRE, EXPIRE, MAPPING
     udp_encap: bool = True  # pluto_kernel_enable_udp_encap
     socket_bypass: bool = True  # pluto_kernel_bypass_socket
+    # why SAs and policies cannot carry an XFRM interface id or a mark, and why the backend
+    # cannot create XFRM interfaces (pluto_kernel_add_interface); None: it can
+    if_id_refusal: str | None = None
+    mark_refusal: str | None = None
 
     @property
     def esn(self) -> bool:
@@ -369,18 +391,22 @@ def plan_child(child: ChildInstall) -> ChildPlan:
 
     proto = IPPROTO_AH if child.protocol == 2 else IPPROTO_ESP  # IKEv2 Protocol ID 2 = AH, 3 = ESP
 
-    def sa(src: str, dst: str, keys: ChildKeys, encap: Encap | None) -> SaSpec:
+    def sa(src: str, dst: str, keys: ChildKeys, encap: Encap | None, mark: Mark | None) -> SaSpec:
         return SaSpec(src=src, dst=dst, spi=keys.spi, encr=child.encr_id, encr_key=keys.encr_key,
                       integ=child.integ_id or 0, integ_key=keys.integ_key, proto=proto, mode=mode,
                       reqid=child.reqid, esn=child.esn, replay_window=child.replay_window, lifetime=life,
-                      encap=encap)
+                      encap=encap, mark=mark, if_id=child.if_id)
+
+    # mark-in= on the inbound SA and the in/fwd policies, mark-out= on the outbound ones;
+    # ipsec-interface= puts its if_id on all of them (the interface's packets match them)
+    mark_in, mark_out = Mark.of(child.mark_in), Mark.of(child.mark_out)
 
     # ESP in UDP: each SA's ports as its packets carry them (source, destination)
     ours, theirs = child.encap if child.encap is not None else (0, 0)
     inbound = sa(child.remote_addr, child.local_addr, child.inbound,
-                 Encap(theirs, ours) if child.encap is not None else None)
+                 Encap(theirs, ours) if child.encap is not None else None, mark_in)
     outbound = sa(child.local_addr, child.remote_addr, child.outbound,
-                  Encap(ours, theirs) if child.encap is not None else None)
+                  Encap(ours, theirs) if child.encap is not None else None, mark_out)
     if mode is Mode.TUNNEL:
         out_tmpl = (Template(mode, child.local_addr, child.remote_addr, child.reqid, proto),)
         in_tmpl = (Template(mode, child.remote_addr, child.local_addr, child.reqid, proto),)
@@ -390,23 +416,27 @@ def plan_child(child: ChildInstall) -> ChildPlan:
     for pair in policy_selectors(child.local_ts, child.remote_ts, child.priority):
         lnet, rnet, upper, lport, rport, priority = (pair.local, pair.remote, pair.proto, pair.lport, pair.rport,
                                                      pair.priority)
-        policies.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport, priority, templates=out_tmpl))
-        policies.append(PolicySpec(rnet, lnet, Direction.IN, upper, rport, lport, priority, templates=in_tmpl))
+        policies.append(PolicySpec(lnet, rnet, Direction.OUT, upper, lport, rport, priority, templates=out_tmpl,
+                                   mark=mark_out, if_id=child.if_id))
+        policies.append(PolicySpec(rnet, lnet, Direction.IN, upper, rport, lport, priority, templates=in_tmpl,
+                                   mark=mark_in, if_id=child.if_id))
         if mode is Mode.TUNNEL:
             policies.append(PolicySpec(rnet, lnet, Direction.FWD, upper, rport, lport, priority,
-                                       templates=in_tmpl))
+                                       templates=in_tmpl, mark=mark_in, if_id=child.if_id))
     return ChildPlan(inbound, outbound, tuple(policies))
 
 
 def trap_policies(local_ts: tuple[Selector, ...], remote_ts: tuple[Selector, ...], local: str, remote: str,
-                  tunnel: bool, reqid: int, priority: int = 0) -> list[PolicySpec]:
+                  tunnel: bool, reqid: int, priority: int = 0, if_id: int = 0,
+                  mark: Mark | None = None) -> list[PolicySpec]:
     """Outbound policies with a template and no SA (``auto=ondemand``/``route``): the first
-    matching packet makes the kernel send ACQUIRE. Same selectors and priorities as the
-    Child SA's out policies they become."""
+    matching packet makes the kernel send ACQUIRE. Same selectors, priorities, ``if_id`` and
+    mark as the Child SA's out policies they become (so that one replaces the other)."""
     mode = Mode.TUNNEL if tunnel else Mode.TRANSPORT
     template = (Template(mode, local, remote, reqid, IPPROTO_ESP) if tunnel
                 else Template(mode, reqid=reqid, proto=IPPROTO_ESP),)
-    return [PolicySpec(p.local, p.remote, Direction.OUT, p.proto, p.lport, p.rport, p.priority, templates=template)
+    return [PolicySpec(p.local, p.remote, Direction.OUT, p.proto, p.lport, p.rport, p.priority, templates=template,
+                       mark=mark, if_id=if_id)
             for p in policy_selectors(local_ts, remote_ts, priority)]
 
 

@@ -62,7 +62,7 @@ __all__ = [
     "test_release_spi_deletes_the_larval_sa",
     "test_larval_sa_hard_expire_event", "test_acquire_for_trap_policy", "test_udp_encap_on_socket",
     "test_sa_without_esp_names_the_module", "test_sa_algorithm_installed_exactly", "test_sa_query_and_delete",
-    "test_sa_soft_and_hard_expire", "test_tunnel_traffic_and_counters",
+    "test_sa_soft_and_hard_expire", "test_tunnel_traffic_and_counters", "test_xfrm_interface_lifecycle",
 ]
 
 LOCAL, REMOTE = "192.0.2.1", "192.0.2.2"
@@ -550,3 +550,42 @@ def test_tunnel_traffic_and_counters(kernel: KernelUnderTest, encap: Encap | Non
             with inside(PEER_NS):
                 peer.pluto_kernel_flush_owned()
                 peer.pluto_kernel_close()
+
+
+# --------------------------------------------------------------------------
+# XFRM interfaces (ipsec-interface=)
+# --------------------------------------------------------------------------
+
+
+def _link(name: str) -> str:
+    import subprocess
+
+    return subprocess.run(["ip", "-d", "link", "show", name], capture_output=True, text=True).stdout
+
+
+def test_xfrm_interface_lifecycle(kernel: KernelUnderTest) -> None:
+    """The first conn creates ipsecN (kind xfrm, its if_id, up), a second shares it, the last
+    one's release deletes it; a backend without interfaces refuses before asking the kernel."""
+    why = kernel.port.features().if_id_refusal
+    if why is not None:
+        with pytest.raises(KernelError) as err:
+            kernel.port.hold_interface("a", 7)
+        assert err.value.errno == errno.EOPNOTSUPP and why in str(err.value)
+        assert _link("ipsec7") == ""
+        return
+    try:
+        created = kernel.port.hold_interface("a", 7)
+    except KernelError as exc:
+        assert exc.errno == errno.EOPNOTSUPP and "load module xfrm_interface" in str(exc)
+        pytest.skip(f"this kernel has no XFRM interfaces: {exc}")
+    assert created == "created XFRM interface ipsec7 (if_id 7)"
+    shown = _link("ipsec7")
+    assert "xfrm if_id 0x7" in shown and ",UP" in shown, shown
+    assert kernel.port.hold_interface("b", 7) is None
+    assert kernel.port.release_interface("a", 7) is None and "ipsec7" in _link("ipsec7")
+    assert kernel.port.release_interface("b", 7) == "deleted XFRM interface ipsec7"
+    assert _link("ipsec7") == ""
+    # one the operator made is used and left alone, even at shutdown
+    ip("link", "add", "ipsec8", "type", "xfrm", "if_id", "8")
+    assert kernel.port.hold_interface("c", 8) == "using existing XFRM interface ipsec8 (if_id 8)"
+    assert kernel.port.flush_owned() == 0 and "ipsec8" in _link("ipsec8")

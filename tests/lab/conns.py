@@ -67,7 +67,15 @@ KAME_ONDEMAND = Suite("kameondemand", KAME.ike, KAME.esp, KAME.ike_swan, KAME.es
 KAME_VOLUME = Suite("kamevolume", KAME.ike, KAME.esp, KAME.ike_swan, KAME.esp_swan, kernel=SHA1_KERNEL,
                     extra={"ipsec-max-packets": "200"})
 
-ALL = (GCM, CBC, TRANSPORT, REKEY, DPD, REKEY_IKE, KAME, KAME_ONDEMAND, KAME_VOLUME)
+# Route-based (ours only; the peer stays policy-based: if_id and marks are local kernel state):
+# ipsec1 created by our daemon, the Child SA's SAs and policies carrying if_id 1
+XFRMI = Suite("xfrmi", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
+              extra={"ipsec-interface": "1"})
+# marks: mark-in on the inbound SA and in/fwd policies, mark-out on the outbound ones
+MARKED = Suite("marked", GCM.ike, GCM.esp, GCM.ike_swan, GCM.esp_swan, kernel=GCM_KERNEL,
+               extra={"mark-in": "0x10/0xff", "mark-out": "0x20/0xff"})
+
+ALL = (GCM, CBC, TRANSPORT, REKEY, DPD, REKEY_IKE, KAME, KAME_ONDEMAND, KAME_VOLUME, XFRMI, MARKED)
 
 
 def ipsec_conf(suites: tuple[Suite, ...], overrides: dict[str, dict[str, str]] | None = None,

@@ -69,7 +69,19 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret\n\tleftcat=yes\n", 6, "leftcat=yes: client address translation is not supported"),
     ("\tauthby=secret\n\tleftvti=10.0.0.1/32\n", 6, "leftvti=10.0.0.1/32: VTI interfaces are not supported"),
     ("\tauthby=secret\n\tvti-interface=vti0\n", 6, "vti-interface=vti0: VTI interfaces are not supported"),
-    ("\tauthby=secret\n\tipsec-interface=yes\n", 6, "ipsec-interface=yes: XFRM interfaces are not supported"),
+    ("\tauthby=secret\n\tipsec-interface=ipsec1\n", 6,
+     "ipsec-interface=ipsec1: not yes, no or an interface number"),
+    ("\tauthby=secret\n\tmark=-1\n", 6,
+     "mark=-1: a unique mark per connection instance (-1) is not supported yet"),
+    ("\tauthby=secret\n\tmark-in=5/0xf0\n", 6, "mark-in=5/0xf0: the mark 0x5 has bits outside its mask 0xf0"),
+    ("\tauthby=secret\n\tmark-out=fw\n", 6,
+     "mark-out=fw: not a mark: VALUE or VALUE/MASK (decimal or 0x hexadecimal)"),
+    ("\tauthby=secret\n\tipsec-interface=3\n\tmark=7\n", 7,
+     "mark=7: a mark together with ipsec-interface= is not supported yet (Libreswan 4.x makes it the SA's "
+     "output mark)"),
+    ("\tauthby=secret\n\tipsec-interface=yes\n\tleftinterface-ip=10.0.0.1/24\n", 7,
+     "leftinterface-ip=10.0.0.1/24: addresses on the ipsec-interface= device are not supported (Libreswan "
+     "4.x does not implement interface-ip= either): add them with ip addr or an updown"),
     ("\tauthby=secret\n\tmobike=yes\n", 6, "mobike=yes: MOBIKE (RFC 4555) is not supported"),
     ("\tauthby=secret\n\tleftsubnets={10.0.1.0/24 10.0.2.0/24}\n", 6,
      "leftsubnets={10.0.1.0/24 10.0.2.0/24}: one Child SA per subnet pair is not supported yet (leftsubnet=a,b "

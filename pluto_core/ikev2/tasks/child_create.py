@@ -184,6 +184,7 @@ def install(engine: Services, sa: IkeSa, child: ChildSa, chosen: Chosen, role: s
         hard_packets=conn.ipsec_max_packets,
         # ESP in UDP (RFC 3948) once an extension (NAT-T) found a NAT
         encap=(sa.local[1], sa.remote[1]) if sa.transport is not None and sa.transport.encapsulate else None,
+        if_id=conn.if_id, mark_in=conn.mark_in, mark_out=conn.mark_out,
     )
     try:
         engine.kernel.install_child(spec)
