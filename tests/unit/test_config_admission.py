@@ -60,8 +60,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
      "leftid=%null: the NULL ID goes with NULL authentication (RFC 7619), not rsasig"),
     ("\tauthby=secret\n\tleftsourceip=192.0.1.1\n", 6,
      "leftsourceip=192.0.1.1: source IPs (the Configuration Payload or a route source) are not supported"),
-    ("\tauthby=secret\n\tmodecfgbanner=hello\n", 6, "modecfgbanner=hello: a banner is IKEv1 mode config: IKEv2's Configuration payload has no "
-                                                         "such attribute"),
+    ("\tauthby=secret\n\tmodecfgbanner=hello\n", 6,
+     "modecfgbanner=hello: a banner is IKEv1 mode config: IKEv2's Configuration payload has no such attribute"),
     ("\tauthby=secret\n\tleftmodecfgclient=yes\n", 6,
      "leftmodecfgclient=yes: the Configuration Payload client (an address leased to us) is not supported yet"),
     ("\tauthby=secret\n\trightxauthserver=yes\n", 6, f"rightxauthserver=yes: XAUTH is IKEv1: {IKEV1}"),
