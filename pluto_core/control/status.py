@@ -31,10 +31,11 @@ def status_data(daemon: Daemon) -> dict[str, Any]:
                       "retransmit_interval": c.retransmit_interval,
                       "retransmit_timeout": c.retransmit_timeout, **daemon.names.hosts(c.name),
                       "routing": daemon.ike.shunts.routing(c.name)})
+    peer_ids = {id(sa.conn): sa.peer_id.text for sa in engine.ike_sas() if sa.peer_id is not None}
     for inst, ike_count in engine.instances():  # road warriors: one instance per peer ("rw"[3])
         conns.append({"name": inst.name, "instance": inst.instance, "label": inst.label.split(" ")[0],
                       "local": inst.local_addr, "remote": inst.remote_addr, "local_id": inst.local_id.text,
-                      "remote_id": inst.remote_id.text if inst.remote_id else "%any",
+                      "remote_id": peer_ids.get(id(inst)) or (inst.remote_id.text if inst.remote_id else "%any"),
                       "local_ts": [str(t) for t in inst.local_ts], "remote_ts": [str(t) for t in inst.remote_ts],
                       "mode": inst.mode, "ikelifetime": inst.ikelifetime, "salifetime": inst.salifetime,
                       "rekeymargin": inst.rekeymargin, "dpddelay": inst.dpddelay,

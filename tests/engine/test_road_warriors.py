@@ -171,7 +171,8 @@ def test_dns_servers_and_domains_go_with_the_lease() -> None:
     world.connect(0)
     text = world.clients[0].log.text()
     assert "received INTERNAL_IP4_ADDRESS 10.9.0.0" in text
-    assert "received INTERNAL_IP4_DNS 192.0.2.53" in text and "received INTERNAL_IP6_DNS 2001:db8::53" in text
+    assert "received INTERNAL_IP4_DNS server address 192.0.2.53" in text
+    assert "received INTERNAL_IP6_DNS server address 2001:db8::53" in text
     assert "received INTERNAL_DNS_DOMAIN example.org" in text
 
 
@@ -181,6 +182,16 @@ def test_a_conn_without_a_pool_ignores_the_request_and_the_client_says_so() -> N
     assert "ignoring the Configuration payload: the conn has no addresspool=" in world.server.log.text()
     assert "the peer sent no Configuration payload: no address was leased to us" in world.clients[0].log.text()
     assert world.lease_of(0) is None  # its TSi 0.0.0.0/0 is not the peer's host: TS_UNACCEPTABLE
+
+
+def test_a_client_proposing_its_own_host_as_tsi_gets_its_lease_as_libreswan_answers() -> None:
+    """Libreswan's client proposes [its address/32===...] (ikev2-48-nat-cp); the answer is the lease."""
+    world = World(template(), ids=["@a"])
+    own = Selector.from_subnet(f"{client_addr(0)}/32")
+    world.clients[0].engine.add_conn(replace(client_conn(0, "@a"), local_ts=(own,)))
+    world.connect(0)
+    (child,) = world.server.kernel.installed.values()
+    assert child.remote_ts == (Selector.from_subnet("10.9.0.0/32"),)
 
 
 def test_ipv6_pool_leases_an_ipv6_address() -> None:

@@ -108,8 +108,8 @@ def process_i(engine: Services, sa: IkeSa, child_serial: int, payloads: list[Pay
             leases.append(address)
             engine.log.log(f"{engine.prefix(sa, child_serial)} received {name} {address}")
         elif attr.type in (A.INTERNAL_IP4_DNS, A.INTERNAL_IP6_DNS) and len(attr.value) in (4, 16):
-            engine.log.log(f"{engine.prefix(sa, child_serial)} received {name} "
-                           f"{ipaddress.ip_address(attr.value)}")
+            engine.log.log(f"{engine.prefix(sa, child_serial)} received {name} server address "
+                           f"{ipaddress.ip_address(attr.value)}")  # Libreswan's words
         elif attr.type == A.INTERNAL_DNS_DOMAIN and attr.value:
             engine.log.log(f"{engine.prefix(sa, child_serial)} received {name} "
                            f"{attr.value.decode('ascii', 'replace')}")
