@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pluto_core.addresses import HookAddresses
 from pluto_core.auth.chain import AuthChain
 from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
@@ -55,7 +56,8 @@ class IkeHost:
                              uniqueids=options.uniqueids,
                              keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
                              extensions=HookExtensions(hook) if hook is not None else None,
-                             wall_clock=lambda: datetime.datetime.now(datetime.UTC))
+                             wall_clock=lambda: datetime.datetime.now(datetime.UTC),
+                             addresses=HookAddresses(hook, log) if hook is not None else None)
         self._deliver = event
 
     def _plugin_event(self, hook: Any, ev: Event) -> None:
