@@ -12,7 +12,7 @@ from dataclasses import replace
 from pluto_core.ikev2.sa import IkeState
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.ikev2.types import EngineConn, IdSpec
-from tests.engine.harness import Clock, Psks, Side, conn_pair, make_side, pump
+from tests.engine.harness import ENCR_CHACHA, Clock, Psks, Side, conn_pair, make_side, pump
 
 SERVER = "192.1.2.23"
 KEY = b"a road warrior's pre-shared key"
@@ -203,3 +203,15 @@ def test_ipv6_pool_leases_an_ipv6_address() -> None:
     (child,) = world.server.kernel.installed.values()
     assert child.remote_ts == (Selector.from_subnet("2001:db8:1::/128"),)
     assert "received INTERNAL_IP6_ADDRESS 2001:db8:1::" in world.clients[0].log.text()
+
+
+def test_no_switch_to_a_conn_whose_ike_would_not_have_chosen_the_proposal() -> None:
+    chacha = conn_pair(ike=((ENCR_CHACHA, None), None, 19))[1].ike_proposals
+    first = template("rw-a", pool="10.1.0.0/24", remote_id="@a")
+    second = replace(template("rw-b", pool="10.2.0.0/24", remote_id="@b"), ike_proposals=chacha)
+    world = World(first, second, ids=["@b"])
+    world.connect(0)
+    text = world.server.log.text()
+    assert "switched" not in text
+    assert "the conn expects FQDN '@a'" in text and "sending AUTHENTICATION_FAILED" in text
+    assert world.lease_of(0) is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pluto_core.errors import ProtocolError
 from pluto_core.ikev2.crypto import psk_auth, signed_octets
 from pluto_core.ikev2.crypto import signatures as sig
 from pluto_core.ikev2.enums import AuthMethod, ExchangeType, NotifyType, notify_name
@@ -28,6 +29,7 @@ from pluto_core.ikev2.payloads import (
 )
 from pluto_core.ikev2.ports import Credentials
 from pluto_core.ikev2.sa import IkeSa, IkeState
+from pluto_core.ikev2.sa_select import select
 from pluto_core.ikev2.tasks import cert_auth, child_create, config_payload, lifetimes
 from pluto_core.ikev2.tasks.auth_methods import AUTH_METHODS, AuthContext, AuthFailure, Made
 from pluto_core.ikev2.tasks.common import first_error, get, has_notify, ts_text
@@ -341,10 +343,14 @@ def refine(engine: Services, sa: IkeSa, peer: IdSpec, method: int) -> EngineConn
     current = sa.conn
     assert current is not None
 
+    template = engine.conns.get(current.name, current) if current.instance else current
+
     def rank(conn: EngineConn) -> tuple[int, int, int] | None:
         if conn.local_addr != sa.local[0] or conn.remote_addr not in (None, sa.remote[0]):
             return None
         if not AUTH_METHODS[conn.remote_auth].accepts(method):
+            return None
+        if conn is not template and not _takes(conn, sa):
             return None
         if conn.remote_id is None:
             fit = 1
@@ -354,7 +360,6 @@ def refine(engine: Services, sa: IkeSa, peer: IdSpec, method: int) -> EngineConn
             return None
         return fit, conn.remote_addr is not None, conn.name == current.name
 
-    template = engine.conns.get(current.name, current) if current.instance else current
     best, best_rank = None, rank(template) or (0, 0, 0)
     for conn in engine.conns.values():
         ranked = rank(conn)
@@ -363,6 +368,14 @@ def refine(engine: Services, sa: IkeSa, peer: IdSpec, method: int) -> EngineConn
     if best is None or best.name == current.name:
         return None
     return best
+
+
+def _takes(conn: EngineConn, sa: IkeSa) -> bool:
+    """Would ``conn``'s ike= have chosen the IKE SA's proposal (agreed at IKE_SA_INIT)?"""
+    try:
+        return select(conn.ike_proposals, list(sa.ike_proposals)) is not None
+    except ProtocolError:
+        return False
 
 
 def _certs(payloads: list[Payload]) -> tuple[Certificate, ...]:

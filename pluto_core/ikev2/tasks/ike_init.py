@@ -274,6 +274,7 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
     engine.extensions_read(sa, msg, msg.payloads)
     sa.peer_hashes = peer_hashes(msg.payloads)
     chosen_proposal = Proposal(chosen.proposal.num, ProtocolId.IKE, b"", chosen.proposal.transforms)
+    sa.ike_proposals = (chosen_proposal,)  # what was agreed: a conn switched to at IKE_AUTH must take it too
     fn, args = keypair_job(engine.random, group)
     peer_public = ke.data
 
