@@ -215,6 +215,14 @@ def end_selectors(end: Any, address: str | None) -> tuple[Selector, ...]:
     return (Selector.from_subnet(f"{host}/{host.max_prefixlen}", proto, port or None),)
 
 
+def _our_selectors(local: Any, address: str) -> tuple[Selector, ...]:
+    """Our end's selectors; a Configuration payload client without ``leftsubnet=`` proposes
+    0.0.0.0/0 (or ::/0) as TSi, which the server narrows to the lease (RFC 7296 2.9, 3.15)."""
+    if local.modecfgclient and not (tuple(local.subnets) + tuple(local.extra_subnets)):
+        return (Selector.from_subnet("0.0.0.0/0" if ipaddress.ip_address(address).version == 4 else "::/0"),)
+    return end_selectors(local, address)
+
+
 def _words(value: Any) -> tuple[str, ...]:
     """``a, b`` or ``"a b"`` (addresspool=, modecfgdns=, modecfgdomains=) as a tuple."""
     return tuple(w for w in str(value or "").replace(",", " ").split() if w)
@@ -306,7 +314,7 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
         remote_addr=remote_addr,
         local_id=local_id,
         remote_id=remote_id,
-        local_ts=end_selectors(local, local_addr),
+        local_ts=_our_selectors(local, local_addr),
         remote_ts=end_selectors(remote, remote_addr),
         ike_proposals=_proposals(conn, "ike"),
         esp_proposals=_proposals(conn, "esp"),
@@ -346,6 +354,7 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
                  "fragmentation": conn.get("fragmentation") or "yes",
                  # the Configuration payload server (RFC 7296 3.15): the peer's pool, what goes with it
                  "addresspool": _words(remote.addresspool), "modecfgserver": bool(local.modecfgserver),
+                 "modecfgclient": bool(local.modecfgclient),
                  "modecfgdns": _words(conn.get("modecfgdns")), "modecfgdomains": _words(conn.get("modecfgdomains"))},
     )
     return engine_conn, loaded

@@ -20,6 +20,7 @@ from pluto_core.ikev2.engine import Engine
 from pluto_core.ikev2.events import CryptoJob, Event
 from pluto_core.kernel.port import Kernel
 from pluto_core.kernel.types import Acquire, Expire, trap_policies
+from pluto_core.leases import LeaseRoutes
 from pluto_core.shunts import ShuntManager
 
 
@@ -36,7 +37,9 @@ class IkeHost:
         self.credentials = credentials
         self.traps: dict[str, list[Any]] = {}  # conn name -> the trap policies installed for it
         self.shunts = ShuntManager(self)  # never-negotiate conns, negotiation and failure shunts
-        listeners: list[Callable[[Event], None]] = [self.shunts.on_event]
+        # leftmodecfgclient=yes: the lease goes on lo, the routes use it (pluto_core/leases.py)
+        self.leases = LeaseRoutes(lambda name: self.engine.conns.get(name), log)
+        listeners: list[Callable[[Event], None]] = [self.shunts.on_event, self.leases.on_event]
         self.listeners = listeners
         self.pool = pool if pool is not None and pool.size > 0 else None  # None: jobs run in the engine
 
@@ -230,6 +233,7 @@ class IkeHost:
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
+        self.leases.close()
 
 
 class HookExtensions:

@@ -124,7 +124,6 @@ REFUSING: Mapping[str, Rule] = {
     "cat": Rule(_yes, "client address translation is not supported"),
     "ikeport": Rule(lambda v: v != 500, "IKE ports other than 500 are not supported yet"),
     "interface-ip": Rule(_set, "XFRM interfaces are not supported"),
-    "modecfgclient": Rule(_yes, "the Configuration Payload client (an address leased to us) is not supported yet"),
     "nexthop": Rule(lambda v: isinstance(v, tuple) and v[1] is None and str(v[0]).lower() != "%direct",
                     "a next hop that is not an address (or %direct) is not supported yet"),
     "sourceip": Rule(_set, "source IPs (the Configuration Payload or a route source) are not supported"),

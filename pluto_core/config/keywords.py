@@ -203,7 +203,7 @@ _CONN_LR: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("xauthserver", VType.BOOL, False, False, ()),
     ("xauthclient", VType.BOOL, False, False, ()),
     ("modecfgserver", VType.BOOL, False, True, ()),
-    ("modecfgclient", VType.BOOL, False, False, ()),
+    ("modecfgclient", VType.BOOL, False, True, ()),
     ("username", VType.STRING, None, False, ()),
     ("addresspool", VType.RANGE, None, True, ()),
     ("auth", VType.ENUM, None, True,

@@ -132,3 +132,106 @@ def test_libreswan_modecfg_client_gets_a_lease_from_our_pool(netns_pair: Pair, t
         if ours is not None:
             ours.stop()
         peer.stop()
+
+
+CLIENT = f"""config setup
+\tlogtime=no
+
+conn road
+\tleft={EAST_IP}
+\tleftid=@east
+\tleftmodecfgclient=yes
+\tright={WEST_IP}
+\trightid=@west
+\trightsubnet=0.0.0.0/0
+\tauthby=secret
+\tike=aes_gcm256-sha2_256-dh19
+\tesp=aes_gcm256
+\tauto=add
+"""
+
+
+def _client(netns_pair: Pair, tmp_path: Path) -> Pluto:
+    config, secrets = write_conf(tmp_path, CLIENT, PSK, name="road")
+    pluto = Pluto(netns_pair.east, tmp_path / "ours-road")
+    pluto.start(config, secrets)
+    return pluto
+
+
+def test_ours_as_client_gets_a_lease_from_a_strongswan_pool(netns_pair: Pair, tmp_path: Path) -> None:
+    if not strongswan_available():
+        pytest.skip("strongSwan is not installed (see ../shared/lab/setup-host.sh)")
+    conf = swanctl_conf("rw", local_addrs=WEST_IP, remote_addrs="%any", proposals="aes256gcm16-prfsha256-ecp256",
+                        local={"auth": "psk", "id": "west"}, remote={"auth": "psk", "id": "east"},
+                        local_ts="0.0.0.0/0", remote_ts="dynamic", esp="aes256gcm16", psk=("west", "east", PSK))
+    conf = conf.replace("\t\tremote_addrs = %any\n", "\t\tremote_addrs = %any\n\t\tpools = rw_pool\n")
+    conf += "pools {\n\trw_pool {\n\t\taddrs = 10.8.0.0/24\n\t\tdns = 192.0.2.53\n\t}\n}\n"
+    peer = Strongswan(netns_pair.west, tmp_path / "strongswan")
+    ours = None
+    try:
+        peer.start(conf)
+        ours = _client(netns_pair, tmp_path)
+        up = ours.ipsec("up", "road")
+        log = ours.log_text()
+        assert '"road" #2: received INTERNAL_IP4_ADDRESS 10.8.0.1' in log, log + up.stdout + peer.log()
+        assert '"road" #2: received INTERNAL_IP4_DNS server address 192.0.2.53' in log, log
+        assert "assigning virtual IP 10.8.0.1 to peer 'east'" in peer.log(), peer.log()
+        # charon narrowed our TSi 0.0.0.0/0 to the lease (then this kernel refused its SAs: no ESP)
+        assert "config: 10.8.0.1/32, received: 0.0.0.0/0 => match: 10.8.0.1/32" in peer.log(), peer.log()
+        (sa,) = ours.status()["ike_sas"]
+        assert sa["lease"] == ["10.8.0.1/32"], sa
+    finally:
+        if ours is not None:
+            ours.stop()
+        peer.stop()
+
+
+LIBRESWAN_SERVER = f"""config setup
+\tdnssec-enable=no
+\tplutodebug=none
+
+conn rw
+\tauthby=secret
+\tikev2=yes
+\tleft={WEST_IP}
+\tleftid=@west
+\tleftsubnet=0.0.0.0/0
+\tleftupdown=%disabled
+\tright=%any
+\trightid=@east
+\trightaddresspool=10.7.0.100-10.7.0.110
+\trightupdown=%disabled
+\tmodecfgdns=192.0.2.54
+\tnarrowing=yes
+\tike=aes_gcm256-sha2_256-dh19
+\tesp=aes_gcm256
+\tauto=ignore
+"""
+
+
+def test_ours_as_client_asks_a_libreswan_addresspool(netns_pair: Pair, tmp_path: Path) -> None:
+    """Libreswan 4.10 takes our CFG_REQUEST and leases from its pool; on this ESP-less kernel its
+    own Child SA install then fails and it answers without the CP (it builds the CP with the
+    Child SA), so the lease reaching us is the lab's to show."""
+    if not libreswan_available():
+        pytest.skip("Libreswan is not installed (see ../shared/lab/setup-host.sh)")
+    peer = Libreswan(netns_pair.west, tmp_path / "libreswan")
+    ours = None
+    try:
+        conf = tmp_path / "gw.conf"
+        conf.write_text(LIBRESWAN_SERVER)
+        secrets = tmp_path / "gw.secrets"
+        secrets.write_text(f'@west @east : PSK "{PSK}"\n')
+        peer.start(conf, secrets)
+        peer.add("rw")
+        ours = _client(netns_pair, tmp_path)
+        ours.ipsec("up", "road")
+        assert poll(lambda: "processing decrypted IKE_AUTH request: SK{IDi,IDr,AUTH,CP,SA,TSi,TSr}" in peer.log()), \
+            peer.log()
+        assert "| pool 10.7.0.100-10.7.0.110: growing address pool from 0 to 1" in peer.log(), peer.log()
+        assert "responder established IKE SA; authenticated peer using authby=secret and ID_FQDN '@east'" \
+            in peer.log(), peer.log()
+    finally:
+        if ours is not None:
+            ours.stop()
+        peer.stop()

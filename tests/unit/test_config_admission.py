@@ -62,8 +62,6 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
      "leftsourceip=192.0.1.1: source IPs (the Configuration Payload or a route source) are not supported"),
     ("\tauthby=secret\n\tmodecfgbanner=hello\n", 6,
      "modecfgbanner=hello: a banner is IKEv1 mode config: IKEv2's Configuration payload has no such attribute"),
-    ("\tauthby=secret\n\tleftmodecfgclient=yes\n", 6,
-     "leftmodecfgclient=yes: the Configuration Payload client (an address leased to us) is not supported yet"),
     ("\tauthby=secret\n\trightxauthserver=yes\n", 6, f"rightxauthserver=yes: XAUTH is IKEv1: {IKEV1}"),
     ("\tauthby=secret\n\tleftcat=yes\n", 6, "leftcat=yes: client address translation is not supported"),
     ("\tauthby=secret\n\tleftvti=10.0.0.1/32\n", 6, "leftvti=10.0.0.1/32: VTI interfaces are not supported"),
