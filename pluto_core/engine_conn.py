@@ -216,6 +216,19 @@ def end_selectors(end: Any, address: str | None) -> tuple[Selector, ...]:
     return (Selector.from_subnet(f"{host}/{host.max_prefixlen}", proto, port or None),)
 
 
+def _our_selectors(local: Any, address: str) -> tuple[Selector, ...]:
+    """Our end's selectors; a Configuration payload client without ``leftsubnet=`` proposes
+    0.0.0.0/0 (or ::/0) as TSi, which the server narrows to the lease (RFC 7296 2.9, 3.15)."""
+    if local.modecfgclient and not (tuple(local.subnets) + tuple(local.extra_subnets)):
+        return (Selector.from_subnet("0.0.0.0/0" if ipaddress.ip_address(address).version == 4 else "::/0"),)
+    return end_selectors(local, address)
+
+
+def _words(value: Any) -> tuple[str, ...]:
+    """``a, b`` or ``"a b"`` (addresspool=, modecfgdns=, modecfgdomains=) as a tuple."""
+    return tuple(w for w in str(value or "").replace(",", " ").split() if w)
+
+
 def _nexthop(end: Any) -> str | None:
     """``leftnexthop=`` of this end as an address for updown's PLUTO_NEXT_HOP (``%direct`` and
     unset: None, the peer); other forms are refused in ``config/admission.py``."""
@@ -263,6 +276,16 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
         raise ConfigError(f"\"{conn.name}\": the local end needs an IP address", conn.file, conn.line)
     local_addr = str(local.address)
     remote_addr = str(remote.address) if remote.address is not None else None
+    for server in _words(conn.get("modecfgdns")):
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ConfigError(f"\"{conn.name}\": modecfgdns={conn.get('modecfgdns')}: '{server}' is not an IP "
+                              "address", conn.file, conn.line) from None
+    if local.addresspool is not None:  # the pool is for the end that is given addresses: the peer's
+        raise ConfigError(f"\"{conn.name}\": {'left' if conn.local_is_left else 'right'}addresspool= is on our "
+                          "own end: we would be the client, and the Configuration payload client is not "
+                          "supported yet (the server puts the pool on the peer's end)", conn.file, conn.line)
     local_auth = end_auth(conn, "left" if conn.local_is_left else "right")
     remote_auth = end_auth(conn, "right" if conn.local_is_left else "left")
     local_side, remote_side = ("left", "right") if conn.local_is_left else ("right", "left")
@@ -303,7 +326,7 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
         remote_addr=remote_addr,
         local_id=local_id,
         remote_id=remote_id,
-        local_ts=end_selectors(local, local_addr),
+        local_ts=_our_selectors(local, local_addr),
         remote_ts=end_selectors(remote, remote_addr),
         ike_proposals=_proposals(conn, "ike"),
         esp_proposals=_proposals(conn, "esp"),
@@ -341,7 +364,11 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
         options={"auto": conn.auto, "encapsulation": conn.encapsulation, "nat-keepalive": conn.nat_keepalive,
                  "updown": local.updown, "nexthop": _nexthop(local),
                  "initial-contact": bool(conn.get("initial-contact")),
-                 "fragmentation": conn.get("fragmentation") or "yes"},
+                 "fragmentation": conn.get("fragmentation") or "yes",
+                 # the Configuration payload server (RFC 7296 3.15): the peer's pool, what goes with it
+                 "addresspool": _words(remote.addresspool), "modecfgserver": bool(local.modecfgserver),
+                 "modecfgclient": bool(local.modecfgclient),
+                 "modecfgdns": _words(conn.get("modecfgdns")), "modecfgdomains": _words(conn.get("modecfgdomains"))},
         # admission checked these parse (config/route_based.py)
         if_id=route_based.interface_id(conn.get("ipsec-interface")),
         mark_in=mark_in,

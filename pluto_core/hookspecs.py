@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 
     from pluto_core.ikev2.conn import EngineConn, MessageContext, TransportHint
     from pluto_core.ikev2.events import Event
+    from pluto_core.ikev2.types import IdSpec
     from pluto_core.logger import LogRecord, LogSettings
     from pluto_core.options import Options
 
@@ -185,6 +186,30 @@ def pluto_event(event: Event, conn: EngineConn | None) -> None:
     the engine uses it (``None`` once deleted); ``conn.options`` holds the
     keywords plugins act on (``updown``...). Do not block: start work and
     return. An exception is logged with the plugin's name and ignored."""
+
+
+# --------------------------------------------------------------------------
+# Address sources (all plugins): the Configuration payload's leases
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def pluto_address_lease(conn: EngineConn, peer: IdSpec, version: int) -> str | None:
+    """A road warrior ``peer`` (its authenticated ID) asked for an address of IP
+    ``version`` (4 or 6) in IKE_AUTH on ``conn`` (``conn.name``, ``conn.options`` with
+    ``addresspool`` and the conn's other keywords). Return the address as text, the same
+    one for the same ID while it holds it; None lets the next source answer, and in the
+    end the built-in ``addresspool=`` pool. The first answer wins. Called on the daemon's
+    loop inside the exchange: answer from memory (a RADIUS or DHCP source fetches ahead
+    or caches), never block. An exception is logged with the plugin's name and the next
+    source is asked. Appeared in 0.3.0; ``docs/remote-access.md``."""
+
+
+@hookspec
+def pluto_address_release(conn: EngineConn, peer: IdSpec, address: str) -> None:
+    """The last IKE SA of ``peer`` holding ``address``, which this plugin's
+    ``pluto_address_lease`` gave, is gone. Only the plugin that leased it is called
+    (by name). Do not block; an exception is logged and ignored. Appeared in 0.3.0."""
 
 
 # --------------------------------------------------------------------------

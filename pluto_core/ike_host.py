@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pluto_core.addresses import HookAddresses
 from pluto_core.auth.chain import AuthChain
 from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
@@ -19,6 +20,7 @@ from pluto_core.ikev2.engine import Engine
 from pluto_core.ikev2.events import CryptoJob, Event
 from pluto_core.kernel.port import Kernel
 from pluto_core.kernel.types import Acquire, Expire, Mark, trap_policies
+from pluto_core.leases import LeaseRoutes
 from pluto_core.shunts import ShuntManager
 
 
@@ -35,7 +37,9 @@ class IkeHost:
         self.credentials = credentials
         self.traps: dict[str, list[Any]] = {}  # conn name -> the trap policies installed for it
         self.shunts = ShuntManager(self)  # never-negotiate conns, negotiation and failure shunts
-        listeners: list[Callable[[Event], None]] = [self.shunts.on_event]
+        # leftmodecfgclient=yes: the lease goes on lo, the routes use it (pluto_core/leases.py)
+        self.leases = LeaseRoutes(lambda name: self.engine.conns.get(name), log)
+        listeners: list[Callable[[Event], None]] = [self.shunts.on_event, self.leases.on_event]
         self.listeners = listeners
         self.pool = pool if pool is not None and pool.size > 0 else None  # None: jobs run in the engine
 
@@ -57,7 +61,8 @@ class IkeHost:
                              uniqueids=options.uniqueids,
                              keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
                              extensions=HookExtensions(hook) if hook is not None else None,
-                             wall_clock=lambda: datetime.datetime.now(datetime.UTC))
+                             wall_clock=lambda: datetime.datetime.now(datetime.UTC),
+                             addresses=HookAddresses(hook, log) if hook is not None else None)
         self._deliver = event
 
     def _plugin_event(self, hook: Any, ev: Event) -> None:
@@ -230,6 +235,7 @@ class IkeHost:
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()
+        self.leases.close()
 
 
 class HookExtensions:

@@ -180,6 +180,11 @@ def format_status(data: dict[str, Any], brief: bool = False) -> str:
         rows += ["Connection list:", " "]
         for c in data["conns"]:
             up = any(sa["conn"] == c["name"] and sa["established"] for sa in data["ike_sas"])
+            if c.get("instance"):  # a road warrior's instance: "rw"[1]: ...; established IKE SA: #1
+                rows.append(f"{c['label']}: {_show_ts(c['local_ts'])}==={c['local']}[{c['local_id']}]..."
+                            f"{c['remote']}[{c['remote_id']}]==={_show_ts(c['remote_ts'])}; established; "
+                            f"my_ip=unset; their_ip={', '.join(c['lease']) or 'unset'};")
+                continue
             state = "resolving" if c.get("resolving") else c.get("routing") or ("established" if up else "unrouted")
             if c.get("shunt"):  # never-negotiate (type=passthrough|drop|reject): no IDs, no IKE settings
                 rows.append(f"\"{c['name']}\": {_show_ts(c['local_ts'])}==={c['local']}...{c['remote']}==="
@@ -210,7 +215,8 @@ def format_status(data: dict[str, Any], brief: bool = False) -> str:
              f"IPsec SAs: total({len(data['children'])}), authenticated({len(data['children'])}), anonymous(0)",
              " "]
     for sa in ike:
-        rows.append(f"#{sa['serial']}: \"{sa['conn']}\":{sa['remote'][1]} {sa['state']}; newest; idle;")
+        rows.append(f"#{sa['serial']}: {sa.get('label') or chr(34) + sa['conn'] + chr(34)}:{sa['remote'][1]} "
+                    f"{sa['state']}; newest; idle;")
         if sa.get("peer_cert"):
             rows.append(f"#{sa['serial']}: \"{sa['conn']}\":{sa['remote'][1]} peer certificate '{sa['peer_cert']}' "
                         f"issued by '{sa['peer_cert_issuer']}';")
@@ -225,8 +231,10 @@ def format_status(data: dict[str, Any], brief: bool = False) -> str:
 
 
 def format_traffic(children: list[dict[str, Any]]) -> str:
-    return "\n".join(f"#{c['serial']}: \"{c['conn']}\", type=ESP, add_time={c['add_time']}, "
-                     f"inBytes={c['inBytes']}, outBytes={c['outBytes']}, maxBytes=2^63B, id='{c['peer_id']}'"
+    """Libreswan's lines: ``#2: "rw"[1] 192.1.2.45, type=ESP, ..., id='@road', lease=192.0.2.1/32``."""
+    return "\n".join(f"#{c['serial']}: {c.get('label') or chr(34) + c['conn'] + chr(34)}, type=ESP, "
+                     f"add_time={c['add_time']}, inBytes={c['inBytes']}, outBytes={c['outBytes']}, maxBytes=2^63B, "
+                     f"id='{c['peer_id']}'" + (f", lease={', '.join(c['lease'])}" if c.get("lease") else "")
                      for c in children)
 
 

@@ -31,11 +31,24 @@ def status_data(daemon: Daemon) -> dict[str, Any]:
                       "retransmit_interval": c.retransmit_interval,
                       "retransmit_timeout": c.retransmit_timeout, **daemon.names.hosts(c.name),
                       "routing": daemon.ike.shunts.routing(c.name)})
+    peer_ids = {id(sa.conn): sa.peer_id.text for sa in engine.ike_sas() if sa.peer_id is not None}
+    for inst, ike_count in engine.instances():  # road warriors: one instance per peer ("rw"[3])
+        conns.append({"name": inst.name, "instance": inst.instance, "label": inst.label.split(" ")[0],
+                      "local": inst.local_addr, "remote": inst.remote_addr, "local_id": inst.local_id.text,
+                      "remote_id": peer_ids.get(id(inst)) or (inst.remote_id.text if inst.remote_id else "%any"),
+                      "local_ts": [str(t) for t in inst.local_ts], "remote_ts": [str(t) for t in inst.remote_ts],
+                      "mode": inst.mode, "ikelifetime": inst.ikelifetime, "salifetime": inst.salifetime,
+                      "rekeymargin": inst.rekeymargin, "dpddelay": inst.dpddelay,
+                      "retransmit_interval": inst.retransmit_interval,
+                      "retransmit_timeout": inst.retransmit_timeout, "lease": list(inst.lease),
+                      "ike_sas": ike_count})
     conns += daemon.names.status_rows()  # added, but a host name of theirs does not resolve yet
     conns += daemon.ike.shunts.status()  # never-negotiate conns (type=passthrough|drop|reject)
     sas, children = [], []
     for sa in engine.ike_sas():
-        sas.append({"serial": sa.serial, "conn": sa.name, "state": ike_state_name(sa.state),
+        lease = [f"{a}/{32 if '.' in a else 128}" for a in (sa.conn.lease if sa.conn is not None else ())]
+        sas.append({"serial": sa.serial, "conn": sa.name, "label": sa.label, "lease": lease,
+                    "state": ike_state_name(sa.state),
                     "established": sa.state.name == "ESTABLISHED", "initiator": sa.initiator,
                     "local": list(sa.local), "remote": list(sa.remote),
                     "peer_id": sa.peer_id.text if sa.peer_id else None, **peer_cert(sa.peer_auth),
@@ -43,7 +56,8 @@ def status_data(daemon: Daemon) -> dict[str, Any]:
                     "encapsulation": bool(sa.transport and sa.transport.encapsulate)})
         for child in sa.children:
             counters = child_counters(daemon, child)
-            children.append({"serial": child.serial, "conn": sa.name, "ike_serial": sa.serial,
+            children.append({"serial": child.serial, "conn": sa.name, "label": sa.label, "lease": lease,
+                             "ike_serial": sa.serial,
                              "type": "ESP", "spi_in": f"{child.spi_in:08x}", "spi_out": f"{child.spi_out:08x}",
                              "local": sa.local[0], "remote": sa.remote[0],
                              "local_ts": [str(t) for t in child.local_ts],

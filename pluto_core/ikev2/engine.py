@@ -12,7 +12,9 @@ state, which task owns which timer.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from pluto_core.errors import ConfigError
@@ -23,11 +25,13 @@ from pluto_core.ikev2.events import EVENT_CLASSES, ChildInfo, CryptoJob, Datagra
 from pluto_core.ikev2.message import Message, parse_message
 from pluto_core.ikev2.messages import Messages
 from pluto_core.ikev2.parse_error import ParseError
-from pluto_core.ikev2.ports import Credentials, Extensions, KernelPort, NoExtensions
+from pluto_core.ikev2.pool import Pools
+from pluto_core.ikev2.ports import Addresses, Credentials, Extensions, KernelPort, NoExtensions
 from pluto_core.ikev2.redirect_policy import GLOBAL_MODES, RedirectPolicy, gateway_identity, split_dests
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
 from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, redirect, rekey
 from pluto_core.ikev2.tasks.common import CreateCtx
+from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.ikev2.types import EngineConn
 
 __all__ = ["ChildInfo", "CryptoJob", "Datagram", "Engine", "Event"]
@@ -44,7 +48,7 @@ class Engine(Messages):
                  ddos_ike_threshold: int = stateless.DDOS_IKE_THRESHOLD,
                  max_halfopen_ike: int = stateless.MAX_HALFOPEN_IKE,
                  wall_clock: Callable[[], Any] | None = None, global_redirect: str = "no",
-                 global_redirect_to: str | None = None) -> None:
+                 global_redirect_to: str | None = None, addresses: Addresses | None = None) -> None:
         super().__init__(clock, random, log, extensions or NoExtensions(), random(32))
         self.kernel, self.credentials = kernel, credentials
         # UTC ``datetime`` now, for certificate validity (the clock above is monotonic); None:
@@ -75,6 +79,11 @@ class Engine(Messages):
         self._revive: dict[str, float] = {}  # conn name -> when to initiate it again
         self.reqid_base = 16384
         self._routed: set[str] = set()  # conns whose trap policies are in the kernel (ipsec route)
+        # road warriors (RFC 7296 3.15): where leases come from (default: the addresspool= ranges)
+        self.addresses: Addresses = addresses if addresses is not None else Pools()
+        # instances of %any templates: id(instance) -> [instance, IKE SAs using it]; numbers per template
+        self._instances: dict[int, list[Any]] = {}
+        self._instance_seq: dict[str, int] = {}
 
     # ------------------------------------------------------------------ conns
 
@@ -223,12 +232,66 @@ class Engine(Messages):
     def register(self, sa: IkeSa) -> None:
         self.sas[sa.our_spi] = sa
         self._by_serial[sa.serial] = sa
+        self._hold(sa.conn)
+
+    # ------------------------------------------------------------------ instances (road warriors)
+
+    def instantiate(self, template: EngineConn, peer: str) -> EngineConn:
+        """A new instance of ``template`` (``right=%any``) for the peer at ``peer``: its own
+        number (``"rw"[3] 192.0.2.9``, never reused, as Libreswan's), the peer's address, and
+        the peer's host as its selector unless the template names subnets."""
+        number = self._instance_seq[template.name] = self._instance_seq.get(template.name, 0) + 1
+        remote_ts = template.remote_ts
+        if not remote_ts:
+            host = ipaddress.ip_address(peer)
+            remote_ts = (Selector.from_subnet(f"{host}/{host.max_prefixlen}"),)
+        return replace(template, remote_addr=peer, remote_ts=remote_ts, instance=number)
+
+    def with_lease(self, conn: EngineConn, lease: tuple[str, ...]) -> EngineConn:
+        """``conn`` (an instance) with the peer's leased addresses as its selectors (RFC 7296 2.9:
+        the responder narrows TSi to what it assigned)."""
+        ts = tuple(Selector.from_subnet(f"{a}/{ipaddress.ip_address(a).max_prefixlen}") for a in lease)
+        return replace(conn, lease=lease, remote_ts=ts)
+
+    def switch_conn(self, sa: IkeSa, conn: EngineConn) -> None:
+        """``sa`` now belongs to ``conn`` (an ID-based switch at IKE_AUTH, a lease)."""
+        old, sa.conn = sa.conn, conn
+        self._hold(conn)
+        self._drop(sa, old)
+
+    def instances(self) -> list[tuple[EngineConn, int]]:
+        """The live instances and how many IKE SAs each has (``ipsec status``)."""
+        return [(conn, refs) for conn, refs in self._instances.values()]
+
+    def _hold(self, conn: EngineConn | None) -> None:
+        if conn is not None and conn.instance:
+            entry = self._instances.setdefault(id(conn), [conn, 0])
+            entry[1] += 1
+
+    def _drop(self, sa: IkeSa, conn: EngineConn | None) -> None:
+        """One IKE SA less on ``conn``; the last one gone ends the instance and its leases."""
+        if conn is None or not conn.instance:
+            return
+        entry = self._instances.get(id(conn))
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] > 0:
+            return
+        del self._instances[id(conn)]
+        if conn.lease and sa.peer_id is not None:
+            for address in conn.lease:
+                self.addresses.release(conn, sa.peer_id, address)
+                self.log.log(f"{conn.label}: released lease {address} of {sa.peer_id.kind_name} "
+                             f"'{sa.peer_id.text}'")
 
     def attach_child(self, sa: IkeSa, child: ChildSa) -> None:
         """``child``'s timers now belong to ``sa`` (a new Child SA, or one moved by an IKE SA rekey)."""
         self._by_serial[child.serial] = sa
 
     def forget(self, sa: IkeSa) -> None:
+        if sa.state != IkeState.DEAD and self.sas.get(sa.our_spi) is sa:
+            self._drop(sa, sa.conn)
         sa.to(IkeState.DEAD)
         self.sas.pop(sa.our_spi, None)
         self._by_serial.pop(sa.serial, None)

@@ -50,7 +50,7 @@ class Messages:
         heapq.heappush(self._timers, (self.clock() + delay, self._timer_seq, serial, timer))
 
     def prefix(self, sa: IkeSa, serial: int | None = None) -> str:
-        return f"\"{sa.name}\" #{sa.serial if serial is None else serial}:"
+        return f"{sa.label} #{sa.serial if serial is None else serial}:"
 
     def peer_text(self, sa: IkeSa) -> str:
         return sa.peer_text

@@ -80,6 +80,22 @@ class Extensions(Protocol):
     def read(self, ctx: MessageContext, payloads: list[Any]) -> list[TransportHint] | None: ...
 
 
+class Addresses(Protocol):
+    """Where the addresses a road warrior is given come from (RFC 7296 3.15, the
+    Configuration payload): the built-in pools of ``addresspool=``
+    (:class:`pluto_core.ikev2.pool.Pools`), or in the daemon the ``pluto_address_lease``
+    plugins first (``pluto_core/addresses.py``). Called on the engine's path: must not block."""
+
+    def lease(self, conn: EngineConn, peer: IdSpec, version: int) -> str | None:
+        """An address of IP ``version`` (4 or 6) for ``peer`` on ``conn`` (the template),
+        the same one again for the same ID while it is free; None: none left (or no pool)."""
+        ...
+
+    def release(self, conn: EngineConn, peer: IdSpec, address: str) -> None:
+        """``peer``'s last IKE SA holding ``address`` is gone. Never raises."""
+        ...
+
+
 class NoExtensions:
     def build(self, ctx: MessageContext) -> list[Any]:
         return []

@@ -146,8 +146,8 @@ class IkeSa:
 
     @property
     def prefix(self) -> str:
-        """``"conn" #1:``, as log lines start."""
-        return f"\"{self.name}\" #{self.serial}:"
+        """``"conn" #1:`` (``"conn"[2] 192.0.2.9 #1:`` for an instance), as log lines start."""
+        return f"{self.label} #{self.serial}:"
 
     @property
     def peer_text(self) -> str:
@@ -160,3 +160,7 @@ class IkeSa:
     @property
     def name(self) -> str:
         return self.conn.name if self.conn is not None else "(unknown)"
+
+    @property
+    def label(self) -> str:
+        return self.conn.label if self.conn is not None else '"(unknown)"'

@@ -150,6 +150,17 @@ class EngineConn:
     if_id: int = 0
     mark_in: tuple[int, int] | None = None
     mark_out: tuple[int, int] | None = None
+    # An instance of a template (right=%any) made for one peer (Libreswan's ``"rw"[3] 192.0.2.9``):
+    # its number (0: not an instance) and the addresses leased to the peer (RFC 7296 3.15)
+    instance: int = 0
+    lease: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """As log lines and status name it: ``"rw"`` or, for an instance, ``"rw"[3] 192.0.2.9``."""
+        if self.instance:
+            return f'"{self.name}"[{self.instance}] {self.remote_addr}'
+        return f'"{self.name}"'
 
 
 @dataclass(frozen=True, slots=True)

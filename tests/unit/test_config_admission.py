@@ -58,13 +58,10 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
      "leftckaid=xyz: a CKAID is hexadecimal (as ipsec showhostkey --list prints it)"),
     ("\tauthby=rsasig\n\tleftid=%null\n", 6,
      "leftid=%null: the NULL ID goes with NULL authentication (RFC 7619), not rsasig"),
-    ("\tauthby=secret\n\tleftaddresspool=10.0.0.1-10.0.0.9\n\tnarrowing=yes\n", 6,
-     "leftaddresspool=10.0.0.1-10.0.0.9: address pools (the Configuration Payload) are not supported"),
     ("\tauthby=secret\n\tleftsourceip=192.0.1.1\n", 6,
      "leftsourceip=192.0.1.1: source IPs (the Configuration Payload or a route source) are not supported"),
-    ("\tauthby=secret\n\tmodecfgdns=1.1.1.1\n", 6, "modecfgdns=1.1.1.1: the Configuration Payload is not supported"),
-    ("\tauthby=secret\n\tleftmodecfgclient=yes\n", 6,
-     "leftmodecfgclient=yes: the Configuration Payload is not supported"),
+    ("\tauthby=secret\n\tmodecfgbanner=hello\n", 6,
+     "modecfgbanner=hello: a banner is IKEv1 mode config: IKEv2's Configuration payload has no such attribute"),
     ("\tauthby=secret\n\trightxauthserver=yes\n", 6, f"rightxauthserver=yes: XAUTH is IKEv1: {IKEV1}"),
     ("\tauthby=secret\n\tleftcat=yes\n", 6, "leftcat=yes: client address translation is not supported"),
     ("\tauthby=secret\n\tleftvti=10.0.0.1/32\n", 6, "leftvti=10.0.0.1/32: VTI interfaces are not supported"),
@@ -307,3 +304,38 @@ def test_rsasigkey_cert_and_a_preloaded_peer_certificate(tmp_path: Path) -> None
     assert engine.remote_certs is True and engine.remote_keys == ()
     assert engine.remote_cert == cert
     assert engine.remote_id is not None and engine.remote_id.text == "C=CA, O=Libreswan, CN=west.testing.libreswan.org"
+
+
+def test_a_pool_on_the_peers_end_reaches_the_engine(tmp_path: Path) -> None:
+    """The Configuration payload server (docs/remote-access.md): rightaddresspool=, modecfgdns=, modecfgdomains=."""
+    p = tmp_path / "ipsec.conf"
+    p.write_text("conn rw\n\tleft=192.0.2.1\n\tright=%any\n\tauthby=secret\n\tleftsubnet=0.0.0.0/0\n"
+                 "\trightaddresspool=10.9.0.10-10.9.0.99\n\tmodecfgdns=\"192.0.2.53, 2001:db8::53\"\n"
+                 "\tmodecfgdomains=example.org\n")
+    conn = to_engine_conn(orient(load_config(p).conns["rw"], {"192.0.2.1"}))
+    assert conn.options["addresspool"] == ("10.9.0.10-10.9.0.99",)
+    assert conn.options["modecfgdns"] == ("192.0.2.53", "2001:db8::53")
+    assert conn.options["modecfgdomains"] == ("example.org",)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("\tleftaddresspool=10.9.0.0/24\n", "leftaddresspool= is on our own end"),
+    ("\trightaddresspool=10.9.0.0/24\n\tmodecfgdns=dns.example\n", "'dns.example' is not an IP address"),
+])
+def test_a_pool_we_cannot_serve_is_refused_with_file_and_line(tmp_path: Path, body: str, message: str) -> None:
+    p = tmp_path / "ipsec.conf"
+    p.write_text("conn rw\n\tleft=192.0.2.1\n\tright=%any\n\tauthby=secret\n" + body)
+    with pytest.raises(ConfigError) as raised:
+        to_engine_conn(orient(load_config(p).conns["rw"], {"192.0.2.1"}))
+    assert message in raised.value.message and raised.value.file == str(p) and raised.value.line == 1
+
+
+def test_trafficstatus_names_the_instance_and_the_lease_as_libreswan() -> None:
+    from pluto_core.cli.ipsec import format_traffic
+
+    row = {"serial": 2, "conn": "east", "label": '"east"[2] 192.1.2.45', "add_time": 1234567890, "inBytes": 84,
+           "outBytes": 84, "peer_id": "@west", "lease": ["192.3.1.0/32"]}
+    # the line of Libreswan's addresspool-4in4-ikev2 test (east.console.txt)
+    assert format_traffic([row]) == ("#2: \"east\"[2] 192.1.2.45, type=ESP, add_time=1234567890, inBytes=84, "
+                                     "outBytes=84, maxBytes=2^63B, id='@west', lease=192.3.1.0/32")
+    assert format_traffic([{**row, "label": None, "lease": []}]).startswith("#2: \"east\", type=ESP")

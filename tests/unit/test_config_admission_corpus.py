@@ -67,7 +67,10 @@ def _check(conn: Connection, engine: Any) -> None:
     local, remote = conn.local, conn.remote
     _check_proposals(conn, engine)
     assert engine.mode == ("transport" if conn.type == "transport" else "tunnel")
-    assert set(engine.local_ts) == _selectors(local, local.address), conn.name
+    if local.modecfgclient and not local.subnets:  # a CP client asks for its TSi: 0.0.0.0/0 (::/0)
+        assert set(engine.local_ts) == {Selector.from_subnet("0.0.0.0/0" if local.address.version == 4 else "::/0")}
+    else:
+        assert set(engine.local_ts) == _selectors(local, local.address), conn.name
     if remote.address is not None or remote.subnets:
         assert set(engine.remote_ts) == _selectors(remote, remote.address), conn.name
     assert (engine.ikelifetime, engine.salifetime) == (conn.ikelifetime, conn.ipsec_lifetime)

@@ -74,8 +74,13 @@ def process_r(engine: Services, sa: IkeSa,
         engine.log.log(f"{prefix} no ESP proposal chosen: NO_PROPOSAL_CHOSEN")
         engine.event("child-failed", sa, "NO_PROPOSAL_CHOSEN", serial=child.serial)
         return None, None, [Notify(NotifyType.NO_PROPOSAL_CHOSEN)]
-    # Their TSi is the remote side for us, their TSr ours (RFC 7296 2.9).
-    remote_ts = respond(from_payloads(tsi.selectors), conn.remote_ts, conn.narrowing)
+    # Their TSi is the remote side for us, their TSr ours (RFC 7296 2.9); a road warrior's
+    # TSi (0.0.0.0/0 from strongSwan's vips=) narrows to the address it was leased.
+    remote_ts = respond(from_payloads(tsi.selectors), conn.remote_ts, conn.narrowing or bool(conn.lease))
+    if conn.lease and not remote_ts:
+        # A Libreswan client proposes its own host address as TSi, not knowing its lease yet;
+        # Libreswan's server answers with the lease all the same (ikev2-48-nat-cp), and so do we.
+        remote_ts = list(conn.remote_ts)
     local_ts = respond(from_payloads(tsr.selectors), conn.local_ts, conn.narrowing)
     if not remote_ts or not local_ts:
         engine.log.log(f"{prefix} traffic selectors "

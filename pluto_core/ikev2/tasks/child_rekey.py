@@ -187,7 +187,8 @@ def process_r(engine: Services, sa: IkeSa, payloads: list[Payload], theirs: list
         reply([Notify.for_invalid_ke(group)])
         return
     tsi, tsr = get(payloads, TrafficSelectorsInitiator), get(payloads, TrafficSelectorsResponder)
-    remote_ts = respond(from_payloads(tsi.selectors), conn.remote_ts, conn.narrowing) if tsi is not None else []
+    narrow_remote = conn.narrowing or bool(conn.lease)  # a road warrior's TSi narrows to its lease (RFC 7296 2.9)
+    remote_ts = respond(from_payloads(tsi.selectors), conn.remote_ts, narrow_remote) if tsi is not None else []
     local_ts = respond(from_payloads(tsr.selectors), conn.local_ts, conn.narrowing) if tsr is not None else []
     if not remote_ts or not local_ts:
         reply([Notify(NotifyType.TS_UNACCEPTABLE)], "traffic selectors outside the connection's")

@@ -99,7 +99,7 @@ def ts_text(local: Sequence[Any], remote: Sequence[Any]) -> str:
 
 
 def child_prefix(sa: IkeSa, serial: int) -> str:
-    return f"\"{sa.name}\" #{serial}:"
+    return f"{sa.label} #{serial}:"
 
 
 def with_spi(proposals: Sequence[Proposal], spi: int) -> list[Proposal]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pluto_core.errors import ProtocolError
 from pluto_core.ikev2.crypto import psk_auth, signed_octets
 from pluto_core.ikev2.crypto import signatures as sig
 from pluto_core.ikev2.enums import AuthMethod, ExchangeType, NotifyType, notify_name
@@ -28,7 +29,8 @@ from pluto_core.ikev2.payloads import (
 )
 from pluto_core.ikev2.ports import Credentials
 from pluto_core.ikev2.sa import IkeSa, IkeState
-from pluto_core.ikev2.tasks import cert_auth, child_create, lifetimes, redirect
+from pluto_core.ikev2.sa_select import select
+from pluto_core.ikev2.tasks import cert_auth, child_create, config_payload, lifetimes, redirect
 from pluto_core.ikev2.tasks.auth_methods import AUTH_METHODS, AuthContext, AuthFailure, Made
 from pluto_core.ikev2.tasks.common import first_error, get, has_notify, ts_text
 from pluto_core.ikev2.tasks.delete import delete_ike_sa, fail_ike
@@ -243,6 +245,8 @@ def _send(engine: Services, sa: IkeSa, conn: EngineConn, found: Found) -> None:
         payloads.append(IdentificationResponder(conn.remote_id.id_type, conn.remote_id.data))
     assert found.ours.payload is not None  # signed by now (sign)
     payloads.append(found.ours.payload)
+    if config_payload.asks(conn.options):  # RFC 7296 2.19: ask for an address (and DNS)
+        payloads.append(config_payload.request(tuple(sorted({s.version for s in conn.local_ts})) or (4,)))
     payloads += child_payloads
     sa.to(IkeState.AUTH_SENT)
     engine.send_request(sa, ExchangeType.IKE_AUTH, payloads)
@@ -290,6 +294,7 @@ def _authenticated_i(engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec
     initial_contact(engine, sa, payloads)
     established(engine, sa, "initiator", found.how)
     child, sa.pending_child = sa.pending_child, None
+    config_payload.process_i(engine, sa, child.serial if child is not None else sa.serial, payloads)
     if child is not None:
         child_create.process_i(engine, sa, child, payloads)
 
@@ -298,8 +303,7 @@ def _authenticated_i(engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec
 
 
 def process_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
-    conn = sa.conn
-    assert conn is not None
+    assert sa.conn is not None
     idi = get(payloads, IdentificationInitiator)
     auth = get(payloads, Authentication)
     if idi is None or auth is None:
@@ -308,6 +312,12 @@ def process_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
         fail_ike(engine, sa, "IKE_AUTH request was malformed", delete=False)
         return
     peer = IdSpec.from_wire(idi.id_type, idi.data)
+    better = refine(engine, sa, peer, auth.method)
+    if better is not None:
+        engine.log.log(f"{engine.prefix(sa)} switched from \"{sa.name}\" to \"{better.name}\" for "
+                       f"{peer.kind_name} '{peer.text}'")
+        engine.switch_conn(sa, engine.instantiate(better, sa.remote[0]) if better.remote_addr is None else better)
+    conn = sa.conn
     wrong_method = unexpected_method(conn, auth.method)
     if wrong_method is not None:
         engine.log.log(f"{engine.prefix(sa)} {wrong_method}: sending AUTHENTICATION_FAILED")
@@ -324,6 +334,50 @@ def process_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
     theirs = Theirs(peer, auth, signed_data(sa, True, peer), _certs(payloads))
     lookup(engine, sa, conn, mine, theirs,
            lambda found: _authenticated_r(engine, sa, conn, msg.message_id, peer, payloads, found))
+
+
+def refine(engine: Services, sa: IkeSa, peer: IdSpec, method: int) -> EngineConn | None:
+    """The conn that fits the peer's IDi best, when it is not the one IKE_SA_INIT picked by
+    addresses (None: keep it). As Libreswan's switch at IKE_AUTH: among the conns for these
+    addresses whose peer may use this AUTH method, one naming this exact ID beats a DN
+    pattern, which beats any ID; a conn for this peer's address beats a %any one; ties keep
+    the current conn, then the order conns were added."""
+    current = sa.conn
+    assert current is not None
+
+    template = engine.conns.get(current.name, current) if current.instance else current
+
+    def rank(conn: EngineConn) -> tuple[int, int, int] | None:
+        if conn.local_addr != sa.local[0] or conn.remote_addr not in (None, sa.remote[0]):
+            return None
+        if not AUTH_METHODS[conn.remote_auth].accepts(method):
+            return None
+        if conn is not template and not _takes(conn, sa):
+            return None
+        if conn.remote_id is None:
+            fit = 1
+        elif cert_auth.id_accepted(conn, peer):
+            fit = 2 if conn.remote_id_wildcards else 3
+        else:
+            return None
+        return fit, conn.remote_addr is not None, conn.name == current.name
+
+    best, best_rank = None, rank(template) or (0, 0, 0)
+    for conn in engine.conns.values():
+        ranked = rank(conn)
+        if ranked is not None and ranked > best_rank:
+            best, best_rank = conn, ranked
+    if best is None or best.name == current.name:
+        return None
+    return best
+
+
+def _takes(conn: EngineConn, sa: IkeSa) -> bool:
+    """Would ``conn``'s ike= have chosen the IKE SA's proposal (agreed at IKE_SA_INIT)?"""
+    try:
+        return select(conn.ike_proposals, list(sa.ike_proposals)) is not None
+    except ProtocolError:
+        return False
 
 
 def _certs(payloads: list[Payload]) -> tuple[Certificate, ...]:
@@ -358,8 +412,17 @@ def _authenticated_r(engine: Services, sa: IkeSa, conn: EngineConn, message_id: 
     if sent_on is not None:  # RFC 5685 6: no Child SA here; the client deletes this IKE SA
         engine.send_response(sa, ExchangeType.IKE_AUTH, message_id, [*reply, sent_on])
         return
-    child, chosen, child_reply = child_create.process_r(engine, sa, payloads)
-    reply += child_reply
+    cp_reply, no_address = config_payload.process_r(engine, sa, payloads)
+    reply += cp_reply
+    child, chosen = None, None
+    if no_address is not None:
+        # RFC 7296 3.10.1: the IKE SA stands, but no Child SA is made
+        engine.log.log(f"{engine.prefix(sa)} {no_address}: sending INTERNAL_ADDRESS_FAILURE")
+        engine.event("child-failed", sa, "INTERNAL_ADDRESS_FAILURE")
+        reply.append(Notify(NotifyType.INTERNAL_ADDRESS_FAILURE))
+    else:
+        child, chosen, child_reply = child_create.process_r(engine, sa, payloads)
+        reply += child_reply
     engine.send_response(sa, ExchangeType.IKE_AUTH, message_id, reply)
     if child is not None and chosen is not None:
         child_create.install(engine, sa, child, chosen, "responder")

@@ -269,6 +269,8 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
         engine.log.log(f"\"{conn.name}\": IKE_SA_INIT request from {peer}: {exc}: NO_PROPOSAL_CHOSEN")
         engine.reply_stateless(msg, local, remote, Notify(NotifyType.NO_PROPOSAL_CHOSEN))
         return
+    if conn.remote_addr is None:  # a template (right=%any): this peer gets an instance of its own
+        conn = engine.instantiate(conn, remote[0])
     sa = IkeSa(engine.next_serial(), conn, False, local, remote, msg.spi_i, new_spi(engine.random),
                state=IkeState.INIT_DONE)
     sa.suite, sa.ke_group = suite, group
@@ -284,6 +286,7 @@ def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int
     sa.redirect_supported = redirect.supported(msg.payloads)
     redirect.log_redirected_from(engine, sa, msg.payloads, peer)
     chosen_proposal = Proposal(chosen.proposal.num, ProtocolId.IKE, b"", chosen.proposal.transforms)
+    sa.ike_proposals = (chosen_proposal,)  # what was agreed: a conn switched to at IKE_AUTH must take it too
     fn, args = keypair_job(engine.random, group)
     peer_public = ke.data
 

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from pluto_core.ikev2.events import ChildInfo
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import Notify, Payload
-from pluto_core.ikev2.ports import Credentials, KernelPort
+from pluto_core.ikev2.ports import Addresses, Credentials, KernelPort
 from pluto_core.ikev2.redirect_policy import RedirectPolicy
 from pluto_core.ikev2.sa import ChildSa, IkeSa
 from pluto_core.ikev2.stateless import DdosPolicy
@@ -21,6 +21,7 @@ from pluto_core.ikev2.types import EngineConn
 class Services(Protocol):
     kernel: KernelPort
     credentials: Credentials
+    addresses: Addresses
     clock: Callable[[], float]
     wall_clock: Callable[[], Any] | None
     random: Callable[[int], bytes]
@@ -41,6 +42,9 @@ class Services(Protocol):
     def ike_sas(self) -> list[IkeSa]: ...
     def revive_later(self, name: str) -> None: ...
     def initiate_conn(self, conn: EngineConn, redirected_from: str = "") -> int: ...
+    def instantiate(self, template: EngineConn, peer: str) -> EngineConn: ...
+    def with_lease(self, conn: EngineConn, lease: tuple[str, ...]) -> EngineConn: ...
+    def switch_conn(self, sa: IkeSa, conn: EngineConn) -> None: ...
 
     # messages: the window of one (RFC 7296 2.3), responses, stateless answers
     def send_request(self, sa: IkeSa, exchange: int, payloads: Sequence[Payload], plain: bool = False,
