@@ -28,6 +28,7 @@ from typing import Any
 from pluto_core.exchange_plugin import ExchangePlugin
 from pluto_core.hookspecs import hookimpl
 from pluto_core.ikev2.conn import MessageContext, TransportHint
+from pluto_core.ikev2.endpoint import endpoint
 from pluto_core.ikev2.enums import ExchangeType, NotifyType
 from pluto_core.ikev2.payloads import Notify, Payload
 
@@ -116,7 +117,7 @@ class NatTraversal(ExchangePlugin):
             where = {(True, True): "both ends are", (True, False): "we are", (False, True): "the peer is"}[
                 (finding.local_behind, finding.remote_behind)]
             self.log.log(f"\"{ctx.conn}\" #{ctx.serial}: NAT detected: {where} behind a NAT (peer seen at "
-                         f"{ctx.remote[0]}:{ctx.remote[1]}); using UDP/{NATT_PORT} and ESP in UDP")
+                         f"{endpoint(*ctx.remote)}); using UDP/{NATT_PORT} and ESP in UDP")
         keepalive = finding.local_behind and bool(ctx.options.get("nat-keepalive", True))
         return [TransportHint(port=None if ctx.request else NATT_PORT, encapsulate=True, keepalive=keepalive,
                               follow_peer=True)]

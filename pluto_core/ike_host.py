@@ -16,6 +16,7 @@ from pluto_core.addresses import HookAddresses
 from pluto_core.auth.chain import AuthChain
 from pluto_core.crypto_pool import CryptoPool
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
+from pluto_core.ikev2.endpoint import endpoint
 from pluto_core.ikev2.engine import Engine
 from pluto_core.ikev2.events import CryptoJob, Event
 from pluto_core.kernel.port import Kernel
@@ -97,10 +98,10 @@ class IkeHost:
                 try:
                     await sock.open()
                 except OSError as exc:
-                    self.log.error(f"cannot listen on {address}:{port}: {exc.strerror or exc}")
+                    self.log.error(f"cannot listen on {endpoint(address, port)}: {exc.strerror or exc}")
                     continue
                 self.sockets[(address, port)] = sock
-                self.log.log(f"adding UDP interface {name} {address}:{port}")
+                self.log.log(f"adding UDP interface {name} {endpoint(address, port)}")
 
     # -- the kernel's events (ACQUIRE, EXPIRE, MAPPING) -----------------------
 
@@ -117,13 +118,13 @@ class IkeHost:
                 try:
                     self.kernel.bypass_socket(sock.transport.get_extra_info("socket"))
                 except Exception as exc:
-                    self.log.log(f"cannot exempt {address}:{port} from IPsec policy: {exc}")
+                    self.log.log(f"cannot exempt {endpoint(address, port)} from IPsec policy: {exc}")
         for (address, port), sock in self.sockets.items():
             if port == NATT_PORT:
                 try:
                     self.kernel.enable_udp_encap(sock.transport.get_extra_info("socket") if sock.transport else None)
                 except Exception as exc:  # a kernel without ESP-in-UDP: IKE still works
-                    self.log.log(f"cannot enable ESP-in-UDP on {address}:{port}: {exc}")
+                    self.log.log(f"cannot enable ESP-in-UDP on {endpoint(address, port)}: {exc}")
 
     def _kernel_events(self) -> None:
         try:
@@ -190,7 +191,7 @@ class IkeHost:
         for d in self.engine.pop_datagrams():
             sock = self.sockets.get(d.local)
             if sock is None:
-                self.log.log(f"no UDP interface {d.local[0]}:{d.local[1]} to send to {d.remote[0]}: dropped")
+                self.log.log(f"no UDP interface {endpoint(*d.local)} to send to {d.remote[0]}: dropped")
                 continue
             sock.send(d.data, d.remote, raw=d.raw)
         deadline = self.engine.next_deadline()

@@ -14,6 +14,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from pluto_core.ikev2.endpoint import endpoint
+
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 IKE_PORT = 500
 NATT_PORT = 4500
@@ -48,7 +50,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.owner.received(data, (addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:
-        self.owner.log.debug(f"{self.owner.address}:{self.owner.port}: {exc}")
+        self.owner.log.debug(f"{endpoint(self.owner.address, self.owner.port)}: {exc}")
 
 
 class IkeSocket:

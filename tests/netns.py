@@ -33,6 +33,10 @@ CLONE_NEWNET = 0x40000000
 WEST_IP, EAST_IP = "192.0.2.1", "192.0.2.2"
 WEST_NET, EAST_NET = "198.51.100.0/24", "203.0.113.0/24"
 WEST_IN, EAST_IN = "198.51.100.1", "203.0.113.1"
+# IPv6 (RFC 3849 documentation prefix), added by ``add_ipv6`` next to the IPv4 addresses
+WEST_IP6, EAST_IP6 = "2001:db8:1:2::45", "2001:db8:1:2::23"
+WEST_NET6, EAST_NET6 = "2001:db8:0:1::/64", "2001:db8:0:2::/64"
+WEST_IN6, EAST_IN6 = "2001:db8:0:1::1", "2001:db8:0:2::1"
 
 
 def run(*cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -217,6 +221,21 @@ def join_pair(pair: Pair, inside: Literal["lo", "dummy"]) -> None:
         run("ip", "-n", ns, "route", "add", other_net, "via", gw, "src", inner)
 
 
+def add_ipv6(pair: Pair, inside: Literal["lo", "dummy"]) -> None:
+    """IPv6 on a joined pair: WEST_IP6/EAST_IP6 on ``ext0``, the inside addresses (on lo as /128 or
+    on ``in0`` as /64) and a route to the other's inside /64. IPv6 is switched on first (a fresh
+    namespace may inherit ``disable_ipv6=1``) and every address is added ``nodad``: a tentative
+    address cannot be bound, and IKE would start before duplicate address detection ends."""
+    for ns, outer, inner, other_net, gw in ((pair.west, WEST_IP6, WEST_IN6, EAST_NET6, EAST_IP6),
+                                            (pair.east, EAST_IP6, EAST_IN6, WEST_NET6, WEST_IP6)):
+        for dev in ("all", "default", "lo", "ext0", *(("in0",) if inside == "dummy" else ())):
+            run("ip", "netns", "exec", ns, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=0")
+        run("ip", "-n", ns, "addr", "add", f"{outer}/64", "dev", "ext0", "nodad")
+        dev, plen = ("lo", 128) if inside == "lo" else ("in0", 64)
+        run("ip", "-n", ns, "addr", "add", f"{inner}/{plen}", "dev", dev, "nodad")
+        run("ip", "-n", ns, "route", "add", other_net, "via", gw, "src", inner)
+
+
 @pytest.fixture
 def netns_pair() -> Iterator[Pair]:
     why = host_tier_available()
@@ -230,3 +249,10 @@ def netns_pair() -> Iterator[Pair]:
         yield pair
     finally:
         remove_namespaces(pair.west, pair.east)
+
+
+@pytest.fixture
+def netns_pair6(netns_pair: Pair) -> Pair:
+    """``netns_pair`` with IPv6 too (``add_ipv6``): both families on the same veth."""
+    add_ipv6(netns_pair, "lo")
+    return netns_pair

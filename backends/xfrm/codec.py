@@ -92,10 +92,19 @@ def sa_info(sa: SaSpec) -> m.xfrm_usersa_info:
     _, src = address(sa.src)
     life = sa.lifetime
     msg = m.xfrm_usersa_info()
+    flags = m.XFRM_STATE_ESN if sa.esn else 0
     if sa.selector_src or sa.selector_dst:
-        msg["sel"] = selector(sa.selector_src, sa.selector_dst)
+        sel = selector(sa.selector_src, sa.selector_dst)
     else:
-        msg["sel"] = {"family": family}
+        sel = {"family": 0 if sa.mode is Mode.TUNNEL else family}
+    if sa.mode is Mode.TUNNEL and sel["family"] != family:
+        # A tunnel SA is of the outer family; what it carries may be of the other (4-in-6, 6-in-4).
+        # The kernel (__xfrm_init_state) sets up an inner mode for both families only when the
+        # selector is AF_UNSPEC: with one of the outer family it drops every decapsulated packet
+        # of the other (xfrm_ip2inner_mode) and finds no SA for such traffic going out. So a tunnel
+        # SA takes an AF_UNSPEC selector (as strongSwan's do); the policies confine the traffic.
+        sel, flags = {"family": 0}, flags | m.XFRM_STATE_AF_UNSPEC
+    msg["sel"] = sel
     msg["id"] = {"daddr": dst, "spi": sa.spi, "proto": sa.proto}
     msg["saddr"] = src
     msg["lft"] = {
@@ -108,7 +117,7 @@ def sa_info(sa: SaSpec) -> m.xfrm_usersa_info:
     msg["mode"] = _MODE[sa.mode]
     # With XFRMA_REPLAY_ESN_VAL the window lives there and this byte must be 0.
     msg["replay_window"] = 0
-    msg["flags"] = m.XFRM_STATE_ESN if sa.esn else 0
+    msg["flags"] = flags
     attrs: list[tuple[str, Any]] = []
     algs = kernel_algorithms(sa)
     if algs.aead is not None:

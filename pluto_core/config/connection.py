@@ -487,8 +487,23 @@ def _families(text: str) -> set[int]:
     return out
 
 
+_FAMILY_KEYWORDS = {"%defaultroute4": 4, "%defaultroute6": 6}
+
+
+def _host_family(end: End) -> int | None:
+    """The address family ``left=``/``right=`` fixes: a literal address's, or ``%defaultroute4``/``6``'s."""
+    if end.address is not None and end.host is not None and _is_ip(end.host):
+        return int(end.address.version)
+    return _FAMILY_KEYWORDS.get((end.host or "").lower())
+
+
 def _check_families(c: Connection, settings: Mapping[SettingKey, Setting]) -> None:
-    """Libreswan refuses selectors/pools of one family with a peer of the other."""
+    """Libreswan refuses ends of two families (IKE runs over one: a socket of one family cannot
+    reach an address of the other), and selectors/pools of one family with a peer of the other."""
+    left, right = _host_family(c.left), _host_family(c.right)
+    if left is not None and right is not None and left != right:
+        raise ConfigError(f"host address family IPv{left} from left={c.left.host} conflicts with "
+                          f"right={c.right.host}", c.file, c.line)
     for mine in ("subnet", "addresspool"):
         s = settings.get(("left", mine))
         if s is None:
@@ -505,6 +520,14 @@ def _check_families(c: Connection, settings: Mapping[SettingKey, Setting]) -> No
         if (mine_fam != other_fam) if mine == "addresspool" else mine_fam.isdisjoint(other_fam):
             raise ConfigError(f"address family of left{mine}={s.value} conflicts with {other_text}",
                               c.file, c.line)
+    # the mirror of the leftsubnet= rule: a rightsubnet= with no leftsubnet= (nor a pool standing
+    # in for one) faces left's host
+    theirs = settings.get(("right", "subnet"))
+    if theirs is not None and not any(settings.get(("left", k)) for k in ("subnet", "addresspool")) \
+            and left is not None \
+            and left not in {sel.network.version for sel in c.right.subnets}:
+        raise ConfigError(f"address family of rightsubnet={theirs.value} conflicts with left={c.left.host}",
+                          c.file, c.line)
 
 
 def _pool_networks(text: str) -> list[IPNetwork]:

@@ -20,6 +20,7 @@ from typing import Any
 from pluto_core.errors import ConfigError
 from pluto_core.ikev2 import acquire, stateless, timers
 from pluto_core.ikev2.dispatch import REQUESTS, RESPONSES, TIMERS
+from pluto_core.ikev2.endpoint import endpoint
 from pluto_core.ikev2.enums import ExchangeType, exchange_name
 from pluto_core.ikev2.events import EVENT_CLASSES, ChildInfo, CryptoJob, Datagram, Event, ReviveDue
 from pluto_core.ikev2.message import Message, parse_message
@@ -355,14 +356,14 @@ class Engine(Messages):
         try:
             self._receive(data, local, remote)
         except Exception as exc:  # the engine must survive any input; log and drop
-            self.log.log(f"packet from {remote[0]}:{remote[1]}: dropped: internal error "
+            self.log.log(f"packet from {endpoint(*remote)}: dropped: internal error "
                          f"{exc.__class__.__name__}: {exc}")
 
     def _receive(self, data: bytes, local: tuple[str, int], remote: tuple[str, int]) -> None:
         try:
             msg = parse_message(data)
         except ParseError as exc:
-            self.log.log(f"packet from {remote[0]}:{remote[1]}: dropped: {exc}")
+            self.log.log(f"packet from {endpoint(*remote)}: dropped: {exc}")
             answer = stateless.malformed_init_answer(data, exc)
             if answer is not None and self._reply_limit.allow(self.clock()):
                 self.outbox.append(Datagram(answer, local, remote))
@@ -373,7 +374,7 @@ class Engine(Messages):
         our_spi = msg.spi_r if msg.is_initiator else msg.spi_i
         sa = self.sas.get(our_spi)
         if sa is None:
-            self.log.debug(f"packet from {remote[0]}:{remote[1]}: no IKE SA for SPI {our_spi.hex()}: dropped")
+            self.log.debug(f"packet from {endpoint(*remote)}: no IKE SA for SPI {our_spi.hex()}: dropped")
             if not msg.is_response and self._reply_limit.allow(self.clock()):
                 # RFC 7296 2.21.4, rate-limited so that we cannot be used as a reflector
                 self.outbox.append(Datagram(stateless.invalid_ike_spi(msg), local, remote))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pluto_core.ikev2 import protect, stateless, timers
+from pluto_core.ikev2.endpoint import endpoint
 from pluto_core.ikev2.enums import ExchangeType, exchange_name
 from pluto_core.ikev2.events import Datagram
 from pluto_core.ikev2.message import Message
@@ -149,8 +150,8 @@ class Messages:
         if sa.transport is None or not sa.transport.follow_peer or (local == sa.local and remote == sa.remote):
             return
         self.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
-        self.log.debug(f"{self.prefix(sa)} peer now at {remote[0]}:{remote[1]} (from {sa.remote[0]}:"
-                       f"{sa.remote[1]}), our end {local[0]}:{local[1]}", "base")
+        self.log.debug(f"{self.prefix(sa)} peer now at {endpoint(*remote)} (from {endpoint(*sa.remote)}), "
+                       f"our end {endpoint(*local)}", "base")
         sa.local, sa.remote = local, remote
 
     def admit_request(self, sa: IkeSa, msg: Message, data: bytes, local: tuple[str, int],

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 from pluto_core.ikev2.crypto import IkeSaKeys, SkContext, Suite
+from pluto_core.ikev2.endpoint import udp_endpoint
 from pluto_core.ikev2.payloads import Proposal
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.ikev2.types import ChildInstall, EngineConn, IdSpec, TransportHint
@@ -151,7 +152,7 @@ class IkeSa:
 
     @property
     def peer_text(self) -> str:
-        return f"{self.remote[0]}:UDP/{self.remote[1]}"
+        return udp_endpoint(*self.remote)
 
     @property
     def our_spi(self) -> bytes:

@@ -3,7 +3,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.host.daemons import Pluto
-from tests.netns import netns_pair  # noqa: F401  (fixture)
+from tests.netns import netns_pair, netns_pair6  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -379,3 +379,22 @@ def test_volume_limits_reach_the_sa_lifetime() -> None:
     for sa in (plan.inbound, plan.outbound):
         assert sa.lifetime == Lifetime(soft_bytes=250, hard_bytes=1000, soft_packets=25, hard_packets=100,
                                        soft_seconds=2700, hard_seconds=3600)
+
+
+def test_usersa_info_tunnel_selector_families() -> None:
+    """A tunnel SA's family is its endpoints' (outer); its selector AF_UNSPEC (flag
+    XFRM_STATE_AF_UNSPEC) unless inner subnets of the outer family are given: the kernel
+    decapsulates the other family (4-in-6, 6-in-4) only through an AF_UNSPEC selector."""
+    same = encoded(codec.sa_info(_sa(selector_src="198.51.100.0/24", selector_dst="203.0.113.0/24")))[16:]
+    assert same[40:42] == h("0200") and same[212:214] == h("0200")  # sel AF_INET, SA AF_INET
+    assert same[216] == 0  # no flags
+    for sa in (_sa(src="2001:db8:1:2::45", dst="2001:db8:1:2::23"),  # whatever rides in it
+               _sa(src="2001:db8:1:2::45", dst="2001:db8:1:2::23", selector_src="198.51.100.0/24",
+                   selector_dst="203.0.113.0/24")):  # 4-in-6
+        body = encoded(codec.sa_info(sa))[16:]
+        assert body[:56] == bytes(56)  # the selector: all zero, family AF_UNSPEC
+        assert body[212:214] == h("0a00")  # the SA: AF_INET6
+        assert body[216] == m.XFRM_STATE_AF_UNSPEC
+    six_in_four = encoded(codec.sa_info(_sa(selector_src="2001:db8:0:1::/64", selector_dst="2001:db8:0:2::/64")))[16:]
+    assert six_in_four[:56] == bytes(56) and six_in_four[212:214] == h("0200")
+    assert six_in_four[216] == m.XFRM_STATE_AF_UNSPEC

@@ -12,6 +12,7 @@ from typing import Any
 from pluto_core.errors import ProtocolError
 from pluto_core.ikev2.crypto import UnsupportedTransform, compute_shared, sk_contexts
 from pluto_core.ikev2.crypto import signatures as sig
+from pluto_core.ikev2.endpoint import udp_endpoint
 from pluto_core.ikev2.enums import ExchangeType, NotifyType, ProtocolId, TransformType, notify_name
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import KeyExchange, Nonce, Notify, Payload, Proposal, SecurityAssociation
@@ -203,7 +204,7 @@ def derive_keys(sa: IkeSa, g_ir: bytes) -> None:
 
 def process_r(engine: Services, msg: Message, data: bytes, local: tuple[str, int],
               remote: tuple[str, int]) -> None:
-    peer = f"{remote[0]}:UDP/{remote[1]}"
+    peer = udp_endpoint(*remote)
     if msg.message_id != 0 or msg.spi_r != bytes(8) or msg.is_response or not msg.is_initiator:
         engine.log.log(f"IKE_SA_INIT request from {peer} has a bad header: dropped")
         return
