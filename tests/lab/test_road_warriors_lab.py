@@ -213,7 +213,9 @@ def test_ours_as_road_warrior_puts_its_lease_on_lo_and_routes_through_it(rw_lab:
             assert child["local_ts"] == [lease] and child["remote_ts"] == [EAST_NET], child
             wait_for(lambda: f"inet {address}/32" in run("ip", "-n", rw_lab.ours, "addr", "show", "lo").stdout, 30,
                      "the lease on lo")
-            routes = run("ip", "-n", rw_lab.ours, "route", "show", EAST_NET).stdout
+            # the routes follow the address in the same job of the lease worker: wait for them too
+            routes = wait_for(lambda: (lambda out: out if f"src {address}" in out else "")(
+                run("ip", "-n", rw_lab.ours, "route", "show", EAST_NET).stdout), 30, "the route through the lease")
             assert f"src {address}" in routes, routes
             traffic = road.ipsec("trafficstatus").stdout
             assert f"lease={lease}" in traffic and '"road"' in traffic, traffic
