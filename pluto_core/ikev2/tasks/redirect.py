@@ -160,14 +160,10 @@ def auth_response(engine: Services, sa: IkeSa, payloads: list[Payload]) -> bool:
         engine.log.log(f"{engine.prefix(sa)} ignoring v2N_REDIRECT in IKE_AUTH response, we don't accept "
                        "being redirected")
         return False
-    try:
-        dest, is_name = parse_gateway(notify, None)
-        if not allowed(conn, dest):
-            raise RedirectError("received GW Identity is not listed in accept-redirect-to conn option")
-    except RedirectError as exc:
-        engine.log.log(f"{engine.prefix(sa)} warning: parsing of v2N_REDIRECT payload from "
-                       f"{engine.peer_text(sa)} failed: {exc}")
+    found = _destination(engine, sa, conn, notify)
+    if found is None:
         return False
+    dest, is_name = found
     old = sa.remote[0]
     _delete(engine, sa, "redirected by the peer in IKE_AUTH")
     follow(engine, sa, conn, dest, is_name, old, "IKE_AUTH redirect")
@@ -187,6 +183,21 @@ def informational_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Pa
         engine.log.log(f"{engine.prefix(sa)} ignoring v2N_REDIRECT from {engine.peer_text(sa)}, we don't "
                        "accept being redirected")
         return True
+    found = _destination(engine, sa, conn, notify)
+    if found is None:
+        return True
+    dest, is_name = found
+    old = sa.remote[0]
+    # the SAs with the old gateway go first: the new Child SA installs the same policies
+    _delete(engine, sa, "redirected by the peer")
+    follow(engine, sa, conn, dest, is_name, old, "active session redirect")
+    return True
+
+
+def _destination(engine: Services, sa: IkeSa, conn: EngineConn, notify: Notify) -> tuple[str, bool] | None:
+    """The new gateway of an authenticated REDIRECT (no nonce in it: RFC 5685 5, 6) and whether
+    it is a name; None, with the log line, when it does not parse or accept-redirect-to= rules
+    it out."""
     try:
         dest, is_name = parse_gateway(notify, None)
         if not allowed(conn, dest):
@@ -194,12 +205,8 @@ def informational_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Pa
     except RedirectError as exc:
         engine.log.log(f"{engine.prefix(sa)} warning: parsing of v2N_REDIRECT payload from "
                        f"{engine.peer_text(sa)} failed: {exc}")
-        return True
-    old = sa.remote[0]
-    # the SAs with the old gateway go first: the new Child SA installs the same policies
-    _delete(engine, sa, "redirected by the peer")
-    follow(engine, sa, conn, dest, is_name, old, "active session redirect")
-    return True
+        return None
+    return dest, is_name
 
 
 def _delete(engine: Services, sa: IkeSa, why: str) -> None:
