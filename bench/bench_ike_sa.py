@@ -43,6 +43,12 @@ class Kernel:
     def remove_child(self, child: object) -> None:
         pass
 
+    def migrate_refusal(self) -> str | None:
+        return "not in the benchmark"
+
+    def migrate_child(self, old: object, new: object) -> None:
+        pass
+
 
 class Creds:
     def psk(self, local: IdSpec, remote: IdSpec | None, conn: EngineConn) -> bytes | None:

@@ -403,6 +403,7 @@ class Daemon:
         if self.ike is not None:
             await self.ike.start()
             self.ike.watch_kernel()
+            self.ike.watch_addresses()
             self.load_conns()
         ready()
         await self._stop.wait()

@@ -373,5 +373,6 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
         if_id=route_based.interface_id(conn.get("ipsec-interface")),
         mark_in=mark_in,
         mark_out=mark_out,
+        mobike=bool(conn.mobike),
     )
     return engine_conn, loaded

@@ -64,6 +64,7 @@ from pluto_core.kernel.hookspecs import (
     pluto_kernel_features,
     pluto_kernel_flush_owned,
     pluto_kernel_mapping,
+    pluto_kernel_migrate,
     pluto_kernel_open,
     pluto_kernel_query_sa,
     pluto_kernel_read_events,
@@ -229,4 +230,5 @@ KERNEL_HOOKS = (
     pluto_kernel_enable_udp_encap, pluto_kernel_add_interface, pluto_kernel_del_interface,
     pluto_kernel_event_fd, pluto_kernel_read_events, pluto_kernel_acquire, pluto_kernel_expire,
     pluto_kernel_mapping,
+    pluto_kernel_migrate,
 )

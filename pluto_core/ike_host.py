@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pluto_core.address_watch import AddressWatch
 from pluto_core.addresses import HookAddresses
 from pluto_core.auth.chain import AuthChain
 from pluto_core.crypto_pool import CryptoPool
@@ -65,6 +66,7 @@ class IkeHost:
                              wall_clock=lambda: datetime.datetime.now(datetime.UTC),
                              addresses=HookAddresses(hook, log) if hook is not None else None)
         self._deliver = event
+        self.address_watch = AddressWatch(self)  # new addresses, MOBIKE moves
 
     def _plugin_event(self, hook: Any, ev: Event) -> None:
         """``pluto_event`` to each plugin in turn; one that fails does not stop the others."""
@@ -93,15 +95,30 @@ class IkeHost:
             addresses = [(name, a) for name, a in addresses if a == self.options.listen] or \
                 [("?", self.options.listen)]
         for name, address in addresses:
-            for port in (IKE_PORT, NATT_PORT):
-                sock = IkeSocket(name, address, port, self.receive, self.log)
-                try:
-                    await sock.open()
-                except OSError as exc:
-                    self.log.error(f"cannot listen on {endpoint(address, port)}: {exc.strerror or exc}")
-                    continue
-                self.sockets[(address, port)] = sock
-                self.log.log(f"adding UDP interface {name} {endpoint(address, port)}")
+            await self.open_interface(name, address, prepare=False)
+
+    async def open_interface(self, name: str, address: str, prepare: bool = True) -> None:
+        """Ports 500 and 4500 on ``address`` (``prepare``: exempt them from IPsec policy and
+        take ESP in UDP at once, as :meth:`watch_kernel` does for those opened at start)."""
+        for port in (IKE_PORT, NATT_PORT):
+            sock = IkeSocket(name, address, port, self.receive, self.log)
+            try:
+                await sock.open()
+            except OSError as exc:
+                self.log.error(f"cannot listen on {endpoint(address, port)}: {exc.strerror or exc}")
+                continue
+            self.sockets[(address, port)] = sock
+            self.log.log(f"adding UDP interface {name} {endpoint(address, port)}")
+            if prepare:
+                self._prepare(address, port, sock)
+
+    def close_interface(self, address: str) -> None:
+        """The address is gone from the host: close its IKE sockets."""
+        for port in (IKE_PORT, NATT_PORT):
+            sock = self.sockets.pop((address, port), None)
+            if sock is not None:
+                sock.close()
+                self.log.log(f"shutting down UDP interface {sock.interface} {endpoint(address, port)}")
 
     # -- the kernel's events (ACQUIRE, EXPIRE, MAPPING) -----------------------
 
@@ -114,17 +131,24 @@ class IkeHost:
             asyncio.get_running_loop().add_reader(fd, self._kernel_events)
             self._event_fd = fd
         for (address, port), sock in self.sockets.items():
-            if sock.transport is not None:
-                try:
-                    self.kernel.bypass_socket(sock.transport.get_extra_info("socket"))
-                except Exception as exc:
-                    self.log.log(f"cannot exempt {endpoint(address, port)} from IPsec policy: {exc}")
-        for (address, port), sock in self.sockets.items():
-            if port == NATT_PORT:
-                try:
-                    self.kernel.enable_udp_encap(sock.transport.get_extra_info("socket") if sock.transport else None)
-                except Exception as exc:  # a kernel without ESP-in-UDP: IKE still works
-                    self.log.log(f"cannot enable ESP-in-UDP on {endpoint(address, port)}: {exc}")
+            self._prepare(address, port, sock)
+
+    def _prepare(self, address: str, port: int, sock: IkeSocket) -> None:
+        if sock.transport is None:
+            return
+        try:
+            self.kernel.bypass_socket(sock.transport.get_extra_info("socket"))
+        except Exception as exc:
+            self.log.log(f"cannot exempt {endpoint(address, port)} from IPsec policy: {exc}")
+        if port == NATT_PORT:
+            try:
+                self.kernel.enable_udp_encap(sock.transport.get_extra_info("socket"))
+            except Exception as exc:  # a kernel without ESP-in-UDP: IKE still works
+                self.log.log(f"cannot enable ESP-in-UDP on {endpoint(address, port)}: {exc}")
+
+    def watch_addresses(self) -> None:
+        """Follow the host's address changes (pluto_core/address_watch.py)."""
+        self.address_watch.start()
 
     def _kernel_events(self) -> None:
         try:
@@ -233,6 +257,7 @@ class IkeHost:
             self._event_fd = None
         if self._timer is not None:
             self._timer.cancel()
+        self.address_watch.close()
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()

@@ -150,7 +150,10 @@ class BsdKameBackend:
                               if_id_refusal="not with this backend: PF_KEY v2 has no XFRM interfaces or "
                                             "if_id (an XFRM feature): use --use-xfrm",
                               mark_refusal="not with this backend: KAME PF_KEY has no mark extension "
-                                           "(an XFRM feature): use --use-xfrm")
+                                           "(an XFRM feature): use --use-xfrm",
+                              migrate_refusal="not with this backend: KAME PF_KEY v2 cannot move an SA to "
+                                              "new addresses in place (RFC 2367 has no such message): "
+                                              "use --use-xfrm for MOBIKE")
 
     # ------------------------------------------------------------------ SAs
 

@@ -12,6 +12,7 @@ from typing import Any
 from pluto_core.kernel.types import (
     Acquire,
     Direction,
+    Encap,
     Expire,
     KernelEvent,
     Mapping,
@@ -86,6 +87,13 @@ def _name(text: str) -> bytes:
 # --------------------------------------------------------------------------
 
 
+def encap_tmpl(encap: Encap) -> dict[str, Any]:
+    """XFRMA_ENCAP: ESP in UDP (RFC 3948) with the SA's ports."""
+    _, oa = address(encap.oa)
+    return {"encap_type": m.UDP_ENCAP_ESPINUDP, "encap_sport": encap.sport, "encap_dport": encap.dport,
+            "encap_oa": oa}
+
+
 def sa_info(sa: SaSpec) -> m.xfrm_usersa_info:
     """NEWSA / UPDSA for one SA, keys and all."""
     family, dst = address(sa.dst)
@@ -136,9 +144,7 @@ def sa_info(sa: SaSpec) -> m.xfrm_usersa_info:
         attrs.append(("XFRMA_REPLAY_ESN_VAL", {"bmp_len": words, "replay_window": sa.replay_window,
                                                "bmp": bytes(4 * words)}))
     if sa.encap is not None:
-        _, oa = address(sa.encap.oa)
-        attrs.append(("XFRMA_ENCAP", {"encap_type": m.UDP_ENCAP_ESPINUDP, "encap_sport": sa.encap.sport,
-                                      "encap_dport": sa.encap.dport, "encap_oa": oa}))
+        attrs.append(("XFRMA_ENCAP", encap_tmpl(sa.encap)))
     attrs += _mark_attr(sa.mark) + _if_id_attr(sa.if_id)
     msg["attrs"] = attrs
     return msg
@@ -235,6 +241,28 @@ def policy_id(p: PolicySpec) -> m.xfrm_userpolicy_id:
     msg["index"] = 0
     msg["dir"] = int(p.direction)
     msg["attrs"] = _mark_attr(p.mark) + _if_id_attr(p.if_id)
+    return msg
+
+
+def migrate(old: PolicySpec, new: PolicySpec, encap: Encap | None) -> m.xfrm_userpolicy_id:
+    """MIGRATE: policy ``old`` (selector, direction, mark, if_id) and the SAs its
+    templates reach move to ``new``'s template addresses; ``encap`` the SAs' new
+    ESP-in-UDP ports. Tunnel templates only (the kernel finds the SAs by address)."""
+    msg = policy_id(old)
+    entries = []
+    for was, now in zip(old.templates, new.templates, strict=True):
+        if was.src is None or was.dst is None or now.src is None or now.dst is None:
+            raise ValueError("a transport-mode template has no end points to migrate")
+        old_family, old_dst = address(was.dst)
+        _, old_src = address(was.src)
+        new_family, new_dst = address(now.dst)
+        _, new_src = address(now.src)
+        entries.append(m.XFRM_USER_MIGRATE.pack(old_dst["addr"], old_src["addr"], new_dst["addr"], new_src["addr"],
+                                                was.proto, _MODE[was.mode], 0, was.reqid, old_family, new_family))
+    attrs: list[tuple[str, Any]] = [("XFRMA_MIGRATE", b"".join(entries))]
+    if encap is not None:
+        attrs.append(("XFRMA_ENCAP", encap_tmpl(encap)))
+    msg["attrs"] = attrs + list(msg["attrs"])
     return msg
 
 

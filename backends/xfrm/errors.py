@@ -38,6 +38,10 @@ _BY_OPERATION = {
     ("update policy", errno.EINVAL): "the kernel rejected the policy as malformed (selector or template)",
     ("delete XFRM interface", errno.ENODEV): "no such interface (already deleted)",
     ("add XFRM interface", errno.EEXIST): "a device of that name already exists",
+    # xfrm_user.c answers MIGRATE with ENOPROTOOPT when built without CONFIG_XFRM_MIGRATE
+    ("migrate SA", errno.ENOPROTOOPT): "this kernel cannot move SAs to new addresses (built without "
+                                       "CONFIG_XFRM_MIGRATE): MOBIKE cannot work here",
+    ("migrate SA", errno.ENOENT): "no such policy with the old end points (removed meanwhile?)",
 }
 
 

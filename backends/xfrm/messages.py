@@ -36,6 +36,7 @@ XFRM_MSG_UPDSA = 0x1A
 XFRM_MSG_POLEXPIRE = 0x1B
 XFRM_MSG_FLUSHSA = 0x1C
 XFRM_MSG_FLUSHPOLICY = 0x1D
+XFRM_MSG_MIGRATE = 0x21
 XFRM_MSG_MAPPING = 0x26
 
 # enum xfrm_nlgroups: multicast group numbers (for NETLINK_ADD_MEMBERSHIP)
@@ -57,6 +58,7 @@ XFRMA_LTIME_VAL = 9
 XFRMA_SRCADDR = 13
 XFRMA_LASTUSED = 15
 XFRMA_POLICY_TYPE = 16
+XFRMA_MIGRATE = 17
 XFRMA_ALG_AEAD = 18
 XFRMA_ALG_AUTH_TRUNC = 20
 XFRMA_MARK = 21
@@ -233,6 +235,7 @@ class xfrm_base(nlmsg):
         (XFRMA_SRCADDR, "XFRMA_SRCADDR", "xfrm_address_nla"),
         (XFRMA_LASTUSED, "XFRMA_LASTUSED", "uint64"),
         (XFRMA_POLICY_TYPE, "XFRMA_POLICY_TYPE", "xfrm_userpolicy_type"),
+        (XFRMA_MIGRATE, "XFRMA_MIGRATE", "cdata"),
         (XFRMA_ALG_AEAD, "XFRMA_ALG_AEAD", "xfrm_algo_aead"),
         (XFRMA_ALG_AUTH_TRUNC, "XFRMA_ALG_AUTH_TRUNC", "xfrm_algo_auth"),
         (XFRMA_MARK, "XFRMA_MARK", "xfrm_mark"),
@@ -349,6 +352,12 @@ class xfrm_userpolicy_id(xfrm_base):
     """DELPOLICY / GETPOLICY: selector, index and direction (64 octets)."""
 
     fields = (("sel", xfrm_selector), ("index", "=I"), ("dir", "=B"), ("__pad0", "3x"))
+
+
+# ``struct xfrm_user_migrate``: old daddr, old saddr, new daddr, new saddr (xfrm_address_t
+# each), proto, mode, 16 reserved bits, reqid, old family, new family (76 octets); an
+# XFRMA_MIGRATE attribute carries an array of them after an ``xfrm_userpolicy_id``
+XFRM_USER_MIGRATE = struct.Struct("=16s16s16s16sBBHIHH")
 
 
 class xfrm_user_acquire(xfrm_base):

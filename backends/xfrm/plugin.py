@@ -21,6 +21,7 @@ from pluto_core.kernel.owned import OwnedRecord
 from pluto_core.kernel.types import (
     IPPROTO_AH,
     IPPROTO_ESP,
+    Encap,
     Expire,
     KernelEvent,
     KernelFeatures,
@@ -218,6 +219,17 @@ class XfrmBackend:
                 self.owned.drop_policy(policy)
             raise explain(exc.operation, exc.code, exc.extack) from None
         self.owned.drop_policy(policy)
+
+    @hookimpl
+    def pluto_kernel_migrate(self, old: PolicySpec, new: PolicySpec, moved: tuple[tuple[SaId, SaId], ...],
+                             encap: Encap | None) -> None:
+        try:
+            self._request("migrate SA", codec.migrate(old, new, encap), m.XFRM_MSG_MIGRATE)
+        except _Refused as exc:
+            raise explain(exc.operation, exc.code, exc.extack) from None
+        for was, now in moved:
+            self.owned.move_sa(was, now)
+        self.owned.retemplate(new)
 
     # ------------------------------------------------------------------ XFRM interfaces
 

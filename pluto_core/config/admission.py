@@ -95,7 +95,6 @@ REFUSING: Mapping[str, Rule] = {
     "iptfs": Rule(_yes, "IP-TFS (RFC 9347) is not supported"),
     "metric": Rule(_set, "route metrics are not passed to updown yet"),
     "mtu": Rule(_set, "route MTUs are not passed to updown yet"),
-    "mobike": Rule(_yes, "MOBIKE (RFC 4555) is not supported"),
     "modecfgbanner": Rule(_set, "a banner is IKEv1 mode config: IKEv2's Configuration payload has no such attribute"),
     "modecfgpull": Rule(_yes, "the Configuration Payload is not supported"),
     "ms-dh-downgrade": Rule(_yes, "the Microsoft DH downgrade is not supported"),
@@ -208,10 +207,21 @@ def refusal(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigE
     """
     if conn.never_negotiate:
         return None
-    for check in (_ikev1, _auth, _keywords, _ids, _subnets, _proposals, _redirect, _route_based):
+    for check in (_ikev1, _auth, _keywords, _ids, _subnets, _proposals, _redirect, _route_based,
+                  _mobike):
         error = check(conn, settings)
         if error is not None:
             return error
+    return None
+
+
+def _mobike(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
+    """MOBIKE (RFC 4555) moves the tunnel end points of the Child SAs: a transport-mode conn
+    has none to move."""
+    s = settings.get((None, "mobike"))
+    if conn.mobike and conn.type == "transport" and s is not None:
+        return _err("mobike=yes needs type=tunnel: MOBIKE moves tunnel end points, and a transport-mode "
+                    "Child SA has none", s, conn)
     return None
 
 

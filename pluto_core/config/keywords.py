@@ -233,7 +233,7 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("encap-dscp", VType.BOOL, True, False, ()),
     ("nopmtudisc", VType.BOOL, False, False, ()),
     ("fragmentation", VType.ENUM, "yes", True, ("yes", "no", "force")),
-    ("mobike", VType.BOOL, False, False, ()),
+    ("mobike", VType.BOOL, False, True, ()),
     ("narrowing", VType.BOOL, False, True, ()),
     ("pam-authorize", VType.BOOL, False, False, ()),
     ("send-redirect", VType.ENUM, "auto", True, ("yes", "no", "auto")),

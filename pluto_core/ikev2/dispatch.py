@@ -12,14 +12,17 @@ from pluto_core.ikev2.enums import ExchangeType
 from pluto_core.ikev2.message import Message
 from pluto_core.ikev2.payloads import Payload
 from pluto_core.ikev2.sa import IkeSa, IkeState
-from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, ike_rekey, liveness, redirect, rekey
+from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, ike_rekey, liveness, mobike, redirect, rekey
 
 Handler = Callable[[Any, IkeSa, Message, list[Payload]], None]
 
 
 def _informational_r(engine: Any, sa: IkeSa, msg: Message, payloads: list[Payload]) -> None:
-    """An INFORMATIONAL request: a REDIRECT (RFC 5685 5) is redirect's, the rest delete's."""
-    if not redirect.informational_r(engine, sa, msg, payloads):
+    """An INFORMATIONAL request: an address update (RFC 4555 3.5) is mobike's, a REDIRECT
+    (RFC 5685 5) redirect's, the rest delete's."""
+    if mobike.wants(payloads):
+        mobike.process_r(engine, sa, msg, payloads)
+    elif not redirect.informational_r(engine, sa, msg, payloads):
         delete.process_r(engine, sa, msg, payloads)
 
 

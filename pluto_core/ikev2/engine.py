@@ -30,7 +30,7 @@ from pluto_core.ikev2.pool import Pools
 from pluto_core.ikev2.ports import Addresses, Credentials, Extensions, KernelPort, NoExtensions
 from pluto_core.ikev2.redirect_policy import GLOBAL_MODES, RedirectPolicy, gateway_identity, split_dests
 from pluto_core.ikev2.sa import ChildSa, IkeSa, IkeState
-from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, redirect, rekey
+from pluto_core.ikev2.tasks import child_rekey, delete, ike_auth, ike_init, mobike, redirect, rekey
 from pluto_core.ikev2.tasks.common import CreateCtx
 from pluto_core.ikev2.ts_narrow import Selector
 from pluto_core.ikev2.types import EngineConn
@@ -85,6 +85,7 @@ class Engine(Messages):
         # instances of %any templates: id(instance) -> [instance, IKE SAs using it]; numbers per template
         self._instances: dict[int, list[Any]] = {}
         self._instance_seq: dict[str, int] = {}
+        self.arrived: tuple[tuple[str, int], tuple[str, int]] = (("", 0), ("", 0))  # see _on_request
 
     # ------------------------------------------------------------------ conns
 
@@ -93,6 +94,8 @@ class Engine(Messages):
         for which, method in (("local", conn.local_auth), ("remote", conn.remote_auth)):
             if method not in ike_auth.AUTH_METHODS:
                 raise ConfigError(f"\"{conn.name}\": {which} auth method '{method}' is not implemented")
+        if conn.mobike and (refusal := self.kernel.migrate_refusal()) is not None:
+            self.log.log(f"\"{conn.name}\": mobike=yes, but MOBIKE_SUPPORTED is not sent: {refusal}")
         self.conns[conn.name] = conn
 
     def remove_conn(self, name: str) -> None:
@@ -186,6 +189,13 @@ class Engine(Messages):
             return None
         self.log.log(f"\"{conn.name}\": initiating on demand for {sel_src} to {sel_dst}")
         return self.initiate(conn.name)
+
+    def move(self, serial: int, address: str) -> bool:
+        """Our IKE SA ``serial`` (its original initiator) should now leave from local
+        ``address``: MOBIKE's UPDATE_SA_ADDRESSES (RFC 4555 3.5). False when it does not
+        use MOBIKE or is there already."""
+        sa = self._by_serial.get(serial)
+        return sa is not None and sa.serial == serial and mobike.move(self, sa, address)
 
     def expire(self, spi: int, hard: bool) -> None:
         """The kernel says an SA of ours reached a lifetime: soft rekeys, hard deletes."""
@@ -404,6 +414,7 @@ class Engine(Messages):
             self.log.log(f"{self.prefix(sa)} unexpected {exchange_name(msg.exchange_type)} request in state "
                          f"'{sa.state.value}': dropped")
             return
+        self.arrived = (local, remote)  # MOBIKE takes an update's addresses from its IP header
         handler(self, sa, msg, payloads)
 
     def _on_response(self, sa: IkeSa, msg: Message, data: bytes, local: tuple[str, int],
@@ -415,6 +426,7 @@ class Engine(Messages):
         if msg.exchange_type == ExchangeType.IKE_SA_INIT:
             if sa.state == IkeState.INIT_SENT:
                 self.extensions_read(sa, msg, msg.payloads)
+                mobike.float_to_natt(self, sa)
                 ike_init.process_i(self, sa, msg, data)
             return
         payloads = self.admit_response(sa, msg, data, local, remote)
@@ -423,6 +435,8 @@ class Engine(Messages):
         ctx, sa.request_ctx = sa.request_ctx, None
         if msg.exchange_type == ExchangeType.CREATE_CHILD_SA and isinstance(ctx, CreateCtx):
             rekey.process_i(self, sa, msg, payloads, ctx)
+        elif msg.exchange_type == ExchangeType.INFORMATIONAL and isinstance(ctx, mobike.UpdateCtx):
+            mobike.process_i(self, sa, msg, payloads, ctx)
         else:
             handler = RESPONSES.get((msg.exchange_type, sa.state)) or RESPONSES.get((msg.exchange_type, None))
             if handler is None:

@@ -34,6 +34,9 @@ class Messages:
         self._timers: list[tuple[float, int, int, timers.Timer]] = []  # (when, seq, serial, timer)
         self._timer_seq = 0
         self._cookie_secret = cookie_secret
+        # the request being answered: (IKE SA, message ID, our end, the peer's end), so that
+        # its response goes back where it came from (RFC 7296 2.11)
+        self._reply_to: tuple[IkeSa, int, tuple[str, int], tuple[str, int]] | None = None
 
     def pop_datagrams(self) -> list[Datagram]:
         out, self.outbox = self.outbox, []
@@ -94,8 +97,16 @@ class Messages:
             protect.encode(sa, exchange, message_id, payloads, True, self.random, self.log)
         sa.last_response, sa.last_response_id = data, message_id
         sa.expected_request_id = message_id + 1
-        self.transmit(sa, data)
+        to = self._reply_to
+        if to is not None and to[0] is sa and to[1] == message_id:
+            self._send_to(data, to[2], to[3])
+        else:
+            self.transmit(sa, data)
         return data
+
+    def _send_to(self, data: bytes | tuple[bytes, ...], local: tuple[str, int], remote: tuple[str, int]) -> None:
+        for datagram in (data,) if isinstance(data, bytes) else data:
+            self.outbox.append(Datagram(datagram, local, remote))
 
     def transmit(self, sa: IkeSa, data: bytes | tuple[bytes, ...]) -> None:
         for datagram in (data,) if isinstance(data, bytes) else data:
@@ -149,6 +160,8 @@ class Messages:
         section 2.23): the initiator's move to port 4500, or a NAT's new mapping."""
         if sa.transport is None or not sa.transport.follow_peer or (local == sa.local and remote == sa.remote):
             return
+        if sa.mobike:
+            return  # RFC 4555 3.5: only UPDATE_SA_ADDRESSES moves a MOBIKE IKE SA
         self.half_open.pop((sa.spi_i, sa.remote[0], sa.remote[1]), None)
         self.log.debug(f"{self.prefix(sa)} peer now at {endpoint(*remote)} (from {endpoint(*sa.remote)}), "
                        f"our end {endpoint(*local)}", "base")
@@ -166,7 +179,7 @@ class Messages:
             # fragmented retransmission, on its first fragment: RFC 7383 2.6.1).
             self.log.debug(f"{self.prefix(sa)} retransmitted {exchange_name(msg.exchange_type)} request {mid}: "
                            "resending response")
-            self.transmit(sa, sa.last_response)
+            self._send_to(sa.last_response, local, remote)  # RFC 7296 2.11: to where it came from
             return None
         if mid == sa.working_on:
             self.log.debug(f"{self.prefix(sa)} {exchange_name(msg.exchange_type)} request {mid} is being "
@@ -180,6 +193,7 @@ class Messages:
         if payloads is None:
             return None
         self.follow_peer(sa, local, remote)
+        self._reply_to = (sa, mid, local, remote)
         self.extensions_read(sa, msg, payloads)
         return payloads
 

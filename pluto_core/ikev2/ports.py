@@ -29,6 +29,15 @@ class KernelPort(Protocol):
         """Remove the SAs and policies; return the bytes that went (in, out) where known."""
         ...
 
+    def migrate_refusal(self) -> str | None:
+        """Why installed Child SAs cannot move to new addresses in place (None: they can)."""
+        ...
+
+    def migrate_child(self, old: ChildInstall, new: ChildInstall) -> None:
+        """Move an installed Child SA to ``new``'s addresses and ports, keys and sequence
+        numbers kept (MOBIKE, RFC 4555)."""
+        ...
+
 
 class Credentials(Protocol):
     """Where credentials come from (the daemon: the auth-source chain of

@@ -133,6 +133,7 @@ class IkeSa:
     # the peer announced it takes redirects (REDIRECT_SUPPORTED or REDIRECTED_FROM)
     redirected_from: str = ""
     redirect_supported: bool = False
+    mobike: bool = False  # both ends announced MOBIKE_SUPPORTED (RFC 4555 3.3)
     children: list[ChildSa] = field(default_factory=list)
     established_at: float = 0.0
     last_contact: float = 0.0

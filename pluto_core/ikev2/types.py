@@ -154,6 +154,7 @@ class EngineConn:
     # its number (0: not an instance) and the addresses leased to the peer (RFC 7296 3.15)
     instance: int = 0
     lease: tuple[str, ...] = ()
+    mobike: bool = False  # mobike=yes (RFC 4555)
 
     @property
     def label(self) -> str:

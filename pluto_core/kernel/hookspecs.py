@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from pluto_core.kernel.types import (
         Acquire,
+        Encap,
         Expire,
         KernelEvent,
         KernelFeatures,
@@ -175,6 +176,29 @@ def pluto_kernel_add_policy(policy: PolicySpec, update: bool) -> None:
 def pluto_kernel_del_policy(policy: PolicySpec) -> None:
     """Delete the policy with this selector, direction, mark and ``if_id``
     (priority, action and templates are ignored) and forget it."""
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def pluto_kernel_migrate(old: PolicySpec, new: PolicySpec, moved: tuple[tuple[SaId, SaId], ...],
+                         encap: Encap | None) -> None:
+    """Move one installed Child SA policy and the SAs behind it to new end
+    points, in place (MOBIKE, RFC 4555 section 3.5: the peer or we changed
+    address). ``old`` is the policy as installed (found by selector, direction,
+    mark and ``if_id``), ``new`` the same policy with its tunnel templates'
+    new addresses. The SAs ``old``'s templates reach (same protocol, mode,
+    reqid and old end points) move with it, keeping their keys, sequence
+    numbers and replay window (a Delete and Add would restart them, and the
+    peer would drop what follows as replays); ``moved`` names each such SA
+    before and after, so the backend can keep its record of what it owns.
+    An SA already moved by an earlier call (the ``fwd`` policy after the
+    ``in`` one) is simply not found again. ``encap`` is the moved SAs' new
+    ESP-in-UDP ports (None: as they were).
+
+    Tunnel mode only: transport-mode templates carry no addresses. Asked only
+    when the backend declares no ``KernelFeatures.migrate_refusal``. A kernel
+    without the operation (Linux without ``CONFIG_XFRM_MIGRATE``) raises a
+    ``KernelError`` that says so."""
     raise NotImplementedError
 
 

@@ -57,6 +57,17 @@ class OwnedRecord:
         held.refs += 1
         return held.refs
 
+    def retemplate(self, policy: PolicySpec) -> None:
+        """A held policy moved to new templates in place (the same kernel object)."""
+        held = self.policies.get(self.policy_key(policy))
+        if held is not None:
+            held.policy = policy
+
+    def move_sa(self, old: SaId, new: SaId) -> None:
+        """An SA moved to new end points in place (a migrate): still ours if it was."""
+        if self.drop_sa(old):
+            self.add_sa(new)
+
     def keep_policy(self, policy: PolicySpec) -> None:
         """Held at least once from now on (a replace keeps the count): what a plain
         add or update of a policy means, as opposed to one more Child SA holding it."""

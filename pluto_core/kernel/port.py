@@ -196,6 +196,33 @@ class Kernel:
             self._quiet_del_sa(sa_id(sa))
         return counts
 
+    def migrate_refusal(self) -> str | None:
+        """Why this backend cannot move SAs in place (MOBIKE); None: it can."""
+        return self.features().migrate_refusal
+
+    def migrate_child(self, old: ChildInstall, new: ChildInstall) -> None:
+        """Move an installed Child SA to ``new``'s end points (and ESP-in-UDP ports) in
+        place, keys and sequence numbers kept (MOBIKE, RFC 4555 3.5): each of its
+        policies with the SA its templates reach. ``KernelError`` when the backend cannot
+        (``migrate_refusal``: ``EOPNOTSUPP``) or the kernel refuses."""
+        refusal = self.features().migrate_refusal
+        if refusal is not None:
+            raise KernelError("migrate SA", errno.EOPNOTSUPP, refusal)
+        if old.mode != "tunnel":
+            raise KernelError("migrate SA", errno.EOPNOTSUPP, "a transport-mode Child SA has no tunnel "
+                              "end points to move")
+        before, after = plan_child(old), plan_child(new)
+        fwd = self.features().fwd_policies
+        for was, now in zip(before.policies, after.policies, strict=True):
+            if was.direction is Direction.FWD and not fwd:
+                continue
+            if was.direction is Direction.OUT:
+                moved, encap = ((sa_id(before.outbound), sa_id(after.outbound)),), after.outbound.encap
+            else:
+                moved, encap = ((sa_id(before.inbound), sa_id(after.inbound)),), after.inbound.encap
+            self.hook.pluto_kernel_migrate(old=was, new=now, moved=moved, encap=encap)
+            self.holders.retemplate(now)
+
     def _quiet_del_sa(self, sa: SaId) -> None:
         try:
             self.hook.pluto_kernel_del_sa(sa=sa)

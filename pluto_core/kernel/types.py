@@ -229,6 +229,9 @@ class KernelFeatures:
     # cannot create XFRM interfaces (pluto_kernel_add_interface); None: it can
     if_id_refusal: str | None = None
     mark_refusal: str | None = None
+    # why installed SAs and policies cannot move to new end points in place (pluto_kernel_migrate,
+    # for MOBIKE: RFC 4555); None: they can
+    migrate_refusal: str | None = None
 
     @property
     def esn(self) -> bool:

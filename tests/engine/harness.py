@@ -36,6 +36,8 @@ class MemoryKernel:
     refuse: KernelError | None = None
 
     larval: set[int] = field(default_factory=set)  # SPIs allocated, neither installed nor released
+    no_migrate: str | None = None  # why SAs cannot move (MOBIKE); None: they can
+    migrations: list[tuple[ChildInstall, ChildInstall]] = field(default_factory=list)
 
     def allocate_spi(self, src: str, dst: str, protocol: int) -> int:
         self.next_spi += 0x101
@@ -55,6 +57,14 @@ class MemoryKernel:
     def remove_child(self, child: ChildInstall) -> tuple[int, int] | None:
         self.installed.pop(child.serial, None)
         return None
+
+    def migrate_refusal(self) -> str | None:
+        return self.no_migrate
+
+    def migrate_child(self, old: ChildInstall, new: ChildInstall) -> None:
+        assert self.installed.get(old.serial) == old, "moving a Child SA that is not installed as given"
+        self.installed[old.serial] = new
+        self.migrations.append((old, new))
 
 
 class Psks:

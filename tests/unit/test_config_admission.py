@@ -79,7 +79,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret\n\tipsec-interface=yes\n\tleftinterface-ip=10.0.0.1/24\n", 7,
      "leftinterface-ip=10.0.0.1/24: addresses on the ipsec-interface= device are not supported (Libreswan "
      "4.x does not implement interface-ip= either): add them with ip addr or an updown"),
-    ("\tauthby=secret\n\tmobike=yes\n", 6, "mobike=yes: MOBIKE (RFC 4555) is not supported"),
+    ("\tauthby=secret\n\ttype=transport\n\tmobike=yes\n", 7,
+     "mobike=yes needs type=tunnel: MOBIKE moves tunnel end points, and a transport-mode Child SA has none"),
     ("\tauthby=secret\n\tleftsubnets={10.0.1.0/24 10.0.2.0/24}\n", 6,
      "leftsubnets={10.0.1.0/24 10.0.2.0/24}: one Child SA per subnet pair is not supported yet (leftsubnet=a,b "
      "gives one Child SA with all of them)"),
@@ -174,11 +175,11 @@ def test_checkconfig_reports_refusals_of_conns_that_would_be_added(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "ipsec.conf"
     p.write_text(BASE + "\tauthby=secret\n\tkeyexchange=ikev1\n"
-                 "conn d\n\tleft=192.0.2.1\n\tright=192.0.2.3\n\tauthby=secret\n\tmobike=yes\n")
+                 "conn d\n\tleft=192.0.2.1\n\tright=192.0.2.3\n\tauthby=secret\n\tvti-interface=vti0\n")
     assert checkconfig(["--config", str(p)]) == 1
     out = capsys.readouterr().out
     assert f'ERROR: "c": {p}:6: {IKEV1}\n' in out
-    assert (f'warning: "d": {p}:11: mobike=yes: MOBIKE (RFC 4555) is not supported (auto=ignore; ipsec add '
+    assert (f'warning: "d": {p}:11: vti-interface=vti0: VTI interfaces are not supported (auto=ignore; ipsec add '
             "would refuse it)") in out
     assert "accepted but not acted on yet" not in out  # refused keywords give no notice
 

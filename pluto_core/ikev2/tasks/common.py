@@ -76,6 +76,14 @@ def get(payloads: Sequence[Payload], cls: type[P]) -> P | None:
     return None
 
 
+def get_notify(payloads: Sequence[Payload], kind: int) -> Notify | None:
+    """The first notify of type ``kind``."""
+    for p in payloads:
+        if isinstance(p, Notify) and p.type == kind:
+            return p
+    return None
+
+
 def has_notify(payloads: Sequence[Payload], kind: int) -> bool:
     return any(isinstance(p, Notify) and p.type == kind for p in payloads)
 

@@ -30,7 +30,7 @@ from pluto_core.ikev2.payloads import (
 from pluto_core.ikev2.ports import Credentials
 from pluto_core.ikev2.sa import IkeSa, IkeState
 from pluto_core.ikev2.sa_select import select
-from pluto_core.ikev2.tasks import cert_auth, child_create, config_payload, lifetimes, redirect
+from pluto_core.ikev2.tasks import cert_auth, child_create, config_payload, lifetimes, mobike, redirect
 from pluto_core.ikev2.tasks.auth_methods import AUTH_METHODS, AuthContext, AuthFailure, Made
 from pluto_core.ikev2.tasks.common import first_error, get, has_notify, ts_text
 from pluto_core.ikev2.tasks.delete import delete_ike_sa, fail_ike
@@ -241,6 +241,7 @@ def _send(engine: Services, sa: IkeSa, conn: EngineConn, found: Found) -> None:
         payloads.append(Notify(NotifyType.INITIAL_CONTACT))
     if found.certreq is not None:
         payloads.append(found.certreq)
+    payloads += mobike.announce(engine, conn)  # RFC 4555 3.3
     if conn.remote_id is not None and not conn.remote_id_wildcards:  # a pattern is no ID to ask for
         payloads.append(IdentificationResponder(conn.remote_id.id_type, conn.remote_id.data))
     assert found.ours.payload is not None  # signed by now (sign)
@@ -292,6 +293,7 @@ def _authenticated_i(engine: Services, sa: IkeSa, conn: EngineConn, peer: IdSpec
     if redirect.auth_response(engine, sa, payloads):  # RFC 5685 6: on to another gateway
         return
     initial_contact(engine, sa, payloads)
+    mobike.agreed(engine, sa, payloads)
     established(engine, sa, "initiator", found.how)
     child, sa.pending_child = sa.pending_child, None
     config_payload.process_i(engine, sa, child.serial if child is not None else sa.serial, payloads)
@@ -407,6 +409,8 @@ def _authenticated_r(engine: Services, sa: IkeSa, conn: EngineConn, message_id: 
     initial_contact(engine, sa, payloads)
     reply: list[Payload] = [IdentificationResponder(conn.local_id.id_type, conn.local_id.data), *found.certs,
                             found.ours.payload]
+    if mobike.agreed(engine, sa, payloads):  # RFC 4555 3.3: answered only to an initiator that offered it
+        reply.append(Notify(NotifyType.MOBIKE_SUPPORTED))
     established(engine, sa, "responder", found.how)
     sent_on = redirect.auth_redirect(engine, sa)
     if sent_on is not None:  # RFC 5685 6: no Child SA here; the client deletes this IKE SA
