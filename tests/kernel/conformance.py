@@ -63,6 +63,7 @@ __all__ = [
     "test_larval_sa_hard_expire_event", "test_acquire_for_trap_policy", "test_udp_encap_on_socket",
     "test_sa_without_esp_names_the_module", "test_sa_algorithm_installed_exactly", "test_sa_query_and_delete",
     "test_sa_soft_and_hard_expire", "test_tunnel_traffic_and_counters", "test_xfrm_interface_lifecycle",
+    "test_migrate_moves_policy_and_sa_in_place",
 ]
 
 LOCAL, REMOTE = "192.0.2.1", "192.0.2.2"
@@ -589,3 +590,40 @@ def test_xfrm_interface_lifecycle(kernel: KernelUnderTest) -> None:
     ip("link", "add", "ipsec8", "type", "xfrm", "if_id", "8")
     assert kernel.port.hold_interface("c", 8) == "using existing XFRM interface ipsec8 (if_id 8)"
     assert kernel.port.flush_owned() == 0 and "ipsec8" in _link("ipsec8")
+
+
+# --------------------------------------------------------------------------
+# MOBIKE: moving a Child SA to new end points in place
+# --------------------------------------------------------------------------
+
+MOVED = "192.0.2.11"
+
+
+def test_migrate_moves_policy_and_sa_in_place(kernel: KernelUnderTest) -> None:
+    """The policy's template and the SA it reaches get the new source address; the SA
+    keeps its SPI (and keys, sequence numbers). A backend that cannot says so, and the
+    port refuses before asking it."""
+    refusal_text = kernel.port.migrate_refusal()
+    old = POLICY_KINDS["tunnel-out"]
+    new = dataclasses.replace(old, templates=(Template(Mode.TUNNEL, MOVED, REMOTE, 11),))
+    if refusal_text is not None:
+        assert "not with this backend" in refusal_text
+        return
+    kernel.hook.pluto_kernel_add_policy(policy=old, update=False)
+    with_sa = True
+    try:
+        _esp_or_skip(kernel)
+    except pytest.skip.Exception:
+        with_sa = False  # this kernel has no ESP: the policy alone moves
+    sa = dataclasses.replace(_sa(installable(kernel, "aes128gcm16-tunnel", "aes128cbc-sha1_96"), 0x2345), reqid=11)
+    moved = ((SaId(REMOTE, 0x2345, src=LOCAL), SaId(REMOTE, 0x2345, src=MOVED)),)
+    if with_sa:
+        kernel.hook.pluto_kernel_add_sa(sa=sa, update=False)
+    kernel.hook.pluto_kernel_migrate(old=old, new=new, moved=moved, encap=None)
+    _assert_shown_as_intended(new, _find_policy(new))
+    if with_sa:
+        (state,) = [s for s in ipxfrm.states() if s["spi"] == 0x2345]
+        assert (state["src"], state["dst"]) == (MOVED, REMOTE)
+    # what the backend owns moved with it: the flush takes the moved SA and the policy
+    assert kernel.hook.pluto_kernel_flush_owned() == (2 if with_sa else 1)
+    assert ipxfrm.policies() == [] and [s for s in ipxfrm.states() if s["spi"] == 0x2345] == []
