@@ -21,7 +21,7 @@ from pluto_core.ikev2.endpoint import endpoint
 from pluto_core.ikev2.engine import Engine
 from pluto_core.ikev2.events import CryptoJob, Event
 from pluto_core.kernel.port import Kernel
-from pluto_core.kernel.types import Acquire, Expire, Mark, trap_policies
+from pluto_core.kernel.types import Acquire, Expire, Mapping, Mark, trap_policies
 from pluto_core.leases import LeaseRoutes
 from pluto_core.shunts import ShuntManager
 
@@ -163,6 +163,8 @@ class IkeHost:
             elif isinstance(ev, Expire):
                 self.log.debug(f"kernel: {'hard' if ev.hard else 'soft'} expire of SPI 0x{ev.sa.spi:08x}", "kernel")
                 self.engine.expire(ev.sa.spi, ev.hard)
+            elif isinstance(ev, Mapping):
+                self.engine.mapping(ev.sa.spi, ev.new_src, ev.new_sport)
             try:
                 self.kernel.dispatch(ev)
             except Exception as exc:

@@ -197,6 +197,36 @@ class Engine(Messages):
         sa = self._by_serial.get(serial)
         return sa is not None and sa.serial == serial and mobike.move(self, sa, address)
 
+    def mapping(self, spi: int, src: str, sport: int) -> bool:
+        """The kernel authenticated ESP in UDP for our inbound SA ``spi`` arriving from a new
+        address or port (the peer's NAT mapping changed: Linux reports it only after the
+        packet's ICV checked, RFC 3948 5.2): the IKE SA and its Child SAs follow, as they
+        would an authenticated IKE message (RFC 7296 2.23). Not for a MOBIKE IKE SA, whose
+        addresses only UPDATE_SA_ADDRESSES changes. False: no Child SA of ours has ``spi``."""
+        for sa in self.ike_sas():
+            if sa.state != IkeState.ESTABLISHED or not any(c.spi_in == spi for c in sa.children):
+                continue
+            new, transport = (src, sport), sa.transport
+            if new == sa.remote:
+                return True
+            if sa.mobike or transport is None or not transport.follow_peer or not transport.encapsulate:
+                self.log.log(f"{self.prefix(sa)} ESP in UDP from {endpoint(*new)}, the peer is at "
+                             f"{endpoint(*sa.remote)}: not followed ({'MOBIKE' if sa.mobike else 'no NAT'})")
+                return True
+            self.log.log(f"{self.prefix(sa)} NAT mapping of the peer changed: ESP in UDP now from "
+                         f"{endpoint(*new)} (was {endpoint(*sa.remote)})")
+            sa.remote = new
+            self.peer_moved(sa)
+            return True
+        return False
+
+    def peer_moved(self, sa: IkeSa) -> None:
+        if sa.state != IkeState.ESTABLISHED or not sa.children:
+            return
+        moved = mobike.migrate_children(self, sa)
+        if moved:
+            self.log.log(f"{self.prefix(sa)} peer now at {endpoint(*sa.remote)}: {moved} Child SA(s) moved there")
+
     def expire(self, spi: int, hard: bool) -> None:
         """The kernel says an SA of ours reached a lifetime: soft rekeys, hard deletes."""
         child_rekey.on_kernel_expire(self, spi, hard)

@@ -166,6 +166,11 @@ class Messages:
         self.log.debug(f"{self.prefix(sa)} peer now at {endpoint(*remote)} (from {endpoint(*sa.remote)}), "
                        f"our end {endpoint(*local)}", "base")
         sa.local, sa.remote = local, remote
+        self.peer_moved(sa)
+
+    def peer_moved(self, sa: IkeSa) -> None:
+        """``sa`` now talks to a new peer address or port (a NAT's new mapping): the engine
+        moves its Child SAs along."""
 
     def admit_request(self, sa: IkeSa, msg: Message, data: bytes, local: tuple[str, int],
                       remote: tuple[str, int]) -> list[Payload] | None:

@@ -184,3 +184,34 @@ def test_peer_without_nat_t_keeps_port_500_behind_a_nat() -> None:
     assert road.engine.ike_sas()[0].transport is None
     assert {(d.local[1], d.remote[1]) for d in nat.seen} == {(500, 500), (500, 1024)}
     assert [c.encap for c in road.kernel.installed.values()] == [None]
+
+
+def test_a_new_nat_mapping_moves_the_ike_sa_and_its_child_sas() -> None:
+    """The NAT gives the road warrior's port 4500 a new public port (1026); east's kernel
+    reports authenticated ESP from it (XFRM_MSG_MAPPING): the IKE SA and its Child SA move
+    there (ESP in UDP to the new port, keys kept), and IKE goes on over the new mapping."""
+    nat = Nat()
+    clock, road, east, sides = _setup(nat)
+    road.engine.initiate("road")
+    pump(sides, wire=nat)
+    (esa,) = east.engine.ike_sas()
+    (echild,) = east.kernel.installed.values()
+    NAT_PORTS[4500] = 1026
+    try:
+        assert east.engine.mapping(echild.inbound.spi, PUBLIC, 1026)
+        pump(sides, wire=nat)
+        assert esa.remote == (PUBLIC, 1026)
+        ((old, new),) = east.kernel.migrations
+        east.engine.expire(echild.inbound.spi, hard=False)
+        pump(sides, wire=nat)
+        assert len(road.kernel.installed) == 1 and next(iter(road.kernel.installed.values())).serial != echild.serial
+    finally:
+        NAT_PORTS[4500] = 1025
+    assert old == echild and (new.remote_addr, new.encap) == (PUBLIC, (4500, 1026))
+    assert new.inbound == echild.inbound and new.outbound == echild.outbound
+    log = east.log.text()
+    assert f"NAT mapping of the peer changed: ESP in UDP now from {PUBLIC}:1026 (was {PUBLIC}:1025)" in log, log
+    assert f"peer now at {PUBLIC}:1026: 1 Child SA(s) moved there" in log, log
+    # an SPI of no Child SA of ours: nothing to do
+    assert not east.engine.mapping(0x1234, PUBLIC, 1027)
+    advance(clock, sides, 1, wire=nat)
