@@ -32,7 +32,7 @@ def _move(ns: str, old: str, new: str) -> None:
 
 
 def _conf(name: str, local: str, remote: str, role: str) -> str:
-    """Our side: ``role`` client initiates to the strongSwan server, server waits for its client."""
+    """Our side's conn (``role``: the client is told ``ipsec up``, the server waits)."""
     return f"""config setup
 \tlogtime=no
 
@@ -47,7 +47,7 @@ conn {name}
 \tmobike=yes
 \tike=aes_gcm256-sha2_256-dh19
 \tesp=aes_gcm256
-\tauto={'add' if role == 'server' else 'add'}
+\tauto=add
 """
 
 
@@ -123,3 +123,35 @@ def test_strongswan_client_moves_and_our_server_follows(netns_pair: Pair, tmp_pa
     finally:
         ours.stop()
         peer.stop()
+
+
+def test_ours_both_ends_move_together(netns_pair: Pair, tmp_path: Path) -> None:
+    """Our client moves; our server follows; the IKE SA then goes on over the new path."""
+    for d in ("server", "client"):
+        (tmp_path / d).mkdir()
+    server_conf, server_secrets = write_conf(tmp_path / "server", _conf("mob", EAST_IP, "%any", "server"), PSK,
+                                             name="mob")
+    client_conf, client_secrets = write_conf(tmp_path / "client", _conf("mob", WEST_IP, EAST_IP, "client"), PSK,
+                                             name="mob")
+    server = Pluto(netns_pair.east, tmp_path / "server-run")
+    client = Pluto(netns_pair.west, tmp_path / "client-run")
+    try:
+        server.start(server_conf, server_secrets)
+        client.start(client_conf, client_secrets)
+        client.ipsec("up", "mob")
+        assert poll(lambda: _established(server)), server.log_text() + client.log_text()
+        _move(netns_pair.west, WEST_IP, WEST_MOVED)
+        assert poll(lambda: f"MOBIKE: peer moved from {WEST_IP}:4500 to {WEST_MOVED}:4500" in server.log_text()), \
+            server.log_text() + client.log_text()
+        assert poll(lambda: "now reached from" in client.log_text()), client.log_text()
+        log = client.log_text()
+        assert f"adding UDP interface ext0 {WEST_MOVED}:4500" in log, log
+        assert f"shutting down UDP interface ext0 {WEST_IP}:500" in log, log
+        (sa,) = _established(server)
+        assert WEST_MOVED in str(sa), sa
+        # the IKE SA goes on over the new path: the client's Delete reaches the server
+        client.ipsec("down", "mob")
+        assert poll(lambda: not _established(server)), server.log_text()
+    finally:
+        client.stop()
+        server.stop()
