@@ -191,6 +191,8 @@ def parse_selectors(text: str) -> tuple[Selector, ...]:
         t = t[1:-1]
     if not t.strip():
         raise ValueError("empty field")
+    if t.lower().startswith(("vhost:", "vnet:")):  # one value, its commas its own (vhost:%priv,%no)
+        return (_selector(t),)
     parts = [p.strip() for p in t.replace(",", " , ").split()]
     out: list[Selector] = []
     expect_item = True
@@ -209,9 +211,10 @@ def parse_selectors(text: str) -> tuple[Selector, ...]:
 
 def _selector(text: str) -> Selector:
     low = text.lower()
-    if low.startswith(("vhost:", "vnet:", "%v4:", "%v6:")) or low in ("%priv", "%no", "%all"):
-        # legacy virtual-private forms (Libreswan 3.x); kept as "anything" of the family
-        return Selector(ipaddress.ip_network("::/0" if low.startswith("%v6") else "0.0.0.0/0"))
+    if low.startswith(("vhost:", "vnet:")):
+        # IKEv1's virtual-private subnets: parsed as "anything" of the family, for the admission
+        # check to refuse with Libreswan's words (config/admission.py)
+        return Selector(ipaddress.ip_network("::/0" if "%v6:" in low else "0.0.0.0/0"))
     pieces = text.split("/")
     proto = port = 0
     if len(pieces) > 2:

@@ -92,7 +92,11 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
      "ike=3des-sha1-modp2048: encryption transform 3 is not supported"),
     ("\tauthby=secret\n\tphase2=ah\n", 6, "phase2=ah: AH is not supported (ESP only)"),
     ("\tauthby=secret\n\trightsubnet=vhost:%priv\n", 6,
-     "rightsubnet=vhost:%priv: virtual-private subnets are not supported"),
+     "rightsubnet=vhost:%priv: The vnet: and vhost: keywords are only valid for IKEv1 connections (Libreswan "
+     "4.x refuses them in IKEv2 too)"),
+    ("\tauthby=secret\n\trightsubnet=vnet:%priv,%v4:192.168.1.0/24\n", 6,
+     "rightsubnet=vnet:%priv,%v4:192.168.1.0/24: The vnet: and vhost: keywords are only valid for IKEv1 "
+     "connections (Libreswan 4.x refuses them in IKEv2 too)"),
     ("\tauthby=secret\n\tsend-redirect=yes\n", 6, "send-redirect=yes needs redirect-to= (where to send peers)"),
     ("\tauthby=secret\n\tsend-redirect=yes\n\tredirect-to=" + "a" * 256 + "\n", 7,
      "redirect-to=" + "a" * 256 + ": redirect destination '" + "a" * 256 + "' is not an address or a host name "
