@@ -146,6 +146,7 @@ def check_auth_sources(name: str, text: str) -> tuple[str, ...]:
 def check_virtual_private(name: str, text: str) -> str:
     """``%v4:10.0.0.0/8,%v6:fd00::/8,%v4:!10.1.0.0/16`` (ipsec.conf(5) virtual-private; the
     grammar is ``config/virtual_private.py``'s)."""
+    # lazy: pluto_core.config imports this module (its DEFAULT_IPSECDIR), a cycle at import time
     from pluto_core.config.virtual_private import parse_virtual_private
 
     try:

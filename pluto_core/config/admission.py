@@ -121,9 +121,11 @@ REFUSING: Mapping[str, Rule] = {
     "ikeport": Rule(lambda v: v != 500, "IKE ports other than 500 are not supported yet"),
     "interface-ip": Rule(_set, "addresses on the ipsec-interface= device are not supported (Libreswan 4.x "
                                "does not implement interface-ip= either): add them with ip addr or an updown"),
-    "nexthop": Rule(lambda v: isinstance(v, tuple) and v[1] is None and str(v[0]).lower() != "%direct",
-                    "a next hop that is not an address (or %direct) is not supported yet"),
-    "sourceip": Rule(_set, "source IPs (the Configuration Payload or a route source) are not supported"),
+    "nexthop": Rule(lambda v: isinstance(v, tuple) and v[1] is None
+                    and str(v[0]).lower() not in ("%direct", "%defaultroute"),
+                    "a next hop that is not an address (or %direct, %defaultroute) is not supported yet"),
+    "sourceip": Rule(lambda v: isinstance(v, tuple) and len(v) > 1,
+                     "one address (Libreswan takes a single source address)"),
     "subnets": Rule(_set, "one Child SA per subnet pair is not supported yet (leftsubnet=a,b gives one "
                           "Child SA with all of them)"),
     "updown-config": Rule(_set, "updown-config= is not supported yet"),

@@ -58,8 +58,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
      "leftckaid=xyz: a CKAID is hexadecimal (as ipsec showhostkey --list prints it)"),
     ("\tauthby=rsasig\n\tleftid=%null\n", 6,
      "leftid=%null: the NULL ID goes with NULL authentication (RFC 7619), not rsasig"),
-    ("\tauthby=secret\n\tleftsourceip=192.0.1.1\n", 6,
-     "leftsourceip=192.0.1.1: source IPs (the Configuration Payload or a route source) are not supported"),
+    ("\tauthby=secret\n\tleftsourceip=192.0.1.1,192.0.1.2\n", 6,
+     "leftsourceip=192.0.1.1,192.0.1.2: one address (Libreswan takes a single source address)"),
     ("\tauthby=secret\n\tmodecfgbanner=hello\n", 6,
      "modecfgbanner=hello: a banner is IKEv1 mode config: IKEv2's Configuration payload has no such attribute"),
     ("\tauthby=secret\n\trightxauthserver=yes\n", 6, f"rightxauthserver=yes: XAUTH is IKEv1: {IKEV1}"),
@@ -104,8 +104,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret\n\taccept-redirect=yes\n\taccept-redirect-to=192.0.2.9,gw.example\n", 7,
      "accept-redirect-to=192.0.2.9,gw.example: gw.example is not an IP address (a redirect's destination is "
      "compared with addresses, or %any)"),
-    ("\tauthby=secret\n\tleftnexthop=%defaultroute\n", 6,
-     "leftnexthop=%defaultroute: a next hop that is not an address (or %direct) is not supported yet"),
+    ("\tauthby=secret\n\tleftnexthop=%dns\n", 6,
+     "leftnexthop=%dns: a next hop that is not an address (or %direct, %defaultroute) is not supported yet"),
 ])
 def test_refusal_names_file_line_and_reason(tmp_path: Path, body: str, line: int, message: str) -> None:
     p, error = _refusal(tmp_path, body)
