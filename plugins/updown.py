@@ -155,6 +155,9 @@ def updown_env(verb: str, conn: str, info: ChildInfo, local: Selector, remote: S
         "SPI_IN": f"0x{info.spi_in:08x}",
         "SPI_OUT": f"0x{info.spi_out:08x}",
     }
+    source = route.options.get("sourceip") if route is not None else None
+    if source:  # leftsourceip=: the source of the routes to the peer (Libreswan's updown adds it to lo)
+        env["PLUTO_MY_SOURCEIP"] = str(source)
     env.update(route_env(route.if_id, route.mark_in, route.mark_out, remote, info.remote_addr)
                if route is not None else route_env(0, None, None, remote, info.remote_addr))
     if info.in_bytes is not None and info.out_bytes is not None:

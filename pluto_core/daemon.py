@@ -29,6 +29,7 @@ from pluto_core.config import load_config
 from pluto_core.config.secrets import Secrets, load_secrets
 from pluto_core.control.server import ControlServer
 from pluto_core.crypto_pool import CryptoPool, helper_count
+from pluto_core.default_route import RouteTable, SystemRoutes, resolve_defaultroute, uses_defaultroute
 from pluto_core.engine_conn import build_engine_conn, read_cert
 from pluto_core.errors import ConfigError, KernelError, PlutoError
 from pluto_core.esp_filter import kernel_filter, route_refusal
@@ -98,6 +99,7 @@ class Daemon:
         self.log_taps: list[Callable[[str], None]] = []  # `ipsec up` streams a conn's lines
         self.inherited_fds: tuple[int, ...] = ()  # the start-up pipe: helpers must not hold it
         self.names = PeerNames(self)  # left=/right= host names: resolved at add and before initiating
+        self.routes: RouteTable = SystemRoutes()  # left=%defaultroute: the host's table, read at add
         # the conns' certificates: near their end, logged at add and daily (docs/certificates.md "Expiry")
         self.expiry = ExpiryWatch(self.log, lambda name: read_cert(name, options.ipsecdir, options.nssdir),
                                   lambda name: self.ike is not None and name in self.ike.engine.conns)
@@ -320,6 +322,17 @@ class Daemon:
             if resolved is None:
                 return self.names.waiting_line(conn.name)
             conn = resolved
+        if uses_defaultroute(conn):  # left=%defaultroute, leftnexthop=%defaultroute: the routing table's
+            try:
+                conn = resolve_defaultroute(conn, self.routes)
+            except ConfigError:
+                if not conn.never_negotiate:
+                    raise  # a shunt with subnets needs no address of its own: as before
+            for side in ("left", "right"):
+                end = getattr(conn, side)
+                if str(end.host or "").lower().startswith("%defaultroute"):
+                    self.log.log(f"\"{conn.name}\": {side}={end.host} is {end.address}, nexthop "
+                                 f"{end.nexthop or '%direct'}")
         if conn.never_negotiate:  # type=passthrough|drop|reject: kernel policies only, no IKE
             return self.ike.shunts.add(conn)
         built, certs = build_engine_conn(conn, self.options.ipsecdir, self.options.nssdir)

@@ -368,6 +368,8 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
                  # the Configuration payload server (RFC 7296 3.15): the peer's pool, what goes with it
                  "addresspool": _words(remote.addresspool), "modecfgserver": bool(local.modecfgserver),
                  "modecfgclient": bool(local.modecfgclient),
+                 # leftsourceip=: the source of the routes to the peer's subnets (pluto_core/leases.py)
+                 "sourceip": str(local.sourceip[0]) if local.sourceip else None,
                  "modecfgdns": _words(conn.get("modecfgdns")), "modecfgdomains": _words(conn.get("modecfgdomains"))},
         # admission checked these parse (config/route_based.py)
         if_id=route_based.interface_id(conn.get("ipsec-interface")),

@@ -1,8 +1,10 @@
 """The Configuration payload client's host side (``leftmodecfgclient=yes``): the address
 the server leased us is put on ``lo`` and the routes to the peer's subnets use it as
 their source, as Libreswan's updown does with PLUTO_MY_SOURCEIP; both go when the last
-Child SA using the lease is gone. The ``ip`` commands run one after another on a worker
-thread, so the daemon's loop never waits for them."""
+Child SA using the lease is gone. ``leftsourceip=ADDR`` is the same with a fixed address,
+put on ``lo`` only when it is not an address of the host already (and then removed again).
+The ``ip`` commands run one after another on a worker thread, so the daemon's loop never
+waits for them."""
 
 from __future__ import annotations
 
@@ -56,6 +58,9 @@ class LeaseRoutes:
         self.run = run
         self.held: dict[tuple[str, str], list[Any]] = {}  # (conn, lease) -> [Child SAs, route commands]
         self.routes: dict[str, list[list[str]]] = {}  # lease -> route commands (the worker's alone)
+        # lease or source -> "up" (a lease), "source" (leftsourceip= we put on lo), "local" (it was
+        # an address of the host already); the worker's alone
+        self.added: dict[str, str] = {}
         self.jobs: queue.Queue[tuple[str, list[list[str]]] | None] = queue.Queue()
         self.worker: threading.Thread | None = None
 
@@ -64,10 +69,12 @@ class LeaseRoutes:
         if info is None or ev.kind not in ("child-up", "child-down"):
             return
         conn = self.conns(ev.conn)
-        if conn is None or not conn.options.get("modecfgclient"):
+        if conn is None:
             return
-        for sel in info.local_ts:
-            lease = _host(sel)
+        source = conn.options.get("sourceip")  # leftsourceip=: a fixed source, perhaps on the host already
+        if not source and not conn.options.get("modecfgclient"):
+            return
+        for lease in [str(source)] if source else [_host(sel) for sel in info.local_ts]:
             if lease is None:
                 continue
             key = (ev.conn, lease)
@@ -76,7 +83,8 @@ class LeaseRoutes:
                 entry[0] += 1
                 if entry[0] == 1:
                     nets = [_net(s) for s in info.remote_ts]
-                    self._queue(f"\"{ev.conn}\" #{ev.serial}", [["up", lease, info.remote_addr, *nets]])
+                    self._queue(f"\"{ev.conn}\" #{ev.serial}",
+                                [["source" if source else "up", lease, info.remote_addr, *nets]])
             elif key in self.held:
                 entry = self.held[key]
                 entry[0] -= 1
@@ -104,20 +112,34 @@ class LeaseRoutes:
         """Run one job now (the worker's; tests call it directly)."""
         for what, lease, *rest in work:
             prefix = 32 if ipaddress.ip_address(lease).version == 4 else 128
-            if what == "up":
+            if what in ("up", "source"):
                 peer, nets = rest[0], rest[1:]
-                self._ip(who, ["addr", "replace", f"{lease}/{prefix}", "dev", "lo"])
+                # leftsourceip=: put on lo only when not already an address of the host (Libreswan's
+                # updown asks ``ip route get`` the same way); a lease always goes on lo
+                local = what == "source" and self.run(["route", "get", lease]).stdout.lstrip().startswith("local")
+                self.added[lease] = "local" if local else what
+                if not local:
+                    self._ip(who, ["addr", "replace", f"{lease}/{prefix}", "dev", "lo"])
                 found = self.run(["route", "get", peer]).stdout
                 for command in route_commands(lease, peer, nets, found):
                     self._ip(who, command)
                     self.routes.setdefault(lease, []).append(command)
-                self.log.log(f"{who} added lease {lease}/{prefix} to lo; routes to {', '.join(nets)} use it "
-                             "as source")
+                if what == "up":
+                    self.log.log(f"{who} added lease {lease}/{prefix} to lo; routes to {', '.join(nets)} use it "
+                                 "as source")
+                else:
+                    where = "already an address of this host" if local else "added to lo"
+                    self.log.log(f"{who} routes to {', '.join(nets)} use leftsourceip {lease} ({where})")
             else:
                 for command in self.routes.pop(lease, []):
                     self._ip(who, ["route", "del", *command[2:]])
-                self._ip(who, ["addr", "del", f"{lease}/{prefix}", "dev", "lo"])
-                self.log.log(f"{who} removed lease {lease}/{prefix} from lo and its routes")
+                kind = self.added.pop(lease, "up")
+                if kind != "local":
+                    self._ip(who, ["addr", "del", f"{lease}/{prefix}", "dev", "lo"])
+                    self.log.log(f"{who} removed {'lease ' if kind == 'up' else ''}{lease}/{prefix} from lo and "
+                                 "its routes")
+                else:
+                    self.log.log(f"{who} removed the routes using {lease}")
 
     def _ip(self, who: str, args: list[str]) -> None:
         done = self.run(args)

@@ -191,6 +191,8 @@ def parse_selectors(text: str) -> tuple[Selector, ...]:
         t = t[1:-1]
     if not t.strip():
         raise ValueError("empty field")
+    if t.lower().startswith(("vhost:", "vnet:")):  # one value, its commas its own (vhost:%priv,%no)
+        return (_selector(t),)
     parts = [p.strip() for p in t.replace(",", " , ").split()]
     out: list[Selector] = []
     expect_item = True
@@ -209,9 +211,10 @@ def parse_selectors(text: str) -> tuple[Selector, ...]:
 
 def _selector(text: str) -> Selector:
     low = text.lower()
-    if low.startswith(("vhost:", "vnet:", "%v4:", "%v6:")) or low in ("%priv", "%no", "%all"):
-        # legacy virtual-private forms (Libreswan 3.x); kept as "anything" of the family
-        return Selector(ipaddress.ip_network("::/0" if low.startswith("%v6") else "0.0.0.0/0"))
+    if low.startswith(("vhost:", "vnet:")):
+        # IKEv1's virtual-private subnets: parsed as "anything" of the family, for the admission
+        # check to refuse with Libreswan's words (config/admission.py)
+        return Selector(ipaddress.ip_network("::/0" if "%v6:" in low else "0.0.0.0/0"))
     pieces = text.split("/")
     proto = port = 0
     if len(pieces) > 2:
@@ -299,6 +302,9 @@ def typed_value(s: Setting) -> object:
         if vt is VType.ADDRESSES:
             if not value.strip():
                 raise ValueError("empty field")
+            if kw.canonical == "sourceip" and value.strip().lower() == "%config":  # strongSwan's word
+                raise ValueError("%config is strongSwan's; for an address from the peer write "
+                                 f"{s.side or ''}modecfgclient=yes")
             return tuple(ipaddress.ip_address(a.strip()) for a in value.split(","))
         if vt is VType.PROTOPORT:
             return _protoport(value)
@@ -404,7 +410,19 @@ def build_connection(
                    line=line, **conn)
     if validate:
         _check(c, settings)
-    return c
+    return _sourceip_subnets(c)
+
+
+def _sourceip_subnets(c: Connection) -> Connection:
+    """As Libreswan's ``addconn``: an end with ``leftsourceip=`` and no ``leftsubnet=`` has the
+    source address as its subnet (``leftsubnet=ADDR/32``), on either end."""
+    def with_source(end: End) -> End:
+        if not end.sourceip or end.subnets or end.addresspool is not None:
+            return end
+        ip = end.sourceip[0]
+        return replace(end, subnets=(Selector(ipaddress.ip_network(f"{ip}/{ip.max_prefixlen}")),))
+    left, right = with_source(c.left), with_source(c.right)
+    return c if (left, right) == (c.left, c.right) else replace(c, left=left, right=right)
 
 
 _NEVER_NEGOTIATE = ("passthrough", "pass", "drop", "reject")

@@ -183,7 +183,7 @@ _CONN_LR: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("", VType.HOST, None, True, ()),
     ("subnets", VType.SUBNETS, None, False, ()),
     ("subnet", VType.SUBNETS, None, True, ()),
-    ("sourceip", VType.ADDRESSES, None, False, ()),
+    ("sourceip", VType.ADDRESSES, None, True, ()),
     ("ikeport", VType.UINT, None, False, ()),
     ("interface-ip", VType.SUBNETS, None, False, ()),
     ("vti", VType.SUBNETS, None, False, ()),

@@ -24,6 +24,7 @@ from pluto_core.config.lexer import Item, tokenize
 from pluto_core.config.paths import decode_text, longest_first, map_path
 from pluto_core.config.setting import Setting, SettingKey
 from pluto_core.config.setup_config import SetupConfig
+from pluto_core.config.virtual_private import parse_virtual_private
 from pluto_core.debug_classes import DebugSettings, apply_debug, ignored_notice
 from pluto_core.errors import ConfigError
 
@@ -241,8 +242,9 @@ class Loader:
         skey: SettingKey = (found.side, kw.canonical)
         if not kw.acted and kw.canonical not in REFUSING and (file, kw.canonical) not in self.noticed:
             self.noticed.add((file, kw.canonical))
-            self.notices.append(
-                f"{file}:{item.line}: warning: {item.key}={item.value} is accepted but not acted on yet")
+            why = _NOT_ACTED_WHY.get(kw.canonical)
+            self.notices.append(f"{file}:{item.line}: warning: {item.key}={item.value} is accepted but not "
+                                f"acted on{f' ({why})' if why else ' yet'}")
         if which == SETUP:
             if kw.canonical in self.setup:
                 self.warnings.append(
@@ -300,6 +302,14 @@ class Loader:
                     continue
                 self.warnings.append(f"{s.where()}: {s.key}='{s.value}' invalid, keyword ignored")
                 continue
+            if s.keyword.canonical == "virtual-private":
+                try:
+                    parse_virtual_private(s.value)
+                except ValueError as exc:  # Libreswan's pluto logs it and runs without the list
+                    self.notices.append(f"{s.where()}: warning: {s.key}={s.value}: {exc}: virtual-private "
+                                        "entry is not a proper subnet, none loaded")
+                    del kwargs[s.keyword.field]
+                    continue
             if s.keyword.canonical == "plutodebug":  # classes pluto does not log: one notice each
                 for name in apply_debug(DebugSettings(), s.value).ignored:
                     self.notices.append(f"{s.where()}: warning: {ignored_notice(name, 'plutodebug=')}")
@@ -326,6 +336,12 @@ class Loader:
             if sub is None:
                 raise ConfigError(f"conn '{raw.name}': also={target} names no conn", also.file, also.line)
             self._merge(sub, out, [*stack, target])
+
+
+# why a keyword pluto accepts is not acted on, when that is for good rather than "yet"
+_NOT_ACTED_WHY = {
+    "virtual-private": "Libreswan uses it only for vhost:/vnet: subnets, which it allows in IKEv1 conns alone",
+}
 
 
 def _unmap(found: str, physical_pattern: str, logical_pattern: str) -> str:

@@ -58,8 +58,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
      "leftckaid=xyz: a CKAID is hexadecimal (as ipsec showhostkey --list prints it)"),
     ("\tauthby=rsasig\n\tleftid=%null\n", 6,
      "leftid=%null: the NULL ID goes with NULL authentication (RFC 7619), not rsasig"),
-    ("\tauthby=secret\n\tleftsourceip=192.0.1.1\n", 6,
-     "leftsourceip=192.0.1.1: source IPs (the Configuration Payload or a route source) are not supported"),
+    ("\tauthby=secret\n\tleftsourceip=192.0.1.1,192.0.1.2\n", 6,
+     "leftsourceip=192.0.1.1,192.0.1.2: one address (Libreswan takes a single source address)"),
     ("\tauthby=secret\n\tmodecfgbanner=hello\n", 6,
      "modecfgbanner=hello: a banner is IKEv1 mode config: IKEv2's Configuration payload has no such attribute"),
     ("\tauthby=secret\n\trightxauthserver=yes\n", 6, f"rightxauthserver=yes: XAUTH is IKEv1: {IKEV1}"),
@@ -93,7 +93,11 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
      "ike=3des-sha1-modp2048: encryption transform 3 is not supported"),
     ("\tauthby=secret\n\tphase2=ah\n", 6, "phase2=ah: AH is not supported (ESP only)"),
     ("\tauthby=secret\n\trightsubnet=vhost:%priv\n", 6,
-     "rightsubnet=vhost:%priv: virtual-private subnets are not supported"),
+     "rightsubnet=vhost:%priv: The vnet: and vhost: keywords are only valid for IKEv1 connections (Libreswan "
+     "4.x refuses them in IKEv2 too)"),
+    ("\tauthby=secret\n\trightsubnet=vnet:%priv,%v4:192.168.1.0/24\n", 6,
+     "rightsubnet=vnet:%priv,%v4:192.168.1.0/24: The vnet: and vhost: keywords are only valid for IKEv1 "
+     "connections (Libreswan 4.x refuses them in IKEv2 too)"),
     ("\tauthby=secret\n\tsend-redirect=yes\n", 6, "send-redirect=yes needs redirect-to= (where to send peers)"),
     ("\tauthby=secret\n\tsend-redirect=yes\n\tredirect-to=" + "a" * 256 + "\n", 7,
      "redirect-to=" + "a" * 256 + ": redirect destination '" + "a" * 256 + "' is not an address or a host name "
@@ -101,8 +105,8 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
     ("\tauthby=secret\n\taccept-redirect=yes\n\taccept-redirect-to=192.0.2.9,gw.example\n", 7,
      "accept-redirect-to=192.0.2.9,gw.example: gw.example is not an IP address (a redirect's destination is "
      "compared with addresses, or %any)"),
-    ("\tauthby=secret\n\tleftnexthop=%defaultroute\n", 6,
-     "leftnexthop=%defaultroute: a next hop that is not an address (or %direct) is not supported yet"),
+    ("\tauthby=secret\n\tleftnexthop=%dns\n", 6,
+     "leftnexthop=%dns: a next hop that is not an address (or %direct, %defaultroute) is not supported yet"),
 ])
 def test_refusal_names_file_line_and_reason(tmp_path: Path, body: str, line: int, message: str) -> None:
     p, error = _refusal(tmp_path, body)
