@@ -34,6 +34,7 @@ def pair() -> Iterator[LabPair]:
 
 
 def _move_west(pair: LabPair) -> None:
+    """As a laptop changing networks: the new address comes, the old one goes."""
     for scope in ("all", "ext0"):
         run("ip", "netns", "exec", pair.west, "sysctl", "-qw", f"net.ipv4.conf.{scope}.promote_secondaries=1")
     run("ip", "-n", pair.west, "addr", "add", f"{MOVED}/24", "dev", "ext0")
@@ -50,7 +51,11 @@ def _replied(output: str) -> list[int]:
 
 def _ping_across_the_move(pair: LabPair, moved: object) -> None:
     """Ping west -> east through the tunnel, move west's address a few seconds in; the
-    pings after the move are answered (a few around it may be lost)."""
+    pings after the move are answered (a few around it may be lost). The route into the
+    tunnel is a device route, as a roaming client's is (its network's gateway route goes with
+    the old address: the kernel drops it, and busybox ping stops at the first "Network is
+    unreachable")."""
+    run("ip", "-n", pair.west, "route", "replace", EAST_NET, "dev", "ext0", "src", WEST_IN)
     with pinging(pair, COUNT, deadline=COUNT * INTERVAL + 20, interval=INTERVAL) as outcome:
         wait_for(lambda: pair.esp_packets(pair.west)["in"] >= 5, 60, "the first pings through the tunnel")
         _move_west(pair)
