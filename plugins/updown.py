@@ -158,6 +158,16 @@ def updown_env(verb: str, conn: str, info: ChildInfo, local: Selector, remote: S
     source = route.options.get("sourceip") if route is not None else None
     if source:  # leftsourceip=: the source of the routes to the peer (Libreswan's updown adds it to lo)
         env["PLUTO_MY_SOURCEIP"] = str(source)
+    if route is not None and route.options.get("modecfgclient") and route.lease:
+        # a Configuration payload client (leftmodecfgclient=yes): the lease is the routes' source,
+        # and the DNS servers and domains the server sent are for the updown to apply, as
+        # Libreswan's _updown does (resolv.conf, unbound)
+        env["PLUTO_CFG_CLIENT"] = "1"
+        env["PLUTO_MY_SOURCEIP"] = " ".join(route.lease)
+        env["PLUTO_PEER_DNS_INFO"] = " ".join(route.options.get("peer-dns", ()))
+        env["PLUTO_PEER_DOMAIN_INFO"] = " ".join(route.options.get("peer-domains", ()))
+    elif route is not None and route.lease:
+        env["PLUTO_CFG_SERVER"] = "1"  # we leased the peer its address
     env.update(route_env(route.if_id, route.mark_in, route.mark_out, remote, info.remote_addr)
                if route is not None else route_env(0, None, None, remote, info.remote_addr))
     if info.in_bytes is not None and info.out_bytes is not None:

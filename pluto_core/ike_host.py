@@ -73,7 +73,8 @@ class IkeHost:
         impls = hook.pluto_event.get_hookimpls()
         if not impls:
             return
-        conn = self.engine.conns.get(ev.conn)
+        # the IKE SA's own conn where it is still known (an instance, a client's lease), else the named one
+        conn = self.engine.conn_of(ev.serial) or self.engine.conns.get(ev.conn)
         for impl in impls:
             try:
                 impl.function(event=ev, conn=conn)

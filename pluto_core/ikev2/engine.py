@@ -300,6 +300,12 @@ class Engine(Messages):
         self._hold(conn)
         self._drop(sa, old)
 
+    def conn_of(self, serial: int) -> EngineConn | None:
+        """The conn the IKE SA of ``serial`` (an IKE or Child SA serial) runs on now: an
+        instance, a lease; None once it is gone."""
+        sa = self._by_serial.get(serial)
+        return sa.conn if sa is not None and sa.state != IkeState.DEAD else None
+
     def instances(self) -> list[tuple[EngineConn, int]]:
         """The live instances and how many IKE SAs each has (``ipsec status``)."""
         return [(conn, refs) for conn, refs in self._instances.values()]

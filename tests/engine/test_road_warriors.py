@@ -174,6 +174,12 @@ def test_dns_servers_and_domains_go_with_the_lease() -> None:
     assert "received INTERNAL_IP4_DNS server address 192.0.2.53" in text
     assert "received INTERNAL_IP6_DNS server address 2001:db8::53" in text
     assert "received INTERNAL_DNS_DOMAIN example.org" in text
+    # kept with the lease on the client's conn, for its updown (PLUTO_PEER_DNS_INFO)
+    (sa,) = world.clients[0].engine.ike_sas()
+    assert sa.conn is not None and sa.conn.lease == ("10.9.0.0",)
+    assert sa.conn.options["peer-dns"] == ("192.0.2.53", "2001:db8::53")
+    assert sa.conn.options["peer-domains"] == ("example.org",)
+    assert world.clients[0].engine.conn_of(sa.serial) is sa.conn
 
 
 def test_a_conn_without_a_pool_ignores_the_request_and_the_client_says_so() -> None:

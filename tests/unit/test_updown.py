@@ -160,3 +160,26 @@ def test_log_lines_go_through_the_running_loop(tmp_path: Path) -> None:
     asyncio.run(main())
     plugin.pluto_shutdown()
     assert log.lines == ['"west-east" #2: up-client output: hello'] and threads == [True]
+
+
+def test_a_configuration_payload_client_tells_its_updown_the_lease_dns_and_domains() -> None:
+    """As Libreswan's pluto: PLUTO_CFG_CLIENT=1, the lease as PLUTO_MY_SOURCEIP, what the server
+    sent as PLUTO_PEER_DNS_INFO / PLUTO_PEER_DOMAIN_INFO (its _updown writes resolv.conf)."""
+    from dataclasses import replace
+
+    from tests.engine.harness import conn_pair
+
+    client = replace(conn_pair()[0], lease=("10.9.0.7",),
+                     options={"modecfgclient": True, "peer-dns": ("192.0.2.53", "192.0.2.54"),
+                              "peer-domains": ("example.org", "corp.example")})
+    lease = Selector.from_subnet("10.9.0.7/32")
+    env = updown_env("up-client", "road", info(local=lease), lease, EAST_NET, "xfrm", route=client)
+    assert (env["PLUTO_CFG_CLIENT"], env["PLUTO_CFG_SERVER"], env["PLUTO_MY_SOURCEIP"]) == ("1", "0", "10.9.0.7")
+    assert env["PLUTO_PEER_DNS_INFO"] == "192.0.2.53 192.0.2.54"
+    assert env["PLUTO_PEER_DOMAIN_INFO"] == "example.org corp.example"
+    # the server that leased it says so; a conn without the Configuration payload neither
+    server = replace(conn_pair()[1], lease=("10.9.0.7",), options={})
+    env = updown_env("up-client", "rw", info(remote=lease), EAST_NET, lease, "xfrm", route=server)
+    assert (env["PLUTO_CFG_CLIENT"], env["PLUTO_CFG_SERVER"]) == ("0", "1") and "PLUTO_PEER_DNS_INFO" not in env
+    plain = updown_env("up-client", "c", info(), WEST_NET, EAST_NET, "xfrm", route=conn_pair()[0])
+    assert (plain["PLUTO_CFG_CLIENT"], plain["PLUTO_CFG_SERVER"]) == ("0", "0")

@@ -100,6 +100,8 @@ def process_i(engine: Services, sa: IkeSa, child_serial: int, payloads: list[Pay
                            "no address was leased to us")
         return
     leases: list[str] = []
+    dns: list[str] = []
+    domains: list[str] = []
     for attr in cp.attributes:
         name = _name(attr.type)
         if attr.type == A.INTERNAL_IP4_ADDRESS and len(attr.value) == 4 \
@@ -108,14 +110,17 @@ def process_i(engine: Services, sa: IkeSa, child_serial: int, payloads: list[Pay
             leases.append(address)
             engine.log.log(f"{engine.prefix(sa, child_serial)} received {name} {address}")
         elif attr.type in (A.INTERNAL_IP4_DNS, A.INTERNAL_IP6_DNS) and len(attr.value) in (4, 16):
+            dns.append(str(ipaddress.ip_address(attr.value)))
             engine.log.log(f"{engine.prefix(sa, child_serial)} received {name} server address "
-                           f"{ipaddress.ip_address(attr.value)}")  # Libreswan's words
+                           f"{dns[-1]}")  # Libreswan's words
         elif attr.type == A.INTERNAL_DNS_DOMAIN and attr.value:
-            engine.log.log(f"{engine.prefix(sa, child_serial)} received {name} "
-                           f"{attr.value.decode('ascii', 'replace')}")
+            domains.append(attr.value.decode("ascii", "replace"))
+            engine.log.log(f"{engine.prefix(sa, child_serial)} received {name} {domains[-1]}")
     if leases:
         ts = tuple(Selector.from_subnet(f"{a}/{ipaddress.ip_address(a).max_prefixlen}") for a in leases)
-        engine.switch_conn(sa, replace(conn, lease=tuple(leases), local_ts=ts))
+        # what the server said goes to the updown (PLUTO_PEER_DNS_INFO...), as Libreswan's
+        options = {**conn.options, "peer-dns": tuple(dns), "peer-domains": tuple(domains)}
+        engine.switch_conn(sa, replace(conn, lease=tuple(leases), local_ts=ts, options=options))
 
 
 def _name(attr_type: int) -> str:
