@@ -124,6 +124,10 @@ class AddressWatch:
             source = route_source(sa.remote[0])
             if source is None or source == sa.local[0]:
                 continue
+            if sa.conn is not None and source in sa.conn.lease:
+                # a full tunnel's routes (0/1, 128/1) take the peer too, with our lease as their
+                # source: the IKE SA never moves inside its own tunnel
+                continue
             if (source, sa.local[1]) not in host.sockets:
                 host.log.log(f"{sa.prefix} MOBIKE: the way to {sa.peer_text} now leaves from {source}, where "
                              "no IKE socket listens: not moved")
