@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.peers import Strongswan
+from tests.host.peers import Libreswan, Strongswan
 from tests.lab import conns
 from tests.lab.checks import esp_states, pinging
 from tests.lab.ours import Ours, initialized
@@ -25,6 +25,22 @@ pytestmark = pytest.mark.lab
 
 MOVED = "192.0.2.11"  # west's second address
 COUNT, INTERVAL = 60, 0.2
+OURS_CLIENT = f"""config setup
+\tlogtime=no
+
+conn mob
+\tleft={WEST_IP}
+\tleftid=@west
+\tleftsubnet={WEST_NET}
+\tright={EAST_IP}
+\trightid=@east
+\trightsubnet={EAST_NET}
+\tauthby=secret
+\tmobike=yes
+\tike={conns.GCM.ike}
+\tesp={conns.GCM.esp}
+\tauto=add
+"""
 
 
 @pytest.fixture
@@ -75,22 +91,7 @@ def test_our_client_moves_and_the_strongswan_gateway_follows(pair: LabPair, lab_
                                local_ts=EAST_NET, remote_ts=WEST_NET, esp=conns.GCM.esp_swan,
                                psk=("east", "west", conns.PSK)))
     west = Ours(pair.west, lab_root / "mobike-ours-client")
-    west.launch_with(f"""config setup
-\tlogtime=no
-
-conn mob
-\tleft={WEST_IP}
-\tleftid=@west
-\tleftsubnet={WEST_NET}
-\tright={EAST_IP}
-\trightid=@east
-\trightsubnet={EAST_NET}
-\tauthby=secret
-\tmobike=yes
-\tike={conns.GCM.ike}
-\tesp={conns.GCM.esp}
-\tauto=add
-""")
+    west.launch_with(OURS_CLIENT)
     try:
         with initialized(west, flush=pair):
             west.up("mob")
@@ -156,3 +157,55 @@ conn mob
                              f"{client.log()[-3000:]}") from None
     finally:
         client.stop()
+
+
+LIBRESWAN_GATEWAY = f"""config setup
+\tdnssec-enable=no
+\tplutodebug=none
+
+conn mob
+\tauthby=secret
+\tikev2=yes
+\tleft={EAST_IP}
+\tleftid=@east
+\tleftsubnet={EAST_NET}
+\tleftupdown=%disabled
+\tright=%any
+\trightid=@west
+\trightsubnet={WEST_NET}
+\tmobike=yes
+\tike={conns.GCM.ike}
+\tesp={conns.GCM.esp}
+\tauto=ignore
+"""
+
+
+def test_our_client_moves_and_the_libreswan_gateway_follows(pair: LabPair, lab_root: Path) -> None:
+    """Libreswan 4.10 takes MOBIKE as a responder with right=%any (its road-warrior case)."""
+    require_installed("libreswan")
+    gateway = Libreswan(pair.east, lab_root / "mobike-libreswan")
+    conf, secrets = lab_root / "mobike-lsw.conf", lab_root / "mobike-lsw.secrets"
+    conf.write_text(LIBRESWAN_GATEWAY)
+    secrets.write_text(f'@west @east : PSK "{conns.PSK}"\n')
+    west = Ours(pair.west, lab_root / "mobike-ours-client-lsw")
+    west.launch_with(OURS_CLIENT)
+    try:
+        gateway.start(conf, secrets)
+        gateway.add("mob")
+        with initialized(west, flush=pair):
+            west.up("mob")
+            wait_for(lambda: len(esp_states(pair, pair.east)) == 2, 60, "the Child SA on Libreswan's side")
+            before = _spis(pair, pair.east)
+
+            def moved() -> bool:
+                addresses = {s["src"] for s in esp_states(pair, pair.east)} | \
+                    {s["dst"] for s in esp_states(pair, pair.east)}
+                return MOVED in addresses and WEST_IP not in addresses
+            _ping_across_the_move(pair, moved)
+            assert _spis(pair, pair.east) == before == _spis(pair, pair.west)
+            assert "1 Child SA moved" in west.log_text(), west.log_text()
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- ours ---\n{west.log_text()[-3000:]}\n--- Libreswan ---\n"
+                             f"{gateway.log()[-3000:]}") from None
+    finally:
+        gateway.stop()
