@@ -218,3 +218,38 @@ def test_a_redirect_loop_is_bounded() -> None:
     west.engine.initiate("west-east")
     pump(sides, rounds=100)
     assert west.engine.ike_sas()[0].remote[0] == B_ADDR
+
+
+def _rekeyed_then_redirected(client: dict[str, Any], gw_a: dict[str, Any]) -> tuple[Side, Side, Side]:
+    """west up with A, its IKE SA rekeyed (by whichever side's ikelifetime= is short), then
+    ``ipsec whack --redirect-to`` on A."""
+    clock, west, a, b, sides = three(client=client, gw_a=gw_a)
+    west.engine.initiate("west-east")
+    pump(sides)
+    (first,) = west.engine.ike_sas()
+    advance(clock, sides, 45)
+    (rekeyed,) = west.engine.ike_sas()
+    assert rekeyed.serial != first.serial and "rekeyed IKE SA #1" in west.log.text() + a.log.text()
+    assert a.engine.redirect(B_ADDR, name="west-east") == 1, a.log.text()
+    pump(sides)
+    return west, a, b
+
+
+SHORT_IKE = {"ikelifetime": 60.0, "rekeymargin": 20.0, "rekeyfuzz": 0.0}
+
+
+def test_redirect_after_the_gateway_rekeyed_the_ike_sa() -> None:
+    # the rekey's initiator is the gateway: it stays the gateway, and west stays the client
+    west, a, b = _rekeyed_then_redirected({}, SHORT_IKE)
+    assert "initiating active session redirect to new gateway (address: 192.1.2.24)" in west.log.text()
+    (new,) = west.engine.ike_sas()
+    assert new.remote[0] == B_ADDR and new.state == IkeState.ESTABLISHED
+    assert not a.engine.ike_sas()
+
+
+def test_redirect_after_the_client_rekeyed_the_ike_sa() -> None:
+    # REDIRECT_SUPPORTED came in the first IKE_SA_INIT: the rekeyed IKE SA still has it
+    west, a, b = _rekeyed_then_redirected(SHORT_IKE, {})
+    assert "did not announce REDIRECT_SUPPORTED" not in a.log.text()
+    (new,) = west.engine.ike_sas()
+    assert new.remote[0] == B_ADDR and new.state == IkeState.ESTABLISHED
