@@ -168,7 +168,11 @@ def test_redirect_of_an_established_sa_by_informational() -> None:
     pump(sides, wire=wire)
     request = next(m for src, _d, m in seen if src == EAST_ADDR)
     assert request.exchange_type == 37 and not request.is_response  # INFORMATIONAL, protected
-    assert "initiating active session redirect to new gateway (address: 192.1.2.24)" in west.log.text()
+    text = west.log.text()
+    assert "initiating active session redirect to new gateway (address: 192.1.2.24)" in text
+    # in Libreswan's order: the decision, then the old IKE SA deleted, then the new one
+    assert text.index("initiating active session redirect") < text.index("deleting IKE SA: redirected by the peer") \
+        < text.index("initiating IKEv2 connection to 192.1.2.24")
     assert "redirecting to: 192.1.2.24" in a.log.text()
     (new,) = west.engine.ike_sas()
     assert new.remote[0] == B_ADDR and new.state == IkeState.ESTABLISHED
@@ -182,7 +186,10 @@ def test_send_redirect_yes_redirects_in_ike_auth() -> None:
     west.engine.initiate("west-east")
     pump(sides)
     assert "redirecting 192.1.2.45:UDP/500 to 192.1.2.24 in the IKE_AUTH response" in a.log.text()
-    assert "initiating IKE_AUTH redirect to new gateway (address: 192.1.2.24)" in west.log.text()
+    text = west.log.text()
+    assert "initiating IKE_AUTH redirect to new gateway (address: 192.1.2.24)" in text
+    assert text.index("initiating IKE_AUTH redirect") < text.index("deleting IKE SA: redirected by the peer in "
+                                                                   "IKE_AUTH") < text.index("to 192.1.2.24 using UDP")
     (sa,) = west.engine.ike_sas()
     assert sa.remote[0] == B_ADDR and sa.state == IkeState.ESTABLISHED
     assert not a.engine.ike_sas() and not a.kernel.installed  # no Child SA with A; its IKE SA deleted
