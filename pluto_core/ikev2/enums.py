@@ -425,7 +425,7 @@ class HashAlgorithm(IntEnum):
 
 
 class GatewayIdType(IntEnum):
-    """Gateway Identity Types of REDIRECT / REDIRECTED_FROM (RFC 5685 10)."""
+    """Gateway Identity Types of REDIRECT / REDIRECTED_FROM (RFC 5685 8.2)."""
 
     IPV4 = 1
     IPV6 = 2

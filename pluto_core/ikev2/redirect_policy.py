@@ -1,6 +1,6 @@
 """RFC 5685 redirect settings and the gateway identity encoding, apart from the tasks:
 the gateway's ``global-redirect=`` / ``global-redirect-to=``, the client's loop bound
-(RFC 5685 7), and how a destination travels in REDIRECT / REDIRECTED_FROM (8.2, 10).
+(RFC 5685 7), and how a destination travels in REDIRECT / REDIRECTED_FROM (8.2, 8.3).
 The config layer checks values with the same rules the engine sends them by."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def split_dests(text: str | None) -> tuple[str, ...]:
 
 
 def gateway_identity(dest: str) -> tuple[int, bytes]:
-    """The GW Identity Type and value of a destination (RFC 5685 8.2, 10): an address
+    """The GW Identity Type and value of a destination (RFC 5685 8.2): an address
     is sent as one, anything else as an FQDN (at most 255 octets). ValueError otherwise."""
     try:
         addr = ipaddress.ip_address(dest)

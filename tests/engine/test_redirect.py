@@ -168,7 +168,11 @@ def test_redirect_of_an_established_sa_by_informational() -> None:
     pump(sides, wire=wire)
     request = next(m for src, _d, m in seen if src == EAST_ADDR)
     assert request.exchange_type == 37 and not request.is_response  # INFORMATIONAL, protected
-    assert "initiating active session redirect to new gateway (address: 192.1.2.24)" in west.log.text()
+    text = west.log.text()
+    assert "initiating active session redirect to new gateway (address: 192.1.2.24)" in text
+    # in Libreswan's order: the decision, then the old IKE SA deleted, then the new one
+    assert text.index("initiating active session redirect") < text.index("deleting IKE SA: redirected by the peer") \
+        < text.index("initiating IKEv2 connection to 192.1.2.24")
     assert "redirecting to: 192.1.2.24" in a.log.text()
     (new,) = west.engine.ike_sas()
     assert new.remote[0] == B_ADDR and new.state == IkeState.ESTABLISHED
@@ -182,7 +186,10 @@ def test_send_redirect_yes_redirects_in_ike_auth() -> None:
     west.engine.initiate("west-east")
     pump(sides)
     assert "redirecting 192.1.2.45:UDP/500 to 192.1.2.24 in the IKE_AUTH response" in a.log.text()
-    assert "initiating IKE_AUTH redirect to new gateway (address: 192.1.2.24)" in west.log.text()
+    text = west.log.text()
+    assert "initiating IKE_AUTH redirect to new gateway (address: 192.1.2.24)" in text
+    assert text.index("initiating IKE_AUTH redirect") < text.index("deleting IKE SA: redirected by the peer in "
+                                                                   "IKE_AUTH") < text.index("to 192.1.2.24 using UDP")
     (sa,) = west.engine.ike_sas()
     assert sa.remote[0] == B_ADDR and sa.state == IkeState.ESTABLISHED
     assert not a.engine.ike_sas() and not a.kernel.installed  # no Child SA with A; its IKE SA deleted
@@ -218,3 +225,38 @@ def test_a_redirect_loop_is_bounded() -> None:
     west.engine.initiate("west-east")
     pump(sides, rounds=100)
     assert west.engine.ike_sas()[0].remote[0] == B_ADDR
+
+
+def _rekeyed_then_redirected(client: dict[str, Any], gw_a: dict[str, Any]) -> tuple[Side, Side, Side]:
+    """west up with A, its IKE SA rekeyed (by whichever side's ikelifetime= is short), then
+    ``ipsec whack --redirect-to`` on A."""
+    clock, west, a, b, sides = three(client=client, gw_a=gw_a)
+    west.engine.initiate("west-east")
+    pump(sides)
+    (first,) = west.engine.ike_sas()
+    advance(clock, sides, 45)
+    (rekeyed,) = west.engine.ike_sas()
+    assert rekeyed.serial != first.serial and "rekeyed IKE SA #1" in west.log.text() + a.log.text()
+    assert a.engine.redirect(B_ADDR, name="west-east") == 1, a.log.text()
+    pump(sides)
+    return west, a, b
+
+
+SHORT_IKE = {"ikelifetime": 60.0, "rekeymargin": 20.0, "rekeyfuzz": 0.0}
+
+
+def test_redirect_after_the_gateway_rekeyed_the_ike_sa() -> None:
+    # the rekey's initiator is the gateway: it stays the gateway, and west stays the client
+    west, a, b = _rekeyed_then_redirected({}, SHORT_IKE)
+    assert "initiating active session redirect to new gateway (address: 192.1.2.24)" in west.log.text()
+    (new,) = west.engine.ike_sas()
+    assert new.remote[0] == B_ADDR and new.state == IkeState.ESTABLISHED
+    assert not a.engine.ike_sas()
+
+
+def test_redirect_after_the_client_rekeyed_the_ike_sa() -> None:
+    # REDIRECT_SUPPORTED came in the first IKE_SA_INIT: the rekeyed IKE SA still has it
+    west, a, b = _rekeyed_then_redirected(SHORT_IKE, {})
+    assert "did not announce REDIRECT_SUPPORTED" not in a.log.text()
+    (new,) = west.engine.ike_sas()
+    assert new.remote[0] == B_ADDR and new.state == IkeState.ESTABLISHED

@@ -24,6 +24,7 @@ A destination that is a host name reaches the host as a ``RedirectDue`` event
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import replace
 
 from pluto_core.ikev2.enums import ExchangeType, GatewayIdType, NotifyType
@@ -164,9 +165,8 @@ def auth_response(engine: Services, sa: IkeSa, payloads: list[Payload]) -> bool:
     if found is None:
         return False
     dest, is_name = found
-    old = sa.remote[0]
-    _delete(engine, sa, "redirected by the peer in IKE_AUTH")
-    follow(engine, sa, conn, dest, is_name, old, "IKE_AUTH redirect")
+    follow(engine, sa, conn, dest, is_name, sa.remote[0], "IKE_AUTH redirect",
+           retire=lambda: _delete(engine, sa, "redirected by the peer in IKE_AUTH"))
     return True
 
 
@@ -179,7 +179,7 @@ def informational_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Pa
         return False
     conn = sa.conn
     engine.send_response(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
-    if conn is None or not sa.initiator or not conn.accept_redirect:
+    if conn is None or not sa.redirect_client or not conn.accept_redirect:
         engine.log.log(f"{engine.prefix(sa)} ignoring v2N_REDIRECT from {engine.peer_text(sa)}, we don't "
                        "accept being redirected")
         return True
@@ -187,10 +187,9 @@ def informational_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Pa
     if found is None:
         return True
     dest, is_name = found
-    old = sa.remote[0]
-    # the SAs with the old gateway go first: the new Child SA installs the same policies
-    _delete(engine, sa, "redirected by the peer")
-    follow(engine, sa, conn, dest, is_name, old, "active session redirect")
+    # the SAs with the old gateway go before the new IKE SA starts: its Child SA installs the same policies
+    follow(engine, sa, conn, dest, is_name, sa.remote[0], "active session redirect",
+           retire=lambda: _delete(engine, sa, "redirected by the peer"))
     return True
 
 
@@ -214,9 +213,12 @@ def _delete(engine: Services, sa: IkeSa, why: str) -> None:
     delete_ike_sa(engine, sa, notify_peer=True)
 
 
-def follow(engine: Services, sa: IkeSa, conn: EngineConn, dest: str, is_name: bool, old: str, story: str) -> None:
+def follow(engine: Services, sa: IkeSa, conn: EngineConn, dest: str, is_name: bool, old: str, story: str,
+           retire: Callable[[], None] | None = None) -> None:
     """Go to ``dest``, unless that makes more than MAX_REDIRECTS for this conn within
-    REDIRECT_LOOP_DETECT_PERIOD (RFC 5685 7: a redirect loop)."""
+    REDIRECT_LOOP_DETECT_PERIOD (RFC 5685 7: a redirect loop). ``retire``: ends the
+    authenticated IKE SA the REDIRECT came over, once the decision is logged (as Libreswan
+    says ``initiating ... redirect`` before it deletes) and before the new one starts."""
     now = engine.clock()
     recent = [t for t in engine.redirects.followed.get(conn.name, []) if now - t < REDIRECT_LOOP_DETECT_PERIOD]
     if len(recent) >= MAX_REDIRECTS:
@@ -224,15 +226,21 @@ def follow(engine: Services, sa: IkeSa, conn: EngineConn, dest: str, is_name: bo
         engine.log.log(f"{engine.prefix(sa)} {why} ({len(recent)} redirects within "
                        f"{REDIRECT_LOOP_DETECT_PERIOD:g}s)")
         engine.redirects.followed[conn.name] = recent
+        if retire is not None:
+            retire()
         engine.event("ike-failed", sa, why)
         return
     engine.redirects.followed[conn.name] = [*recent, now]
     if is_name:
         engine.log.log(f"{engine.prefix(sa)} {story} to new gateway {dest}: resolving its address")
+    else:
+        engine.log.log(f"{engine.prefix(sa)} initiating {story} to new gateway (address: {dest})")
+    if retire is not None:
+        retire()
+    if is_name:
         engine.redirects.waiting[conn.name] = old
         engine.event("redirect-due", sa, dest)
         return
-    engine.log.log(f"{engine.prefix(sa)} initiating {story} to new gateway (address: {dest})")
     initiate(engine, conn, dest, old)
 
 
@@ -310,8 +318,8 @@ def redirect_established(engine: Services, conn_name: str | None, dests: tuple[s
     destinations in turn; peers that did not announce support are skipped. How many."""
     count, turn = 0, 0
     for sa in engine.ike_sas():
-        if sa.state != IkeState.ESTABLISHED or sa.initiator:
-            continue
+        if sa.state != IkeState.ESTABLISHED or sa.redirect_client:
+            continue  # we are its client (whoever initiated its latest rekey)
         if conn_name is not None and sa.name != conn_name:
             continue
         if peer is not None and sa.remote[0] != peer:
