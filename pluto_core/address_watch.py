@@ -119,7 +119,7 @@ class AddressWatch:
         host = self.host
         moved = 0
         for sa in host.engine.ike_sas():
-            if not sa.mobike or not sa.initiator or sa.state != IkeState.ESTABLISHED:
+            if not sa.mobike or not sa.first_initiator or sa.state != IkeState.ESTABLISHED:
                 continue
             source = route_source(sa.remote[0])
             if source is None or source == sa.local[0]:

@@ -129,10 +129,11 @@ class IkeSa:
     rekeyed_by: int = 0  # serial of the IKE SA that replaced this one
     replacements: list[IkeSa] = field(default_factory=list)  # new IKE SAs from rekeys of this one
     made_by_us: bool = True  # we initiated the exchange that created it (2.8.1)
-    # RFC 5685: we are the client, we sent the IKE_SA_INIT this SA descends from (after an IKE
-    # SA rekey ``initiator`` names the rekey's initiator, which may be the gateway); it passes
-    # to the IKE SA that rekeys this one, with redirected_from and redirect_supported
-    redirect_client: bool = False
+    # we sent the IKE_SA_INIT this SA descends from (``initiator`` names the latest rekey's
+    # initiator, which may be the peer): the client of RFC 5685 and the MOBIKE initiator of
+    # RFC 4555 (its "initiator" is who started the first IKE SA of a rekeyed series); it
+    # passes to the IKE SA that rekeys this one, as do redirected_from, redirect_supported, mobike
+    first_initiator: bool = False
     # RFC 5685: the gateway that redirected us here (sent as REDIRECTED_FROM), and whether
     # the peer announced it takes redirects (REDIRECT_SUPPORTED or REDIRECTED_FROM)
     redirected_from: str = ""

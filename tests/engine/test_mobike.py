@@ -187,3 +187,22 @@ def test_no_nats_allowed_with_other_addresses_is_answered_unexpected_nat_detecte
                                            Notify(NotifyType.NO_NATS_ALLOWED, claimed)])
     assert e.remote == (WEST_ADDR, 4500) and east.kernel.migrations == []
     assert "crossed a NAT but NO_NATS_ALLOWED: sending UNEXPECTED_NAT_DETECTED" in east.log.text()
+
+
+def test_after_an_ike_sa_rekey_by_the_responder_the_client_still_moves() -> None:
+    """RFC 4555's initiator is who started the first IKE SA: a rekey the gateway initiated
+    changes neither that nor the agreement."""
+    from pluto_core.ikev2.tasks import ike_rekey
+
+    _clock, west, east, sides = _sides()
+    _w, e = _up(sides, west)
+    ike_rekey.rekey_ike(east.engine, e)
+    pump(sides)
+    (w2,), (e2,) = west.engine.ike_sas(), east.engine.ike_sas()
+    assert w2.serial != _w.serial and not w2.initiator  # east initiated the rekey
+    assert w2.mobike and e2.mobike and w2.first_initiator and not e2.first_initiator
+    assert not east.engine.move(e2.serial, "192.1.2.99")
+    assert west.engine.move(w2.serial, MOVED)
+    pump(sides)
+    assert e2.remote == (MOVED, 4500)
+    assert [new.local_addr for _old, new in west.kernel.migrations] == [MOVED]

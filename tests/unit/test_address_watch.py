@@ -31,7 +31,7 @@ def _sa(serial: int, local: str, remote: str, mobike: bool = True, initiator: bo
         lease: tuple[str, ...] = ()) -> IkeSa:
     conn = replace(conn_pair()[0], lease=lease)
     sa = IkeSa(serial, conn, initiator, (local, 4500), (remote, 4500), bytes(8), state=IkeState.ESTABLISHED)
-    sa.mobike = mobike
+    sa.mobike, sa.first_initiator = mobike, initiator
     return sa
 
 

@@ -42,7 +42,7 @@ def build_i(engine: Services, conn: EngineConn, redirected_from: str = "") -> in
     sa.ke_group = ours[0]
     sa.nonce_i = engine.random(NONCE_SIZE)
     sa.redirected_from = redirected_from
-    sa.redirect_client = True  # RFC 5685: we are the client of this IKE SA and of its rekeys
+    sa.first_initiator = True  # RFC 5685's client, RFC 4555's initiator: of this IKE SA and its rekeys
     engine.register(sa)
     engine.log.log(f"{engine.prefix(sa)} initiating IKEv2 connection to {conn.remote_addr} using UDP")
     _new_keypair_then_send(engine, sa)

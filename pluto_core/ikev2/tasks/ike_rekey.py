@@ -72,9 +72,10 @@ def finish(engine: Services, old: IkeSa, chosen: Chosen, ni: bytes, nr: bytes, g
     new.keys = derive_ike_sa_keys(suite.prf, suite.encr, suite.integ, seed, ni, nr, spi_i, spi_r)
     new.sk_out, new.sk_in = sk_contexts(suite, new.keys, initiator)
     new.peer_id, new.established_at, new.last_contact = old.peer_id, engine.clock(), engine.clock()
-    # RFC 5685 roles belong to the peers, not to this exchange: the client stays the client
+    # RFC 5685 and RFC 4555 roles belong to the peers, not to this exchange: the client stays
+    # the client, MOBIKE stays agreed
     new.redirected_from, new.redirect_supported = old.redirected_from, old.redirect_supported
-    new.redirect_client = old.redirect_client
+    new.first_initiator, new.mobike = old.first_initiator, old.mobike
     new.made_by_us = initiator
     engine.register(new)
     role = "initiator" if initiator else "responder"

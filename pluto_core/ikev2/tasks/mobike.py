@@ -72,7 +72,7 @@ def float_to_natt(engine: Services, sa: IkeSa) -> None:
     """After IKE_SA_INIT: an initiator that will do MOBIKE moves to UDP 4500 when the peer
     does NAT-T (it sent NAT_DETECTION_*), with or without a NAT (RFC 4555 3.3, RFC 7296 2.23)."""
     conn = sa.conn
-    if conn is None or not sa.initiator or not usable(engine, conn) or sa.transport is None:
+    if conn is None or not sa.first_initiator or not usable(engine, conn) or sa.transport is None:
         return
     if sa.local[1] == IKE_PORT and sa.remote[1] == IKE_PORT:
         sa.local, sa.remote = (sa.local[0], NATT_PORT), (sa.remote[0], NATT_PORT)
@@ -82,7 +82,7 @@ def move(engine: Services, sa: IkeSa, address: str) -> bool:
     """The daemon found that our IKE SA should now leave from ``address``: switch to it and
     tell the peer (RFC 4555 3.5). False when this IKE SA does not do MOBIKE, is not ours to
     move (the original initiator decides) or is already there."""
-    if not sa.mobike or not sa.initiator or sa.state != IkeState.ESTABLISHED:
+    if not sa.mobike or not sa.first_initiator or sa.state != IkeState.ESTABLISHED:
         return False
     new = (address, sa.local[1])
     if new == sa.local or ipaddress.ip_address(address).version != ipaddress.ip_address(sa.remote[0]).version:
@@ -127,7 +127,7 @@ def process_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
     why_not = None
     if not sa.mobike:
         why_not = "MOBIKE was not agreed for this IKE SA"
-    elif sa.initiator:
+    elif sa.first_initiator:
         why_not = "only the initiator of the IKE SA may change its addresses (RFC 4555 3.5)"
     if why_not is not None:
         engine.log.log(f"{engine.prefix(sa)} UPDATE_SA_ADDRESSES from {endpoint(*remote)} ignored: {why_not}")

@@ -179,7 +179,7 @@ def informational_r(engine: Services, sa: IkeSa, msg: Message, payloads: list[Pa
         return False
     conn = sa.conn
     engine.send_response(sa, ExchangeType.INFORMATIONAL, msg.message_id, [])
-    if conn is None or not sa.redirect_client or not conn.accept_redirect:
+    if conn is None or not sa.first_initiator or not conn.accept_redirect:
         engine.log.log(f"{engine.prefix(sa)} ignoring v2N_REDIRECT from {engine.peer_text(sa)}, we don't "
                        "accept being redirected")
         return True
@@ -318,7 +318,7 @@ def redirect_established(engine: Services, conn_name: str | None, dests: tuple[s
     destinations in turn; peers that did not announce support are skipped. How many."""
     count, turn = 0, 0
     for sa in engine.ike_sas():
-        if sa.state != IkeState.ESTABLISHED or sa.redirect_client:
+        if sa.state != IkeState.ESTABLISHED or sa.first_initiator:
             continue  # we are its client (whoever initiated its latest rekey)
         if conn_name is not None and sa.name != conn_name:
             continue
