@@ -121,7 +121,7 @@ def test_routes_use_the_source_and_it_goes_on_lo_only_when_the_host_lacks_it(loc
 def test_updown_gets_pluto_my_sourceip_only_with_one() -> None:
     info = _info()
     local, remote = info.local_ts[0], info.remote_ts[0]
-    conn = SimpleNamespace(options={"sourceip": "10.0.1.1"}, if_id=0, mark_in=None, mark_out=None)
+    conn = SimpleNamespace(options={"sourceip": "10.0.1.1"}, if_id=0, mark_in=None, mark_out=None, lease=())
     env = updown_env("up-client", "c", info, local, remote, "xfrm", route=conn)  # type: ignore[arg-type]
     assert env["PLUTO_MY_SOURCEIP"] == "10.0.1.1"
     conn.options = {"sourceip": None}
