@@ -55,6 +55,7 @@ V6IN6 = Tunnel("v6in6", (WEST_IP6, EAST_IP6), (WEST_NET6, EAST_NET6), (WEST_IN6,
 V4IN6 = Tunnel("v4in6", (WEST_IP6, EAST_IP6), (WEST_NET, EAST_NET), (WEST_IN, EAST_IN))
 V6IN4 = Tunnel("v6in4", (WEST_IP, EAST_IP), (WEST_NET6, EAST_NET6), (WEST_IN6, EAST_IN6))
 TUNNELS = (V6IN6, V4IN6, V6IN4)
+TRANSPORT6 = "v6transport"
 
 
 def ipsec_conf(setup: str = "\tlogtime=no\n", libreswan: bool = False) -> str:
@@ -66,6 +67,9 @@ def ipsec_conf(setup: str = "\tlogtime=no\n", libreswan: bool = False) -> str:
         if libreswan:
             lines += ["\tleftupdown=%disabled", "\trightupdown=%disabled"]
         parts.append("\n".join(lines) + "\n")
+    # transport mode between the outer IPv6 addresses (host to host)
+    parts.append(f"conn {TRANSPORT6}\n\tauthby=secret\n\tikev2=yes\n\ttype=transport\n\tleft={WEST_IP6}\n"
+                 f"\tleftid=@west\n\tright={EAST_IP6}\n\trightid=@east\n\tike={IKE}\n\tesp={ESP}\n\tauto=ignore\n")
     return "\n".join(parts)
 
 
@@ -206,4 +210,43 @@ def test_strongswan_6in6_both_roles(pair6: LabPair, west6: Ours, lab_root: Path)
                    peer.log)
     finally:
         peer.stop()
+        pair6.flush(pair6.east)
+
+
+def test_strongswan_ipv6_transport_mode(pair6: LabPair, west6: Ours, lab_root: Path) -> None:
+    """Host to host over IPv6 in transport mode, our daemon initiating: transport-mode ESP SAs
+    between the two addresses in both kernels, and pings between them through ESP."""
+    require_installed("strongswan")
+    peer = Strongswan(pair6.east, lab_root / "v6-strongswan-transport")
+    conf = swanctl_conf(TRANSPORT6, local_addrs=EAST_IP6, remote_addrs=WEST_IP6,
+                        proposals="aes256gcm16-prfsha256-ecp256", mode="transport",
+                        local={"auth": "psk", "id": "east"}, remote={"auth": "psk", "id": "west"},
+                        local_ts="dynamic", remote_ts="dynamic", esp="aes256gcm16", psk=("east", "west", PSK))
+    west6.add(TRANSPORT6)
+    try:
+        peer.start(conf)
+        west6.up(TRANSPORT6)
+        wait_for_esp_pairs(pair6)
+        here = {pair6.west: WEST_IP6, pair6.east: EAST_IP6}
+        for ns in here:
+            states = esp_states(pair6, ns)
+            assert {(sa["src"], sa["dst"]) for sa in states} == {(WEST_IP6, EAST_IP6), (EAST_IP6, WEST_IP6)}, states
+            assert all(sa["mode"] == "transport" for sa in states), states
+        before = {ns: esp_counts(pair6, ns, here[ns]) for ns in here}
+        result = pair6.ping(pair6.west, WEST_IP6, EAST_IP6, count=PINGS)
+        after = {ns: esp_counts(pair6, ns, here[ns]) for ns in here}
+        assert result.received == PINGS, result.output
+        for ns in here:
+            for way in ("in", "out"):
+                assert after[ns][way] - before[ns][way] >= PINGS, (ns, before, after)
+        west6.down(TRANSPORT6)
+        wait_no_esp(pair6, pair6.west, timeout=60)
+        wait_no_esp(pair6, pair6.east, timeout=60)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- strongSwan ---\n{peer.log()[-4000:]}\n--- ours ---\n"
+                             f"{west6.log_text()[-4000:]}") from None
+    finally:
+        west6.forget(TRANSPORT6)
+        peer.stop()
+        pair6.flush(pair6.west)
         pair6.flush(pair6.east)
