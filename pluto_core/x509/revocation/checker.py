@@ -18,7 +18,7 @@ the auth lookup thread, never on the event loop (it raises RuntimeError there).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol, cast
@@ -57,25 +57,27 @@ class RevocationOptions:
     @classmethod
     def from_setup(cls, setup: SetupLike) -> RevocationOptions:
         """From a ``SetupConfig`` (or anything with its ``get``): keyword values, defaults when unset."""
-        def num(name: str, default: float) -> float:
+        defaults = {f.name: f.default for f in fields(cls)}  # the field defaults above, in one place
+
+        def num(name: str) -> float:
             value = setup.get(name)
-            return default if value is None else float(cast(float, value))
+            return float(cast(float, defaults[name.replace("-", "_")])) if value is None else float(cast(float, value))
 
         method = setup.get("ocsp-method") or "get"
         if method not in ("get", "post"):
             raise ValueError(f"ocsp-method={method}: expecting get or post")
         uri, trustname = setup.get("ocsp-uri"), setup.get("ocsp-trustname")
         return cls(crl_strict=bool(setup.get("crl-strict")),
-                   crlcheckinterval=num("crlcheckinterval", 0),
-                   crl_timeout=num("crl-timeout", 5.0),
+                   crlcheckinterval=num("crlcheckinterval"),
+                   crl_timeout=num("crl-timeout"),
                    ocsp_enable=bool(setup.get("ocsp-enable")),
                    ocsp_strict=bool(setup.get("ocsp-strict")),
-                   ocsp_timeout=num("ocsp-timeout", 2.0),
+                   ocsp_timeout=num("ocsp-timeout"),
                    ocsp_uri=str(uri) if uri else None,
                    ocsp_trustname=str(trustname) if trustname else None,
-                   ocsp_cache_size=int(num("ocsp-cache-size", 1000)),
-                   ocsp_cache_min_age=num("ocsp-cache-min-age", 3600),
-                   ocsp_cache_max_age=num("ocsp-cache-max-age", 86400),
+                   ocsp_cache_size=int(num("ocsp-cache-size")),
+                   ocsp_cache_min_age=num("ocsp-cache-min-age"),
+                   ocsp_cache_max_age=num("ocsp-cache-max-age"),
                    ocsp_method=cast(Method, method))
 
 
