@@ -106,6 +106,7 @@ class VtiDevices:
         self.run = run
         self.users: dict[str, list[Any]] = {}  # device -> [Child SAs using it, keep]
         self.routes: dict[tuple[str, str], int] = {}  # (device, peer subnet) -> Child SAs routed there
+        self.known: dict[str, Any] = {}  # conn name -> the conn as its Child SAs came up
         self.told: set[str] = set()  # conns whose custom updown was said to own the device
         self.created: set[str] = set()  # devices this daemon made (the worker's alone)
         self.jobs: queue.Queue[tuple[str, list[Any]] | None] = queue.Queue()
@@ -116,6 +117,10 @@ class VtiDevices:
         if info is None or ev.kind not in ("child-up", "child-down"):
             return
         conn = self.conns(ev.conn)
+        if ev.kind == "child-up" and conn is not None:
+            self.known[ev.conn] = conn
+        elif conn is None:
+            conn = self.known.get(ev.conn)  # its Child SAs go after the conn (ipsec delete)
         options = getattr(conn, "options", None) or {}
         name = options.get("vti-interface")
         if not name:

@@ -80,6 +80,20 @@ def test_first_child_makes_the_device_and_the_last_deletes_it() -> None:
     assert '"west" #4 deleted VTI device vti1' in log.text()
 
 
+def test_the_device_goes_even_when_its_conn_went_first() -> None:
+    conn = SimpleNamespace(options={"vti-interface": "vti1", "vti-routing": True, "vti-shared": False, "vti": None,
+                                    "updown": None}, remote_addr="198.51.100.2", mark_in=MARK5, mark_out=MARK5,
+                           instance=0)
+    conns: dict[str, Any] = {"west": conn}
+    fake = FakeRun()
+    vti = VtiDevices(conns.get, Recorder(), run=fake)
+    vti.on_event(ChildUp("west", 2, "", _info()))
+    del conns["west"]  # ipsec delete: the conn leaves the engine, then its Child SA's event arrives
+    vti.on_event(ChildDown("west", 2, "", _info()))
+    vti.close()
+    assert fake.calls[-2:] == [["ip", "route", "del", "192.0.2.0/24", "dev", "vti1"], ["ip", "link", "del", "vti1"]]
+
+
 def test_vti_routing_routes_the_peers_subnets_into_the_device() -> None:
     vti, fake, log = _devices(vti_routing=True, mark_in=(20, 0xFFFFFFFF), mark_out=(21, 0xFF))
     vti.on_event(ChildUp("west", 2, "", _info()))
