@@ -223,6 +223,8 @@ class VtiDevices:
             return
         commands = create_commands(dev)
         if not self._cmd(who, commands[0]):
+            self.log.log(f"{who} no VTI device {dev.name}: the kernel needs the ip_vti/ip6_vti module "
+                         "(CONFIG_NET_IPVTI, CONFIG_IPV6_VTI) to make one")
             return
         self.created.add(dev.name)
         for command in commands[1:]:

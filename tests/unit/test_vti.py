@@ -186,3 +186,25 @@ def test_updown_gets_libreswans_vti_variables() -> None:
     plain = route_env(0, None, None, EAST_NET, "198.51.100.2")
     assert (plain["VTI_IFACE"], plain["VTI_ROUTING"], plain["VTI_SHARED"]) == ("", "no", "no")
     assert "VTI_IP" not in plain
+
+
+def test_a_kernel_without_vti_is_named_in_the_log() -> None:
+    class NoVti(FakeRun):
+        def __call__(self, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+            if "tunnel" in args[:3]:
+                self.calls.append(list(args))
+                return subprocess.CompletedProcess(list(args), 1, "", 'add tunnel "ip_vti0" failed: No such device')
+            return super().__call__(args)
+
+    log = Recorder()
+    conn = SimpleNamespace(options={"vti-interface": "vti1", "updown": None}, remote_addr="198.51.100.2",
+                           mark_in=MARK5, mark_out=MARK5, instance=0)
+    fake = NoVti()
+    vti = VtiDevices(lambda name: conn, log, run=fake)
+    vti.on_event(ChildUp("west", 2, "", _info()))
+    vti.on_event(ChildDown("west", 2, "", _info()))
+    vti.close()
+    assert [c[:3] for c in fake.calls] == [["ip", "link", "show"], ["ip", "tunnel", "add"]]  # nothing more, no del
+    assert ('"west" #2 ip tunnel add vti1 mode vti local 198.51.100.1 remote 198.51.100.2 okey 5 ikey 5 failed: '
+            'add tunnel "ip_vti0" failed: No such device') in log.text()
+    assert "the kernel needs the ip_vti/ip6_vti module" in log.text()
