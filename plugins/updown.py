@@ -32,6 +32,7 @@ import signal
 import subprocess
 import threading
 from asyncio import AbstractEventLoop, get_running_loop
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,16 +93,22 @@ def _mark(pair: tuple[int, int]) -> str:
 
 
 def route_env(if_id: int, mark_in: tuple[int, int] | None, mark_out: tuple[int, int] | None,
-              remote: Selector, peer: str) -> dict[str, str]:
+              remote: Selector, peer: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The route-based VPN variables Libreswan 4.10's ``_updown.xfrm`` reads: the ipsec
     interface (``PLUTO_VIRT_INTERFACE``, ``PLUTO_XFRMI_ROUTE=yes``: route the peer's client
     into it), ``PLUTO_XFRMI_FWMARK`` (the interface's if_id as fwmark when the peer's own
     address is inside its client, so that the updown's policy routing keeps ESP out of the
-    interface), ``CONNMARK_IN``/``CONNMARK_OUT`` for ``mark=``, and the VTI ones (empty: no
-    ``vti-interface=``)."""
+    interface), ``CONNMARK_IN``/``CONNMARK_OUT`` for ``mark=``, and the VTI ones from the conn's
+    ``options`` (``VTI_IFACE`` empty without ``vti-interface=``; ``VTI_IP`` only with
+    ``leftvti=``), as Libreswan 4.10's pluto sets them."""
+    vti = options or {}
     env = {"PLUTO_VIRT_INTERFACE": interface_name(if_id) if if_id else "NULL",
            "PLUTO_XFRMI_ROUTE": "yes" if if_id else "",
-           "VTI_IFACE": "", "VTI_ROUTING": "no", "VTI_SHARED": "no"}
+           "VTI_IFACE": str(vti.get("vti-interface") or ""),
+           "VTI_ROUTING": "yes" if vti.get("vti-routing") else "no",
+           "VTI_SHARED": "yes" if vti.get("vti-shared") else "no"}
+    if vti.get("vti"):
+        env["VTI_IP"] = str(vti["vti"])
     if mark_in is not None:
         env["CONNMARK_IN"] = _mark(mark_in)
     if mark_out is not None and not if_id:
@@ -168,7 +175,8 @@ def updown_env(verb: str, conn: str, info: ChildInfo, local: Selector, remote: S
         env["PLUTO_PEER_DOMAIN_INFO"] = " ".join(route.options.get("peer-domains", ()))
     elif route is not None and route.lease:
         env["PLUTO_CFG_SERVER"] = "1"  # we leased the peer its address
-    env.update(route_env(route.if_id, route.mark_in, route.mark_out, remote, info.remote_addr)
+    env.update(route_env(route.if_id, route.mark_in, route.mark_out, remote, info.remote_addr,
+                         getattr(route, "options", None))
                if route is not None else route_env(0, None, None, remote, info.remote_addr))
     if info.in_bytes is not None and info.out_bytes is not None:
         env["PLUTO_INBYTES"] = str(info.in_bytes)

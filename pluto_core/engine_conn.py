@@ -238,6 +238,16 @@ def _nexthop(end: Any) -> str | None:
         return None
 
 
+def _vti(conn: Any, local_side: str) -> dict[str, object]:
+    """The conn's VTI device (admission checked the values), for pluto_core/vti.py and the
+    updown: its name, vti-routing=, vti-shared= and this end's ``leftvti=`` address."""
+    name = route_based.vti_name(conn.get("vti-interface"))
+    if name is None:
+        return {}
+    return {"vti-interface": name, "vti-routing": bool(conn.get("vti-routing")),
+            "vti-shared": bool(conn.get("vti-shared")), "vti": route_based.vti_address(conn.get(f"{local_side}vti"))}
+
+
 def _redirect(conn: Any) -> dict[str, Any]:
     """send-redirect=, redirect-to=, accept-redirect=, accept-redirect-to= (RFC 5685) as the
     engine takes them (admission refused what cannot be honoured)."""
@@ -370,7 +380,9 @@ def build_engine_conn(conn: Any, ipsecdir: str | None = None, nssdir: str | None
                  "modecfgclient": bool(local.modecfgclient),
                  # leftsourceip=: the source of the routes to the peer's subnets (pluto_core/leases.py)
                  "sourceip": str(local.sourceip[0]) if local.sourceip else None,
-                 "modecfgdns": _words(conn.get("modecfgdns")), "modecfgdomains": _words(conn.get("modecfgdomains"))},
+                 "modecfgdns": _words(conn.get("modecfgdns")), "modecfgdomains": _words(conn.get("modecfgdomains")),
+                 # vti-interface= (pluto_core/vti.py makes the device; the updown gets VTI_*)
+                 **_vti(conn, local_side)},
         # admission checked these parse (config/route_based.py)
         if_id=route_based.interface_id(conn.get("ipsec-interface")),
         mark_in=mark_in,

@@ -75,8 +75,10 @@ def without_esn(name: str, proposals: list[Proposal], why_not: str, backend: str
 
 
 def route_refusal(conn: EngineConn, features: KernelFeatures, backend: str) -> str | None:
-    """Why ``backend`` cannot run ``conn``'s marks or ipsec-interface (PF_KEY has neither), or None."""
-    asked = (("mark=", features.mark_refusal, conn.mark_in is not None or conn.mark_out is not None),
+    """Why ``backend`` cannot run ``conn``'s VTI device, marks or ipsec-interface (PF_KEY has
+    neither; a VTI device hands its packets to the SAs by mark), or None."""
+    asked = (("vti-interface=", features.mark_refusal, bool(conn.options.get("vti-interface"))),
+             ("mark=", features.mark_refusal, conn.mark_in is not None or conn.mark_out is not None),
              ("ipsec-interface=", features.if_id_refusal, bool(conn.if_id)))
     for keyword, why, used in asked:
         if used and why is not None:

@@ -24,6 +24,7 @@ from pluto_core.kernel.port import Kernel
 from pluto_core.kernel.types import Acquire, Expire, Mapping, Mark, trap_policies
 from pluto_core.leases import LeaseRoutes
 from pluto_core.shunts import ShuntManager
+from pluto_core.vti import VtiDevices
 
 
 class IkeHost:
@@ -41,7 +42,9 @@ class IkeHost:
         self.shunts = ShuntManager(self)  # never-negotiate conns, negotiation and failure shunts
         # leftmodecfgclient=yes: the lease goes on lo, the routes use it (pluto_core/leases.py)
         self.leases = LeaseRoutes(lambda name: self.engine.conns.get(name), log)
-        listeners: list[Callable[[Event], None]] = [self.shunts.on_event, self.leases.on_event]
+        # vti-interface=: the device and its routes, as Libreswan's default updown (pluto_core/vti.py)
+        self.vti = VtiDevices(lambda name: self.engine.conns.get(name), log)
+        listeners: list[Callable[[Event], None]] = [self.shunts.on_event, self.leases.on_event, self.vti.on_event]
         self.listeners = listeners
         self.pool = pool if pool is not None and pool.size > 0 else None  # None: jobs run in the engine
 
@@ -265,6 +268,7 @@ class IkeHost:
             sock.close()
         self.sockets.clear()
         self.leases.close()
+        self.vti.close()
 
 
 class HookExtensions:

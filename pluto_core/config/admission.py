@@ -113,7 +113,6 @@ REFUSING: Mapping[str, Rule] = {
     "session-resumption": Rule(_yes, "session resumption (RFC 5723) is not supported"),
     "sha2-truncbug": Rule(_yes, "truncated SHA2 integrity is not supported"),
     "tfc": Rule(_set, "TFC padding is not supported"),
-    "vti-interface": Rule(_set, "VTI interfaces are not supported"),
     # left/right keywords
     "autheap": Rule(_not("none"), "EAP authentication is not supported"),
     "cat": Rule(_yes, "client address translation is not supported"),
@@ -129,7 +128,6 @@ REFUSING: Mapping[str, Rule] = {
                           "Child SA with all of them)"),
     "updown-config": Rule(_set, "updown-config= is not supported yet"),
     "username": Rule(_set, "XAUTH/EAP user names are not supported"),
-    "vti": Rule(_set, "VTI interfaces are not supported"),
     "xauthclient": Rule(_yes, "XAUTH is IKEv1: " + IKEV1),
     "xauthserver": Rule(_yes, "XAUTH is IKEv1: " + IKEV1),
 }
@@ -154,8 +152,6 @@ HARMLESS: Mapping[str, str] = {
     "reject-simultaneous-ike-auth": "how crossing IKE_AUTH exchanges are resolved; no setting is negotiated",
     "share-lease": "only used with address pools (refused)",
     "tcp-remoteport": "only used with enable-tcp= (refused)",
-    "vti-routing": "only used with vti-interface= (refused)",
-    "vti-shared": "only used with vti-interface= (refused)",
     "xauthby": "only used with XAUTH (refused)",
     "xauthfail": "only used with XAUTH (refused)",
     # left/right keywords
@@ -411,7 +407,8 @@ def _proposals(conn: Connection, settings: Mapping[SettingKey, Setting]) -> Conf
 def _route_based(conn: Connection, settings: Mapping[SettingKey, Setting]) -> ConfigError | None:
     """``ipsec-interface=`` and ``mark=``/``mark-in=``/``mark-out=`` values that parse
     (``config/route_based.py``); marks together with an ipsec-interface (Libreswan 4.x then
-    turns mark-out= into the SA's output mark) are not supported yet."""
+    turns mark-out= into the SA's output mark) are not supported yet; ``vti-interface=`` as
+    :func:`_vti` says."""
     s = settings.get((None, "ipsec-interface"))
     if_id = 0
     if s is not None:
@@ -419,6 +416,9 @@ def _route_based(conn: Connection, settings: Mapping[SettingKey, Setting]) -> Co
             if_id = route_based.interface_id(conn.options.get(s.name))
         except ValueError as exc:
             return _err(f"{s.name}={s.value}: {exc}", s, conn)
+    error = _vti(conn, settings, if_id)
+    if error is not None:
+        return error
     for keyword in ("mark", "mark-in", "mark-out"):
         m = settings.get((None, keyword))
         if m is None:
@@ -430,6 +430,47 @@ def _route_based(conn: Connection, settings: Mapping[SettingKey, Setting]) -> Co
         if value is not None and if_id:
             return _err(f"{m.name}={m.value}: a mark together with ipsec-interface= is not supported yet "
                         "(Libreswan 4.x makes it the SA's output mark)", m, conn)
+    return None
+
+
+def _vti(conn: Connection, settings: Mapping[SettingKey, Setting], if_id: int) -> ConfigError | None:
+    """``vti-interface=NAME``: a name Linux takes, a tunnel-mode conn (Libreswan: "VTI requires
+    tunnel mode"), not with ``ipsec-interface=``, and a mark each way (``mark=``, or
+    ``mark-in=`` and ``mark-out=``): the device's ikey and okey are the marks, and without them
+    Libreswan's ``_updown`` ignores vti-interface= (pluto refuses instead of running a
+    policy-based tunnel the file did not ask for). ``leftvti=`` is ADDRESS/PREFIX, and only
+    with a vti-interface=."""
+    s = settings.get((None, "vti-interface"))
+    name = None
+    if s is not None:
+        try:
+            name = route_based.vti_name(conn.options.get(s.name))
+        except ValueError as exc:
+            return _err(f"{s.name}={s.value}: {exc}", s, conn)
+    for side in ("left", "right"):
+        v = settings.get((side, "vti"))
+        if v is None:
+            continue
+        try:
+            route_based.vti_address(conn.options.get(v.name))
+        except ValueError as exc:
+            return _err(f"{v.name}={v.value}: {exc}", v, conn)
+        if name is None:
+            return _err(f"{v.name}={v.value} goes with vti-interface= (the address is put on that device)", v, conn)
+    if s is None or name is None:
+        return None
+    if if_id:
+        return _err(f"{s.name}={s.value}: a VTI device together with ipsec-interface= is not supported (one "
+                    "conn is routed through one device)", s, conn)
+    if conn.type == "transport":
+        return _err(f"{s.name}={s.value}: VTI requires tunnel mode but the conn has type=transport", s, conn)
+    try:
+        mark_in, mark_out = route_based.marks(conn.get("mark"), conn.get("mark-in"), conn.get("mark-out"))
+    except ValueError:
+        return None  # the mark's own refusal follows, naming its line
+    if mark_in is None or mark_out is None:
+        return _err(f"{s.name}={s.value} needs mark= (or mark-in= and mark-out=): the VTI device's ikey and okey "
+                    "are the marks (Libreswan's _updown ignores vti-interface= without them)", s, conn)
     return None
 
 

@@ -186,7 +186,7 @@ _CONN_LR: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("sourceip", VType.ADDRESSES, None, True, ()),
     ("ikeport", VType.UINT, None, False, ()),
     ("interface-ip", VType.SUBNETS, None, False, ()),
-    ("vti", VType.SUBNETS, None, False, ()),
+    ("vti", VType.STRING, None, True, ()),  # ADDRESS/PREFIX, host bits kept (route_based)
     ("nexthop", VType.HOST, None, True, ()),
     ("updown", VType.STRING, None, True, ()),
     ("updown-config", VType.STRING, None, False, ()),
@@ -284,9 +284,9 @@ _CONN: list[tuple[str, VType, object, bool, tuple[str, ...]]] = [
     ("mark", VType.STRING, None, True, ()),
     ("mark-in", VType.STRING, None, True, ()),
     ("mark-out", VType.STRING, None, True, ()),
-    ("vti-interface", VType.STRING, None, False, ()),
-    ("vti-routing", VType.BOOL, False, False, ()),
-    ("vti-shared", VType.BOOL, False, False, ()),
+    ("vti-interface", VType.STRING, None, True, ()),
+    ("vti-routing", VType.BOOL, False, True, ()),  # Libreswan 4.10's addconn: no
+    ("vti-shared", VType.BOOL, False, True, ()),
     ("ipsec-interface", VType.STRING, None, True, ()),
     ("clones", VType.STRING, None, False, ()),  # a count, or yes/no
     ("nic-offload", VType.ENUM, "no", False, ("no", "yes", "crypto", "packet")),

@@ -1,11 +1,13 @@
-"""The values of the route-based VPN keywords: ``ipsec-interface=`` and ``mark=``/``mark-in=``/
-``mark-out=`` (Libreswan's ipsec.conf(5)). Pure; admission refuses what does not parse, with
-the sentence of the ``ValueError`` raised here, and ``engine_conn`` puts the numbers on the
-conn."""
+"""The values of the route-based VPN keywords: ``ipsec-interface=``, ``mark=``/``mark-in=``/
+``mark-out=``, ``vti-interface=`` and ``leftvti=`` (Libreswan's ipsec.conf(5)). Pure;
+admission refuses what does not parse, with the sentence of the ``ValueError`` raised here,
+and ``engine_conn`` puts the values on the conn."""
 
 from __future__ import annotations
 
-__all__ = ["IPSEC0_IF_ID", "interface_id", "mark", "marks"]
+import ipaddress
+
+__all__ = ["IPSEC0_IF_ID", "interface_id", "mark", "marks", "vti_address", "vti_name"]
 
 IPSEC0_IF_ID = 16384  # ipsec-interface=0: ipsec0, but if_id 0 means "none" to XFRM (ipsec.conf(5))
 IF_ID_MAX = 0xFFFFFFFF
@@ -60,3 +62,36 @@ def marks(common: object, inbound: object, outbound: object) -> tuple[tuple[int,
     mark_in = mark(inbound)
     mark_out = mark(outbound)
     return (mark_in if mark_in is not None else both, mark_out if mark_out is not None else both)
+
+
+IFNAMSIZ = 16  # Linux: a device name and its NUL
+
+
+def vti_name(value: object) -> str | None:
+    """``vti-interface=``: a name Linux takes for a device (``dev_valid_name``: 1 to 15
+    characters, no ``/``, ``:`` or blank, not ``.`` or ``..``), or None when unset.
+    ValueError for anything else."""
+    if value is None or str(value).strip() == "":
+        return None
+    name = str(value).strip()
+    if len(name) >= IFNAMSIZ:
+        raise ValueError(f"an interface name has at most {IFNAMSIZ - 1} characters")
+    if name in (".", "..") or any(c in "/:" or c.isspace() or not c.isprintable() for c in name):
+        raise ValueError("not an interface name (no '/', ':' or blanks, not '.' or '..')")
+    return name
+
+
+def vti_address(value: object) -> str | None:
+    """``leftvti=ADDRESS/PREFIX`` (the address this end puts on the VTI device, its host bits
+    kept: ``192.0.2.1/24``; a bare address is a /32 or /128), as ``ip addr add`` takes it;
+    None when unset. ValueError for anything else."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError:
+        raise ValueError("not ADDRESS/PREFIX (the address to put on the VTI device)") from None
+    if iface.ip.is_unspecified:
+        raise ValueError("the address to put on the VTI device cannot be unspecified")
+    return iface.with_prefixlen

@@ -64,8 +64,25 @@ def _refusal(tmp_path: Path, body: str) -> tuple[Path, ConfigError]:
      "modecfgbanner=hello: a banner is IKEv1 mode config: IKEv2's Configuration payload has no such attribute"),
     ("\tauthby=secret\n\trightxauthserver=yes\n", 6, f"rightxauthserver=yes: XAUTH is IKEv1: {IKEV1}"),
     ("\tauthby=secret\n\tleftcat=yes\n", 6, "leftcat=yes: client address translation is not supported"),
-    ("\tauthby=secret\n\tleftvti=10.0.0.1/32\n", 6, "leftvti=10.0.0.1/32: VTI interfaces are not supported"),
-    ("\tauthby=secret\n\tvti-interface=vti0\n", 6, "vti-interface=vti0: VTI interfaces are not supported"),
+    ("\tauthby=secret\n\tleftvti=10.0.0.1/32\n", 6,
+     "leftvti=10.0.0.1/32 goes with vti-interface= (the address is put on that device)"),
+    ("\tauthby=secret\n\tvti-interface=vti0\n", 6,
+     "vti-interface=vti0 needs mark= (or mark-in= and mark-out=): the VTI device's ikey and okey are the marks "
+     "(Libreswan's _updown ignores vti-interface= without them)"),
+    ("\tauthby=secret\n\tvti-interface=vti0\n\tmark-in=5\n", 6,
+     "vti-interface=vti0 needs mark= (or mark-in= and mark-out=): the VTI device's ikey and okey are the marks "
+     "(Libreswan's _updown ignores vti-interface= without them)"),
+    ("\tauthby=secret\n\tvti-interface=vti0\n\tmark=5\n\tipsec-interface=1\n", 6,
+     "vti-interface=vti0: a VTI device together with ipsec-interface= is not supported (one conn is routed "
+     "through one device)"),
+    ("\tauthby=secret\n\tvti-interface=vti0\n\tmark=5\n\ttype=transport\n", 6,
+     "vti-interface=vti0: VTI requires tunnel mode but the conn has type=transport"),
+    ("\tauthby=secret\n\tvti-interface=very-long-vti-name\n\tmark=5\n", 6,
+     "vti-interface=very-long-vti-name: an interface name has at most 15 characters"),
+    ("\tauthby=secret\n\tvti-interface=vti/0\n\tmark=5\n", 6,
+     "vti-interface=vti/0: not an interface name (no '/', ':' or blanks, not '.' or '..')"),
+    ("\tauthby=secret\n\tvti-interface=vti0\n\tmark=5\n\tleftvti=10.0.0.300/24\n", 8,
+     "leftvti=10.0.0.300/24: not ADDRESS/PREFIX (the address to put on the VTI device)"),
     ("\tauthby=secret\n\tipsec-interface=ipsec1\n", 6,
      "ipsec-interface=ipsec1: not yes, no or an interface number"),
     ("\tauthby=secret\n\tmark=-1\n", 6,
@@ -129,6 +146,25 @@ def test_honoured_values_are_admitted(tmp_path: Path, body: str) -> None:
     assert (engine.local_auth, engine.remote_auth) == ("secret", "secret")
 
 
+def test_vti_keywords_reach_the_engine(tmp_path: Path) -> None:
+    _p, conf = _load(tmp_path, "\tauthby=secret\n\tvti-interface=vti1\n\tmark=5\n\tvti-shared=yes\n"
+                               "\tleftvti=10.99.0.1/30\n\trightvti=10.99.0.2/30\n")
+    assert conf.refused == {}  # type: ignore[attr-defined]
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert {k: engine.options[k] for k in ("vti-interface", "vti-routing", "vti-shared", "vti")} == {
+        "vti-interface": "vti1", "vti-routing": False, "vti-shared": True, "vti": "10.99.0.1/30"}
+    assert (engine.mark_in, engine.mark_out) == ((5, 0xFFFFFFFF), (5, 0xFFFFFFFF))
+    east = to_engine_conn(orient(conf.conns["c"], {"192.0.2.2"}))  # type: ignore[attr-defined]
+    assert east.options["vti"] == "10.99.0.2/30"  # each end its own leftvti=/rightvti=
+    _p, conf = _load(tmp_path, "\tauthby=secret\n\tvti-interface=vti1\n\tmark-in=5\n\tmark-out=6\n"
+                               "\tvti-routing=yes\n")
+    engine = to_engine_conn(orient(conf.conns["c"], {"192.0.2.1"}))  # type: ignore[attr-defined]
+    assert (engine.options["vti-routing"], engine.options["vti"]) == (True, None)
+    plain = to_engine_conn(orient(_load(tmp_path, "\tauthby=secret\n")[1].conns["c"],  # type: ignore[attr-defined]
+                                  {"192.0.2.1"}))
+    assert "vti-interface" not in plain.options
+
+
 def test_redirect_keywords_reach_the_engine(tmp_path: Path) -> None:
     _p, conf = _load(tmp_path, "\tauthby=secret\n\taccept-redirect=yes\n\taccept-redirect-to=192.0.2.7,192.0.2.8\n"
                                "\tsend-redirect=yes\n\tredirect-to=gw-b.example\n")
@@ -179,11 +215,11 @@ def test_checkconfig_reports_refusals_of_conns_that_would_be_added(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "ipsec.conf"
     p.write_text(BASE + "\tauthby=secret\n\tkeyexchange=ikev1\n"
-                 "conn d\n\tleft=192.0.2.1\n\tright=192.0.2.3\n\tauthby=secret\n\tvti-interface=vti0\n")
+                 "conn d\n\tleft=192.0.2.1\n\tright=192.0.2.3\n\tauthby=secret\n\tsec-label=system_u\n")
     assert checkconfig(["--config", str(p)]) == 1
     out = capsys.readouterr().out
     assert f'ERROR: "c": {p}:6: {IKEV1}\n' in out
-    assert (f'warning: "d": {p}:11: vti-interface=vti0: VTI interfaces are not supported (auto=ignore; ipsec add '
+    assert (f'warning: "d": {p}:11: sec-label=system_u: labeled IPsec is not supported (auto=ignore; ipsec add '
             "would refuse it)") in out
     assert "accepted but not acted on yet" not in out  # refused keywords give no notice
 

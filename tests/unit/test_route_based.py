@@ -216,6 +216,11 @@ def test_conn_with_marks_or_interface_is_refused_under_pfkey(tmp_path: Path) -> 
                                               "not with this backend")
     assert route_refusal(routed, KernelFeatures(), "xfrm") is None
     assert route_refusal(_engine(tmp_path, ""), pfkey, "bsdkame") is None
+    vti = _engine(tmp_path, "\tvti-interface=vti1\n\tmark=5\n")
+    assert route_refusal(vti, pfkey, "bsdkame") == (
+        "\"c\": vti-interface= is refused with kernel backend 'bsdkame': not with this backend: KAME PF_KEY has no "
+        "mark extension (an XFRM feature): use --use-xfrm")
+    assert route_refusal(vti, KernelFeatures(), "xfrm") is None
 
 
 def test_marked_sa_completes_the_unmarked_larval_sa() -> None:

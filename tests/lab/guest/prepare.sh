@@ -21,7 +21,7 @@ guest_prepare() {
 	echo "guest-ready $(guest_now)" > "$OUT/guest-ready"
 	guest_stage guest-started
 	local m
-	for m in esp4 esp6 xfrm_user xfrm_ipcomp xfrm_interface af_key veth dummy; do
+	for m in esp4 esp6 xfrm_user xfrm_ipcomp xfrm_interface ip_vti ip6_vti af_key veth dummy; do
 		modprobe "$m" 2> /dev/null || guest_stage "modprobe $m failed"
 	done
 	guest_stage modules-loaded
