@@ -21,7 +21,7 @@ from pluto_core.config.admission import REFUSING, refusal
 from pluto_core.config.connection import build_connection, orient
 from pluto_core.config.keywords import CONN, SETUP, Kind, VType, lookup
 from pluto_core.config.lexer import Item, tokenize
-from pluto_core.config.paths import decode_text, longest_first, map_path
+from pluto_core.config.paths import FileRefused, decode_text, longest_first, map_path, read_file
 from pluto_core.config.setting import Setting, SettingKey
 from pluto_core.config.setup_config import SetupConfig
 from pluto_core.config.virtual_private import parse_virtual_private
@@ -160,8 +160,10 @@ class Loader:
         for logical in matches:
             try:
                 text = _read(self.physical(logical))
-            except OSError:
-                self.warnings.append(f"{file}:{line}: could not open include filename: '{logical}'")
+            except OSError as exc:
+                # Libreswan's words; ours add why when it is a refusal of our own (a FIFO, too large)
+                why = f" ({exc.strerror})" if isinstance(exc, FileRefused) else ""
+                self.warnings.append(f"{file}:{line}: could not open include filename: '{logical}'{why}")
                 continue
             saved = self.section
             self.read_text(text, logical, depth + 1)
@@ -356,8 +358,7 @@ def _unmap(found: str, physical_pattern: str, logical_pattern: str) -> str:
 
 
 def _read(path: str) -> str:
-    with open(path, "rb") as fh:
-        return decode_text(fh.read())
+    return decode_text(read_file(path)[0])
 
 
 def _setup_value(s: Setting) -> object:

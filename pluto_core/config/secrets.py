@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from pluto_core.config.identity import Identity, IdType, parse_id
 from pluto_core.config.lexer import strip_comment
-from pluto_core.config.paths import decode_text, longest_first, map_path
+from pluto_core.config.paths import FileRefused, decode_text, longest_first, map_path, read_file
 from pluto_core.errors import ConfigError
 
 __all__ = ["Secret", "SecretEntry", "Secrets", "load_secrets", "parse_secrets_text", "decode_secret"]
@@ -331,16 +331,15 @@ def _include(pattern: str, file: str, line: int, out: Secrets, depth: int,
         logical = pattern if physical == path else path
         try:
             text = _read(path, logical, out)
-        except OSError:
-            out.warnings.append(f"{file}:{line}: could not open include filename: '{logical}'")
+        except OSError as exc:
+            why = f" ({exc.strerror})" if isinstance(exc, FileRefused) else ""
+            out.warnings.append(f"{file}:{line}: could not open include filename: '{logical}'{why}")
             continue
         parse_secrets_text(text, logical, secrets=out, depth=depth + 1, path_map=path_map)
 
 
 def _read(path: str, logical: str, out: Secrets) -> str:
-    with open(path, "rb") as fh:
-        mode = os.fstat(fh.fileno()).st_mode
-        data = fh.read()
+    data, mode = read_file(path)
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         out.warnings.append(
             f"{logical}: secrets file is readable by other users (mode {stat.S_IMODE(mode):04o}); "

@@ -24,7 +24,7 @@ import yaml
 
 from pluto_core.config.lexer import Item
 from pluto_core.config.loader import IpsecConf, LocalAddresses, parse_items
-from pluto_core.config.paths import longest_first, map_path
+from pluto_core.config.paths import longest_first, map_path, read_file
 from pluto_core.errors import ConfigError
 
 __all__ = ["load_yaml_config", "parse_yaml_config", "SECTIONS"]
@@ -56,8 +56,7 @@ def parse_yaml_config(
     logical = os.fspath(path)
     physical = map_path(logical, longest_first(path_map))
     try:
-        with open(physical, encoding="utf-8") as fh:
-            text = fh.read()
+        text = read_file(physical)[0].decode("utf-8")
     except OSError as exc:
         errno_part = f" (errno {exc.errno})" if exc.errno else ""
         raise ConfigError(f"could not open '{logical}': {exc.strerror or exc}{errno_part}", logical) from None
