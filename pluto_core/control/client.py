@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ def request(ctlsocket: str, command: str, args: dict[str, Any] | None = None,
     sock.settimeout(timeout)
     try:
         try:
-            sock.connect(ctlsocket)
+            _connect(sock, ctlsocket, timeout)
         except FileNotFoundError:
             raise ControlError(f"pluto is not running: no control socket {ctlsocket} "
                                "(start it with 'ipsec pluto')") from None
@@ -64,3 +65,19 @@ def request(ctlsocket: str, command: str, args: dict[str, Any] | None = None,
     if not isinstance(answer, dict) or not answer.get("ok"):
         raise ControlError(str(answer.get("error", "unknown error")))
     return answer.get("result")
+
+
+def _connect(sock: socket.socket, path: str, timeout: float) -> None:
+    """``connect``, retried while the daemon's listen queue is full (a unix socket with a timeout
+    says EAGAIN then, where TCP would wait): a flood of other clients delays us, never fails us."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if time.monotonic() + delay > deadline:
+                raise TimeoutError from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
