@@ -18,6 +18,7 @@ import sys
 from pluto_core.config.admission import auto_of
 from pluto_core.config.ipsec_conf import parse_config_in_force
 from pluto_core.engine_conn import check_certs
+from pluto_core.errors import ConfigError
 from pluto_core.options import DEFAULT_IPSECDIR, DEFAULT_NSSDIR
 
 __all__ = ["main"]
@@ -33,8 +34,12 @@ def main(argv: list[str]) -> int:
                         "daemon's --nssdir (default: the file's config setup nssdir=, else /var/lib/ipsec/nss)")
     parser.add_argument("--quiet", "-q", action="store_true", help="only print errors")
     args = parser.parse_args(argv)
-    conf, errors = parse_config_in_force(args.config, ipsecdir=args.ipsecdir)
     out = sys.stdout
+    try:
+        conf, errors = parse_config_in_force(args.config, ipsecdir=args.ipsecdir)
+    except ConfigError as first:  # the YAML reader stops at its first error (an unreadable file)
+        print(f"ERROR: {first}", file=out)
+        return 1
     if not args.quiet:
         for warning in conf.warnings:
             print(f"warning: {warning}", file=out)

@@ -56,18 +56,25 @@ def parse_yaml_config(
     logical = os.fspath(path)
     physical = map_path(logical, longest_first(path_map))
     try:
-        text = read_file(physical)[0].decode("utf-8")
+        data = read_file(physical)[0]
     except OSError as exc:
         errno_part = f" (errno {exc.errno})" if exc.errno else ""
         raise ConfigError(f"could not open '{logical}': {exc.strerror or exc}{errno_part}", logical) from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text: {exc.reason}", logical) from None
+        at = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"not UTF-8 text: byte 0x{data[exc.start]:02x}: {exc.reason}", logical, at) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         raise ConfigError(f"YAML syntax error: {exc.problem or exc}", logical, line) from None
+    except yaml.reader.ReaderError as exc:  # a control character (a NUL): no mark, a position
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        where = text.count("\n", 0, exc.position or 0) + 1
+        raise ConfigError(f"YAML error: unacceptable character #x{char:04x}: {exc.reason}", logical, where) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML error: {exc}", logical) from None
     items = list(_items(root, logical))
