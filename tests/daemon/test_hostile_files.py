@@ -217,3 +217,22 @@ def test_unreadable_files_say_permission_denied() -> None:
         assert _as_nobody(load) == f"ConfigError: {secrets}: could not open '{secrets}': Permission denied"
     finally:
         subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+@pytest.mark.parametrize("case", ["fifo", "dev-zero", "100MB", "binary-junk"])
+def test_ipsec_add_from_a_garbage_file_does_not_freeze_the_daemon(env: Env, case: str) -> None:
+    """`ipsec add NAME --config FILE` reads FILE inside the daemon, on its event loop: a FIFO
+    there used to block the loop itself, so no client and no peer was served any more."""
+    make, _status, needle = CONFIG_CASES[case]
+    proc = env.start_nofork("--logfile", str(env.logfile))
+    path = env.root / "garbage.conf"
+    make(path)
+    result = env.ipsec("add", "a", "--config", str(path), "--ctlsocket", str(env.ctl), timeout=TIMEOUT)
+    assert result.returncode == 1
+    assert needle.replace("ERROR: ", "").format(p=path) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    status = env.ipsec("status", "--ctlsocket", str(env.ctl), timeout=TIMEOUT)
+    assert status.returncode == 0, status.stderr
+    proc.terminate()
+    _out, err = proc.communicate(timeout=TIMEOUT)
+    assert "Traceback" not in err and "Traceback" not in env.log_text()
