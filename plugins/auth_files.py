@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from pluto_core.auth.keyring import ALL_KINDS, HeldKey, KeyRing
+from pluto_core.config.paths import read_file
 from pluto_core.config.secrets import SecretEntry
 from pluto_core.hookspecs import hookimpl
 from pluto_core.ikev2.crypto import signatures as sig
@@ -60,8 +61,7 @@ def names_a_file(name: str) -> bool:
 def read_private_key(path: str, password: bytes | None) -> PrivateKeyTypes:
     """A private key from a PEM or DER file (encrypted PEM or PKCS#8 with ``password``)."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_file(path)[0]  # regular files only: a FIFO must not block the daemon
     except OSError as exc:
         raise KeyFileError(f"cannot read: {exc.strerror or exc.__class__.__name__}") from None
     pem = b"-----BEGIN" in data

@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
+from pluto_core.config.paths import read_file
 from pluto_core.nss import NssCert, NssDb
 
 CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
@@ -66,7 +67,7 @@ def parse_certs(data: bytes, where: str) -> list[x509.Certificate]:
 def read_certs(path: str | os.PathLike[str]) -> list[x509.Certificate]:
     """The certificates of one file; ``CertFileError`` naming the file."""
     try:
-        data = Path(path).read_bytes()
+        data = read_file(os.fspath(path))[0]  # regular files only: a FIFO must not block the daemon
     except OSError as exc:
         raise CertFileError(f"{path}: cannot read: {exc.strerror or exc.__class__.__name__}") from None
     return parse_certs(data, str(path))

@@ -236,3 +236,27 @@ def test_ipsec_add_from_a_garbage_file_does_not_freeze_the_daemon(env: Env, case
     proc.terminate()
     _out, err = proc.communicate(timeout=TIMEOUT)
     assert "Traceback" not in err and "Traceback" not in env.log_text()
+
+
+def test_certificate_and_key_files_named_in_config_and_secrets_that_are_fifos(env: Env) -> None:
+    """leftcert= and `: RSA FILE` name files the daemon reads on its event loop: a FIFO there
+    used to block it (and checkconfig) for good."""
+    fifo = env.root / "east.pem"
+    os.mkfifo(fifo)
+    conf = env.root / "cert.conf"
+    conf.write_bytes(b"conn a\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tleftcert=" + bytes(fifo) + b"\n\tauto=add\n")
+    result, took = _checkconfig(conf)
+    assert result.returncode == 1 and took < 10
+    assert f'ERROR: {conf}:1: "a": leftcert={fifo}: {fifo}: cannot read: it is a FIFO, not a regular file' \
+        in result.stdout, result.stdout
+    secrets = env.root / "ipsec.secrets"
+    secrets.write_bytes(b": RSA " + bytes(fifo) + b"\n")
+    secrets.chmod(0o600)
+    proc = env.start_nofork("--logfile", str(env.logfile))
+    env.wait_log(f"{secrets}:1: RSA private key file '{fifo}': cannot read: it is a FIFO, not a regular file: skipped")
+    added = env.ipsec("add", "a", "--config", str(conf), "--ctlsocket", str(env.ctl), timeout=TIMEOUT)
+    assert added.returncode == 1 and "it is a FIFO, not a regular file" in added.stderr, added.stderr
+    assert env.ipsec("status", "--ctlsocket", str(env.ctl), timeout=TIMEOUT).returncode == 0
+    proc.terminate()
+    _out, err = proc.communicate(timeout=TIMEOUT)
+    assert "Traceback" not in err and "Traceback" not in env.log_text()
