@@ -85,7 +85,7 @@ class Daemon:
         self.log = Logger(emit=self._emit)
         self.pool: CryptoPool | None = None
         self.control = ControlServer(options.ctlsocket, self.log)
-        self.kernel = Kernel(plugins.hook, options.kernel_backend)  # the one route into the kernel
+        self.kernel = Kernel(plugins.hook, options.kernel_backend, self.log.log)  # the one route into the kernel
         self.kernel_open = False
         self.started = time.time()
         self._stop: asyncio.Event | None = None
