@@ -356,6 +356,15 @@ class Kernel:
             return []
         return list(self.hook.pluto_kernel_read_events() or [])
 
-    def dispatch(self, event: KernelEvent) -> None:
-        """Hand a kernel event to every plugin (``pluto_kernel_acquire`` ...)."""
-        getattr(self.hook, event.hook)(event=event)
+    def dispatch(self, event: KernelEvent, on_error: Callable[[str, BaseException], None] | None = None) -> None:
+        """Hand a kernel event to every plugin (``pluto_kernel_acquire`` ...); with ``on_error``
+        each plugin is called on its own and one that raises is reported by name there."""
+        caller = getattr(self.hook, event.hook)
+        if on_error is None:
+            caller(event=event)
+            return
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                impl.function(**{"event": event} if "event" in impl.argnames else {})
+            except Exception as exc:
+                on_error(impl.plugin_name, exc)
