@@ -10,6 +10,7 @@ SAs are kept in memory and the Child SAs' policies reach the real kernel.
 from __future__ import annotations
 
 import errno
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from tests.host.daemons import Pluto, west_east_conf, write_conf
 from tests.kernel import ipxfrm
-from tests.netns import Pair
+from tests.netns import EAST_IN, WEST_IN, Pair
 
 pytestmark = pytest.mark.host
 
@@ -153,6 +154,51 @@ def test_responder_install_fault_answers_the_peer_and_goes_on(netns_pair: Pair, 
         assert second.returncode == 0, second.stdout + second.stderr + east.log_text()
         assert wait_for(lambda: policies(netns_pair, netns_pair.east) == child_policies(B_NET[::-1]))
         assert policies(netns_pair, netns_pair.west) == child_policies(B_NET)
+    finally:
+        assert west.stop() == 0 and east.stop() == 0
+    assert policies(netns_pair, netns_pair.west) == set() == policies(netns_pair, netns_pair.east)
+
+
+def test_plugin_hooks_that_raise_during_ike(netns_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin raising in every hook it has on both daemons (IKE message build and read, SA
+    events, the kernel's ACQUIRE, an auth source asked first): each failure is logged with the
+    plugin's name, the other plugins' work is done (the vendorid plugin's payload still reaches
+    the peer), and the tunnels come up.
+
+    Regression (defect: one plugin raising in pluto_ike_build or pluto_ike_read dropped every
+    plugin's payloads and hints, NAT detection included, and the log did not name it; one raising
+    in pluto_kernel_acquire kept the later plugins from seeing the event)."""
+    from tests.daemon.conftest import TESTPLUGIN_DIR, _install_testplugin
+
+    _install_testplugin()
+    monkeypatch.setenv("PLUTO_TESTPLUGIN_RAISE", "pluto_ike_build,pluto_ike_read,pluto_event,pluto_kernel_acquire,"
+                                                 "pluto_auth_psk")
+    conf = CONF.replace("config setup\n", "config setup\n\tauth-sources=\"raising secrets\"\n", 1)
+    config, secrets = write_conf(tmp_path, conf, extra_secrets=B_PSK)
+    west = Pluto(netns_pair.west, tmp_path / "west", pythonpath=[TESTPLUGIN_DIR])
+    east = Pluto(netns_pair.east, tmp_path / "east", pythonpath=[TESTPLUGIN_DIR])
+    raiser = "plugin pluto.plugins:testplugin-raising failed"
+    try:
+        east.start(config, secrets, "--nhelpers", "0", "--impair", MEMORY)
+        west.start(config, secrets, "--nhelpers", "0", "--impair", MEMORY, "--vendorid", "pluto faults test")
+        routed = west.ipsec("route", "a")
+        assert routed.returncode == 0, routed.stderr
+        netns_pair.exec(netns_pair.west, sys.executable, "-c",
+                        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                        f"s.bind(('{WEST_IN}', 0)); s.sendto(b'wake up', ('{EAST_IN}', 9))", check=False)
+        assert wait_for(lambda: established(west)[1] == {"a"}), west.log_text()
+        up = west.ipsec("up", "b")
+        assert up.returncode == 0, up.stdout + up.stderr + west.log_text()
+        text = west.log_text()
+        for hook in ("pluto_ike_build", "pluto_ike_read", "pluto_kernel_acquire"):
+            assert f"{raiser} in {hook}: Boom: testplugin-raising raises in {hook} on purpose" in text, hook
+        assert "plugin pluto.plugins:testplugin-raising failed on ike-up: Boom" in text
+        assert "auth source raising: pluto_auth_psk failed: Boom" in text
+        assert "initiating on demand for 198.51.100.1/32 to 203.0.113.1/32" in text
+        assert '"a" #1: received Vendor ID payload' in east.log_text() or \
+            "received Vendor ID payload [pluto faults test]" in east.log_text(), east.log_text()
+        assert f"{raiser} in pluto_ike_read" in east.log_text()
+        assert established(east)[1] == {"a", "b"}
     finally:
         assert west.stop() == 0 and east.stop() == 0
     assert policies(netns_pair, netns_pair.west) == set() == policies(netns_pair, netns_pair.east)
