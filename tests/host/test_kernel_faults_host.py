@@ -202,3 +202,46 @@ def test_plugin_hooks_that_raise_during_ike(netns_pair: Pair, tmp_path: Path, mo
     finally:
         assert west.stop() == 0 and east.stop() == 0
     assert policies(netns_pair, netns_pair.west) == set() == policies(netns_pair, netns_pair.east)
+
+
+@pytest.mark.parametrize("code", ["ENOMEM", "EEXIST", "EINVAL"])
+def test_migrate_fault_leaves_the_child_and_the_ike_sa_moves(netns_pair: Pair, tmp_path: Path, code: str) -> None:
+    """MOBIKE: our client moves; its kernel refuses to move the Child SA (injected): logged
+    with the operation and errno, the Child SA's policies stay as they were, the IKE SA moves
+    and goes on; the server's Child SA moves."""
+    from tests.host.test_mobike_host import WEST_MOVED, _conf, _established, _move
+    from tests.netns import EAST_IP, WEST_IP, poll
+
+    for d in ("server", "client"):
+        (tmp_path / d).mkdir()
+    server_conf, server_secrets = write_conf(tmp_path / "server", _conf("mob", EAST_IP, "%any", "server"),
+                                             name="mob")
+    client_conf, client_secrets = write_conf(tmp_path / "client", _conf("mob", WEST_IP, EAST_IP, "client"),
+                                             name="mob")
+    server = Pluto(netns_pair.east, tmp_path / "server-run")
+    client = Pluto(netns_pair.west, tmp_path / "client-run")
+    try:
+        server.start(server_conf, server_secrets, "--nhelpers", "0", "--impair", MEMORY)
+        client.start(client_conf, client_secrets, "--nhelpers", "0", "--impair", MEMORY,
+                     "--impair", f"kernel-fail:migrate:{code}")
+        up = client.ipsec("up", "mob")
+        assert up.returncode == 0, up.stdout + up.stderr + client.log_text()
+        before = ipxfrm.parse_policies(netns_pair.exec(netns_pair.west, "ip", "xfrm", "policy").stdout)
+        _move(netns_pair.west, WEST_IP, WEST_MOVED)
+        assert poll(lambda: f"MOBIKE: peer moved from {WEST_IP}:4500 to {WEST_MOVED}:4500" in server.log_text()), \
+            server.log_text() + client.log_text()
+        assert poll(lambda: "MOBIKE: cannot move the Child SA" in client.log_text()), client.log_text()
+        assert f"kernel migrate SA failed ({code}:" in client.log_text()
+        assert poll(lambda: "now reached from" in client.log_text() and "0 Child SAs moved" in client.log_text())
+        assert "(no NAT); 1 Child SA moved" in server.log_text()  # the real XFRM_MSG_MIGRATE, unimpaired
+        after = ipxfrm.parse_policies(netns_pair.exec(netns_pair.west, "ip", "xfrm", "policy").stdout)
+        assert after == before  # left where it was, nothing half moved
+        (sa,) = _established(server)
+        assert WEST_MOVED in str(sa), sa
+        assert established(client)[1] == {"mob"}
+        down = client.ipsec("down", "mob")  # the IKE SA goes on over the new path
+        assert down.returncode == 0, down.stderr
+        assert poll(lambda: not _established(server)), server.log_text()
+    finally:
+        assert client.stop() == 0 and server.stop() == 0
+    assert policies(netns_pair, netns_pair.west) == set() == policies(netns_pair, netns_pair.east)
