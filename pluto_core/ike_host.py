@@ -16,6 +16,7 @@ from pluto_core.address_watch import AddressWatch
 from pluto_core.addresses import HookAddresses
 from pluto_core.auth.chain import AuthChain
 from pluto_core.crypto_pool import CryptoPool
+from pluto_core.errors import PlutoError
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
 from pluto_core.ikev2.endpoint import endpoint
 from pluto_core.ikev2.engine import Engine
@@ -182,15 +183,32 @@ class IkeHost:
         if conn.remote_addr is None:
             return 0
         installed = self.traps.setdefault(conn.name, [])
+        before = len(installed)
         for policy in trap_policies(conn.local_ts, conn.remote_ts, conn.local_addr, conn.remote_addr,
                                     conn.mode == "tunnel", conn.reqid or self.engine.reqid_base,
                                     conn.priority, conn.if_id, Mark.of(conn.mark_out)):
-            self.kernel.add_policy(policy, update=True)
+            try:
+                self.kernel.add_policy(policy, update=True)
+            except PlutoError:
+                # all or nothing: the traps this call added go again (those of an earlier route stay)
+                for added in installed[before:]:
+                    self._drop_trap(conn.name, added)
+                del installed[before:]
+                if not installed:
+                    self.traps.pop(conn.name, None)
+                raise
             if policy not in installed:
                 installed.append(policy)
         self.engine.route(conn.name)
         self.shunts.trap_installed(conn.name)
         return len(installed)
+
+    def _drop_trap(self, name: str, policy: Any) -> None:
+        try:
+            self.kernel.del_policy(policy)
+        except PlutoError as exc:
+            if getattr(exc, "errno", None) not in (errno.ENOENT, errno.ESRCH):
+                self.log.log(f"\"{name}\": cannot remove trap policy: {exc}")
 
     def remove_traps(self, name: str) -> int:
         """``ipsec unroute``/``delete``: take the conn's trap policies out of the kernel.

@@ -245,3 +245,25 @@ def test_migrate_fault_leaves_the_child_and_the_ike_sa_moves(netns_pair: Pair, t
     finally:
         assert client.stop() == 0 and server.stop() == 0
     assert policies(netns_pair, netns_pair.west) == set() == policies(netns_pair, netns_pair.east)
+
+
+def test_trap_install_fault_leaves_no_half_route(pair_of: Any, netns_pair: Pair, tmp_path: Path) -> None:
+    """Regression (defect: `ipsec route` of a conn with two selector pairs whose second trap the
+    kernel refused left the first trap policy in the kernel, the conn unrouted): all or nothing."""
+    conf = CONF.replace("leftsubnet=198.51.100.0/24", "leftsubnet=198.51.100.0/25,198.51.100.128/25", 1)
+    (tmp_path / "two").mkdir()
+    config, secrets = write_conf(tmp_path / "two", conf, extra_secrets=B_PSK)
+    west = Pluto(netns_pair.west, tmp_path / "west-two")
+    try:
+        west.start(config, secrets, "--nhelpers", "0", "--impair", MEMORY,
+                   "--impair", "kernel-fail:add_policy:ENOMEM:2")
+        routed = west.ipsec("route", "a")
+        assert routed.returncode == 1
+        assert '"a": cannot install trap policies: kernel update policy failed (ENOMEM' in routed.stderr
+        assert policies(netns_pair, netns_pair.west) == set()
+        again = west.ipsec("route", "a")
+        assert again.returncode == 0 and '"a": 2 trap policies installed' in again.stdout, again
+        assert len(policies(netns_pair, netns_pair.west)) == 2
+    finally:
+        assert west.stop() == 0
+    assert policies(netns_pair, netns_pair.west) == set()
