@@ -157,3 +157,25 @@ def test_control_client_hanging_up_mid_reply(env: Env) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
     assert "Traceback" not in env.log_text()
+
+
+def test_control_client_hanging_up_during_up(env: Env) -> None:
+    """`ipsec up` streams the conn's lines while it waits; its client hangs up after the first:
+    the negotiation runs its course, the daemon answers others meanwhile and afterwards."""
+    env.config.write_text("config setup\n\nconn v1\n\tleft=127.0.0.1\n\tright=127.0.0.2\n\tauthby=secret\n"
+                          "\tretransmit-timeout=3s\n\tauto=add\n")
+    proc = env.start_nofork("--logfile", str(env.logfile))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(env.ctl))
+        sock.sendall(json.dumps({"version": 1, "command": "up", "args": {"name": "v1"}}).encode() + b"\n")
+        assert b"progress" in sock.recv(256)
+    assert ask(env.ctl, "status")["ok"]
+    env.wait_log('"v1" #1: ', timeout=10)
+    time.sleep(4)  # past retransmit-timeout: the command ends and writes to a closed client
+    assert ask(env.ctl, "status")["ok"] and proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    text = env.log_text()
+    assert '"v1" #1: 3 second timeout exceeded' in text  # the negotiation ran its course
+    assert "Traceback" not in text and "control command" not in text
