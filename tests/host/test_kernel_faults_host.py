@@ -105,6 +105,7 @@ def test_install_fault_fails_one_child_and_the_rest_goes_on(pair_of: Any, netns_
         (policies(netns_pair, netns_pair.east), east.log_text())
     ike, children = established(west)
     assert children == {"b"}
+    assert west.status()["kernel"] == {"held_policies": 3, "undeleted": 0}  # the daemon's record: b's only
     assert "b" in ike and (op == "allocate_spi" or "a" in ike), (ike, west.log_text())
     assert wait_for(lambda: established(east)[1] == {"b"}), east.log_text()
     # the fault hit one call only: a comes up now
@@ -112,6 +113,7 @@ def test_install_fault_fails_one_child_and_the_rest_goes_on(pair_of: Any, netns_
     assert again.returncode == 0, again.stdout + again.stderr + west.log_text()
     assert policies(netns_pair, netns_pair.west) == child_policies(A_NET) | child_policies(B_NET)
     assert established(west)[1] == {"a", "b"}
+    assert west.status()["kernel"] == {"held_policies": 6, "undeleted": 0}
 
 
 @pytest.mark.parametrize("code", ["ENOMEM", "EEXIST", "EINVAL"])
@@ -129,11 +131,13 @@ def test_refused_policy_delete_is_logged_and_removed_later(pair_of: Any, netns_p
     assert f"kernel delete policy failed ({code}:" in text and "removed at the next change or at shutdown" in text
     left = policies(netns_pair, netns_pair.west)
     assert child_policies(B_NET) <= left and len(left - child_policies(B_NET)) == 1, left
+    assert west.status()["kernel"] == {"held_policies": 3, "undeleted": 1}
     assert established(west) == ({"b"}, {"b"})
     down = west.ipsec("down", "b")  # the next change removes a's leftover first
     assert down.returncode == 0, down.stderr
     assert "removed 1 kernel entry whose deletion had failed" in west.log_text()
     assert policies(netns_pair, netns_pair.west) == set()
+    assert west.status()["kernel"] == {"held_policies": 0, "undeleted": 0}
     assert wait_for(lambda: policies(netns_pair, netns_pair.east) == set()), east.log_text()
 
 
