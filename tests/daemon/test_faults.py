@@ -179,3 +179,18 @@ def test_control_client_hanging_up_during_up(env: Env) -> None:
     text = env.log_text()
     assert '"v1" #1: 3 second timeout exceeded' in text  # the negotiation ran its course
     assert "Traceback" not in text and "control command" not in text
+
+
+def test_impair_is_selectable_and_announced(env: Env) -> None:
+    """``--impair`` (test only) starts a daemon whose backend is wrapped, with one warning each;
+    a malformed one is a usage error."""
+    bad = env.run("--nofork", "--impair", "kernel-fail:add_sa:ENOMEM:0")
+    assert bad.returncode == 1 and "option --impair: 'kernel-fail:add_sa:ENOMEM:0': '0' is not N or N+" in bad.stderr
+    proc = env.start_nofork("--logfile", str(env.logfile), "--impair", "kernel-fail:add_sa:ENOMEM:2",
+                            "--impair", "kernel-sas-in-memory")
+    text = env.log_text()
+    assert "warning: --impair kernel-fail:add_sa:ENOMEM:2: TEST ONLY, kernel faults injected" in text
+    assert "warning: --impair kernel-sas-in-memory: TEST ONLY, kernel faults injected" in text
+    assert "Using Linux XFRM/netlink IPsec kernel interface" in text  # the wrapped backend, opened as always
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
