@@ -150,13 +150,11 @@ def process_i(engine: Services, sa: IkeSa, child: ChildSa, payloads: list[Payloa
 
 def install(engine: Services, sa: IkeSa, child: ChildSa, chosen: Chosen, role: str,
             nonces: tuple[bytes, bytes] | None = None, g_ir: bytes | None = None,
-            initiator: bool | None = None, tell_peer: bool = True) -> bool:
+            initiator: bool | None = None) -> bool:
     """Derive KEYMAT (RFC 7296 2.17) and install the Child SA; False (logged, peer told) on failure.
 
     ``nonces`` (Ni, Nr) and ``g_ir`` are those of a CREATE_CHILD_SA exchange; ``initiator``
     says who initiated that exchange (by default the IKE SA's original initiator).
-    ``tell_peer`` False: a responder installing before it answers, which then answers with an
-    error notify instead of sending a Delete for a Child SA the peer never had.
     """
     conn = sa.conn
     assert conn is not None and sa.suite is not None and sa.keys is not None
@@ -170,7 +168,7 @@ def install(engine: Services, sa: IkeSa, child: ChildSa, chosen: Chosen, role: s
         ni, nr = nonces if nonces is not None else (sa.nonce_i, sa.nonce_r)
         keys = derive_child_sa_keys(sa.suite.prf, sa.keys.sk_d, encr, integ, ni, nr, g_ir)
     except (UnsupportedTransform, AssertionError) as exc:
-        child_failed(engine, sa, child, f"cannot key the Child SA: {exc}", delete=tell_peer)
+        child_failed(engine, sa, child, f"cannot key the Child SA: {exc}", delete=True)
         return False
     # Keys from the exchange's initiator to its responder come first (RFC 7296 2.17).
     i_to_r = (keys.encr_i, keys.integ_i)
@@ -196,7 +194,7 @@ def install(engine: Services, sa: IkeSa, child: ChildSa, chosen: Chosen, role: s
     try:
         engine.kernel.install_child(spec)
     except KernelError as exc:
-        child_failed(engine, sa, child, f"kernel refused the Child SA: {exc}", delete=tell_peer)
+        child_failed(engine, sa, child, f"kernel refused the Child SA: {exc}", delete=True)
         return False
     child.installed = spec
     child.to(ChildState.INSTALLED)

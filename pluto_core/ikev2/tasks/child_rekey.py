@@ -215,13 +215,9 @@ def process_r(engine: Services, sa: IkeSa, payloads: list[Payload], theirs: list
             answer.append(KeyExchange(group, pair.public_bytes))
         answer += [TrafficSelectorsInitiator([s.to_payload() for s in remote_ts]),
                    TrafficSelectorsResponder([s.to_payload() for s in local_ts])]
-        # installed before the answer (as strongSwan): one the kernel refuses is answered
-        # NO_PROPOSAL_CHOSEN, not accepted and then deleted
-        if not install(engine, sa, child, chosen, "responder", (ni, nr), g_ir, initiator=False, tell_peer=False):
-            reply([Notify(NotifyType.NO_PROPOSAL_CHOSEN)])
-            return
         reply(answer)
-        if old is not None:
+        if install(engine, sa, child, chosen, "responder", (ni, nr), g_ir, initiator=False) \
+                and old is not None:
             old.replaced_by.append(child)
             settle(engine, sa, old)
 

@@ -426,13 +426,10 @@ def _authenticated_r(engine: Services, sa: IkeSa, conn: EngineConn, message_id: 
         reply.append(Notify(NotifyType.INTERNAL_ADDRESS_FAILURE))
     else:
         child, chosen, child_reply = child_create.process_r(engine, sa, payloads)
-        # installed before the answer, as strongSwan's child_create: one the kernel refuses is
-        # answered NO_PROPOSAL_CHOSEN (the IKE SA stands), not accepted and then deleted
-        if child is not None and chosen is not None and \
-                not child_create.install(engine, sa, child, chosen, "responder", tell_peer=False):
-            child_reply = [Notify(NotifyType.NO_PROPOSAL_CHOSEN)]
         reply += child_reply
     engine.send_response(sa, ExchangeType.IKE_AUTH, message_id, reply)
+    if child is not None and chosen is not None:
+        child_create.install(engine, sa, child, chosen, "responder")
 
 
 # ------------------------------------------------------------------ both
