@@ -36,10 +36,10 @@ from pluto_core.esp_filter import kernel_filter, route_refusal
 from pluto_core.ike_host import IkeHost
 from pluto_core.ikev2.conn import EngineConn
 from pluto_core.kernel.port import Kernel
-from pluto_core.logger import Logger, LogSettings
+from pluto_core.logger import Logger, LogRecord, LogSettings
 from pluto_core.options import Options
 from pluto_core.peer_names import PeerNames
-from pluto_core.plugins import AUTH_GROUP, PluginSet
+from pluto_core.plugins import AUTH_GROUP, PluginSet, call_each
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -85,7 +85,7 @@ class Daemon:
         self.log = Logger(emit=self._emit)
         self.pool: CryptoPool | None = None
         self.control = ControlServer(options.ctlsocket, self.log)
-        self.kernel = Kernel(plugins.hook, options.kernel_backend)  # the one route into the kernel
+        self.kernel = Kernel(plugins.hook, options.kernel_backend, self.log.log)  # the one route into the kernel
         self.kernel_open = False
         self.started = time.time()
         self._stop: asyncio.Event | None = None
@@ -97,6 +97,7 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self.log_taps: list[Callable[[str], None]] = []  # `ipsec up` streams a conn's lines
+        self._failed_sinks: set[str] = set()  # log sinks that raised: reported once each
         self.inherited_fds: tuple[int, ...] = ()  # the start-up pipe: helpers must not hold it
         self.names = PeerNames(self)  # left=/right= host names: resolved at add and before initiating
         self.routes: RouteTable = SystemRoutes()  # left=%defaultroute: the host's table, read at add
@@ -117,10 +118,27 @@ class Daemon:
                 return
             except RuntimeError:  # the loop closed meanwhile: write it here
                 pass
-        self.plugins.hook.pluto_log_record(record=record)
+        call_each(self.plugins.hook.pluto_log_record, self._sink_failed, record=record)
         if record.debug_class is None:
             for tap in list(self.log_taps):
                 tap(record.text)
+
+    def _sink_failed(self, plugin: str, exc: BaseException) -> None:
+        """A log sink raised (its contract says it must not): the other sinks get the record all
+        the same, and are told once per sink, by name; the daemon goes on."""
+        if plugin in self._failed_sinks:
+            return
+        self._failed_sinks.add(plugin)
+        text = (f"log sink {plugin} failed: {exc.__class__.__name__}: {exc} (not reported again; "
+                "the other sinks go on)")
+        record = LogRecord(text, time.time(), None, True)
+        for impl in self.plugins.hook.pluto_log_record.get_hookimpls():
+            if impl.plugin_name in self._failed_sinks:
+                continue
+            try:
+                impl.function(record=record)
+            except Exception:  # that one is reported when it fails on its own record
+                pass
 
     # -- start-up ---------------------------------------------------------
 
@@ -161,10 +179,12 @@ class Daemon:
         if opts.listen:
             self.log.log(f"IKE listen address restricted to {opts.listen} (--listen)")
         self.auth = self._auth_chain()
-        try:  # before the secrets: a source learns its paths (ipsecdir, nssdir) here
-            self.plugins.hook.pluto_startup(options=opts, log=self.log)
-        except Exception as exc:
-            raise StartupError(f"a plugin failed at start-up: {exc.__class__.__name__}: {exc}") from None
+        failed: list[str] = []  # before the secrets: a source learns its paths (ipsecdir, nssdir) here
+        call_each(self.plugins.hook.pluto_startup,
+                  lambda plugin, exc: failed.append(f"{plugin}: {exc.__class__.__name__}: {exc}"),
+                  options=opts, log=self.log)
+        if failed:  # as pluto_startup's spec says: start-up stops, naming the plugin
+            raise StartupError(f"plugin {failed[0]} (in pluto_startup)")
         self._load_secrets()
         self.ike = IkeHost(opts, self.log, self.kernel, self.auth, self.pool, hook=self.plugins.hook)
         self.ike.listeners.append(self.names.on_event)  # revivals: the peer's host name resolved anew first
@@ -447,10 +467,9 @@ class Daemon:
             except Exception as exc:
                 self.log.error(f"kernel backend close failed: {exc}")
             self.kernel_open = False
-        try:
-            hook.pluto_shutdown()
-        except Exception as exc:
-            self.log.error(f"a plugin failed at shutdown: {exc}")
+        call_each(hook.pluto_shutdown,  # each on its own: one that fails does not stop the others
+                  lambda plugin, exc: self.log.error(f"plugin {plugin} failed in pluto_shutdown: "
+                                                     f"{exc.__class__.__name__}: {exc}"))
         if self.pool is not None:
             self.pool.close()
         if tracemalloc.is_tracing():

@@ -105,7 +105,8 @@ def pluto_startup(options: Options, log: Any) -> None:
 def pluto_shutdown() -> None:
     """Called once when the daemon shuts down (SIGTERM, ``ipsec stop``),
     after the kernel backend has removed what the daemon installed and
-    before the log sinks are closed. Exceptions are logged and ignored."""
+    before the log sinks are closed. Exceptions are logged with the plugin's name
+    and ignored; the other plugins are still called."""
 
 
 # --------------------------------------------------------------------------
@@ -130,7 +131,8 @@ def pluto_log_record(record: LogRecord) -> None:
     ``record.text`` never holds keys, nonces or pre-shared keys: the engine
     does not put them there. Use :func:`pluto_core.logger.format_line` for
     the standard ``[time: ]text`` layout. Must not raise and must not block
-    for long: it runs on the daemon's event loop."""
+    for long: it runs on the daemon's event loop. (One that raises is reported
+    once, by name, through the other sinks, which still get every record.)"""
 
 
 @hookspec
@@ -149,8 +151,9 @@ def pluto_ike_build(context: MessageContext) -> list[Any]:
     encrypted. Return payloads (``pluto_core.ikev2.payloads`` objects) to append,
     or an empty list. ``context`` says which exchange, request or response, the
     conn, the IKE SA serial and the addresses. Results of all plugins are
-    appended in registration order. An exception is logged; the message goes
-    out without that plugin's payloads."""
+    appended in registration order. An exception is logged with the plugin's
+    name; the message goes out without that plugin's payloads (the others' are
+    in it)."""
     return []
 
 

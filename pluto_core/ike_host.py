@@ -16,6 +16,7 @@ from pluto_core.address_watch import AddressWatch
 from pluto_core.addresses import HookAddresses
 from pluto_core.auth.chain import AuthChain
 from pluto_core.crypto_pool import CryptoPool
+from pluto_core.errors import PlutoError
 from pluto_core.ike_socket import IKE_PORT, NATT_PORT, IkeSocket, local_addresses
 from pluto_core.ikev2.endpoint import endpoint
 from pluto_core.ikev2.engine import Engine
@@ -23,6 +24,7 @@ from pluto_core.ikev2.events import CryptoJob, Event
 from pluto_core.kernel.port import Kernel
 from pluto_core.kernel.types import Acquire, Expire, Mapping, Mark, trap_policies
 from pluto_core.leases import LeaseRoutes
+from pluto_core.plugins import call_each
 from pluto_core.shunts import ShuntManager
 from pluto_core.vti import VtiDevices
 
@@ -65,7 +67,7 @@ class IkeHost:
                              global_redirect_to=options.global_redirect_to,
                              uniqueids=options.uniqueids,
                              keepalive_interval=float(options.keep_alive if options.keep_alive is not None else 20),
-                             extensions=HookExtensions(hook) if hook is not None else None,
+                             extensions=HookExtensions(hook, log) if hook is not None else None,
                              wall_clock=lambda: datetime.datetime.now(datetime.UTC),
                              addresses=HookAddresses(hook, log) if hook is not None else None)
         self._deliver = event
@@ -169,10 +171,10 @@ class IkeHost:
                 self.engine.expire(ev.sa.spi, ev.hard)
             elif isinstance(ev, Mapping):
                 self.engine.mapping(ev.sa.spi, ev.new_src, ev.new_sport)
-            try:
-                self.kernel.dispatch(ev)
-            except Exception as exc:
-                self.log.error(f"a plugin failed on {kind}: {exc}")
+            def failed(plugin: str, exc: BaseException, kind: str = kind) -> None:
+                self.log.error(f"plugin {plugin} failed in {kind}: {exc.__class__.__name__}: {exc}")
+
+            self.kernel.dispatch(ev, failed)  # each plugin on its own
         self.flush()
 
     def install_traps(self, conn: Any) -> int:
@@ -181,15 +183,32 @@ class IkeHost:
         if conn.remote_addr is None:
             return 0
         installed = self.traps.setdefault(conn.name, [])
+        before = len(installed)
         for policy in trap_policies(conn.local_ts, conn.remote_ts, conn.local_addr, conn.remote_addr,
                                     conn.mode == "tunnel", conn.reqid or self.engine.reqid_base,
                                     conn.priority, conn.if_id, Mark.of(conn.mark_out)):
-            self.kernel.add_policy(policy, update=True)
+            try:
+                self.kernel.add_policy(policy, update=True)
+            except PlutoError:
+                # all or nothing: the traps this call added go again (those of an earlier route stay)
+                for added in installed[before:]:
+                    self._drop_trap(conn.name, added)
+                del installed[before:]
+                if not installed:
+                    self.traps.pop(conn.name, None)
+                raise
             if policy not in installed:
                 installed.append(policy)
         self.engine.route(conn.name)
         self.shunts.trap_installed(conn.name)
         return len(installed)
+
+    def _drop_trap(self, name: str, policy: Any) -> None:
+        try:
+            self.kernel.del_policy(policy)
+        except PlutoError as exc:
+            if getattr(exc, "errno", None) not in (errno.ENOENT, errno.ESRCH):
+                self.log.log(f"\"{name}\": cannot remove trap policy: {exc}")
 
     def remove_traps(self, name: str) -> int:
         """``ipsec unroute``/``delete``: take the conn's trap policies out of the kernel.
@@ -272,19 +291,30 @@ class IkeHost:
 
 
 class HookExtensions:
-    """The engine's :class:`Extensions` port over the ``pluto_ike_build``/``_read`` hooks."""
+    """The engine's :class:`Extensions` port over the ``pluto_ike_build``/``_read`` hooks. Each
+    plugin is called on its own: one that raises is logged by name and the message still gets
+    the others' payloads (NAT detection, fragmentation...) and hints."""
 
-    def __init__(self, hook: Any) -> None:
+    def __init__(self, hook: Any, log: Any = None) -> None:
         self.hook = hook
+        self.log = log
+
+    def _failed(self, ctx: Any, hook_name: str) -> Callable[[str, BaseException], None]:
+        def report(plugin: str, exc: BaseException) -> None:
+            if self.log is not None:
+                self.log.log(f"\"{ctx.conn}\" #{ctx.serial}: plugin {plugin} failed in {hook_name}: "
+                             f"{exc.__class__.__name__}: {exc}")
+        return report
 
     def build(self, ctx: Any) -> list[Any]:
         out: list[Any] = []
-        for result in self.hook.pluto_ike_build(context=ctx):
+        for result in call_each(self.hook.pluto_ike_build, self._failed(ctx, "pluto_ike_build"), context=ctx):
             out.extend(result or [])
         return out
 
     def read(self, ctx: Any, payloads: list[Any]) -> list[Any]:
         hints: list[Any] = []
-        for result in self.hook.pluto_ike_read(context=ctx, payloads=payloads):
+        for result in call_each(self.hook.pluto_ike_read, self._failed(ctx, "pluto_ike_read"), context=ctx,
+                                payloads=payloads):
             hints.extend(result if isinstance(result, list) else [result])
         return hints

@@ -20,6 +20,7 @@ from pluto_core import __version__
 from pluto_core.debug_classes import DebugSettings, ignored_notice
 from pluto_core.debug_classes import apply_debug as _apply_words
 from pluto_core.errors import PlutoError
+from pluto_core.impair import IMPAIR_HELP, ImpairError, Impairments, parse_impairment
 
 DEFAULT_RUNDIR = "/run/pluto"
 DEFAULT_CONFIG = "/etc/ipsec.conf"
@@ -94,6 +95,15 @@ class Options:
     debug: frozenset[str] = frozenset()
     debug_ignored: tuple[tuple[str, str], ...] = ()  # (class, where named): accepted, not implemented
     list_plugins: bool = False
+    impair: tuple[str, ...] = ()  # --impair: test-only faults (pluto_core/kernel/faults.py), checked
+
+    @property
+    def impairments(self) -> Impairments:
+        """The parsed ``--impair`` values."""
+        have = Impairments()
+        for text in self.impair:
+            have = parse_impairment(text, have)
+        return have
 
     @property
     def pidfile(self) -> str:
@@ -154,6 +164,21 @@ def check_virtual_private(name: str, text: str) -> str:
     except ValueError as exc:
         raise UsageError(f"option {name}: {exc}") from None
     return text
+
+
+def check_impair(name: str, values: list[str]) -> tuple[str, ...]:
+    """``--impair`` values, each parsed once here so that a typo is a usage error."""
+    for text in values:
+        try:
+            parse_impairment(text)
+        except ImpairError as exc:
+            raise UsageError(f"option {name}: {exc}") from None
+    return tuple(values)
+
+
+def impair_help() -> str:
+    return "\n".join(["--impair WHAT (TEST ONLY: faults for the test suites, never in production):",
+                      *("  " + line for line in IMPAIR_HELP)])
 
 
 def apply_debug(current: DebugSettings, spec: str, enable: bool, where: str) -> DebugSettings:
@@ -265,6 +290,8 @@ OPTION_TABLE: tuple[tuple[str, tuple[OptionSpec, ...]], ...] = (
         OptionSpec("--debug", "CLASS", "enable debug classes (a list); 'none', 'all', 'no-CLASS', 'help' (list); "
                    "Libreswan's other classes are accepted and ignored with a start-up notice"),
         OptionSpec("--no-debug", "CLASS", "disable a debug class"),
+        OptionSpec("--impair", "WHAT", "TEST ONLY, never in production: inject a fault (repeatable; "
+                   "docs/reliability.md); 'help' lists them"),
     )),
 )
 
@@ -329,6 +356,7 @@ def _build_parser(prog: str) -> _Parser:
     p.add_argument("--kernel-backend", action=_BackendAction)
     p.add_argument("--use-xfrm", action=_BackendAction, nargs=0, const="xfrm")
     p.add_argument("--use-bsdkame", action=_BackendAction, nargs=0, const="bsdkame")
+    p.add_argument("--impair", action="append")
     p.add_argument("--debug", action=_DebugAction)
     p.add_argument("--no-debug", action=_DebugAction)
     return p
@@ -368,6 +396,10 @@ def parse_command_line(argv: Sequence[str], prog: str = "pluto") -> CommandLine:
         action = "version"
     elif any(on and value.lower() == "help" for on, value in debug_ops):
         action = "debug-help"
+    elif any(value.lower() == "help" for value in raw.get("impair", ())):
+        action = "impair-help"
+    if action == "impair-help":
+        raw.pop("impair")
     given: dict[str, Any] = {}
     for key, value in raw.items():
         given.update(_convert(key, value))
@@ -427,6 +459,8 @@ def _convert(key: str, value: Any) -> dict[str, Any]:
         return {key: check_virtual_private(flag, value)}
     if key == "config":
         return {"config": value, "config_explicit": True}
+    if key == "impair":
+        return {key: check_impair(flag, value)}
     if key in ("rundir", "logfile", "secretsfile", "ipsecdir", "nssdir", "coredir", "statsbin",
                "kernel_backend") and value == "":
         raise UsageError(f"option {flag}: empty value")

@@ -148,3 +148,20 @@ def discover_only() -> PluginSet:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     return PluginSet(manager, _discover(KERNEL_GROUP) + _discover(PLUGIN_GROUP) + _discover(AUTH_GROUP))
+
+
+def call_each(caller: Any, on_error: Any, **kwargs: Any) -> list[Any]:
+    """Call every implementation of one hook on its own, in pluggy's order: one that raises is
+    handed to ``on_error(plugin_name, exc)`` and the others still run. The non-None results.
+    For hooks whose plugins must not stop one another (events, message extensions, log sinks,
+    shutdown): pluggy's own call stops at the first exception."""
+    results = []
+    for impl in reversed(caller.get_hookimpls()):
+        try:
+            result = impl.function(**{name: kwargs[name] for name in impl.argnames if name in kwargs})
+        except Exception as exc:  # a plugin's bug: reported by name, never the daemon's end
+            on_error(impl.plugin_name, exc)
+            continue
+        if result is not None:
+            results.append(result)
+    return results

@@ -13,11 +13,13 @@ from pluto_core.control.commands import register as register_commands
 from pluto_core.daemon import EXIT_FAIL, EXIT_LOCKED, EXIT_OK, create_lock, run_daemon
 from pluto_core.debug_classes import debug_help
 from pluto_core.errors import ConfigError
+from pluto_core.kernel.faults import wrap_backend
 from pluto_core.options import (
     DEFAULT_CONFIG,
     Options,
     UsageError,
     build_options,
+    impair_help,
     parse_command_line,
     startup_notices,
     usage_text,
@@ -45,6 +47,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "pluto") -> int:
         return EXIT_OK
     if cmd.action == "debug-help":
         print(debug_help())
+        return EXIT_OK
+    if cmd.action == "impair-help":
+        print(impair_help())
         return EXIT_OK
 
     config_path = cmd.given.get("config")
@@ -87,6 +92,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "pluto") -> int:
         plugins = load_plugins(options.kernel_backend)
     except BackendUnavailable as exc:
         return _fail(str(exc))
+    impairments = options.impairments
+    if wrap_backend(plugins, impairments) is not None:  # test only: faults in front of the backend
+        warnings += [f"--impair {what}: TEST ONLY, kernel faults injected" for what in impairments.describe()]
 
     try:
         os.makedirs(options.rundir, mode=0o755, exist_ok=True)

@@ -18,7 +18,8 @@ __all__ = ["status_data", "peer_cert", "child_counters", "ike_state_name", "wall
 
 
 def status_data(daemon: Daemon) -> dict[str, Any]:
-    """Conns (negotiating, waiting for a host name, never-negotiate), IKE SAs, Child SAs, DDoS state."""
+    """Conns (negotiating, waiting for a host name, never-negotiate), IKE SAs, Child SAs, DDoS state,
+    the kernel port's record (held policies, refused deletions)."""
     assert daemon.ike is not None
     engine = daemon.ike.engine
     conns = []
@@ -66,7 +67,9 @@ def status_data(daemon: Daemon) -> dict[str, Any]:
                              "peer_id": sa.peer_id.text if sa.peer_id else "", **counters})
     ddos = {"mode": engine.ddos_mode, "cookies": engine.busy(),
             "accepting": len(engine.half_open) < engine.max_halfopen_ike}
-    return {"conns": conns, "ike_sas": sas, "children": children, "ddos": ddos}
+    # what the kernel port holds: policies by their holders, deletions the kernel refused (retried)
+    kernel = {"held_policies": len(daemon.kernel.holders.policies), "undeleted": len(daemon.kernel.undeleted)}
+    return {"conns": conns, "ike_sas": sas, "children": children, "ddos": ddos, "kernel": kernel}
 
 
 def peer_cert(proof: str | None) -> dict[str, Any]:

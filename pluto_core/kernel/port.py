@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from pluto_core.errors import KernelError
@@ -44,10 +45,14 @@ class Kernel:
     implements the ``pluto_kernel_*`` primitives); ``backend`` its name, for
     messages."""
 
-    def __init__(self, hook: Any, backend: str) -> None:
+    def __init__(self, hook: Any, backend: str, log: Callable[[str], None] | None = None) -> None:
         self.hook = hook
         self.backend = backend
+        self.log = log  # for deletions the kernel refused (left behind, retried later)
         self.holders = OwnedRecord(policy_identity)
+        # policies and SAs whose deletion the kernel refused (not ENOENT/ESRCH): retried before
+        # the next change this port makes, removed at shutdown by flush_owned in any case
+        self.undeleted: list[PolicySpec | SaId] = []
         self._features: KernelFeatures | None = None
         # XFRM interfaces: name -> the conns using it, and which of them this daemon created
         self.interface_users: dict[str, set[str]] = {}
@@ -87,6 +92,7 @@ class Kernel:
         """Remove what this daemon installed (shutdown): SAs, policies, then the XFRM
         interfaces it created; how many entries went."""
         self.holders = OwnedRecord(policy_identity)
+        self.undeleted.clear()  # still in the backend's record: flushed with the rest
         removed = int(self.hook.pluto_kernel_flush_owned() or 0)
         for name in sorted(self.interfaces_created):
             try:
@@ -152,6 +158,33 @@ class Kernel:
         self.features()
         return int(self.hook.pluto_kernel_allocate_spi(src=src, dst=dst, protocol=protocol))
 
+    def _note(self, who: str, exc: KernelError, what: PolicySpec | SaId) -> None:
+        """A deletion the kernel refused: left behind for now, retried later."""
+        self.undeleted.append(what)
+        if self.log is not None:
+            self.log(f"{who}{exc}; left in the kernel for now, removed at the next change or at shutdown")
+
+    def retry_undeleted(self) -> int:
+        """Delete again what the kernel refused to delete before; how many went now. A
+        policy held again meanwhile (a new Child SA on the same selectors) is not touched."""
+        pending, self.undeleted = self.undeleted, []
+        done = 0
+        for what in pending:
+            try:
+                if isinstance(what, SaId):
+                    self.hook.pluto_kernel_del_sa(sa=what)
+                elif self.holders.policies.get(policy_identity(what)) is None:
+                    self.hook.pluto_kernel_del_policy(policy=what)
+                else:
+                    continue
+                done += 1
+            except KernelError as exc:
+                if exc.errno not in GONE:
+                    self.undeleted.append(what)
+        if done and self.log is not None:
+            self.log(f"removed {done} kernel entr{'y' if done == 1 else 'ies'} whose deletion had failed")
+        return done
+
     def release_spi(self, src: str, dst: str, protocol: int, spi: int) -> None:
         """Delete the larval SA ``allocate_spi`` left for an SPI no Child SA will use
         (``protocol`` as there: the IKEv2 Protocol ID, or the IP protocol number)."""
@@ -162,10 +195,13 @@ class Kernel:
         """Both SAs, then the out/in/(fwd) policies of every selector pair (each held
         once more). All or nothing: on failure what this call installed is removed
         again, the larval SA of the inbound SPI too, and the KernelError propagates."""
+        if self.undeleted:
+            self.retry_undeleted()
         plan = plan_child(child)
         fwd = self.features().fwd_policies
         added = []
         held: list[PolicySpec] = []
+        who = f"\"{child.conn}\" #{child.serial}: "
         try:
             for sa in (plan.inbound, plan.outbound):
                 self.hook.pluto_kernel_add_sa(sa=sa, update=False)
@@ -177,23 +213,26 @@ class Kernel:
                 held.append(policy)
         except KernelError:
             for policy in held:
-                self.release_policy(policy)
+                self.release_policy(policy, who)
             for sa in added:
-                self._quiet_del_sa(sa_id(sa))
+                self._quiet_del_sa(sa_id(sa), who)
             if plan.inbound not in added:
-                self._quiet_del_sa(sa_id(plan.inbound))  # the larval SA of its SPI
+                self._quiet_del_sa(sa_id(plan.inbound), who)  # the larval SA of its SPI
             raise
 
     def remove_child(self, child: ChildInstall) -> tuple[int, int] | None:
         """Read the SAs' byte counters (for the ``child-down`` event: ``updown``'s
         PLUTO_INBYTES / PLUTO_OUTBYTES), then undo :meth:`install_child`; what is
         already gone is not an error."""
+        if self.undeleted:
+            self.retry_undeleted()
         counts = self.child_bytes(child)
         plan = plan_child(child)
+        who = f"\"{child.conn}\" #{child.serial}: "
         for policy in plan.policies:
-            self.release_policy(policy)
+            self.release_policy(policy, who)
         for sa in (plan.outbound, plan.inbound):
-            self._quiet_del_sa(sa_id(sa))
+            self._quiet_del_sa(sa_id(sa), who)
         return counts
 
     def migrate_refusal(self) -> str | None:
@@ -223,11 +262,14 @@ class Kernel:
             self.hook.pluto_kernel_migrate(old=was, new=now, moved=moved, encap=encap)
             self.holders.retemplate(now)
 
-    def _quiet_del_sa(self, sa: SaId) -> None:
+    def _quiet_del_sa(self, sa: SaId, who: str = "") -> None:
+        """Delete an SA; one already gone is fine, one the kernel refuses to delete is noted
+        (logged, retried later): the caller is undoing and goes on."""
         try:
             self.hook.pluto_kernel_del_sa(sa=sa)
-        except KernelError:
-            pass  # already gone, or cannot be helped: the caller is undoing
+        except KernelError as exc:
+            if exc.errno not in GONE:
+                self._note(who, exc, sa)
 
     # ------------------------------------------------------------------ policies
 
@@ -237,13 +279,15 @@ class Kernel:
         self.hook.pluto_kernel_add_policy(policy=policy, update=True)
         self.holders.add_policy(policy)
 
-    def release_policy(self, policy: PolicySpec) -> None:
-        """One holder fewer; the last one takes the policy out of the kernel."""
+    def release_policy(self, policy: PolicySpec, who: str = "") -> None:
+        """One holder fewer; the last one takes the policy out of the kernel (one the kernel
+        refuses to delete is noted: logged, retried later)."""
         if self.holders.release_policy(policy) == 0:
             try:
                 self.hook.pluto_kernel_del_policy(policy=policy)
-            except KernelError:
-                pass  # already gone
+            except KernelError as exc:
+                if exc.errno not in GONE:
+                    self._note(who, exc, policy)
 
     def add_policy(self, policy: PolicySpec, update: bool = True) -> None:
         """Install or replace a trap or shunt policy: held at least once from now on,
@@ -312,6 +356,15 @@ class Kernel:
             return []
         return list(self.hook.pluto_kernel_read_events() or [])
 
-    def dispatch(self, event: KernelEvent) -> None:
-        """Hand a kernel event to every plugin (``pluto_kernel_acquire`` ...)."""
-        getattr(self.hook, event.hook)(event=event)
+    def dispatch(self, event: KernelEvent, on_error: Callable[[str, BaseException], None] | None = None) -> None:
+        """Hand a kernel event to every plugin (``pluto_kernel_acquire`` ...); with ``on_error``
+        each plugin is called on its own and one that raises is reported by name there."""
+        caller = getattr(self.hook, event.hook)
+        if on_error is None:
+            caller(event=event)
+            return
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                impl.function(**{"event": event} if "event" in impl.argnames else {})
+            except Exception as exc:
+                on_error(impl.plugin_name, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -22,13 +23,18 @@ TESTPLUGIN_DIR = REPO / "build" / "testplugins"
 
 
 def _install_testplugin() -> None:
-    marker = TESTPLUGIN_DIR / "pluto_testplugin" / "plugin.py"
-    source = REPO / "tests" / "plugin_pkg" / "pluto_testplugin" / "plugin.py"
-    if marker.exists() and marker.read_bytes() == source.read_bytes():
+    """Install tests/plugin_pkg unless the installed copy is the same (every module and the
+    entry points, which pyproject.toml declares)."""
+    package = REPO / "tests" / "plugin_pkg"
+    sources = sorted((package / "pluto_testplugin").glob("*.py")) + [package / "pyproject.toml"]
+    stamp = "".join(f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()}\n" for p in sources)
+    marker = TESTPLUGIN_DIR / "pluto_testplugin" / "stamp.txt"
+    if marker.exists() and marker.read_text() == stamp:
         return
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--upgrade",
                     "--target", str(TESTPLUGIN_DIR), str(REPO / "tests" / "plugin_pkg")],
                    check=True, capture_output=True, timeout=600)
+    marker.write_text(stamp)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -127,7 +127,8 @@ def test_auth_sources_name_the_sources_asked_and_an_unknown_one_stops_start_up(e
     env.config.write_text("config setup\n\tauth-sources=secrets,ldap-store\n")
     result = env.run("--nofork")
     assert result.returncode == 1
-    assert "auth-sources: no auth source 'ldap-store' is installed (installed: files, nss, secrets, x509)" \
+    # (raising: the test plugin's auth source, tests/plugin_pkg, which these daemons see)
+    assert "auth-sources: no auth source 'ldap-store' is installed (installed: files, nss, raising, secrets, x509)" \
         in result.stderr
     env.config.write_text("config setup\n\tauth-sources=\"secrets secrets\"\n")
     result = env.run("--nofork")

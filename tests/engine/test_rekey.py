@@ -91,3 +91,27 @@ def test_volume_limits_reach_the_kernel_and_its_soft_expire_rekeys() -> None:
     west.engine.expire(w.inbound.spi, hard=False)
     pump(sides)
     assert _children(west) == [after]
+
+
+def test_rekey_answered_with_an_error_gives_the_spi_back() -> None:
+    """Regression (defect: an initiator whose CREATE_CHILD_SA was answered with an error notify
+    left the larval SA of its new SPI to the kernel's timeout): the responder cannot allocate
+    an SPI (TEMPORARY_FAILURE); the initiator keeps the old Child SA and releases its SPI."""
+    from pluto_core.errors import KernelError
+
+    clock, west, east, sides = setup(salifetime=60.0, rekeymargin=20.0, rekeyfuzz=0.0)
+    west.engine.initiate("west-east")
+    pump(sides)
+    (before,) = _children(west)
+
+    def no_spi(src: str, dst: str, protocol: int) -> int:
+        raise KernelError("allocate SPI", 12, "the kernel ran out of memory")
+
+    for side in (west, east):  # both ends rekey at once (no fuzz): each refuses the other
+        side.kernel.allocate_spi = no_spi  # type: ignore[method-assign]
+    west.kernel.allocate_spi = lambda src, dst, protocol: west.kernel.__class__.allocate_spi(  # type: ignore
+        west.kernel, src, dst, protocol)
+    advance(clock, sides, 45)
+    assert "CREATE_CHILD_SA request rejected by peer: TEMPORARY_FAILURE" in west.log.text(), west.log.text()
+    assert west.kernel.larval == set(), west.kernel.larval
+    assert _children(west) == [before] and _pairs_match(west, east)

@@ -24,6 +24,7 @@ from pluto_core.ikev2.tasks.common import (
     end_rekey,
     first_error,
     get,
+    release_larval,
     shared,
 )
 from pluto_core.ikev2.tasks.services import Services
@@ -37,6 +38,7 @@ def process_i(engine: Services, sa: IkeSa, msg: Message, payloads: list[Payload]
         end_rekey(ctx.old)
         engine.log.log(f"{engine.prefix(sa)} CREATE_CHILD_SA request rejected by peer: {notify_name(error)}")
         if ctx.child is not None:
+            release_larval(engine, sa, ctx.child)  # its SPI goes back now, not at the kernel's timeout
             engine.event("child-failed", sa, notify_name(error), serial=ctx.child.serial)
         return
     sa_payload = get(payloads, SecurityAssociation)
