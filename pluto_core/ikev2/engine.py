@@ -85,7 +85,6 @@ class Engine(Messages):
         # instances of %any templates: id(instance) -> [instance, IKE SAs using it]; numbers per template
         self._instances: dict[int, list[Any]] = {}
         self._instance_seq: dict[str, int] = {}
-        self.arrived: tuple[tuple[str, int], tuple[str, int]] = (("", 0), ("", 0))  # see _on_request
 
     # ------------------------------------------------------------------ conns
 
@@ -450,7 +449,6 @@ class Engine(Messages):
             self.log.log(f"{self.prefix(sa)} unexpected {exchange_name(msg.exchange_type)} request in state "
                          f"'{sa.state.value}': dropped")
             return
-        self.arrived = (local, remote)  # MOBIKE takes an update's addresses from its IP header
         handler(self, sa, msg, payloads)
 
     def _on_response(self, sa: IkeSa, msg: Message, data: bytes, local: tuple[str, int],

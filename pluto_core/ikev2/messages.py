@@ -104,13 +104,24 @@ class Messages:
             self.transmit(sa, data)
         return data
 
+    def answering(self, sa: IkeSa, message_id: int, local: tuple[str, int], remote: tuple[str, int]) -> None:
+        """The request ``message_id`` of ``sa`` came from ``remote`` to ``local``: its response
+        goes back there (RFC 7296 2.11)."""
+        self._reply_to = (sa, message_id, local, remote)
+
+    @property
+    def arrived(self) -> tuple[tuple[str, int], tuple[str, int]]:
+        """(our end, the peer's end) of the request being answered: MOBIKE takes an update's
+        addresses from its IP header (RFC 4555 3.5)."""
+        to = self._reply_to
+        return (to[2], to[3]) if to is not None else (("", 0), ("", 0))
+
     def _send_to(self, data: bytes | tuple[bytes, ...], local: tuple[str, int], remote: tuple[str, int]) -> None:
         for datagram in (data,) if isinstance(data, bytes) else data:
             self.outbox.append(Datagram(datagram, local, remote))
 
     def transmit(self, sa: IkeSa, data: bytes | tuple[bytes, ...]) -> None:
-        for datagram in (data,) if isinstance(data, bytes) else data:
-            self.outbox.append(Datagram(datagram, sa.local, sa.remote))
+        self._send_to(data, sa.local, sa.remote)
 
     def send_keepalive(self, sa: IkeSa) -> None:
         self.outbox.append(Datagram(NATT_KEEPALIVE, sa.local, sa.remote, raw=True))
@@ -198,7 +209,7 @@ class Messages:
         if payloads is None:
             return None
         self.follow_peer(sa, local, remote)
-        self._reply_to = (sa, mid, local, remote)
+        self.answering(sa, mid, local, remote)
         self.extensions_read(sa, msg, payloads)
         return payloads
 

@@ -179,7 +179,8 @@ def test_a_kernel_that_cannot_move_sas_means_no_mobike_supported() -> None:
 def test_no_nats_allowed_with_other_addresses_is_answered_unexpected_nat_detected() -> None:
     _clock, west, east, sides = _sides()
     _w, e = _up(sides, west)
-    east.engine.arrived = ((EAST_ADDR, 4500), ("198.51.100.7", 4500))  # what the IP header says
+    # what the IP header says
+    east.engine.answering(e, e.expected_request_id, (EAST_ADDR, 4500), ("198.51.100.7", 4500))
     claimed = mobike.no_nats_data((MOVED, 4500), (EAST_ADDR, 4500))  # what the sender put in
     msg = Message(e.spi_i, e.spi_r, ExchangeType.INFORMATIONAL, 0x08, e.expected_request_id,  # type: ignore[call-arg]
                   [])

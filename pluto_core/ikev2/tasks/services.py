@@ -33,7 +33,9 @@ class Services(Protocol):
     redirects: RedirectPolicy
     conns: dict[str, EngineConn]
     half_open: dict[tuple[bytes, str, int], IkeSa]
-    arrived: tuple[tuple[str, int], tuple[str, int]]  # (local, remote) of the request being handled
+
+    @property
+    def arrived(self) -> tuple[tuple[str, int], tuple[str, int]]: ...  # (local, remote) of the request answered
 
     # the SA table
     def next_serial(self) -> int: ...
